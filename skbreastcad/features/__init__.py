@@ -1,0 +1,3 @@
+"""Hand-crafted texture features of grayscale ROIs: Gabor, GLCM and Haar-like."""
+
+__all__ = []

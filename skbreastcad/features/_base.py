@@ -1,0 +1,125 @@
+"""Base class of the image feature transformers."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils._validation import validate_images, validate_masks
+
+
+class BaseImageTransformer(TransformerMixin, BaseEstimator):
+    """Common ``fit``/``transform`` plumbing for image -> feature-vector transformers.
+
+    Subclasses implement ``_fit(images, y, mask)`` (optional), ``_transform(images,
+    mask)`` and ``_feature_names()``. Validation follows the project input
+    convention (see :func:`skbreastcad.utils.validate_images`).
+
+    Masks travel as the ``mask`` argument of ``fit``/``transform``; inside a
+    :class:`~sklearn.pipeline.Pipeline` request them with scikit-learn's metadata
+    routing (``sklearn.set_config(enable_metadata_routing=True)`` and
+    ``.set_fit_request(mask=True).set_transform_request(mask=True)``).
+    """
+
+    _parameter_constraints = {
+        "image_shape": [None, tuple, list],
+        "n_jobs": [None, Integral],
+        "verbose": ["verbose"],
+    }
+    # Subclasses that can use ROI masks set this to True.
+    _supports_mask = True
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, mask=None):
+        """Validate the images and fit the transformer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+            Grayscale images (uint8, uint16 or float). Flattened rows need
+            ``image_shape``.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        mask : array-like of bool, same shape as X, default=None
+            Per-image region-of-interest masks.
+
+        Returns
+        -------
+        self : object
+            Fitted transformer.
+        """
+        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
+        mask = validate_masks(mask, images)
+        self._check_images(images)
+        self._fit(images, y, mask)
+        return self
+
+    def transform(self, X, mask=None):
+        """Compute the features of each image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+            Images of the shape seen in ``fit``.
+        mask : array-like of bool, same shape as X, default=None
+            Per-image region-of-interest masks.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_out)
+        """
+        check_is_fitted(self)
+        images = validate_images(self, X, reset=False, image_shape=self.image_shape)
+        mask = validate_masks(mask, images)
+        return self._transform(images, mask)
+
+    def fit_transform(self, X, y=None, mask=None):
+        """Fit to the images, then transform them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+        y : Ignored
+        mask : array-like of bool, same shape as X, default=None
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_out)
+        """
+        return self.fit(X, y, mask=mask).transform(X, mask=mask)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features.
+
+        Parameters
+        ----------
+        input_features : Ignored
+            The output names do not depend on input names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return np.asarray(self._feature_names(), dtype=object)
+
+    # -- hooks -----------------------------------------------------------------
+    def _check_images(self, images):
+        """Raise if the images cannot be processed with these parameters."""
+
+    def _fit(self, images, y, mask):
+        """Learn anything the transform needs; default: nothing."""
+
+    def _transform(self, images, mask):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _feature_names(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.requires_fit = True
+        return tags

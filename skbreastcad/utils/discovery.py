@@ -1,0 +1,45 @@
+"""Find every estimator that skbreastcad defines, as ``sklearn.utils.all_estimators`` does."""
+
+import importlib
+import inspect
+import pkgutil
+
+from sklearn.base import BaseEstimator
+
+__all__ = ["all_estimators"]
+
+
+def all_estimators():
+    """Return ``(name, class)`` for every public estimator class in skbreastcad.
+
+    Walks the package's public modules, as scikit-learn's own
+    ``all_estimators`` does, so that a new estimator is picked up by the
+    common tests without being registered anywhere.
+
+    Returns
+    -------
+    estimators : list of (str, type)
+        Sorted by name.
+    """
+    import skbreastcad
+
+    found = {}
+    for module_info in pkgutil.walk_packages(skbreastcad.__path__, "skbreastcad."):
+        parts = module_info.name.split(".")
+        if any(p.startswith("_") for p in parts[1:-1]) or "tests" in parts:
+            continue
+        try:
+            module = importlib.import_module(module_info.name)
+        except ImportError as exc:  # an optional extra (e.g. timm) is missing
+            if module_info.name.endswith(("_timm", "_efficientnet")):
+                continue
+            raise exc
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, BaseEstimator)
+                and cls.__module__.startswith("skbreastcad")
+                and not name.startswith("_")
+                and not inspect.isabstract(cls)
+            ):
+                found[name] = cls
+    return sorted(found.items())

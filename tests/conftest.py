@@ -1,0 +1,48 @@
+"""Shared fixtures: seeded randomness and the real data folders in ../shared/data."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(os.environ.get("SKBREASTCAD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _data_dir(name):
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        message = f"real data folder {path} is missing"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must run beside ../shared/data")
+        pytest.skip(f"{message} (set SKBREASTCAD_SHARED_DATA to its parent folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mias_dir():
+    """The real mini-MIAS subset; skipped off CI when absent, a failure on CI."""
+    return _data_dir("mias")
+
+
+@pytest.fixture(scope="session")
+def ibsi_dir():
+    """IBSI digital phantom and reference values."""
+    return _data_dir("ibsi")
+
+
+@pytest.fixture(params=[0, 42])
+def global_random_seed(request):
+    """Seeds for tests whose result must not depend on one lucky seed."""
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    np.random.seed(0)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return
+    torch.manual_seed(0)
