@@ -121,6 +121,13 @@ def validate_images(estimator, X, *, reset, dtype="numeric", image_shape=None):
                 f"X holds images of shape {(height, width)} but "
                 f"image_shape={tuple(image_shape)}."
             )
+        fitted_shape = getattr(estimator, "image_shape_", None)
+        if not reset and fitted_shape is not None and (height, width) != tuple(fitted_shape):
+            raise ValueError(
+                f"X holds images of shape {(height, width)}, but "
+                f"{type(estimator).__name__} was fitted on images of shape "
+                f"{tuple(fitted_shape)}."
+            )
         flat = X_arr.reshape(n, height * width)
     elif ndim == 2:
         flat = X_arr
