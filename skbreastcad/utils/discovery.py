@@ -26,7 +26,7 @@ def all_estimators():
     found = {}
     for module_info in pkgutil.walk_packages(skbreastcad.__path__, "skbreastcad."):
         parts = module_info.name.split(".")
-        if any(p.startswith("_") for p in parts[1:-1]) or "tests" in parts:
+        if any(p.startswith("_") for p in parts[1:-1]) or "tests" in parts or parts[-1] == "__main__":
             continue
         try:
             module = importlib.import_module(module_info.name)
