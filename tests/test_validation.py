@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skbreastcad.utils import resolve_image_shape, validate_images, validate_masks
+
+
+class _Probe(BaseEstimator):
+    pass
+
+
+@pytest.mark.parametrize(
+    "n_features, image_shape, expected",
+    [(16, None, (4, 4)), (12, (3, 4), (3, 4)), (12, (-1, 4), (3, 4)), (12, (3, -1), (3, 4)), (5, (1, -1), (1, 5))],
+)
+def test_resolve_image_shape(n_features, image_shape, expected):
+    assert resolve_image_shape(n_features, image_shape) == expected
+
+
+@pytest.mark.parametrize("n_features, image_shape, match", [
+    (15, None, "not a perfect square"),
+    (12, (5, -1), "does not fit"),
+    (12, (3, 5), "does not fit"),
+    (12, (-1, -1), "only one dimension"),
+])
+def test_resolve_image_shape_errors(n_features, image_shape, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_image_shape(n_features, image_shape)
+
+
+def test_validate_images_round_trip_and_dtype_kept():
+    X = np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4)
+    est = _Probe()
+    images = validate_images(est, X, reset=True)
+    assert images.dtype == np.uint16 and images.shape == (2, 3, 4)
+    assert est.n_features_in_ == 12 and est.image_shape_ == (3, 4)
+    flat = validate_images(est, X.reshape(2, 12), reset=False, image_shape=(3, 4))
+    np.testing.assert_array_equal(flat, X)
+
+
+def test_validate_images_rejects_shape_change_and_bad_param():
+    est = _Probe()
+    validate_images(est, np.zeros((2, 4, 4)), reset=True)
+    with pytest.raises(ValueError, match=r"fitted on images of shape \(4, 4\)"):
+        validate_images(est, np.zeros((2, 5, 5)), reset=False)
+    with pytest.raises(InvalidParameterError, match="image_shape"):
+        validate_images(_Probe(), np.zeros((2, 4, 4)), reset=True, image_shape=(0, 4))
+    with pytest.raises(ValueError, match=r"image_shape=\(2, 8\)"):
+        validate_images(_Probe(), np.zeros((2, 4, 4)), reset=True, image_shape=(2, 8))
+
+
+def test_validate_images_object_arrays_follow_sklearn():
+    X = np.ones((2, 4, 4)).astype(object)
+    assert validate_images(_Probe(), X, reset=True).dtype == np.float64
+    X[0, 0, 0] = "a"
+    with pytest.raises(ValueError):
+        validate_images(_Probe(), X, reset=True)
+
+
+def test_validate_masks():
+    images = np.zeros((2, 3, 3))
+    mask = np.zeros((2, 3, 3), dtype=int)
+    mask[0, 1, 1] = 1
+    out = validate_masks(mask, images)
+    assert out.dtype == bool and out.sum() == 1
+    assert validate_masks(mask.reshape(2, 9), images).shape == (2, 3, 3)
+    with pytest.raises(ValueError, match="shape of the images"):
+        validate_masks(np.zeros((2, 4, 4), bool), images)
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        validate_masks(np.full((2, 3, 3), 2), images)
+    assert validate_masks(None, images) is None
