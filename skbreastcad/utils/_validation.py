@@ -134,6 +134,9 @@ def validate_images(estimator, X, *, reset, dtype="numeric", image_shape=None):
     else:
         shape = getattr(X_arr, "shape", None)
         hint = ""
+        if ndim == 1:
+            # scikit-learn's own wording, which its estimator checks look for
+            hint = " Reshape your data: one image per row, e.g. X.reshape(1, -1) for a single flattened image."
         if ndim == 4:
             hint = (
                 " Colour or multi-channel images must be converted to grayscale "
