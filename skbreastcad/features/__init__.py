@@ -1,3 +1,5 @@
 """Hand-crafted texture features of grayscale ROIs: Gabor, GLCM and Haar-like."""
 
-__all__ = []
+from ._gabor import GaborFeatures
+
+__all__ = ["GaborFeatures"]

@@ -1,0 +1,207 @@
+"""GaborFeatures: equality with a per-image skimage.filters.gabor reference, names,
+masks, small images, bad input, kernel caching and threads."""
+
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.signal import convolve2d
+from skimage.filters import gabor, gabor_kernel
+
+from skbreastcad.features import GaborFeatures
+from skbreastcad.features._gabor import _gabor_bank, _kernel_half_size
+
+FREQS = (0.5, 0.25, 0.125, 0.1)
+
+
+def _reference(image, frequencies=FREQS, n_orientations=8, bandwidth=1, n_stds=3, mask=None):
+    """mean and population variance of hypot(real, imag) of skimage.filters.gabor."""
+    image = np.asarray(image, dtype=np.float64)
+    row = []
+    for f in frequencies:
+        for k in range(n_orientations):
+            real, imag = gabor(image, f, theta=k * np.pi / n_orientations, bandwidth=bandwidth, n_stds=n_stds)
+            mag = np.hypot(real, imag)
+            if mask is not None:
+                mag = mag[mask]
+            row += [mag.mean(), mag.var()]
+    return np.array(row)
+
+
+def _images(n, shape, seed=0, dtype=np.uint8):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, *shape)).astype(dtype)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (37, 51), (48, 35)])
+def test_equals_skimage_for_all_32_kernels(shape):
+    X = _images(2, shape, seed=shape[0])
+    got = GaborFeatures().fit_transform(X)
+    assert got.shape == (2, 64)
+    for image, row in zip(X, got):
+        assert_allclose(row, _reference(image), rtol=1e-6)
+
+
+def test_equals_skimage_on_large_tiled_images_and_float_input():
+    # 100x150 is filtered in band tiles along both axes.
+    rng = np.random.default_rng(3)
+    X = rng.normal(1000.0, 300.0, size=(1, 100, 150))
+    est = GaborFeatures(frequencies=(0.5, 0.1), n_orientations=4, bandwidth=1.5, n_stds=2.5)
+    got = est.fit_transform(X)[0]
+    assert_allclose(got, _reference(X[0], (0.5, 0.1), 4, 1.5, 2.5), rtol=1e-6)
+
+
+def test_uint16_input():
+    X = _images(1, (40, 40), dtype=np.uint16) * 200
+    got = GaborFeatures(frequencies=(0.5, 0.25)).fit_transform(X)[0]
+    assert_allclose(got, _reference(X[0], (0.5, 0.25)), rtol=1e-6)
+
+
+def test_kernel_support_matches_skimage():
+    for f in FREQS:
+        for k in range(8):
+            y0, x0 = _kernel_half_size(f, k * np.pi / 8, 1, 3)
+            assert gabor_kernel(f, k * np.pi / 8).shape == (2 * y0 + 1, 2 * x0 + 1)
+    est = GaborFeatures().fit(_images(1, (64, 64)))
+    assert est.kernel_shapes_.shape == (4, 8, 2)
+    assert tuple(est.kernel_shapes_[3, 0]) == gabor_kernel(0.1).shape == (35, 35)
+
+
+def test_feature_names():
+    est = GaborFeatures(statistics=("mean", "var", "std")).fit(_images(2, (40, 40)))
+    names = est.get_feature_names_out()
+    assert len(names) == 96 == est.transform(_images(2, (40, 40))).shape[1]
+    assert list(names[:4]) == [
+        "gabor_theta0_freq0.5_mean",
+        "gabor_theta0_freq0.5_var",
+        "gabor_theta0_freq0.5_std",
+        "gabor_theta1_freq0.5_mean",
+    ]
+    assert names[-1] == "gabor_theta7_freq0.1_std"
+
+
+def test_std_is_sqrt_of_var():
+    X = _images(3, (36, 36))
+    both = GaborFeatures(statistics=("var", "std")).fit_transform(X)
+    assert_allclose(both[:, 1::2], np.sqrt(both[:, ::2]))
+
+
+def test_mask_takes_statistics_over_roi_pixels_of_the_full_response():
+    X = _images(2, (40, 44))
+    yy, xx = np.mgrid[:40, :44]
+    mask = np.stack([(yy - 20) ** 2 + (xx - 22) ** 2 < 15**2, (xx > 5) & (yy < 30)])
+    got = GaborFeatures(frequencies=(0.5, 0.125)).fit(X).transform(X, mask=mask)
+    for image, m, row in zip(X, mask, got):
+        assert_allclose(row, _reference(image, (0.5, 0.125), mask=m), rtol=1e-6)
+    # a full mask is the same as no mask
+    full = np.ones_like(mask)
+    est = GaborFeatures(frequencies=(0.5,)).fit(X)
+    assert_allclose(est.transform(X, mask=full), est.transform(X))
+
+
+def test_empty_mask_is_an_error():
+    X = _images(2, (20, 20))
+    mask = np.ones(X.shape, dtype=bool)
+    mask[1] = False
+    with pytest.raises(ValueError, match="mask of image 1 selects no pixel"):
+        GaborFeatures(frequencies=(0.5,)).fit(X).transform(X, mask=mask)
+
+
+def test_constant_image_has_zero_variance():
+    X = np.full((1, 40, 40), 7.0)
+    got = GaborFeatures(frequencies=(0.5, 0.25)).fit_transform(X)[0]
+    ref = _reference(X[0], (0.5, 0.25))
+    assert_allclose(got[::2], ref[::2], rtol=1e-6)
+    assert_allclose(got[1::2], ref[1::2], atol=1e-20)
+
+
+def _padded_reference(image, frequencies=FREQS, n_orientations=8):
+    """Same statistics from gabor_kernel and numpy's 'symmetric' padding (scipy.ndimage's
+    'reflect'), convolved with scipy.signal: defined for any image size.
+
+    Needed because scipy.ndimage.convolve (under skimage.filters.gabor; scipy 1.17)
+    returns wrong values, read from outside the array, once a kernel overhangs an
+    image side of 2 or more pixels by several periods (e.g. a 29x29 kernel on 3x2).
+    """
+    image = np.asarray(image, dtype=np.float64)
+    row = []
+    for f in frequencies:
+        for k in range(n_orientations):
+            kernel = gabor_kernel(f, theta=k * np.pi / n_orientations)
+            ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
+            padded = np.pad(image, ((ry, ry), (rx, rx)), mode="symmetric")
+            mag = np.abs(convolve2d(padded, kernel, mode="valid"))
+            row += [mag.mean(), mag.var()]
+    return np.array(row)
+
+
+def test_images_smaller_than_a_kernel():
+    X = _images(2, (20, 30))
+    with pytest.raises(ValueError, match=r"\(20, 30\).*frequency 0\.1.*\(35, 35\).*allow_small_images"):
+        GaborFeatures().fit(X)
+    # allowed: repeated reflection, as skimage does where scipy.ndimage gets it right
+    got = GaborFeatures(allow_small_images=True).fit_transform(X)
+    assert_allclose(got[0], _reference(X[0]), rtol=1e-6)
+    for shape in [(1, 9), (3, 2), (2, 5)]:
+        X = _images(1, shape, seed=sum(shape))
+        got = GaborFeatures(allow_small_images=True).fit_transform(X)[0]
+        assert_allclose(got, _padded_reference(X[0]), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"statistics": ("mean", "median")}, r"statistics.*'mean', 'var', 'std'.*median"),
+        ({"statistics": ("mean", "mean")}, "statistics must be distinct"),
+        ({"statistics": ()}, "statistics"),
+        ({"frequencies": (0.5, -0.1)}, "frequencies must be a non-empty sequence of positive"),
+        ({"frequencies": (0.5, 0.5)}, "frequencies must be distinct"),
+        ({"frequencies": ("a",)}, "frequencies"),
+        ({"frequencies": ()}, "frequencies"),
+        ({"n_orientations": 0}, "n_orientations"),
+        ({"bandwidth": 0}, "bandwidth"),
+        ({"n_stds": -1}, "n_stds"),
+        ({"allow_small_images": "yes"}, "allow_small_images"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(params, match):
+    with pytest.raises(ValueError, match=match):
+        GaborFeatures(**params).fit(_images(2, (40, 40)))
+
+
+def test_wrong_mask_shape_and_not_fitted():
+    X = _images(2, (40, 40))
+    est = GaborFeatures(frequencies=(0.5,)).fit(X)
+    with pytest.raises(ValueError, match="mask must have the shape"):
+        est.transform(X, mask=np.ones((2, 40, 41), dtype=bool))
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        GaborFeatures().transform(X)
+
+
+def test_kernels_are_built_once_and_cached():
+    _gabor_bank.cache_clear()
+    X = _images(20, (40, 40))
+    est = GaborFeatures(frequencies=(0.5, 0.25)).fit(X)
+    assert _gabor_bank.cache_info().misses == 1
+    est.transform(X)
+    est.transform(X[:3])
+    GaborFeatures(frequencies=(0.5, 0.25)).fit(X[:2]).transform(X)
+    info = _gabor_bank.cache_info()
+    assert info.misses == 1 and info.hits >= 3
+
+
+def test_n_jobs_gives_identical_results():
+    X = _images(40, (40, 40))
+    serial = GaborFeatures(frequencies=(0.5, 0.25), n_jobs=1).fit_transform(X)
+    threaded = GaborFeatures(frequencies=(0.5, 0.25), n_jobs=2).fit_transform(X)
+    assert_allclose(serial, threaded, rtol=1e-12)
+
+
+def test_pairing_of_theta_and_pi_minus_theta_with_odd_orientation_count():
+    X = _images(1, (40, 40))
+    got = GaborFeatures(frequencies=(0.25,), n_orientations=5).fit_transform(X)[0]
+    assert_allclose(got, _reference(X[0], (0.25,), 5), rtol=1e-6)
+    assert math.isclose(got[0], _reference(X[0], (0.25,), 5)[0], rel_tol=1e-9)
