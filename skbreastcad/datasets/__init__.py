@@ -1,5 +1,13 @@
-"""Data loaders (mini-MIAS, CBIS-DDSM, image folders) and synthetic breast phantoms."""
+"""Data loaders (mini-MIAS, CBIS-DDSM, image folders) and synthetic breast phantoms.
 
+Every loader returns a :class:`sklearn.utils.Bunch` with ``images``
+``(n, H, W)``, ``target``, ``groups`` (one id per patient, for grouped
+cross-validation), ``metadata`` (a pandas DataFrame, one row per ROI),
+``target_names`` and ``DESCR``.
+"""
+
+from ._mias import load_mias, read_mias_info
 from ._phantoms import make_phantoms
+from ._readers import read_image
 
-__all__ = ["make_phantoms"]
+__all__ = ["load_mias", "make_phantoms", "read_image", "read_mias_info"]

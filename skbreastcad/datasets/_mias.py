@@ -1,0 +1,577 @@
+"""The mini-MIAS database: its ``Info.txt`` and tumour / malignancy ROIs cut from its films."""
+
+import math
+import re
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from ._readers import (
+    IMAGE_EXTENSIONS,
+    breast_fraction,
+    breast_mask,
+    crop_square,
+    read_image,
+    resize_roi,
+    sample_background_box,
+    warn_skipped,
+)
+
+__all__ = ["load_mias", "read_mias_info"]
+
+MIAS_SIZE = 1024
+# Breast masks are computed at 1/8 resolution: 8 px = 1.6 mm, ample for placing ROIs.
+_MASK_FACTOR = 8
+TISSUES = {"F": "fatty", "G": "fatty-glandular", "D": "dense-glandular"}
+ABNORMALITIES = {
+    "CALC": "calcification",
+    "CIRC": "well-defined/circumscribed mass",
+    "SPIC": "spiculated mass",
+    "MISC": "other, ill-defined mass",
+    "ARCH": "architectural distortion",
+    "ASYM": "asymmetry",
+}
+SEVERITIES = {"B": "benign", "M": "malignant"}
+_REFERENCE = re.compile(r"^mdb(\d{3})$")
+_ROW_FORM = "'mdbNNN TISSUE CLASS [SEVERITY [X Y RADIUS]]'"
+# Extension preference when one reference has several copies (e.g. .pgm and .png).
+_EXTENSION_RANK = {ext: k for k, ext in enumerate((".pgm", ".png", ".tif", ".tiff", ".pnm", ".bmp", ".jpg", ".jpeg"))}
+_INFO_COLUMNS = ["reference", "tissue", "abnormality", "severity", "x", "y", "radius", "note", "line"]
+
+
+class _InfoError(ValueError):
+    def __init__(self, path, line, message):
+        super().__init__(f"{path}, line {line}: {message}")
+
+
+def _parse_number(text, path, line, name):
+    try:
+        value = float(text)
+    except ValueError:
+        raise _InfoError(path, line, f"{name} {text!r} is not a number.") from None
+    if not math.isfinite(value):
+        raise _InfoError(path, line, f"{name} {text!r} is not finite.")
+    return value
+
+
+def _parse_row(tokens, path, line):
+    reference = tokens[0].lower()
+    if not _REFERENCE.match(reference):
+        raise _InfoError(path, line, f"reference {tokens[0]!r} is not of the form mdbNNN; expected {_ROW_FORM}.")
+    if len(tokens) < 3:
+        raise _InfoError(path, line, f"expected at least 3 columns {_ROW_FORM}; got {' '.join(tokens)!r}.")
+    tissue, abnormality = tokens[1].upper(), tokens[2].upper()
+    if tissue not in TISSUES:
+        raise _InfoError(path, line, f"unknown background tissue {tokens[1]!r}; expected one of F, G, D.")
+    row = dict(reference=reference, tissue=tissue, abnormality=abnormality, severity=None,
+               x=np.nan, y=np.nan, radius=np.nan, note=None, line=line)
+    if abnormality == "NORM":
+        if len(tokens) > 3:
+            raise _InfoError(path, line, f"a NORM film has no severity or coordinates; got {' '.join(tokens[3:])!r}.")
+        return row
+    if abnormality not in ABNORMALITIES:
+        raise _InfoError(
+            path, line, f"unknown class of abnormality {tokens[2]!r}; expected one of "
+            f"{', '.join(ABNORMALITIES)} or NORM."
+        )
+    if len(tokens) < 4:
+        raise _InfoError(path, line, f"the {abnormality} abnormality has no severity (B or M).")
+    severity = tokens[3].upper()
+    if severity not in SEVERITIES:
+        raise _InfoError(path, line, f"unknown severity {tokens[3]!r}; expected B or M.")
+    row["severity"] = severity
+    rest = tokens[4:]
+    if rest and (rest[0].startswith("*") or "NOTE" in rest[0].upper()):
+        # a pointer to a header note in place of the coordinates (note 4: widely distributed calcifications)
+        row["note"] = " ".join(rest)
+        return row
+    if len(rest) not in (0, 3):
+        raise _InfoError(
+            path, line, f"expected x, y and radius after the severity (or none of them); got {' '.join(rest)!r}."
+        )
+    if rest:
+        x = _parse_number(rest[0], path, line, "x")
+        y = _parse_number(rest[1], path, line, "y")
+        radius = _parse_number(rest[2], path, line, "radius")
+        for name, value in (("x", x), ("y", y)):
+            if not 0 <= value < MIAS_SIZE:
+                raise _InfoError(
+                    path, line, f"{name}={rest[0] if name == 'x' else rest[1]} lies outside the "
+                    f"{MIAS_SIZE}x{MIAS_SIZE} image matrix."
+                )
+        if radius <= 0:
+            raise _InfoError(path, line, f"radius must be positive; got {rest[2]}.")
+        row.update(x=x, y=y, radius=radius)
+    return row
+
+
+def read_mias_info(path):
+    """Parse the mini-MIAS ``Info.txt`` into one row per film or abnormality.
+
+    The header (everything before the first ``mdbNNN`` row) and the footer
+    are skipped. A film with several abnormalities has several rows.
+    Every row is checked; a malformed or inconsistent one is an error that
+    names the file and the line.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``Info.txt`` file.
+
+    Returns
+    -------
+    info : pandas.DataFrame
+        Columns ``reference`` (``"mdb001"``), ``tissue`` (F, G, D),
+        ``abnormality`` (CALC, CIRC, SPIC, MISC, ARCH, ASYM, NORM),
+        ``severity`` (B, M, missing for NORM), ``x``, ``y`` (origin at the
+        bottom-left corner, as in the file), ``radius`` (missing where the
+        file omits them), ``note`` (a note pointer found in place of the
+        coordinates) and ``line`` (1-based line number in the file).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        For a malformed row (unknown code, partial or non-numeric
+        coordinates, coordinates outside the 1024x1024 matrix, non-positive
+        radius, severity on a NORM film or missing on an abnormal one), an
+        exact duplicate row, rows of one film that disagree on the tissue
+        type or mix NORM with abnormalities, or a file without rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mini-MIAS description file not found: {path}")
+    text = path.read_bytes().decode("latin-1")
+    lines = [(k, line.split()) for k, line in enumerate(text.splitlines(), start=1)]
+    data = [k for k, tokens in lines if tokens and tokens[0].lower().startswith("mdb")]
+    if not data:
+        raise ValueError(f"{path}: no film rows ({_ROW_FORM}) found.")
+    rows = []
+    for k, tokens in lines[data[0] - 1 : data[-1]]:
+        if not tokens:
+            continue
+        if not tokens[0].lower().startswith("mdb"):
+            raise _InfoError(path, k, f"expected a film row {_ROW_FORM}; got {' '.join(tokens)!r}.")
+        rows.append(_parse_row(tokens, path, k))
+
+    seen = {}
+    by_reference = {}
+    for row in rows:
+        key = (row["reference"], row["abnormality"], row["severity"], row["x"], row["y"], row["radius"])
+        key = tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in key)
+        if key in seen:
+            raise _InfoError(path, row["line"], f"duplicate of line {seen[key]}.")
+        seen[key] = row["line"]
+        first = by_reference.setdefault(row["reference"], row)
+        if first is row:
+            continue
+        if row["tissue"] != first["tissue"]:
+            raise _InfoError(
+                path, row["line"], f"{row['reference']} has tissue {row['tissue']} here but {first['tissue']} "
+                f"on line {first['line']}."
+            )
+        if "NORM" in (row["abnormality"], first["abnormality"]):
+            raise _InfoError(
+                path, row["line"], f"{row['reference']} is listed as NORM and as abnormal "
+                f"(line {first['line']})."
+            )
+    info = pd.DataFrame(rows, columns=_INFO_COLUMNS)
+    for column in ("x", "y", "radius"):
+        info[column] = info[column].astype(float)
+    return info
+
+
+def _find_info(data_home):
+    for name in ("Info.txt", "info.txt", "INFO.TXT"):
+        if (data_home / name).is_file():
+            return data_home / name
+    raise FileNotFoundError(
+        f"No Info.txt in {data_home}: load_mias needs the database's own description file next to the images."
+    )
+
+
+def _image_files(data_home):
+    files = {}
+    for path in sorted(data_home.iterdir()):
+        ext = path.suffix.lower()
+        if ext not in _EXTENSION_RANK or not path.is_file():
+            continue
+        stem = path.stem.lower()
+        if stem not in files or _EXTENSION_RANK[ext] < _EXTENSION_RANK[files[stem].suffix.lower()]:
+            files[stem] = path
+    return files
+
+
+def _woman(reference):
+    # Note 1: films come in pairs, left (even number) and right (odd number) of one woman.
+    number = int(reference[3:])
+    return (number + 1) // 2, ("left" if number % 2 == 0 else "right")
+
+
+def _lesion_side(radius, roi_size, output_size):
+    if roi_size == "lesion":
+        return max(int(output_size), int(math.ceil(2 * 1.2 * radius)))
+    return int(roi_size)
+
+
+@validate_params(
+    {
+        "data_home": [str, Path],
+        "task": [StrOptions({"tumour", "malignancy"})],
+        "roi_size": [Interval(Integral, 8, MIAS_SIZE, closed="both"), StrOptions({"lesion"})],
+        "output_size": [Interval(Integral, 8, None, closed="left"), None],
+        "negatives_per_positive": [Interval(Real, 0, None, closed="left")],
+        "abnormality_classes": [list, tuple, None],
+        "references": [list, tuple, None],
+        "missing": [StrOptions({"warn", "raise"})],
+        "lesions_outside_breast": [StrOptions({"skip", "keep"})],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_mias(
+    data_home,
+    *,
+    task="tumour",
+    roi_size=128,
+    output_size=64,
+    negatives_per_positive=4,
+    abnormality_classes=None,
+    references=None,
+    missing="warn",
+    lesions_outside_breast="skip",
+    random_state=0,
+):
+    """Load square ROIs cut from the mini-MIAS mammograms.
+
+    Reads ``Info.txt`` and the films (PGM as distributed, or PNG/TIFF
+    copies with the same names) from ``data_home``, which may hold any
+    subset of the database's 322 films.
+
+    Geometry follows the file's header notes: coordinates have their
+    origin at the **bottom-left** corner (note 3), so a lesion at ``(x, y)``
+    is at array row ``1023 - y``, column ``x``; every film is the
+    1024x1024 matrix (note 2); a film may have several abnormalities, one
+    row each; calcifications spread over the whole breast have no
+    coordinates (note 4); films come in pairs, left (even number) and
+    right (odd number) of one woman (note 1), which gives ``groups``.
+
+    Parameters
+    ----------
+    data_home : str or path-like
+        Folder with ``Info.txt`` and the images ``mdbNNN.pgm`` (or
+        ``.png``, ``.tif``...).
+    task : {"tumour", "malignancy"}, default="tumour"
+        ``"tumour"``: every lesion ROI (1) against non-tumour ROIs (0)
+        sampled from breast tissue of any film, clear of every annotated
+        lesion. ``"malignancy"``: lesion ROIs only, benign (0) against
+        malignant (1).
+    roi_size : int or "lesion", default=128
+        Side of the square cut around each lesion centre, in pixels of the
+        film (200 micron each; 128 px = 25.6 mm). A fixed size keeps every
+        ROI at the same physical scale, which texture features (GLCM,
+        Gabor) depend on; it shows the interior of the largest masses only
+        (radii in mini-MIAS run from 3 to about 200 px). ``"lesion"`` cuts
+        ``max(output_size, 2.4 x radius)``, the lesion's circle with a 20 %
+        margin, and resamples it to ``output_size``; non-tumour crops then
+        draw their sizes from the lesion crops' sizes, so that the scale
+        of the resampling does not reveal the class.
+    output_size : int or None, default=64
+        Side of the returned ROIs; crops are resampled with anti-aliasing.
+        ``None`` keeps the crop size (only with an int ``roi_size``).
+    negatives_per_positive : float, default=4
+        Non-tumour ROIs per lesion ROI for ``task="tumour"`` (the study's
+        1:4). They are spread evenly over all usable films (normal and
+        abnormal, both breasts), never overlap one another, are centred in
+        the breast (the film thresholded at 0.4 x Otsu, largest connected
+        component: film labels and background excluded) and keep clear of
+        every annotated lesion circle enlarged to ``1.25 x radius + 8`` px.
+        Each copies the crop size and the share of breast in the crop of a
+        random lesion ROI: most lesion crops lie wholly in the breast, but
+        lesions at the chest-wall edge of the film include some of its
+        black padding, and that must not give the class away.
+    abnormality_classes : sequence of str, default=None
+        The abnormality classes (CALC, CIRC, SPIC, MISC, ARCH, ASYM) that
+        give lesion ROIs; ``None`` means all. Non-tumour ROIs keep clear of
+        every annotated lesion regardless.
+    references : sequence of str, default=None
+        Films to use (e.g. ``["mdb001", "mdb002"]``); each must be listed
+        in ``Info.txt`` and present. ``None`` uses every film present.
+    missing : {"warn", "raise"}, default="warn"
+        What to do when ``Info.txt`` lists films that are not in
+        ``data_home`` (with ``references=None``): leave them out with a
+        warning that counts them, or raise.
+    lesions_outside_breast : {"skip", "keep"}, default="skip"
+        A lesion whose circle does not reach the breast mask at all (its
+        crop would be film background: a suspect annotation) is left out
+        with a warning by ``"skip"``, or cut as annotated by ``"keep"``.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the placement of non-tumour ROIs; the result is identical for
+        an identical seed and folder.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        - ``images``: ndarray of shape (n_rois, output_size, output_size),
+          dtype of the films (uint8 for mini-MIAS).
+        - ``target``: ndarray of int, shape (n_rois,).
+        - ``groups``: ndarray of int, shape (n_rois,), one id per woman
+          (her two films share it): pass it to ``GroupKFold``.
+        - ``metadata``: pandas.DataFrame, one row per ROI: ``reference``,
+          ``file``, ``woman``, ``breast`` (left/right), ``tissue``,
+          ``abnormality`` and ``severity`` (missing for non-tumour ROIs),
+          ``x``, ``y``, ``radius`` (as in ``Info.txt``, origin
+          bottom-left), ``center_row``, ``center_col`` (array indices,
+          origin top-left), ``crop_top``, ``crop_left``, ``crop_bottom``,
+          ``crop_right`` (half-open box in array indices; it may pass the
+          film's edge, where the crop is zero-padded), ``crop_size``,
+          ``breast_fraction`` (share of the crop inside the breast mask),
+          ``kind`` (lesion/background) and ``info_line``.
+        - ``target_names``: ndarray of str.
+        - ``skipped``: pandas.DataFrame (``item``, ``reason``) of
+          everything left out; also reported in a warning.
+        - ``DESCR``: str.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``data_home`` or ``Info.txt`` is missing, or a film in
+        ``references`` (or any listed film with ``missing="raise"``).
+    ValueError
+        For a malformed ``Info.txt`` row (file and line named), an
+        unreadable image or one that is not 1024x1024 (file named), or
+        when no lesion ROI remains.
+
+    Warns
+    -----
+    UserWarning
+        Counting every item left out: lesions without coordinates or
+        outside the breast, films
+        excluded from non-tumour sampling, films not present, image files
+        without a row, non-tumour ROIs that found no room.
+
+    See Also
+    --------
+    read_mias_info : The parsed ``Info.txt``.
+
+    References
+    ----------
+    .. [1] J. Suckling et al., "The Mammographic Image Analysis Society
+       Digital Mammogram Database", Excerpta Medica, International Congress
+       Series 1069, pp. 375-378, 1994.
+    """
+    data_home = Path(data_home)
+    if not data_home.is_dir():
+        raise FileNotFoundError(f"mini-MIAS folder not found: {data_home}")
+    if roi_size == "lesion" and output_size is None:
+        raise ValueError("roi_size='lesion' cuts crops of varying size: set output_size to an int.")
+    classes = tuple(ABNORMALITIES) if abnormality_classes is None else tuple(c.upper() for c in abnormality_classes)
+    unknown = sorted(set(classes) - set(ABNORMALITIES))
+    if unknown or not classes:
+        raise ValueError(
+            f"abnormality_classes must be a non-empty subset of {tuple(ABNORMALITIES)}; got {abnormality_classes!r}."
+        )
+    rng = check_random_state(random_state)
+
+    info_path = _find_info(data_home)
+    info = read_mias_info(info_path)
+    files = _image_files(data_home)
+    skipped = []
+
+    listed = list(dict.fromkeys(info["reference"]))
+    if references is not None:
+        wanted = list(dict.fromkeys(str(r).lower() for r in references))
+        not_listed = [r for r in wanted if r not in set(listed)]
+        if not_listed:
+            raise ValueError(f"references not listed in {info_path}: {not_listed}")
+        absent = [r for r in wanted if r not in files]
+        if absent:
+            raise FileNotFoundError(f"Image file(s) for {absent} not found in {data_home}.")
+        films = wanted
+    else:
+        absent = [r for r in listed if r not in files]
+        if absent and missing == "raise":
+            raise FileNotFoundError(
+                f"{len(absent)} film(s) listed in {info_path} have no image in {data_home}, e.g. "
+                f"{absent[:5]} (missing='warn' loads the subset present)."
+            )
+        skipped += [(r, "listed in Info.txt, image file not present") for r in absent]
+        unlisted = sorted(set(files) - set(listed))
+        skipped += [(files[r].name, "image file without a row in Info.txt") for r in unlisted]
+        films = [r for r in listed if r in files]
+    if not films:
+        raise ValueError(f"No mini-MIAS film of {info_path} is present in {data_home}.")
+
+    info = info[info["reference"].isin(films)]
+    images = {}
+
+    def film(reference):
+        if reference not in images:
+            image = read_image(files[reference])
+            if image.shape != (MIAS_SIZE, MIAS_SIZE):
+                raise ValueError(
+                    f"{files[reference]} is {image.shape[1]}x{image.shape[0]} pixels, but Info.txt coordinates "
+                    f"refer to the {MIAS_SIZE}x{MIAS_SIZE} matrix of every mini-MIAS film (its note 2)."
+                )
+            images[reference] = image
+        return images[reference]
+
+    lesions = info[info["abnormality"] != "NORM"]
+    no_coordinates = lesions[lesions["x"].isna()]
+    for row in no_coordinates.itertuples():
+        skipped.append(
+            (f"{row.reference} {row.abnormality} (line {row.line})",
+             "no coordinates (widely distributed, Info.txt note 4): no lesion ROI")
+        )
+    usable = lesions[lesions["x"].notna() & lesions["abnormality"].isin(classes)]
+    for reference in films:
+        film(reference)  # read every film now: an unreadable one is an error even if unused
+
+    masks = {}
+
+    def mask(reference):
+        if reference not in masks:
+            masks[reference] = breast_mask(images[reference], factor=_MASK_FACTOR)
+        return masks[reference]
+
+    records, crops = [], []
+    tissue = dict(zip(info["reference"], info["tissue"]))
+
+    def add(reference, side, row, col, kind, lesion=None):
+        roi, box = crop_square(images[reference], row, col, side)
+        crops.append(resize_roi(roi, output_size))
+        woman, breast = _woman(reference)
+        records.append(dict(
+            reference=reference, file=files[reference].name, woman=woman, breast=breast, tissue=tissue[reference],
+            abnormality=None if lesion is None else lesion.abnormality,
+            severity=None if lesion is None else lesion.severity,
+            x=np.nan if lesion is None else lesion.x, y=np.nan if lesion is None else lesion.y,
+            radius=np.nan if lesion is None else lesion.radius,
+            center_row=int(row), center_col=int(col),
+            crop_top=box[0], crop_left=box[1], crop_bottom=box[2], crop_right=box[3], crop_size=int(side),
+            breast_fraction=breast_fraction(mask(reference), _MASK_FACTOR, box[0], box[1], int(side)),
+            kind=kind, info_line=np.nan if lesion is None else lesion.line,
+        ))
+
+    for lesion in usable.itertuples():
+        side = _lesion_side(lesion.radius, roi_size, output_size or roi_size)
+        # Note 3: the origin is the bottom-left corner; array rows count from the top.
+        row, col = MIAS_SIZE - 1 - lesion.y, lesion.x
+        if lesions_outside_breast == "skip" and _distance_to_breast(mask(lesion.reference), row, col) > lesion.radius:
+            skipped.append(
+                (f"{lesion.reference} {lesion.abnormality} (line {lesion.line})",
+                 f"its circle (x={lesion.x:g}, y={lesion.y:g}, radius={lesion.radius:g}) lies outside the breast, "
+                 "in the film background: suspect annotation, no lesion ROI (lesions_outside_breast='keep' keeps it)")
+            )
+            continue
+        add(lesion.reference, side, row, col, "lesion", lesion)
+    if not records:
+        raise ValueError(
+            f"No lesion ROI in {data_home} for abnormality classes {classes}: nothing to learn from."
+        )
+
+    if task == "tumour":
+        n_negatives = int(round(negatives_per_positive * len(records)))
+        excluded = set(no_coordinates["reference"])
+        for reference in sorted(excluded):
+            skipped.append((reference, "calcifications without coordinates: no non-tumour ROI can be placed safely"))
+        candidates = [r for r in films if r not in excluded]
+        lesion_boxes = [(rec["crop_size"], rec["breast_fraction"]) for rec in records]
+        placed = _add_negatives(n_negatives, candidates, info, lesion_boxes, mask, rng, add)
+        if placed < n_negatives:
+            skipped.append(
+                (f"{n_negatives - placed} non-tumour ROI(s)",
+                 f"no room left in the breast tissue of {len(candidates)} films")
+            )
+
+    metadata = pd.DataFrame.from_records(records)
+    order = metadata.sort_values(["reference", "kind", "info_line", "center_row", "center_col"],
+                                 ascending=[True, False, True, True, True], kind="stable").index.to_numpy()
+    metadata = metadata.loc[order].reset_index(drop=True)
+    metadata["info_line"] = metadata["info_line"].astype("Int64")
+    X = np.stack([crops[k] for k in order])
+    if task == "tumour":
+        target = (metadata["kind"] == "lesion").to_numpy().astype(int)
+        target_names = np.array(["non-tumour", "tumour"])
+    else:
+        target = (metadata["severity"] == "M").to_numpy().astype(int)
+        target_names = np.array(["benign", "malignant"])
+    groups = metadata["woman"].to_numpy()
+
+    warn_skipped(f"load_mias({str(data_home)!r})", skipped)
+    skipped_frame = pd.DataFrame(skipped, columns=["item", "reason"])
+    counts = ", ".join(f"{int((target == k).sum())} {name}" for k, name in enumerate(target_names))
+    descr = (
+        f"mini-MIAS ROIs from {data_home} (Suckling et al. 1994)\n"
+        f"task={task!r}: {len(target)} ROIs ({counts}) from {len(films)} films of "
+        f"{len(set(_woman(r)[0] for r in films))} women.\n"
+        f"roi_size={roi_size!r} px of 200 micron, output_size={output_size}, "
+        f"negatives_per_positive={negatives_per_positive}, random_state={random_state!r}.\n"
+        f"Lesion classes: {', '.join(classes)}. Items left out: {len(skipped)}"
+        + "".join(f"\n  - {item}: {reason}" for item, reason in skipped)
+    )
+    return Bunch(images=X, target=target, groups=groups, metadata=metadata, target_names=target_names,
+                 skipped=skipped_frame, DESCR=descr)
+
+
+def _distance_to_breast(mask, row, col):
+    """Distance in film pixels from ``(row, col)`` to the nearest breast pixel of a low-resolution mask."""
+    r = min(max(int(row) // _MASK_FACTOR, 0), mask.shape[0] - 1)
+    c = min(max(int(col) // _MASK_FACTOR, 0), mask.shape[1] - 1)
+    if mask[r, c]:
+        return 0.0
+    if not mask.any():
+        return np.inf
+    rows, cols = np.nonzero(mask)
+    return float(np.sqrt(np.min((rows - r) ** 2 + (cols - c) ** 2))) * _MASK_FACTOR
+
+
+def _add_negatives(n_negatives, films, info, lesion_boxes, mask, rng, add):
+    """Place non-tumour ROIs round-robin over the films, centred in breast tissue, clear of lesions.
+
+    Each one copies the crop size and the share of breast of a random lesion
+    crop, so that neither the resampling scale nor the black film padding
+    at the chest-wall edge can tell the classes apart.
+    """
+    if n_negatives == 0:
+        return 0
+    lesions = info[info["x"].notna()]
+    circles = {
+        r: [(MIAS_SIZE - 1 - g.y, g.x, 1.25 * g.radius + 8) for g in group.itertuples()]
+        for r, group in lesions.groupby("reference")
+    }
+    taken = {r: [] for r in films}
+    open_films = [films[k] for k in rng.permutation(len(films))]
+    placed = 0
+    while placed < n_negatives and open_films:
+        still_open = []
+        for reference in open_films:
+            if placed == n_negatives:
+                break
+            center = None
+            for k in rng.randint(0, len(lesion_boxes), size=3):
+                side, fraction = lesion_boxes[k]
+                ranges = [(0.95, 1.0)] if fraction >= 0.95 else [(fraction - 0.05, fraction + 0.05), (0.95, 1.0)]
+                for inside in ranges:
+                    center = sample_background_box(
+                        mask(reference), _MASK_FACTOR, side, circles.get(reference, []), taken[reference], rng,
+                        inside=inside,
+                    )
+                    if center is not None:
+                        break
+                if center is not None:
+                    break
+            if center is None:
+                continue
+            top, left = center[0] - side // 2, center[1] - side // 2
+            taken[reference].append((top, left, top + side, left + side))
+            add(reference, side, center[0], center[1], "background")
+            placed += 1
+            still_open.append(reference)
+        open_films = still_open
+    return placed
