@@ -36,6 +36,8 @@ INIT_PARAMS = {
     "RandomImageOverSampler": {"random_state": 0},
     # strips are thinner than any kernel: filter them by repeated reflection
     "GaborFeatures": {"image_shape": (1, -1), "frequencies": (0.5, 0.25), "n_orientations": 4, "allow_small_images": True},
+    # on strips only the x-types fit; defaults scale the grid to the strip's length
+    "HaarFeatures": {"image_shape": (1, -1), "random_state": 0},
 }
 
 # Settings for the image-level tests (32x32 uint8 images).
@@ -48,6 +50,7 @@ IMAGE_PARAMS = {
     "GLCMFeatures": {},
     "RandomImageOverSampler": {"random_state": 0},
     "GaborFeatures": {"frequencies": (0.5, 0.25)},  # kernels up to 15x15 fit 32x32 images
+    "HaarFeatures": {"max_features": 500, "random_state": 0},
 }
 
 # {estimator name: {check name: why it cannot pass}}
