@@ -1,6 +1,6 @@
 """Hand-crafted texture features of grayscale ROIs: Gabor, GLCM and Haar-like."""
 
 from ._gabor import GaborFeatures
-from ._haar import HaarFeatures
+from ._glcm import GLCMFeatures
 
-__all__ = ["GaborFeatures", "HaarFeatures"]
+__all__ = ["GaborFeatures", "GLCMFeatures"]
