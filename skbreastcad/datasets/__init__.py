@@ -6,8 +6,9 @@ cross-validation), ``metadata`` (a pandas DataFrame, one row per ROI),
 ``target_names`` and ``DESCR``.
 """
 
+from ._image_folder import load_image_folder
 from ._mias import load_mias, read_mias_info
 from ._phantoms import make_phantoms
 from ._readers import read_image
 
-__all__ = ["load_mias", "make_phantoms", "read_image", "read_mias_info"]
+__all__ = ["load_image_folder", "load_mias", "make_phantoms", "read_image", "read_mias_info"]
