@@ -705,12 +705,15 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
         f["angular_second_moment"] = square / (2 * norm**2)
         # H = log2 n - sum(c log2 c) / n + (fraction of off-diagonal pairs)
         joint_entropy = np.log2(norm) - c_log_c / norm + (1 - p_diff[:, 0])
+        joint_entropy = np.where(single_level, 0.0, np.maximum(joint_entropy, 0.0))
         f["joint_entropy"] = joint_entropy
         hxy1 = 2 * hx  # exact for symmetric matrices, = HXY2
         with np.errstate(invalid="ignore", divide="ignore"):
             imc1 = (joint_entropy - hxy1) / hx
         f["information_correlation_1"] = np.where(single_level, 0.0, imc1)
-        f["information_correlation_2"] = np.sqrt(np.clip(1 - np.exp(-2 * (hxy1 - joint_entropy)), 0, None))
+        # The square root magnifies rounding near 0; a single level is exactly 0.
+        imc2 = np.sqrt(np.clip(1 - np.exp(-2 * (hxy1 - joint_entropy)), 0, None))
+        f["information_correlation_2"] = np.where(single_level, 0.0, imc2)
     else:
         for name in _CELL_FEATURES:
             f[name] = np.zeros(n_groups)
