@@ -6,9 +6,10 @@ cross-validation), ``metadata`` (a pandas DataFrame, one row per ROI),
 ``target_names`` and ``DESCR``.
 """
 
+from ._cbis_ddsm import load_cbis_ddsm
 from ._image_folder import load_image_folder
 from ._mias import load_mias, read_mias_info
 from ._phantoms import make_phantoms
 from ._readers import read_image
 
-__all__ = ["load_image_folder", "load_mias", "make_phantoms", "read_image", "read_mias_info"]
+__all__ = ["load_cbis_ddsm", "load_image_folder", "load_mias", "make_phantoms", "read_image", "read_mias_info"]
