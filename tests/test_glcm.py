@@ -214,12 +214,15 @@ def test_dense_and_sorted_counting_agree():
 def test_feature_subset_equals_columns_of_all():
     rng = np.random.default_rng(1)
     X = rng.integers(0, 256, size=(6, 24, 24), dtype=np.uint8)
-    everything = GLCMFeatures(distances=(1, 3)).fit(X)
-    for subset in (["contrast", "correlation"], ["joint_entropy", "sum_average", "joint_maximum"]):
-        est = GLCMFeatures(distances=(1, 3), features=subset).fit(X)
-        full = _per_matrix(everything, X)[:, :, [_column(everything, f) for f in subset]]
-        np.testing.assert_allclose(_per_matrix(est, X), full, rtol=1e-12)
-        assert list(est.get_feature_names_out()) == [f"glcm_d{d}_{f}" for d in (1, 3) for f in subset]
+    mask = rng.random(X.shape) < 0.8
+    for discretisation in ("fixed_bin_number", "none"):  # dense and sorted counting
+        everything = GLCMFeatures(distances=(1, 3), discretisation=discretisation).fit(X)
+        for subset in (["contrast", "correlation"], ["joint_entropy", "sum_average", "joint_maximum"]):
+            est = GLCMFeatures(distances=(1, 3), discretisation=discretisation, features=subset).fit(X)
+            for m in (None, mask):
+                full = _per_matrix(everything, X, m)[:, :, [_column(everything, f) for f in subset]]
+                np.testing.assert_allclose(_per_matrix(est, X, m), full, rtol=1e-12)
+            assert list(est.get_feature_names_out()) == [f"glcm_d{d}_{f}" for d in (1, 3) for f in subset]
 
 
 def test_merged_with_one_angle_equals_per_angle():

@@ -65,8 +65,13 @@ _CELL_FEATURES = frozenset(
 )
 
 _LN2 = math.log(2.0)
-# Bounds on the work arrays of one chunk (elements), whatever the batch size.
-_PAIR_BUDGET = 1 << 17
+# Pixel pairs per chunk. Sorting codes is fastest while a chunk's arrays stay
+# in a core's L2 cache; dense counting gains from fewer, larger chunks.
+_PAIR_BUDGET_SORT = 1 << 16
+# Count cells densely when a matrix has at most this many cells per pixel pair.
+_DENSE_FACTOR = 2
+_PAIR_BUDGET = 1 << 18
+# Elements of the per-matrix distributions (2 * N_g per matrix) per chunk.
 _DENSE_BUDGET = 1 << 22
 _MAX_LEVELS = 65536
 
@@ -339,8 +344,9 @@ class GLCMFeatures(BaseImageTransformer):
         pairs_per_image = sum(
             max(height - abs(dr), 0) * max(width - abs(dc), 0) for dr, dc in self.offsets_.reshape(-1, 2)
         )
+        sorted_counting = n_levels * n_levels > _DENSE_FACTOR * pairs_per_image / groups_per_image  # as _cells
         chunk = min(
-            _PAIR_BUDGET // max(pairs_per_image, 1),
+            (_PAIR_BUDGET_SORT if sorted_counting else _PAIR_BUDGET) // max(pairs_per_image, 1),
             _DENSE_BUDGET // (groups_per_image * 2 * n_levels),
         )
         n_workers = effective_n_jobs(self.n_jobs)
@@ -536,18 +542,20 @@ def _nan_mean(values, axis):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _cells(levels, roi, offsets, merged):
+def _cells(levels, roi, offsets, merged, distinct=True):
     """Distinct cells of every group's co-occurrence matrix, with their counts.
 
     A group is one matrix: ``image * per_image + distance * n_angles + angle``,
     or ``image * per_image + distance`` when ``merged``. Each unordered
     neighbour pair is one count of its upper-triangle cell ``(lo, hi)``,
-    ``lo <= hi``; the symmetric matrix holds it in both orders.
+    ``lo <= hi``; the symmetric matrix holds it in both orders. With
+    ``distinct=False`` the pairs are returned as they are, each a "cell" of
+    count 1, which is all the 1-D distributions need.
 
     Returns
     -------
-    group : ndarray of int64, shape (n_cells,)
-        Group of each cell, ascending.
+    base : ndarray of int64, shape (n_cells,)
+        ``group << bits`` of each cell's group; groups ascend.
     first_cell : ndarray of int, shape (n_groups + 1,)
         Group ``g`` owns cells ``first_cell[g]:first_cell[g + 1]``.
     cell : ndarray of int64, shape (n_cells,)
@@ -576,10 +584,12 @@ def _cells(levels, roi, offsets, merged):
             row_len[g] += h * w
     n_slots = max(row_len)
     # Few possible cells: count them densely. Many: sort each group's codes.
-    dense = (1 << (2 * bits)) <= 2 * n_slots
+    dense = (1 << (2 * bits)) <= _DENSE_FACTOR * n_slots
     code_type = np.uint32 if 2 * bits <= 31 else np.uint64
     pad = (1 << (2 * bits)) if dense else np.iinfo(code_type).max
-    codes = np.full((n_images, per_image, n_slots), pad, dtype=code_type)
+    codes = np.empty((n_images, per_image, n_slots), dtype=code_type)
+    for g, used in enumerate(row_len):
+        codes[:, g, used:] = pad
     work = levels.astype(code_type, copy=False)
     for dr, dc, h, w, g, start in slots:
         r0, c0 = max(0, -dr), max(0, -dc)
@@ -594,6 +604,11 @@ def _cells(levels, roi, offsets, merged):
             outside = ~(roi[:, r0 : r0 + h, c0 : c0 + w] & roi[:, r0 + dr : r0 + dr + h, c0 + dc : c0 + dc + w])
             np.copyto(out, code_type(pad), where=outside)
     codes = codes.reshape(n_groups, n_slots)
+    if not distinct:
+        count = (codes != pad).ravel().astype(np.int64)
+        first_cell = np.arange(n_groups + 1) * n_slots
+        base = np.repeat(np.arange(n_groups, dtype=np.int64) << bits, n_slots)
+        return base, first_cell, codes.ravel().astype(np.int64), count, bits, n_groups
     if dense:
         stride = (1 << (2 * bits)) + 1
         flat = codes.astype(np.int64) + (np.arange(n_groups, dtype=np.int64) * stride)[:, None]
@@ -604,6 +619,7 @@ def _cells(levels, roi, offsets, merged):
         group = where >> (2 * bits)
         cell = where & ((1 << (2 * bits)) - 1)
         first_cell = np.searchsorted(group, np.arange(n_groups + 1))
+        base = group << bits
     else:
         codes.sort(axis=1)
         new_run = np.empty(codes.shape, dtype=bool)
@@ -615,8 +631,8 @@ def _cells(levels, roi, offsets, merged):
         if roi is not None or min(row_len) < n_slots:
             count[cell == pad] = 0
         first_cell = np.searchsorted(starts, np.arange(n_groups + 1) * n_slots)
-        group = np.repeat(np.arange(n_groups, dtype=np.int64), np.diff(first_cell))
-    return group, first_cell, cell.astype(np.int64), count, bits, n_groups
+        base = np.repeat(np.arange(n_groups, dtype=np.int64) << bits, np.diff(first_cell))
+    return base, first_cell, cell.astype(np.int64), count, bits, n_groups
 
 
 def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
@@ -625,19 +641,20 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
     ``levels`` are 0-based grey levels; ``n_g`` is IBSI's ``N_g`` of each
     image (used by the normalised inverse differences).
     """
-    group, first_cell, cell, count, bits, n_groups = _cells(levels, roi, offsets, merged)
+    base, first_cell, cell, count, bits, n_groups = _cells(levels, roi, offsets, merged, distinct=need_cells)
     per_image = n_groups // len(levels)
     L = 1 << bits  # array width; levels >= the true N_g have zero counts
     lo = (cell >> bits) & (L - 1)
-    hi = cell & (L - 1)
-    base = group << bits
+    base_lo = base + lo
+    base_hi = base + (cell & (L - 1))
     weight = count.astype(np.float64)
-    # Pair counts of the difference |i-j|, sum i+j and marginal distributions.
-    d_counts = np.bincount(base + (hi - lo), weights=weight, minlength=n_groups * L).reshape(n_groups, L)
-    s_counts = np.bincount((base << 1) + (lo + hi), weights=weight, minlength=n_groups * 2 * L)
+    # Pair counts of the difference |i-j|, sum i+j and marginal distributions,
+    # indexed group * L + (hi - lo), group * 2L + (lo + hi), group * L + level.
+    d_counts = np.bincount(base_hi - lo, weights=weight, minlength=n_groups * L).reshape(n_groups, L)
+    s_counts = np.bincount(base_lo + base_hi, weights=weight, minlength=n_groups * 2 * L)
     s_counts = s_counts.reshape(n_groups, 2 * L)[:, : 2 * L - 1]
-    m_counts = np.bincount(base + lo, weights=weight, minlength=n_groups * L)
-    m_counts += np.bincount(base + hi, weights=weight, minlength=n_groups * L)
+    m_counts = np.bincount(base_lo, weights=weight, minlength=n_groups * L)
+    m_counts += np.bincount(base_hi, weights=weight, minlength=n_groups * L)
     m_counts = m_counts.reshape(n_groups, L)
     n_pairs = d_counts.sum(axis=1)
     empty = n_pairs == 0
@@ -693,7 +710,7 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
         hx = -xlogy(p_marg, p_marg).sum(axis=1) / _LN2
         # An off-diagonal cell stands for two matrix entries of count c, a
         # diagonal one for one entry of count 2c (out of 2 * n_pairs).
-        entry = np.where(lo == hi, 2 * count, count)
+        entry = np.where(base_lo == base_hi, 2 * count, count)
         owned = first_cell[1:] > first_cell[:-1]
         starts = first_cell[:-1][owned]
         peak, square, c_log_c = np.zeros((3, n_groups))
