@@ -17,9 +17,9 @@ __all__ = ["GaborFeatures"]
 _STATISTICS = ("mean", "var", "std")
 # Output rows (or columns) per band-matrix tile. Larger images are filtered in
 # tiles so that the cost grows with the kernel size, not with the image size.
-_TILE = 64
+_TILE = 32
 # Target working-set size of one chunk of images, in bytes.
-_CHUNK_BYTES = 4 * 2**20
+_CHUNK_BYTES = 2**20
 
 
 def _sigma(frequency, bandwidth):
@@ -57,10 +57,10 @@ def _reflect(index, n):
 
 
 def _tile_size(radius, n):
-    # A tile of t outputs reads t + 2 * radius inputs: small kernels gain from
-    # small tiles, but matrix products lose efficiency below about 32 rows.
-    t = 32 if radius <= 8 else 64
-    return n if n <= t + 2 * radius else t
+    # A tile of t outputs reads t + 2 * radius inputs: smaller tiles waste less
+    # on the band's zeros, but matrix products lose efficiency below about 32
+    # rows (32 measured best for 64x64 and 128x128 with the default bank).
+    return n if n <= _TILE + 2 * radius else _TILE
 
 
 def _band_tiles(weights, n):
@@ -109,11 +109,11 @@ def _gabor_bank(frequencies, n_orientations, bandwidth, n_stds, height, width):
     Returns
     -------
     groups : tuple of dict
-        One per (frequency, orientation pair): ``members`` (orientation index
-        and output column of each kernel; the second, if any, uses ``conj(B)``),
-        ``row_tiles`` (tiles of ``B.T``, real part then imaginary part unless
-        ``b_is_real``), ``col_tiles`` (tiles of ``Re A`` and ``Im A``) and
-        ``a_is_real``.
+        One per (frequency, orientation pair): ``members`` (output column of
+        each kernel; the second, if any, uses ``conj(B)``), ``a_tiles`` (row
+        tiles ``(i0, i1, lo, hi, Re A block, Im A block or None)``), ``b_tiles``
+        (``(j0, j1, lo, hi, Re B block.T, Im B block.T or None)``); an imaginary
+        part is None when it is zero.
     """
     groups = []
     for f_index, frequency in enumerate(frequencies):
@@ -135,119 +135,142 @@ def _gabor_bank(frequencies, n_orientations, bandwidth, n_stds, height, width):
                 _kernel_half_size(frequency, thetas[partner], bandwidth, n_stds) != (y0, x0) or b_is_real
             ):
                 partner = None  # support sizes differ by a rounding tie: no pairing
-            row_tiles = []
-            for j0, j1, lo, hi, blk in _band_tiles(b, width):
-                parts = [blk.real] if b_is_real else [blk.real, blk.imag]
-                row_tiles.append((j0, j1, lo, hi, np.ascontiguousarray(np.concatenate(parts, axis=0).T)))
-            col_tiles = tuple(
-                (i0, i1, lo, hi, np.ascontiguousarray(blk.real), np.ascontiguousarray(blk.imag))
+            a_tiles = tuple(
+                (i0, i1, lo, hi, np.ascontiguousarray(blk.real), None if a_is_real else np.ascontiguousarray(blk.imag))
                 for i0, i1, lo, hi, blk in _band_tiles(a, height)
             )
-            members = [(k, f_index * n_orientations + k)]
+            b_tiles = tuple(
+                (j0, j1, lo, hi, np.ascontiguousarray(blk.real.T), None if b_is_real else np.ascontiguousarray(blk.imag.T))
+                for j0, j1, lo, hi, blk in _band_tiles(b, width)
+            )
+            members = [f_index * n_orientations + k]
             done.add(k)
             if partner is not None:
-                members.append((partner, f_index * n_orientations + partner))
+                members.append(f_index * n_orientations + partner)
                 done.add(partner)
-            groups.append(
-                {
-                    "members": tuple(members),
-                    "row_tiles": tuple(row_tiles),
-                    "col_tiles": col_tiles,
-                    "a_is_real": a_is_real,
-                    "b_is_real": b_is_real,
-                }
-            )
+            groups.append({"members": tuple(members), "a_tiles": a_tiles, "b_tiles": b_tiles})
     return tuple(groups)
 
 
-def _row_pass(X2, row_tiles, n_parts, out):
-    """``out = X2 @ B.T``, parts (real, imaginary) side by side, from B's tiles."""
-    if len(row_tiles) == 1:
-        np.matmul(X2, row_tiles[0][4], out=out)
-        return
-    width = X2.shape[1]
-    for j0, j1, lo, hi, block in row_tiles:
-        tile = X2[:, lo:hi] @ block
-        n_out = j1 - j0
-        for part in range(n_parts):
-            out[:, part * width + j0 : part * width + j1] = tile[:, part * n_out : (part + 1) * n_out]
+class _Buffers:
+    """Work arrays of one chunk, reused by every group."""
+
+    def __init__(self, height, n, width):
+        self.C = np.empty((2, height, n * width))
+        self.Rr = np.empty(2 * height * n * width)
+        self.Ri = np.empty_like(self.Rr)
+        self.z = np.empty(height * n * width, dtype=np.complex128)
+        self.mag = np.empty(height * n * width)
 
 
-def _col_pass(block_index, col_tiles, T2, out):
-    """``out = A_part @ T2`` for one part (0 real, 1 imaginary) of A's tiles."""
-    for i0, i1, lo, hi, *blocks in col_tiles:
-        np.matmul(blocks[block_index], T2[lo:hi], out=out[i0:i1])
+def _group_magnitudes(X2d, height, n, width, group, buf):
+    """Yield ``(j0, j1, slot, magnitude)`` per column tile and member kernel of a group.
+
+    ``X2d`` is the chunk as ``(height, n * width)``. Column pass first:
+    ``C = [Re A @ X; Im A @ X]``, shared by ``theta`` and ``pi - theta``; then the
+    row pass of each tile, ``R = C @ B_tile``. Every block of ``R`` is a contiguous
+    ``(height, n, tile width)`` array, so the complex arithmetic below runs on
+    long contiguous runs. ``magnitude`` is a ``(height, n, j1 - j0)`` view into
+    ``buf``, valid (and free to overwrite) until the next iteration.
+    """
+    a_imag = group["a_tiles"][0][5] is not None
+    n_a = 2 if a_imag else 1
+    for i0, i1, lo, hi, a_re, a_im in group["a_tiles"]:
+        np.matmul(a_re, X2d[lo:hi], out=buf.C[0, i0:i1])
+        if a_imag:
+            np.matmul(a_im, X2d[lo:hi], out=buf.C[1, i0:i1])
+    C2 = buf.C[:n_a].reshape(n_a * height * n, width)
+    half = height * n
+    for j0, j1, lo, hi, b_re, b_im in group["b_tiles"]:
+        t = j1 - j0
+        rows = C2.shape[0]
+        Rr = buf.Rr[: rows * t].reshape(rows, t)
+        np.matmul(C2[:, lo:hi], b_re, out=Rr)
+        # a = Re A X Re B, b = Re A X Im B, c = Im A X Re B, d = Im A X Im B
+        a, c = Rr[:half], (Rr[half:] if a_imag else None)
+        if b_im is not None:
+            Ri = buf.Ri[: rows * t].reshape(rows, t)
+            np.matmul(C2[:, lo:hi], b_im, out=Ri)
+            b, d = Ri[:half], (Ri[half:] if a_imag else None)
+        else:
+            b = d = None
+        z = buf.z[: half * t].reshape(half, t)
+        mag = buf.mag[: half * t].reshape(half, t)
+        for slot in range(len(group["members"])):
+            if b is None and c is None:
+                np.abs(a, out=mag)
+            elif c is None:  # A real: theta and pi - theta have the same magnitude
+                _cabs(a, b, z, mag)
+            elif b is None:  # B real
+                _cabs(a, c, z, mag)
+            elif slot == 0:  # A X B = (a - d) + i (b + c)
+                np.subtract(a, d, out=z.real)
+                np.add(b, c, out=z.imag)
+                np.abs(z, out=mag)
+            else:  # A X conj(B) = (a + d) + i (c - b)
+                np.add(a, d, out=z.real)
+                np.subtract(c, b, out=z.imag)
+                np.abs(z, out=mag)
+            yield j0, j1, slot, mag.reshape(height, n, t)
+
+
+def _cabs(re, im, z, mag):
+    # np.abs of complex numbers is several times faster than np.hypot
+    z.real[...] = re
+    z.imag[...] = im
+    np.abs(z, out=mag)
 
 
 def _filter_chunk(images, mask, groups, statistics, n_kernels):
     """Statistics of every kernel's response magnitude for a chunk of images."""
     n, height, width = images.shape
-    # (H, n, W) layout: the row pass output is directly the right operand of
-    # one large column-pass product for the whole chunk.
-    X2 = np.ascontiguousarray(images.transpose(1, 0, 2), dtype=np.float64).reshape(height * n, width)
+    X2d = np.ascontiguousarray(images.transpose(1, 0, 2), dtype=np.float64).reshape(height, n * width)
     if mask is None:
-        weights = None
-        count = np.full(n, float(height * width))
+        weights, count = None, np.full(n, float(height * width))
     else:
         weights = np.ascontiguousarray(mask.transpose(1, 0, 2), dtype=np.float64)
         count = weights.sum(axis=(0, 2))
-    T = np.empty((height * n, 2 * width))
-    Pr = np.empty((height, n, 2 * width))
-    Pi = np.empty((height, n, 2 * width))
-    z = np.empty((height, n, width), dtype=np.complex128)
-    mag = np.empty((height, n, width))
-    out = np.empty((n, n_kernels, len(statistics)))
+        tile_weights = {}
+    need_var = any(s != "mean" for s in statistics)
+    ones = np.ones(height)
+    buf = _Buffers(height, n, width)
+    sums = np.zeros((n_kernels, 2, n))
     for group in groups:
-        n_parts = 1 if group["b_is_real"] else 2
-        Tg = T[:, : n_parts * width]
-        _row_pass(X2, group["row_tiles"], n_parts, Tg)
-        T2 = Tg.reshape(height, n * n_parts * width)
-        Pr2 = Pr.reshape(-1)[: T2.size].reshape(height, -1)
-        Pi2 = Pi.reshape(-1)[: T2.size].reshape(height, -1)
-        _col_pass(0, group["col_tiles"], T2, Pr2)
-        if not group["a_is_real"]:
-            _col_pass(1, group["col_tiles"], T2, Pi2)
-        Pr3 = Pr2.reshape(height, n, n_parts * width)
-        Pi3 = Pi2.reshape(height, n, n_parts * width)
-        for slot, (_, column) in enumerate(group["members"]):
-            if group["b_is_real"]:
-                # response = A @ X @ B.T with real B: (Re A T) + i (Im A T)
-                z.real[...] = Pr3
-                z.imag[...] = 0.0 if group["a_is_real"] else Pi3
-            elif group["a_is_real"]:
-                # conj(B) for the partner does not change the magnitude
-                z.real[...] = Pr3[..., :width]
-                z.imag[...] = Pr3[..., width:]
-            else:
-                rr, ri = Pr3[..., :width], Pr3[..., width:]
-                ir, ii = Pi3[..., :width], Pi3[..., width:]
-                if slot == 0:
-                    np.subtract(rr, ii, out=z.real)
-                    np.add(ri, ir, out=z.imag)
-                else:  # conj(B): the imaginary parts of X @ B.T change sign
-                    np.add(rr, ii, out=z.real)
-                    np.subtract(ir, ri, out=z.imag)
-            np.abs(z, out=mag)
-            _statistics(mag, weights, count, statistics, out[:, column])
+        for j0, j1, slot, mag in _group_magnitudes(X2d, height, n, width, group, buf):
+            if weights is not None:
+                if (j0, j1) not in tile_weights:
+                    tile_weights[j0, j1] = np.ascontiguousarray(weights[:, :, j0:j1])
+                mag *= tile_weights[j0, j1]
+            column = group["members"][slot]
+            # per-image sums: a matrix-vector product over rows, then the tile
+            sums[column, 0] += (ones @ mag.reshape(height, -1)).reshape(n, -1).sum(axis=1)
+            if need_var:
+                np.square(mag, out=mag)
+                sums[column, 1] += (ones @ mag.reshape(height, -1)).reshape(n, -1).sum(axis=1)
+    mean = sums[:, 0] / count
+    var = np.maximum(sums[:, 1] / count - mean * mean, 0.0)
+    if need_var:
+        # One pass loses digits when the spread is tiny next to the mean; redo
+        # those (rare: near-constant responses) with numpy's two-pass formula.
+        for column, i in zip(*np.nonzero(var <= 1e-7 * mean * mean)):
+            var[column, i] = _exact_var(images[i], None if mask is None else mask[i], groups, column)
+    out = np.empty((n, n_kernels, len(statistics)))
+    for j, name in enumerate(statistics):
+        out[:, :, j] = (mean if name == "mean" else var if name == "var" else np.sqrt(var)).T
     return out.reshape(n, -1)
 
 
-def _statistics(mag, weights, count, statistics, out):
-    if weights is not None:
-        mag *= weights
-    total = np.einsum("hnw->n", mag)
-    mean = total / count
-    if any(s != "mean" for s in statistics):
-        var = np.einsum("hnw,hnw->n", mag, mag) / count - mean * mean
-        # One pass loses digits when the spread is tiny next to the mean; redo
-        # those images with numpy's two-pass formula.
-        unsure = var <= 1e-7 * mean * mean
-        for i in np.flatnonzero(unsure):
-            m = mag[:, i]
-            m = m[weights[:, i] > 0] if weights is not None else m
-            var[i] = np.var(m)
-    for j, name in enumerate(statistics):
-        out[:, j] = mean if name == "mean" else var if name == "var" else np.sqrt(var)
+def _exact_var(image, mask, groups, column):
+    """Two-pass variance of one kernel's response magnitude on one image."""
+    height, width = image.shape
+    group = next(g for g in groups if column in g["members"])
+    slot = group["members"].index(column)
+    X2d = np.asarray(image, dtype=np.float64)
+    full = np.empty((height, width))
+    for j0, j1, s, mag in _group_magnitudes(X2d, height, 1, width, group, _Buffers(height, 1, width)):
+        if s == slot:
+            full[:, j0:j1] = mag[:, 0]
+    return float(np.var(full if mask is None else full[mask]))
 
 
 class GaborFeatures(BaseImageTransformer):
@@ -281,8 +304,10 @@ class GaborFeatures(BaseImageTransformer):
         Images smaller than a kernel are an error by default: the reflect
         boundary then repeats the image several times inside one kernel
         window, so the response describes the mirrored tiling more than the
-        image. When True such images are filtered anyway, with the same
-        repeated reflection as :func:`skimage.filters.gabor`.
+        image. When True such images are filtered anyway, with repeated
+        reflection (numpy's ``'symmetric'`` padding, to any depth), which is
+        what :func:`skimage.filters.gabor` computes wherever
+        :func:`scipy.ndimage.convolve` gets it right (see Notes).
     image_shape : tuple of (int, int), default=None
         ``(height, width)`` of flattened input rows; see
         :func:`skbreastcad.utils.validate_images`.
@@ -317,6 +342,13 @@ class GaborFeatures(BaseImageTransformer):
     bandwidth=bandwidth, n_stds=n_stds)`` to about 1e-12 relative. (On integer
     images scikit-image returns the responses in the image's integer dtype,
     which truncates them; we always filter in floating point.)
+
+    For images much smaller than a kernel, :func:`scipy.ndimage.convolve`
+    (under :func:`skimage.filters.gabor`; seen with scipy 1.17) returns wrong
+    values read from outside the array once a kernel overhangs a side of 2 or
+    more pixels by several periods (e.g. a 29x29 kernel on a 3x2 image); our
+    values there equal numpy's ``'symmetric'`` padding followed by a direct
+    convolution.
 
     With ``mask``, the whole image is filtered and the statistics are taken
     over the ROI pixels only, so pixels just outside the ROI still inform the
