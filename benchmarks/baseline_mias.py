@@ -48,7 +48,8 @@ def main(argv=None):
         print(f"load_mias warning: {w.message}")
     X, y, groups = data.images, data.target, data.groups
     print(f"{len(y)} ROIs ({int(y.sum())} tumour : {int((y == 0).sum())} non-tumour) of "
-          f"{len(np.unique(groups))} women, {X.shape[1]}x{X.shape[2]} px, loaded in {time.perf_counter() - start:.1f} s")
+          f"{len(np.unique(groups))} women, {X.shape[1]}x{X.shape[2]} px, "
+          f"loaded in {time.perf_counter() - start:.1f} s")
 
     cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=args.seed)
     for train, test in cv.split(X, y, groups):

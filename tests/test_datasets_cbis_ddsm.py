@@ -66,8 +66,8 @@ def cbis(tmp_path):
     # its ROI folders hold the cropped image first and the mask second.
     image, masks = _mammogram("P_00001")
     case = "Mass-Training_P_00001_LEFT_CC"
-    write_dicom(root / "CBIS-DDSM" / case / "07-20-2016-DDSM-74994" / "1.000000-full mammogram images-24515" / "1-1.dcm",
-                image)
+    full = root / "CBIS-DDSM" / case / "07-20-2016-DDSM-74994" / "1.000000-full mammogram images-24515"
+    write_dicom(full / "1-1.dcm", image)
     rows = []
     for abnormality_id, mask in masks.items():
         top, left, size, _, pathology = LESIONS[("P_00001", abnormality_id)]
