@@ -1,6 +1,7 @@
 """Hand-crafted texture features of grayscale ROIs: Gabor, GLCM and Haar-like."""
 
+from ._cnn import CNNLayerFeatures
 from ._gabor import GaborFeatures
 from ._glcm import GLCMFeatures
 
-__all__ = ["GaborFeatures", "GLCMFeatures"]
+__all__ = ["CNNLayerFeatures", "GaborFeatures", "GLCMFeatures"]

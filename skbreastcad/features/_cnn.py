@@ -1,0 +1,306 @@
+"""Pooled activations of one layer of a pretrained CNN, as image features."""
+
+import difflib
+import os
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..models._backbones import build_backbone, check_weights, get_backbone_spec, list_layers
+from ..models._torch import (
+    ImageModel,
+    TorchStateMixin,
+    autocast,
+    check_value_range,
+    resolve_device,
+    to_unit_tensor,
+    use_amp,
+    use_channels_last,
+    validate_input_size,
+)
+from ._base import BaseImageTransformer
+
+__all__ = ["CNNLayerFeatures"]
+
+
+class _StopForward(Exception):
+    """Raised by the capture hook: layers after the probed one need not run."""
+
+
+def _pool(act, pooling):
+    if isinstance(act, (tuple, list)):
+        act = act[0]
+    if act.ndim == 2:
+        return act
+    if pooling == "flatten":
+        return act.reshape(act.shape[0], -1)
+    dims = (2, 3) if act.ndim == 4 else tuple(range(1, act.ndim - 1))
+    if act.ndim != 4 and act.ndim != 3:
+        return act.reshape(act.shape[0], -1)
+    if pooling == "avg":
+        return act.float().mean(dim=dims)
+    if pooling == "max":
+        return act.float().amax(dim=dims)
+    return torch.cat([act.float().mean(dim=dims), act.float().amax(dim=dims)], dim=1)
+
+
+class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
+    """Pooled activations of a named layer of a CNN backbone.
+
+    The study probes VGG16 layer by layer ("layers 8 to 17") and a few layers
+    per block of InceptionV3 and ResNet50; this transformer turns any such
+    layer into a feature vector per image, ready for a scikit-learn
+    classifier or a :class:`~sklearn.pipeline.FeatureUnion` with hand-crafted
+    texture features. Grayscale images become 3 channels, are resized to the
+    backbone's input size and normalised with the weight set's mean and std.
+    Layers after the probed one are not computed.
+
+    Parameters
+    ----------
+    backbone : str, default="vgg16"
+        A backbone name: see :func:`skbreastcad.models.list_backbones`, any
+        torchvision classification model, or ``"timm:<name>"``.
+    layer : str or None, default=None
+        A name from :func:`skbreastcad.models.list_layers`. None takes the
+        input of the final classification layer (the network's embedding:
+        fc7 for VGG16, the pooled 2048 features for ResNet50). The study's
+        VGG16 layer numbers are mapped to names by
+        :data:`skbreastcad.models.VGG16_STUDY_LAYERS`, e.g. its layer 14 is
+        ``VGG16_STUDY_LAYERS[14] == "features.23"`` (block4_pool).
+    pooling : {"avg", "max", "avgmax", "flatten"}, default="avg"
+        How a spatial activation map ``(C, h, w)`` becomes a vector: global
+        average (C values), global max (C), both (2C) or the flattened map
+        (C*h*w). Vector outputs (fully connected layers) are returned as they are.
+    weights : {"imagenet"}, str, path-like or None, default="imagenet"
+        ``"imagenet"`` loads the weight set through the torch hub cache (see
+        :func:`skbreastcad.models.build_backbone`), a path loads a local
+        checkpoint, None keeps a random initialisation (seeded by
+        ``random_state``).
+    input_size : int, (int, int), "native" or None, default=None
+        Size the images are resized to; None uses the backbone's pretraining
+        size (224, or 299 for InceptionV3); "native" keeps the images' size.
+    value_range : "dtype" or (float, float), default="dtype"
+        Grey levels mapped to [0, 1] before normalisation: ``"dtype"`` divides
+        uint8 by 255 and uint16 by 65535 and takes other data as already in
+        [0, 1]; ``(low, high)`` maps that range linearly.
+    batch_size : int, default=32
+        Images per forward pass.
+    device : str, default="auto"
+        Torch device; "auto" picks CUDA when available.
+    amp : bool or "auto", default="auto"
+        bfloat16 autocast; "auto" enables it on GPU only.
+    channels_last : bool or "auto", default="auto"
+        Channels-last memory format; "auto" enables it on GPU only.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random initialisation when ``weights=None``.
+    image_shape : tuple of (int, int) or None, default=None
+        Shape of flattened input rows; see :func:`skbreastcad.utils.validate_images`.
+    verbose : int, default=0
+        Show a progress bar over batches when positive.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The backbone behind its preprocessing, on the CPU.
+    layer_ : str or None
+        The probed layer.
+    input_size_ : tuple of (int, int) or None
+        The size images are resized to.
+    activation_shape_ : tuple of int
+        Shape of the layer's activation for one image, before pooling.
+    n_features_out_ : int
+        Length of the feature vector.
+    n_features_in_ : int
+        Number of pixels of the images seen in ``fit``.
+    image_shape_ : tuple of (int, int)
+        Shape of the images seen in ``fit``.
+
+    See Also
+    --------
+    skbreastcad.models.list_layers : the valid layer names.
+    skbreastcad.models.TwoStageTransferClassifier : fine-tuning instead of probing.
+
+    Notes
+    -----
+    ``fit`` learns nothing from the data; it validates the settings, loads
+    the weights and finds the output size. ROI masks are not used.
+
+    References
+    ----------
+    .. [1] K. Simonyan and A. Zisserman, "Very deep convolutional networks
+       for large-scale image recognition", ICLR 2015. arXiv:1409.1556.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbreastcad.features import CNNLayerFeatures
+    >>> X = np.random.default_rng(0).integers(0, 256, (4, 16, 16), dtype=np.uint8)
+    >>> cnn = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=0)
+    >>> cnn.fit_transform(X).shape
+    (4, 16)
+    >>> cnn.get_feature_names_out()[:2].tolist()
+    ['tiny_cnn_relu2_avg0', 'tiny_cnn_relu2_avg1']
+    """
+
+    _parameter_constraints = {
+        **{k: v for k, v in BaseImageTransformer._parameter_constraints.items() if k != "n_jobs"},
+        "backbone": [str],
+        "layer": [str, None],
+        "pooling": [StrOptions({"avg", "max", "avgmax", "flatten"})],
+        "weights": [str, os.PathLike, None],
+        "input_size": [Interval(Integral, 1, None, closed="left"), tuple, list, StrOptions({"native"}), None],
+        "value_range": [StrOptions({"dtype"}), tuple, list],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "amp": ["boolean", StrOptions({"auto"})],
+        "channels_last": ["boolean", StrOptions({"auto"})],
+        "random_state": ["random_state"],
+    }
+    _supports_mask = False
+    _torch_attributes = ("model_",)
+
+    def __init__(
+        self,
+        backbone="vgg16",
+        layer=None,
+        pooling="avg",
+        *,
+        weights="imagenet",
+        input_size=None,
+        value_range="dtype",
+        batch_size=32,
+        device="auto",
+        amp="auto",
+        channels_last="auto",
+        random_state=None,
+        image_shape=None,
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.layer = layer
+        self.pooling = pooling
+        self.weights = weights
+        self.input_size = input_size
+        self.value_range = value_range
+        self.batch_size = batch_size
+        self.device = device
+        self.amp = amp
+        self.channels_last = channels_last
+        self.random_state = random_state
+        self.image_shape = image_shape
+        self.verbose = verbose
+
+    # -- fit -------------------------------------------------------------------
+    def _check_images(self, images):
+        self._spec = get_backbone_spec(self.backbone)
+        check_weights(self._spec, self.weights)
+        check_value_range(self.value_range)
+        self._device = resolve_device(self.device)
+        self.input_size_ = validate_input_size(self.input_size, self._spec, images.shape[1:])
+        if self.layer is not None:
+            layers = list_layers(self.backbone)
+            if self.layer not in layers:
+                close = difflib.get_close_matches(self.layer, layers, n=3)
+                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ValueError(
+                    f"Unknown layer {self.layer!r} for backbone {self.backbone!r}.{hint} "
+                    f"Valid layers: {', '.join(layers)}."
+                )
+
+    def _fit(self, images, y, mask):
+        if mask is not None:
+            raise ValueError("CNNLayerFeatures does not use ROI masks; pass mask=None.")
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            built = build_backbone(self.backbone, self.weights)
+        self.model_ = ImageModel(built.model, built.mean, built.std, self.input_size_).eval()
+        self.layer_ = self.layer
+        self._head = built.head
+        shapes = []
+        probe = self._forward_layer(self.model_, images[:1], torch.device("cpu"), amp=False, shapes=shapes)
+        self.activation_shape_ = shapes[0]
+        self.n_features_out_ = probe.shape[1]
+        self._device_cache = None
+
+    def _torch_model(self):
+        return self.model_
+
+    # -- transform ---------------------------------------------------------------
+    def _forward_layer(self, model, images, device, amp, shapes=None):
+        captured = []
+        if self.layer_ is None:
+            head = model.backbone.get_submodule(getattr(self, "_head", None) or _find_head(model))
+
+            def hook(module, args):
+                captured.append(args[0])
+                raise _StopForward
+
+            handle = head.register_forward_pre_hook(hook)
+        else:
+            target = model.backbone.get_submodule(self.layer_)
+
+            def hook(module, args, output):
+                captured.append(output)
+                raise _StopForward
+
+            handle = target.register_forward_hook(hook)
+        try:
+            out = []
+            batches = range(0, len(images), self.batch_size)
+            if self.verbose and len(batches) > 1:
+                from tqdm.auto import tqdm
+
+                batches = tqdm(batches, desc="CNNLayerFeatures", unit="batch")
+            with torch.inference_mode():
+                for start in batches:
+                    x = to_unit_tensor(images[start:start + self.batch_size], self.value_range, device)
+                    captured.clear()
+                    with autocast(device, amp):
+                        try:
+                            model(x)
+                        except _StopForward:
+                            pass
+                        if not captured:
+                            raise RuntimeError(f"Layer {self.layer_!r} was not run by the forward pass.")
+                        if shapes is not None:
+                            act = captured[0][0] if isinstance(captured[0], (tuple, list)) else captured[0]
+                            shapes.append(tuple(act.shape[1:]))
+                        feats = _pool(captured[0], self.pooling)
+                    out.append(feats.float().cpu())
+        finally:
+            handle.remove()
+        return torch.cat(out).numpy().astype(np.float64)
+
+    def _transform(self, images, mask):
+        if mask is not None:
+            raise ValueError("CNNLayerFeatures does not use ROI masks; pass mask=None.")
+        device = resolve_device(self.device)
+        channels_last = use_channels_last(self.channels_last, device)
+        model = self._model_on(device, channels_last)
+        return self._forward_layer(model, images, device, use_amp(self.amp, device))
+
+    def _feature_names(self):
+        label = self.layer_ if self.layer_ is not None else "embedding"
+        prefix = f"{self.backbone}_{label}".replace(":", "_")
+        n = self.n_features_out_
+        if len(self.activation_shape_) == 1 or self.pooling == "flatten":
+            return [f"{prefix}_{i}" for i in range(n)]
+        if self.pooling == "avgmax":
+            half = n // 2
+            return [f"{prefix}_avg{i}" for i in range(half)] + [f"{prefix}_max{i}" for i in range(half)]
+        return [f"{prefix}_{self.pooling}{i}" for i in range(n)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+def _find_head(model):
+    from ..models._backbones import find_head
+
+    return find_head(model.backbone)

