@@ -85,6 +85,8 @@ def test_default_counts_are_moderate_and_size_independent():
     for side in (24, 64, 128):
         est = HaarFeatures().fit(_images(1, (side, side)))
         assert est.n_features_enumerated_ == 2056
+        # corners on multiples of side/8 only: a 9x9 integral image per image
+        assert est._matrix[0].shape[1] == 81
     assert HaarFeatures(step=0.25, min_size=0.125).fit(_images(1, (64, 64))).n_features_enumerated_ == 700
 
 

@@ -86,13 +86,20 @@ def _enumerate(height, width, type_, min_size, size_step, step):
 
 
 def _feature_matrix(types, coords, height, width):
-    """Sparse ``(n_features, (height + 1) * (width + 1))`` matrix of +-1 corner weights.
+    """Sparse matrix of +-1 corner weights, and the integral-image corners it reads.
 
     With ``S`` the zero-padded integral image (``S[i, j]`` = sum of
     ``image[:i, :j]``), a rectangle's sum is ``S[b, r] - S[t, r] - S[b, l] + S[t, l]``,
     so every Haar-like feature is a fixed signed combination of corner values.
+    Only the rows and columns of ``S`` that some corner uses are kept (on a
+    coarse grid that is a few dozen values instead of ``(H + 1) * (W + 1)``).
+
+    Returns
+    -------
+    matrix : CSR matrix of shape (n_features, (len(row_starts) + 1) * (len(col_starts) + 1))
+    row_starts, col_starts : ndarray of int
+        Block starts for :func:`_integral_images`.
     """
-    stride = width + 1
     rows, cols, vals = [], [], []
     index = np.arange(len(coords))
     for type_ in np.unique(types):
@@ -104,21 +111,37 @@ def _feature_matrix(types, coords, height, width):
             bottom, right = top + h, left + w
             for r, c, s in ((bottom, right, 1.0), (top, right, -1.0), (bottom, left, -1.0), (top, left, 1.0)):
                 rows.append(index[sel])
-                cols.append(r * stride + c)
+                cols.append(np.stack([r, c]))
                 vals.append(np.full(len(sel), sign * s))
+    corners = np.concatenate(cols, axis=1)
+    row_starts, row_pos = _compact(corners[0], height)
+    col_starts, col_pos = _compact(corners[1], width)
     matrix = sp.coo_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(len(coords), (height + 1) * stride),
+        (np.concatenate(vals), (np.concatenate(rows), row_pos * (len(col_starts) + 1) + col_pos)),
+        shape=(len(coords), (len(row_starts) + 1) * (len(col_starts) + 1)),
     ).tocsr()  # sums the corners that adjacent rectangles share
     matrix.eliminate_zeros()
-    return matrix
+    return matrix, row_starts, col_starts
 
 
-def _integral_images(images):
-    """``(P, n)`` zero-padded integral images, one column per image."""
-    n, height, width = images.shape
-    S = np.zeros((height + 1, width + 1, n))
-    np.cumsum(images.transpose(1, 2, 0), axis=0, dtype=np.float64, out=S[1:, 1:])
+def _compact(edges, side):
+    """Block starts covering the used integral-image lines ``edges`` (0..side), and
+    each edge's index in the compact integral image."""
+    used = np.unique(edges)
+    starts = np.concatenate([[0], used[(used > 0) & (used < side)]])
+    # S line 0 is zero; line starts[k] (k >= 1) sums blocks 0..k-1; line side sums all.
+    position = np.searchsorted(starts, edges)
+    position[edges == side] = len(starts)
+    return starts, position
+
+
+def _integral_images(images, row_starts, col_starts):
+    """``(P, n)`` integral images at the used corners only, one column per image."""
+    n = len(images)
+    blocks = np.add.reduceat(images, row_starts, axis=1, dtype=np.float64)
+    blocks = np.add.reduceat(blocks, col_starts, axis=2)
+    S = np.zeros((len(row_starts) + 1, len(col_starts) + 1, n))
+    np.cumsum(blocks.transpose(1, 2, 0), axis=0, out=S[1:, 1:])
     np.cumsum(S[1:, 1:], axis=1, out=S[1:, 1:])
     return S.reshape(-1, n)
 
@@ -198,10 +221,13 @@ class HaarFeatures(BaseImageTransformer):
     Notes
     -----
     The zero-padded integral images of a whole chunk are computed at once, and
-    since every feature is a fixed +-1 combination of integral-image corner
-    values, all features of the chunk are one product with a sparse matrix
-    built in ``fit`` (and rebuilt, not pickled, after unpickling). Sums are in
-    float64, exact for integer images.
+    since every feature is a fixed signed combination of integral-image corner
+    values (weights +-1, +-2, +-4), all features of the chunk are one product
+    with a sparse matrix built in ``fit`` (and rebuilt, not pickled, after
+    unpickling). Only the integral-image rows and columns that some corner
+    uses are computed, from block sums of the image: on the default grid that
+    is 81 values per image whatever its size. Sums are in float64, exact for
+    integer images.
 
     ROI masks are not supported: a Haar-like feature is a sum over fixed
     rectangles of the window, so crop or resample ROIs to the window instead
@@ -357,18 +383,19 @@ class HaarFeatures(BaseImageTransformer):
                 "zero the background with X * mask) and pass mask=None."
             )
 
-    def _compute(self, images, matrix):
+    def _compute(self, images, matrix_and_starts):
+        matrix, *starts = matrix_and_starts
         top, left, wh, ww = self.window_
         window = images[:, top : top + wh, left : left + ww]
         n_features = matrix.shape[0]
-        n_values = (wh + 1) * (ww + 1) + n_features
+        n_values = matrix.shape[1] + n_features
         # Enough images per chunk for the sparse product's inner loop over them
         # to vectorise, few enough that a chunk stays in memory comfortably.
         chunk_size = max(1, min(64, _CHUNK_BYTES // (8 * n_values)))
         out = np.empty((len(images), n_features))
 
         def run(sl):
-            values = matrix @ _integral_images(window[sl])  # (n_features, chunk)
+            values = matrix @ _integral_images(window[sl], starts[0], starts[1])  # (n_features, chunk)
             # Blocked transpose into the output: a plain .T copy of a tall,
             # thin array is several times slower.
             for j in range(0, n_features, _TRANSPOSE_BLOCK):
