@@ -643,62 +643,60 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
     """
     base, first_cell, cell, count, bits, n_groups = _cells(levels, roi, offsets, merged, distinct=need_cells)
     per_image = n_groups // len(levels)
-    L = 1 << bits  # array width; levels >= the true N_g have zero counts
-    lo = (cell >> bits) & (L - 1)
+    low = (1 << bits) - 1
+    lo = (cell >> bits) & low
     base_lo = base + lo
-    base_hi = base + (cell & (L - 1))
-    weight = count.astype(np.float64)
-    # Pair counts of the difference |i-j|, sum i+j and marginal distributions,
-    # indexed group * L + (hi - lo), group * 2L + (lo + hi), group * L + level.
-    d_counts = np.bincount(base_hi - lo, weights=weight, minlength=n_groups * L).reshape(n_groups, L)
-    s_counts = np.bincount(base_lo + base_hi, weights=weight, minlength=n_groups * 2 * L)
-    s_counts = s_counts.reshape(n_groups, 2 * L)[:, : 2 * L - 1]
-    m_counts = np.bincount(base_lo, weights=weight, minlength=n_groups * L)
-    m_counts += np.bincount(base_hi, weights=weight, minlength=n_groups * L)
-    m_counts = m_counts.reshape(n_groups, L)
-    n_pairs = d_counts.sum(axis=1)
+    base_hi = base + (cell & low)
+    # Non-zero entries of the difference |i-j|, sum i+j and marginal pair-count
+    # distributions of each group, whose index is (group << width_bits) + value.
+    g_d, k, c_d = _distribution(base_hi - lo, count, bits, n_groups)
+    g_s, s, c_s = _distribution(base_lo + base_hi, count, bits + 1, n_groups)
+    g_m, i, c_m = _distribution(np.concatenate((base_lo, base_hi)), np.concatenate((count, count)), bits, n_groups)
+    s += 2  # i + j with 1-based indices
+    i += 1
+
+    def group_sum(group, values):
+        return np.bincount(group, weights=values, minlength=n_groups)
+
+    n_pairs = group_sum(g_d, c_d)
     empty = n_pairs == 0
     norm = np.where(empty, 1.0, n_pairs)
-    p_diff = d_counts / norm[:, None]  # p_{x-y}(k), k = 0..L-1
-    p_sum = s_counts / norm[:, None]  # p_{x+y}(k), k = 2..2L
-    p_marg = m_counts / (2.0 * norm[:, None])  # p_x(i) = p_y(i), i = 1..L
-    n_g = np.repeat(np.asarray(n_g, dtype=np.float64), per_image)[:, None]
-
-    i = np.arange(1, L + 1, dtype=np.float64)
-    k = np.arange(L, dtype=np.float64)
-    s = np.arange(2, 2 * L + 1, dtype=np.float64)
+    p_d = c_d / norm[g_d]  # p_{x-y}(k)
+    p_s = c_s / norm[g_s]  # p_{x+y}(k)
+    p_m = c_m / (2.0 * norm[g_m])  # p_x(i) = p_y(i)
+    n_g = np.repeat(np.asarray(n_g, dtype=np.float64), per_image)
     f = {}
 
-    mu = p_marg @ i
+    mu = group_sum(g_m, p_m * i)
     f["joint_average"] = mu
-    f["joint_variance"] = (p_marg * (i - mu[:, None]) ** 2).sum(axis=1)
+    f["joint_variance"] = group_sum(g_m, p_m * (i - mu[g_m]) ** 2)
 
-    k_moments = p_diff @ np.stack([k, k * k, 1 / (1 + k), 1 / (1 + k * k)], axis=1)
-    diff_average, contrast = k_moments[:, 0], k_moments[:, 1]
+    diff_average = group_sum(g_d, p_d * k)
+    contrast = group_sum(g_d, p_d * k * k)
     f["difference_average"] = diff_average
-    f["difference_variance"] = (p_diff * (k - diff_average[:, None]) ** 2).sum(axis=1)
-    f["difference_entropy"] = -xlogy(p_diff, p_diff).sum(axis=1) / _LN2
+    f["difference_variance"] = group_sum(g_d, p_d * (k - diff_average[g_d]) ** 2)
+    f["difference_entropy"] = -group_sum(g_d, p_d * np.log2(p_d))
     f["contrast"] = contrast
     f["dissimilarity"] = diff_average
-    f["inverse_difference"] = k_moments[:, 2]
-    f["normalised_inverse_difference"] = (p_diff / (1 + k / n_g)).sum(axis=1)
-    f["inverse_difference_moment"] = k_moments[:, 3]
-    f["normalised_inverse_difference_moment"] = (p_diff / (1 + (k * k) / (n_g * n_g))).sum(axis=1)
-    f["inverse_variance"] = p_diff[:, 1:] @ (1 / (k[1:] * k[1:]))
+    f["inverse_difference"] = group_sum(g_d, p_d / (1 + k))
+    f["normalised_inverse_difference"] = group_sum(g_d, p_d / (1 + k / n_g[g_d]))
+    f["inverse_difference_moment"] = group_sum(g_d, p_d / (1 + k * k))
+    f["normalised_inverse_difference_moment"] = group_sum(g_d, p_d / (1 + (k * k) / (n_g[g_d] ** 2)))
+    f["inverse_variance"] = group_sum(g_d, np.divide(p_d, k * k, out=np.zeros_like(p_d), where=k > 0))
 
-    sum_average = p_sum @ s
+    sum_average = group_sum(g_s, p_s * s)
     f["sum_average"] = sum_average
-    f["sum_variance"] = (p_sum * (s - sum_average[:, None]) ** 2).sum(axis=1)
-    f["sum_entropy"] = -xlogy(p_sum, p_sum).sum(axis=1) / _LN2
-    t = s - 2 * mu[:, None]
+    f["sum_variance"] = group_sum(g_s, p_s * (s - sum_average[g_s]) ** 2)
+    f["sum_entropy"] = -group_sum(g_s, p_s * np.log2(p_s))
+    t = s - 2 * mu[g_s]
     t2 = t * t
-    cluster_tendency = (p_sum * t2).sum(axis=1)
+    cluster_tendency = group_sum(g_s, p_s * t2)
     f["cluster_tendency"] = cluster_tendency
-    f["cluster_shade"] = (p_sum * t2 * t).sum(axis=1)
-    f["cluster_prominence"] = (p_sum * t2 * t2).sum(axis=1)
+    f["cluster_shade"] = group_sum(g_s, p_s * t2 * t)
+    f["cluster_prominence"] = group_sum(g_s, p_s * t2 * t2)
 
     # One grey level only: variance 0, and correlation / IMC1 are 0/0.
-    single_level = np.count_nonzero(m_counts, axis=1) == 1
+    single_level = np.bincount(g_m, minlength=n_groups) == 1
     # sigma^2 = (tendency + contrast) / 4 and covariance = (tendency - contrast) / 4
     # for a symmetric matrix; this form avoids cancellation against mu^2.
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -707,7 +705,8 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
     f["autocorrelation"] = (cluster_tendency - contrast) / 4 + mu * mu
 
     if need_cells:
-        hx = -xlogy(p_marg, p_marg).sum(axis=1) / _LN2
+        hx = -group_sum(g_m, p_m * np.log2(p_m))
+        off_diagonal = 1 - group_sum(g_d, np.where(k == 0, p_d, 0.0))
         # An off-diagonal cell stands for two matrix entries of count c, a
         # diagonal one for one entry of count 2c (out of 2 * n_pairs).
         entry = np.where(base_lo == base_hi, 2 * count, count)
@@ -721,7 +720,7 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
         f["joint_maximum"] = peak / (2 * norm)
         f["angular_second_moment"] = square / (2 * norm**2)
         # H = log2 n - sum(c log2 c) / n + (fraction of off-diagonal pairs)
-        joint_entropy = np.log2(norm) - c_log_c / norm + (1 - p_diff[:, 0])
+        joint_entropy = np.log2(norm) - c_log_c / norm + off_diagonal
         joint_entropy = np.where(single_level, 0.0, np.maximum(joint_entropy, 0.0))
         f["joint_entropy"] = joint_entropy
         hxy1 = 2 * hx  # exact for symmetric matrices, = HXY2
@@ -740,6 +739,38 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
         out[:, index] = f[name]
     out[empty] = np.nan
     return out.reshape(len(levels), per_image, -1)
+
+
+def _distribution(index, count, width_bits, n_groups):
+    """Non-zero entries of per-group histograms of integer counts.
+
+    ``index`` is ``(group << width_bits) + value``. Few possible entries are
+    counted densely; otherwise ``(index, count)`` pairs are packed into one
+    integer and sorted, so the cost does not grow with the number of levels.
+
+    Returns
+    -------
+    group : ndarray of int64
+        Ascending.
+    value : ndarray of float64
+    total : ndarray of float64
+        Sum of ``count`` over the entry; always positive.
+    """
+    size = n_groups << width_bits
+    if size <= max(2 * len(index), 1 << 12):
+        hist = np.bincount(index, weights=count, minlength=size)
+        where = np.flatnonzero(hist)
+        total = hist[where]
+    else:
+        # index < 2**31 (chunks are bounded by _DENSE_BUDGET) and count < 2**32
+        packed = np.sort((index << 32) | count)
+        key = packed >> 32
+        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        total = np.add.reduceat(packed & 0xFFFFFFFF, starts).astype(np.float64)
+        where = key[starts]
+        keep = total > 0
+        where, total = where[keep], total[keep]
+    return where >> width_bits, (where & ((1 << width_bits) - 1)).astype(np.float64), total
 
 
 def _xlog2x(count):
