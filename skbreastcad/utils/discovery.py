@@ -12,9 +12,9 @@ __all__ = ["all_estimators"]
 def all_estimators():
     """Return ``(name, class)`` for every public estimator class in skbreastcad.
 
-    Walks the package's public modules, as scikit-learn's own
-    ``all_estimators`` does, so that a new estimator is picked up by the
-    common tests without being registered anywhere.
+    Walks the package's public modules (estimators defined in private modules
+    are found through the public package that re-exports them), so a new
+    estimator is picked up by the common tests without being registered.
 
     Returns
     -------
@@ -26,7 +26,9 @@ def all_estimators():
     found = {}
     for module_info in pkgutil.walk_packages(skbreastcad.__path__, "skbreastcad."):
         parts = module_info.name.split(".")
-        if any(p.startswith("_") for p in parts[1:-1]) or "tests" in parts or parts[-1] == "__main__":
+        # Public modules only: estimators live in private modules but are
+        # re-exported by their public package, while base classes are not.
+        if any(p.startswith("_") for p in parts[1:]) or "tests" in parts:
             continue
         try:
             module = importlib.import_module(module_info.name)
