@@ -354,6 +354,11 @@ def test_rois_without_pairs_are_nan_with_a_warning_and_do_not_disturb_the_batch(
     assert np.isnan(out[[1, 3]]).all()
     alone = GLCMFeatures(distances=(1, 2)).fit(X).transform(X[[0, 2, 4]])
     np.testing.assert_allclose(out[[0, 2, 4]], alone, rtol=1e-12)
+    # images smaller than every offset
+    tiny = np.zeros((2, 1, 1), dtype=np.uint8)
+    for params in ({}, {"features": ["contrast"]}, {"discretisation": "none", "aggregation": "merged"}):
+        with pytest.warns(UserWarning, match="2 of 2 images"):
+            assert np.isnan(GLCMFeatures(**params).fit(tiny).transform(tiny)).all()
 
 
 def test_thin_rois_average_over_the_directions_that_have_pairs():

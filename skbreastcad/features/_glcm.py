@@ -583,6 +583,9 @@ def _cells(levels, roi, offsets, merged, distinct=True):
             slots.append((dr, dc, h, w, g, row_len[g]))
             row_len[g] += h * w
     n_slots = max(row_len)
+    if n_slots == 0:  # every offset is larger than the images
+        nothing = np.zeros(0, dtype=np.int64)
+        return nothing, np.zeros(n_groups + 1, dtype=np.int64), nothing, nothing, bits, n_groups
     # Few possible cells: count them densely. Many: sort each group's codes.
     dense = (1 << (2 * bits)) <= _DENSE_FACTOR * n_slots
     code_type = np.uint32 if 2 * bits <= 31 else np.uint64
@@ -757,6 +760,8 @@ def _distribution(index, count, width_bits, n_groups):
         Sum of ``count`` over the entry; always positive.
     """
     size = n_groups << width_bits
+    if len(index) == 0:
+        return index, np.zeros(0), np.zeros(0)
     if size <= max(2 * len(index), 1 << 12):
         hist = np.bincount(index, weights=count, minlength=size)
         where = np.flatnonzero(hist)
