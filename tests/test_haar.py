@@ -44,6 +44,9 @@ def test_every_feature_of_a_24x24_window_equals_skimage():
     assert_array_equal(est.feature_types_, types)
     mine = _skimage_coords(est, slice(None, None, 97))
     assert all(list(map(list, a)) == list(map(list, b)) for a, b in zip(mine, coords[::97]))
+    public, public_types = est.skimage_feature_coord()
+    assert_array_equal(public_types, types)
+    assert all(a == [list(r) for r in b] for a, b in zip(public[::97], coords[::97]))
     got = est.transform(X)
     for image, row in zip(X, got):
         assert_array_equal(row, haar_like_feature(integral_image(image), 0, 0, 24, 24))
@@ -187,3 +190,5 @@ def test_n_jobs_and_large_integer_images():
     got = serial.transform(X)
     assert_array_equal(got, threaded.transform(X))
     assert_array_equal(got[0], _skimage_values(serial, X[0]))
+    coord, types = serial.skimage_feature_coord()
+    assert_array_equal(got[1], haar_like_feature(integral_image(X[1]), 0, 0, 24, 24, types, coord))

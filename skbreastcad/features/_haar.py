@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ..utils._batching import map_chunks
 from ._base import BaseImageTransformer
@@ -212,7 +213,9 @@ class HaarFeatures(BaseImageTransformer):
         top-left pixel of its first rectangle and the height and width of one
         rectangle.
     n_features_enumerated_ : int
-        Number of features on the grid before selection.
+        Number of features on the grid before selection. The method
+        :meth:`skimage_feature_coord` gives the kept features in scikit-image's
+        ``feature_coord`` format.
 
     See Also
     --------
@@ -410,6 +413,35 @@ class HaarFeatures(BaseImageTransformer):
         if getattr(self, "_matrix", None) is None:  # after unpickling
             self._matrix = _feature_matrix(self.feature_types_, self.feature_coords_, *self.window_[2:])
         return self._compute(images, self._matrix)
+
+    def skimage_feature_coord(self):
+        """The output features in :func:`skimage.feature.haar_like_feature_coord`'s format.
+
+        Returns
+        -------
+        feature_coord : ndarray of list, shape (n_features_out,)
+            For each feature, the ``[(top, left), (bottom, right)]`` corners
+            (inclusive) of its rectangles, relative to the window.
+        feature_type : ndarray of str, shape (n_features_out,)
+            The type of each feature.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skbreastcad.features import HaarFeatures
+        >>> haar = HaarFeatures(feature_types="type-2-x", min_size=1, step=1).fit(np.zeros((1, 1, 2)))
+        >>> coord, types = haar.skimage_feature_coord()
+        >>> coord[0], types[0]
+        ([[(0, 0), (0, 0)], [(0, 1), (0, 1)]], 'type-2-x')
+        """
+        check_is_fitted(self)
+        coord = np.empty(len(self.feature_coords_), dtype=object)
+        for i, (type_, (y, x, h, w)) in enumerate(zip(self.feature_types_, self.feature_coords_.tolist())):
+            coord[i] = [
+                [(y + oy * h, x + ox * w), (y + (oy + 1) * h - 1, x + (ox + 1) * w - 1)]
+                for oy, ox in _RECTANGLES[type_]
+            ]
+        return coord, self.feature_types_.copy()
 
     def _feature_names(self):
         return [
