@@ -11,7 +11,7 @@ from skbreastcad.metrics import CAD_METRICS
 
 @pytest.fixture(scope="module")
 def phantoms():
-    return make_phantoms(80, image_size=32, random_state=0)
+    return make_phantoms(80, image_size=40, random_state=0)
 
 
 def test_feature_comparison_table(phantoms):
@@ -50,7 +50,7 @@ def test_unknown_feature_set_lists_valid_names():
 
 
 def test_demo_cli_writes_results(tmp_path, capsys):
-    assert main(["demo", "--n-samples", "60", "--image-size", "32", "--cv", "3", "--features", "glcm",
+    assert main(["demo", "--n-samples", "60", "--image-size", "40", "--cv", "3", "--features", "glcm",
                  "gabor+glcm", "--output", str(tmp_path), "--grid", "8"]) == 0
     out = capsys.readouterr().out
     assert "sensitivity" in out and "specificity" in out
