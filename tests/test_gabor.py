@@ -79,6 +79,8 @@ def test_feature_names():
         "gabor_theta1_freq0.5_mean",
     ]
     assert names[-1] == "gabor_theta7_freq0.1_std"
+    one = GaborFeatures(frequencies=(0.25,), statistics="std").fit(_images(1, (40, 40)))
+    assert list(one.get_feature_names_out()[:2]) == ["gabor_theta0_freq0.25_std", "gabor_theta1_freq0.25_std"]
 
 
 def test_std_is_sqrt_of_var():

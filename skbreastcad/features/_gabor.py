@@ -297,7 +297,7 @@ class GaborFeatures(BaseImageTransformer):
     n_stds : float, default=3
         The kernel extends ``n_stds`` standard deviations of the envelope, as in
         :func:`skimage.filters.gabor_kernel`.
-    statistics : tuple of str, default=("mean", "var")
+    statistics : str or tuple of str, default=("mean", "var")
         Summaries of each response magnitude, from ``"mean"``, ``"var"``
         (population variance) and ``"std"``.
     allow_small_images : bool, default=False
@@ -381,7 +381,7 @@ class GaborFeatures(BaseImageTransformer):
         "n_orientations": [Interval(Integral, 1, None, closed="left")],
         "bandwidth": [Interval(Real, 0, None, closed="neither")],
         "n_stds": [Interval(Real, 0, None, closed="neither")],
-        "statistics": ["array-like"],
+        "statistics": [str, "array-like"],
         "allow_small_images": ["boolean"],
     }
 
