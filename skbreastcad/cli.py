@@ -29,7 +29,9 @@ def _demo(args):
         f"skbreastcad demo: {len(X)} ROIs of {X.shape[1]}x{X.shape[2]} px, "
         f"{int((y == 1).sum())} tumour : {int((y == 0).sum())} non-tumour, from {source}"
     )
-    grid_path = plot_roi_grid(X[: args.grid], y[: args.grid], path=out / "rois.png")
+    grid_path = plot_roi_grid(
+        X[: args.grid], y[: args.grid], target_names=["non-tumour", "tumour"], path=out / "rois.png"
+    )
     print(f"ROI grid: {grid_path}")
 
     start = time.perf_counter()
