@@ -18,8 +18,8 @@ _STATISTICS = ("mean", "var", "std")
 # Output rows (or columns) per band-matrix tile. Larger images are filtered in
 # tiles so that the cost grows with the kernel size, not with the image size.
 _TILE = 32
-# Target working-set size of one chunk of images, in bytes.
-_CHUNK_BYTES = 2**20
+# Largest working set of one chunk of images, in bytes.
+_CHUNK_BYTES = 4 * 2**20
 
 
 def _sigma(frequency, bandwidth):
@@ -474,7 +474,8 @@ class GaborFeatures(BaseImageTransformer):
         groups = self._bank()
         n_kernels = len(self.frequencies_) * self.n_orientations
         height, width = images.shape[1:]
-        chunk_size = max(1, _CHUNK_BYTES // (32 * height * width))
+        # About 8 images amortise the per-group Python work; fewer for large images.
+        chunk_size = max(1, min(8, _CHUNK_BYTES // (32 * height * width)))
 
         def run(sl):
             return _filter_chunk(images[sl], None if mask is None else mask[sl], groups, self.statistics_, n_kernels)
