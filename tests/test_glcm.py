@@ -119,6 +119,30 @@ def test_equals_skimage_graycoprops(global_random_seed, metric, distances, angle
             )
 
 
+def test_merged_equals_skimage_on_the_summed_matrices_of_large_images():
+    """Large images are processed a few offsets at a time; merged sums all angles."""
+    from skimage.feature import graycomatrix, graycoprops
+
+    rng = np.random.default_rng(12)
+    X = rng.integers(0, 256, size=(2, 150, 140), dtype=np.uint8)
+    distances = (1, 3)
+    params = {"distances": distances, "distance_metric": "euclidean", "discretisation": "none"}
+    per_angle = GLCMFeatures(aggregation="none", **params).fit(X)
+    merged = GLCMFeatures(aggregation="merged", **params).fit(X)
+    ours_none = _per_matrix(per_angle, X).reshape(len(X), len(distances), len(ANGLES), -1)
+    ours_merged = _per_matrix(merged, X)
+    for b, image in enumerate(X):
+        P = graycomatrix(image, distances, ANGLES, levels=256, symmetric=True)
+        P_merged = P.sum(axis=3, keepdims=True).astype(np.float64)
+        P_merged /= P_merged.sum(axis=(0, 1), keepdims=True)
+        P = P / P.sum(axis=(0, 1), keepdims=True)
+        for prop, (name, to_ours) in SKIMAGE_PROPS.items():
+            expected = to_ours(graycoprops(P, prop))
+            np.testing.assert_allclose(ours_none[b, :, :, _column(per_angle, name)], expected, rtol=1e-10)
+            expected = to_ours(graycoprops(P_merged, prop))[:, 0]
+            np.testing.assert_allclose(ours_merged[b, :, _column(merged, name)], expected, rtol=1e-10)
+
+
 def test_equals_skimage_on_16_bit_images(global_random_seed):
     from skimage.feature import graycomatrix, graycoprops
 

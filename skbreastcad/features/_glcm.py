@@ -340,15 +340,16 @@ class GLCMFeatures(BaseImageTransformer):
             n_levels = int(fbs_levels.max(initial=1))
         n_levels = 1 << max(1, (n_levels - 1).bit_length())
 
-        groups_per_image = n_dist if self.aggregation == "merged" else n_dist * n_ang
-        pairs_per_image = sum(
-            max(height - abs(dr), 0) * max(width - abs(dc), 0) for dr, dc in self.offsets_.reshape(-1, 2)
+        merged = self.aggregation == "merged"
+        groups_per_image = n_dist if merged else n_dist * n_ang
+        pairs = np.array(
+            [[max(height - abs(dr), 0) * max(width - abs(dc), 0) for dr, dc in row] for row in self.offsets_]
         )
-        sorted_counting = n_levels * n_levels > _DENSE_FACTOR * pairs_per_image / groups_per_image  # as _cells
-        chunk = min(
-            (_PAIR_BUDGET_SORT if sorted_counting else _PAIR_BUDGET) // max(pairs_per_image, 1),
-            _DENSE_BUDGET // (groups_per_image * 2 * n_levels),
-        )
+        sorted_counting = n_levels * n_levels > _DENSE_FACTOR * pairs.sum() / groups_per_image  # as _cells
+        budget = _PAIR_BUDGET_SORT if sorted_counting else _PAIR_BUDGET
+        blocks = _offset_blocks(pairs, budget, merged)
+        block_pairs = max(pairs[d, a0:a1].sum() for d, a0, a1 in blocks)
+        chunk = min(budget // max(block_pairs, 1), _DENSE_BUDGET // (groups_per_image * 2 * n_levels))
         n_workers = effective_n_jobs(self.n_jobs)
         if n_workers > 1:
             chunk = min(chunk, math.ceil(n / n_workers))
@@ -358,13 +359,16 @@ class GLCMFeatures(BaseImageTransformer):
 
         def compute(sl):
             levels, roi, n_g = self._discretise(images[sl], None if mask is None else mask[sl], fbs_levels, sl)
-            per_group = _glcm_features(
-                levels,
-                roi,
-                self.offsets_,
-                merged=self.aggregation == "merged",
-                n_g=n_g,
-                need_cells=need_cells,
+            # Matrices are independent (a merged one needs all angles of its
+            # distance), so large images are done a few offsets at a time.
+            per_group = np.concatenate(
+                [
+                    _glcm_features(
+                        levels, roi, self.offsets_[d : d + 1, a0:a1], merged=merged, n_g=n_g, need_cells=need_cells
+                    )
+                    for d, a0, a1 in blocks
+                ],
+                axis=1,
             )
             per_group = per_group[:, :, columns]
             if self.aggregation == "averaged":
@@ -515,6 +519,25 @@ def _check_integer_levels(images, n_levels):
 
 
 # -- computation ---------------------------------------------------------------
+def _offset_blocks(pairs, budget, merged):
+    """Split the (distance, angle) offsets into ``(d, a0, a1)`` blocks of at most
+    ``budget`` pixel pairs per image (one offset, or one merged distance, at least),
+    keeping the output order."""
+    n_dist, n_ang = pairs.shape
+    blocks, total = [], budget + 1
+    for d in range(n_dist):
+        spans = [(0, n_ang)] if merged else [(a, a + 1) for a in range(n_ang)]
+        for a0, a1 in spans:
+            size = pairs[d, a0:a1].sum()
+            if blocks and blocks[-1][0] == d and blocks[-1][2] == a0 and total + size <= budget:
+                blocks[-1] = (d, blocks[-1][1], a1)
+                total += size
+            else:
+                blocks.append((d, a0, a1))
+                total = size
+    return blocks
+
+
 def _roi_range(images, mask):
     """Minimum and maximum intensity inside each ROI (+inf/-inf if empty)."""
     if mask is None:
