@@ -370,8 +370,8 @@ class HaarFeatures(BaseImageTransformer):
                 rng = check_random_state(self.random_state)
                 keep = rng.choice(len(coords), self.max_features, replace=False)
             else:
-                values = self._compute(images, _feature_matrix(feature_types, coords, wh, ww))
-                keep = np.argsort(-values.var(axis=0), kind="stable")[: self.max_features]
+                variance = self._variance(images, _feature_matrix(feature_types, coords, wh, ww))
+                keep = np.argsort(-variance, kind="stable")[: self.max_features]
             keep = np.sort(keep)
             coords, feature_types = coords[keep], feature_types[keep]
         self.feature_coords_ = coords
@@ -407,6 +407,23 @@ class HaarFeatures(BaseImageTransformer):
 
         map_chunks(run, len(images), chunk_size=chunk_size, n_jobs=self.n_jobs, verbose=self.verbose, desc="Haar")
         return out
+
+    def _variance(self, images, matrix_and_starts):
+        """Per-feature variance over ``images``, chunk by chunk (memory stays small)."""
+        matrix, *starts = matrix_and_starts
+        top, left, wh, ww = self.window_
+        window = images[:, top : top + wh, left : left + ww]
+        chunk_size = max(1, min(64, _CHUNK_BYTES // (8 * (matrix.shape[1] + matrix.shape[0]))))
+        # Moments about the first image's values: no cancellation for features
+        # whose spread is small next to their mean.
+        shift = matrix @ _integral_images(window[:1], *starts)[:, 0]
+        sums = np.zeros((2, matrix.shape[0]))
+        for start in range(0, len(images), chunk_size):
+            values = matrix @ _integral_images(window[start : start + chunk_size], *starts) - shift[:, None]
+            sums[0] += values.sum(axis=1)
+            sums[1] += np.einsum("ij,ij->i", values, values)
+        mean = sums[0] / len(images)
+        return sums[1] / len(images) - mean * mean
 
     def _transform(self, images, mask):
         self._reject_mask(mask)
