@@ -54,6 +54,12 @@ def test_deterministic_and_batch_independent(images):
     np.testing.assert_array_equal(a, b)
     c = _tiny(layer="relu2", batch_size=3).fit_transform(images)
     np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
+    # fixed-size (padded) batches: an image's features do not depend on the
+    # other images of the call, bit for bit
+    est = _tiny(layer="relu2", batch_size=4).fit(images)
+    whole = est.transform(images)
+    np.testing.assert_array_equal(np.vstack([est.transform(images[i : i + 1]) for i in range(10)]), whole)
+    np.testing.assert_array_equal(est.transform(images[::-1]), whole[::-1])
     other_seed = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=1).fit_transform(images)
     assert not np.allclose(a, other_seed)
 

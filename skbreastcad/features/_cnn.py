@@ -15,6 +15,7 @@ from ..models._torch import (
     TorchStateMixin,
     autocast,
     check_value_range,
+    fixed_size_batches,
     resolve_device,
     to_unit_tensor,
     use_amp,
@@ -87,7 +88,11 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
         uint8 by 255 and uint16 by 65535 and takes other data as already in
         [0, 1]; ``(low, high)`` maps that range linearly.
     batch_size : int, default=32
-        Images per forward pass.
+        Images per forward pass. Every pass has exactly this many images (the
+        last one padded with blank images), so an image's features are
+        bitwise identical whatever other images share the call -- the same
+        in every cross-validation fold. A call with fewer images still costs
+        one full batch.
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     amp : bool or "auto", default="auto"
@@ -221,7 +226,7 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
         self.layer_ = self.layer
         self._head = built.head
         shapes = []
-        probe = self._forward_layer(self.model_, images[:1], torch.device("cpu"), amp=False, shapes=shapes)
+        probe = self._forward_layer(self.model_, images[:1], torch.device("cpu"), amp=False, shapes=shapes, pad=False)
         self.activation_shape_ = shapes[0]
         self.n_features_out_ = probe.shape[1]
         self._device_cache = None
@@ -230,7 +235,7 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
         return self.model_
 
     # -- transform ---------------------------------------------------------------
-    def _forward_layer(self, model, images, device, amp, shapes=None):
+    def _forward_layer(self, model, images, device, amp, shapes=None, pad=True):
         captured = []
         if self.layer_ is None:
             head = model.backbone.get_submodule(getattr(self, "_head", None) or _find_head(model))
@@ -250,14 +255,14 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
             handle = target.register_forward_hook(hook)
         try:
             out = []
-            batches = range(0, len(images), self.batch_size)
-            if self.verbose and len(batches) > 1:
+            batches = fixed_size_batches(images, self.batch_size, pad=pad)
+            if self.verbose and len(images) > self.batch_size:
                 from tqdm.auto import tqdm
 
-                batches = tqdm(batches, desc="CNNLayerFeatures", unit="batch")
+                batches = tqdm(batches, desc="CNNLayerFeatures", unit="batch", total=-(-len(images) // self.batch_size))
             with torch.inference_mode():
-                for start in batches:
-                    x = to_unit_tensor(images[start:start + self.batch_size], self.value_range, device)
+                for n_real, batch in batches:
+                    x = to_unit_tensor(batch, self.value_range, device)
                     captured.clear()
                     with autocast(device, amp):
                         try:
@@ -270,7 +275,7 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
                             act = captured[0][0] if isinstance(captured[0], (tuple, list)) else captured[0]
                             shapes.append(tuple(act.shape[1:]))
                         feats = _pool(captured[0], self.pooling)
-                    out.append(feats.float().cpu())
+                    out.append(feats[:n_real].float().cpu())
         finally:
             handle.remove()
         return torch.cat(out).numpy().astype(np.float64)

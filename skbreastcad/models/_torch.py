@@ -14,7 +14,7 @@ __all__ = [
     "ImageModel",
     "TorchStateMixin",
     "autocast",
-    "batched_forward",
+    "fixed_size_batches",
     "check_value_range",
     "resolve_device",
     "to_unit_tensor",
@@ -208,22 +208,22 @@ def weight_layers(model):
     ]
 
 
-def batched_forward(model, images, *, value_range, batch_size, device, amp, out_fn=None):
-    """Run ``model`` over ``images`` in batches; returns a float64 array.
+def fixed_size_batches(images, batch_size, pad=True):
+    """Yield ``(n_real, batch)``: consecutive batches of exactly ``batch_size`` images.
 
-    ``out_fn(output) -> tensor (batch, ...)`` post-processes each batch on the
-    device (e.g. pooling, softmax).
+    The last batch is padded with blank images. Every forward pass then has
+    the same shape, so the kernels (whose summation order depends on the
+    batch size) treat each image identically: an image's output is bitwise
+    the same whatever other images share the call, e.g. in different
+    cross-validation folds.
     """
-    results = []
-    with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            x = to_unit_tensor(images[start:start + batch_size], value_range, device)
-            with autocast(device, amp):
-                out = model(x)
-                if out_fn is not None:
-                    out = out_fn(out)
-            results.append(out.float().cpu())
-    return torch.cat(results).numpy().astype(np.float64)
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        n_real = len(batch)
+        if pad and n_real < batch_size:
+            blank = np.zeros((batch_size - n_real, *batch.shape[1:]), dtype=batch.dtype)
+            batch = np.concatenate([batch, blank])
+        yield n_real, batch
 
 
 class TorchStateMixin:
