@@ -1,0 +1,767 @@
+"""Two-stage transfer learning (the study's "second migration") as a scikit-learn classifier."""
+
+import copy
+import math
+import os
+import shutil
+import tempfile
+from collections import OrderedDict
+from numbers import Integral, Real
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_y, check_array, check_consistent_length, check_is_fitted
+from torch import nn
+
+from ..utils._validation import resolve_image_shape, validate_images
+from ._backbones import build_backbone, check_weights, get_backbone_spec
+from ._callbacks import default_callbacks
+from ._data import BatchIterator, TensorDataset
+from ._torch import (
+    ImageModel,
+    TorchStateMixin,
+    autocast,
+    check_value_range,
+    fixed_size_batches,
+    resolve_device,
+    to_unit_tensor,
+    use_amp,
+    use_channels_last,
+    validate_input_size,
+)
+
+__all__ = ["TwoStageTransferClassifier"]
+
+# Stage-1 results kept in this process (key -> result); see ``stage1_cache``.
+_STAGE1_MEMORY = OrderedDict()
+_STAGE1_MEMORY_SIZE = 2
+_CACHE_VERSION = 1
+
+
+def clear_stage1_cache():
+    """Forget the stage-1 results cached in this process."""
+    _STAGE1_MEMORY.clear()
+
+
+class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
+    """Fine-tune a CNN from ImageNet, optionally through a source data set first.
+
+    Three kinds of transfer, chosen by ``transfer`` so that the study's Fig. 6
+    comparison is one parameter grid:
+
+    - ``"none"``: train the backbone from a random initialisation;
+    - ``"imagenet"``: fine-tune the pretrained ``weights`` on ``X, y``;
+    - ``"two_stage"``: *stage 1* fine-tunes the pretrained weights on the
+      source data set ``source_data``; *stage 2* starts from stage 1's best
+      checkpoint (by the validation ``scoring``), with a fresh classification
+      layer, and fine-tunes it on ``X, y``.
+
+    Each stage is a skorch training loop: images live as tensors on the
+    device, training batches are drawn, augmented (``augment``) and
+    balanced (``balance``) there; an internal validation split drives
+    early stopping, the learning-rate schedule and checkpointing. The
+    checkpoint with the best validation ``scoring`` is restored at the end
+    of each stage. Augmentation and balancing touch the training part of
+    ``fit``'s data only: never the internal validation split, never the data
+    passed to ``predict``.
+
+    Parameters
+    ----------
+    backbone : str, default="vgg16"
+        A backbone name (see :func:`skbreastcad.models.list_backbones`); any
+        torchvision classification model or ``"timm:<name>"`` works too.
+    transfer : {"none", "imagenet", "two_stage"}, default="imagenet"
+        Where the weights that stage 2 fine-tunes come from (see above).
+    weights : {"imagenet"}, str, path-like or None, default="imagenet"
+        The pretrained weights used by ``transfer="imagenet"`` and by stage 1
+        of ``transfer="two_stage"``: ``"imagenet"`` through the torch hub
+        cache, or a local checkpoint file (see
+        :func:`skbreastcad.models.build_backbone`). None (random
+        initialisation) is allowed for two-stage transfer only, where it
+        pretrains on the source data alone. Ignored for ``"none"``.
+    source_data : tuple (X_source, y_source) or None, default=None
+        The stage-1 data set, as images in the project's input convention
+        (``(n, H, W)``, or flattened with ``image_shape``) and their labels,
+        which need not be the target's classes. It is constructor data rather
+        than a ``fit`` argument so that cross-validation never slices it and
+        one stage-1 result serves every fold and grid point (see Notes).
+        Required by ``"two_stage"``, ignored otherwise.
+    freeze_depth : int, default=0
+        Stage 2 freezes the first ``freeze_depth`` weight layers
+        (convolutions and linear layers, in order) together with the
+        normalisation layers among them, whose BatchNorm statistics stay
+        fixed (eval mode). Negative values count from the end: ``-2`` trains
+        only the last two weight layers, which is the study's "weights
+        transferred to all layers before the L2 layer". The new
+        classification layer is always trained.
+    source_freeze_depth : int, default=0
+        ``freeze_depth`` of stage 1.
+    input_size : int, (int, int), "native" or None, default=None
+        Size images are resized to on the device; None uses the backbone's
+        pretraining size (224, 299 for InceptionV3), "native" keeps the
+        images' own size.
+    value_range : "dtype" or (float, float), default="dtype"
+        How grey levels map to [0, 1] (see
+        :class:`~skbreastcad.features.CNNLayerFeatures`).
+    max_epochs : int, default=10
+        Epochs of stage 2 (fewer with early stopping).
+    source_max_epochs : int, default=10
+        Epochs of stage 1.
+    batch_size : int, default=32
+        Images per training step and per prediction pass. Prediction passes
+        always hold exactly ``batch_size`` images (the last one padded), so an
+        image's probabilities do not depend on the other images of the call.
+    lr : float, default=1e-4
+        Learning rate of stage 2.
+    source_lr : float, default=1e-4
+        Learning rate of stage 1.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        SGD uses momentum 0.9.
+    weight_decay : float, default=0.0
+    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
+        Cosine annealing over ``max_epochs``; or divide the rate by 10 when
+        the validation loss has not improved for 2 epochs; or no schedule.
+    early_stopping : int or None, default=5
+        Stop after this many epochs without a better validation ``scoring``;
+        None trains all epochs.
+    validation_fraction : float or None, default=0.2
+        Share of each stage's training data held out (stratified by class,
+        and by ``groups`` when given to ``fit``) to pick the best epoch. None
+        trains on everything and keeps the last epoch.
+    scoring : str, default="loss"
+        Validation metric that picks the best checkpoint and drives early
+        stopping: ``"loss"`` (cross-entropy, lower is better) or the name of
+        a scikit-learn scorer (``"roc_auc"``, ``"f1"``, ``"balanced_accuracy"``...).
+        On a stage with more than two classes (e.g. a multi-class source
+        set), binary-only scorers are replaced by their multi-class versions:
+        ``"roc_auc"`` -> ``"roc_auc_ovr"``, ``"f1"``/``"precision"``/
+        ``"recall"``/``"jaccard"`` -> their ``"_macro"`` versions.
+    augment : None, "default" or callable, default=None
+        Training-batch augmentation on the device: an
+        :class:`~skbreastcad.augmentation.ImageAugmenter` (``"default"`` uses
+        its defaults) or any ``f(images, generator) -> images`` on tensors
+        ``(B, 1, H, W)`` in [0, 1].
+    balance : {None, "oversample", "class_weight"}, default=None
+        Imbalance handling inside ``fit``: random over-sampling of the
+        minority classes of the training split, or a class-weighted loss.
+    callbacks : list of skorch callbacks or (name, callback) pairs, default=None
+        Extra skorch callbacks for both stages; the training net passed to
+        them has a ``stage`` attribute (1 or 2).
+    checkpoint_dir : str, path-like or None, default=None
+        Parent folder of the checkpoints. Every ``fit`` writes into a fresh
+        unique sub-folder (safe under ``GridSearchCV(n_jobs>1)``), kept and
+        recorded in ``checkpoint_dir_``. None uses a temporary folder removed
+        at the end of ``fit``.
+    stage1_cache : str, path-like or None, default=None
+        Where stage-1 results are cached. None keeps the last two in this
+        process's memory; a folder stores them on disk, shared by processes
+        (e.g. the workers of ``GridSearchCV(n_jobs=4)``).
+    device : str, default="auto"
+        Torch device; "auto" picks CUDA when available.
+    amp : bool or "auto", default="auto"
+        bfloat16 autocast; "auto" enables it on GPU only.
+    channels_last : bool or "auto", default="auto"
+        Channels-last memory format; "auto" enables it on GPU only.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, validation splits, shuffling, over-sampling and
+        augmentation. On CPU, a fixed seed gives identical models.
+    image_shape : tuple of (int, int) or None, default=None
+        Shape of flattened input rows (also used for ``source_data``).
+    verbose : int, default=0
+        1 shows a progress bar, 2 also skorch's epoch table.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    module_ : torch.nn.Module
+        The fine-tuned network behind its preprocessing, on the CPU.
+    history_ : skorch.history.History
+        Stage-2 training history (losses, validation scores, checkpoints).
+    best_epoch_ : int
+        Stage-2 epoch (1-based) whose weights were kept.
+    stage1_history_ : skorch.history.History or None
+        Stage-1 history (two-stage transfer only).
+    stage1_best_epoch_ : int or None
+    stage1_from_cache_ : bool
+        Whether stage 1 was taken from the cache rather than trained.
+    frozen_layers_ : list of str
+        Backbone layers frozen in stage 2.
+    checkpoint_dir_ : str or None
+        This fit's checkpoint folder when ``checkpoint_dir`` is set.
+    input_size_ : tuple of (int, int) or None
+    n_features_in_ : int
+    image_shape_ : tuple of (int, int)
+
+    See Also
+    --------
+    skbreastcad.features.CNNLayerFeatures : frozen features of one layer.
+    skbreastcad.augmentation.ImageAugmenter : the default augmentation.
+
+    Notes
+    -----
+    *Stage-1 cache.* Stage 1 depends only on the source data and the
+    stage-1 settings (backbone, weights, ``source_*`` parameters,
+    ``batch_size``, ``optimizer``, ``weight_decay``, ``lr_schedule``,
+    ``early_stopping``, ``validation_fraction``, ``scoring``, ``augment``,
+    ``balance``, ``input_size``, ``value_range`` and ``random_state``), never
+    on the target fold. Its result is cached under a hash of all of these,
+    so a grid search over stage-2 settings, or the folds of a
+    cross-validation, train stage 1 once. With ``random_state=None`` the
+    first stage-1 result is reused.
+
+    References
+    ----------
+    .. [1] The study: "second migration" -- ImageNet -> medical source data ->
+       target MRI, with up-sampling and augmentation in the second transfer.
+    .. [2] J. Yosinski et al., "How transferable are features in deep neural
+       networks?", NeurIPS 2014.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbreastcad.models import TwoStageTransferClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8)
+    >>> y = np.array([0, 1] * 10)
+    >>> source = (rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), y)
+    >>> clf = TwoStageTransferClassifier("tiny_cnn", transfer="two_stage",
+    ...     weights=None, source_data=source, max_epochs=2, source_max_epochs=2,
+    ...     validation_fraction=None, random_state=0)
+    >>> clf.fit(X, y).predict_proba(X[:3]).shape
+    (3, 2)
+    """
+
+    _parameter_constraints = {
+        "backbone": [str],
+        "transfer": [StrOptions({"none", "imagenet", "two_stage"})],
+        "weights": [str, os.PathLike, None],
+        "source_data": [tuple, list, None],
+        "freeze_depth": [Integral],
+        "source_freeze_depth": [Integral],
+        "input_size": [Interval(Integral, 1, None, closed="left"), tuple, list, StrOptions({"native"}), None],
+        "value_range": [StrOptions({"dtype"}), tuple, list],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "source_max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "source_lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"cosine", "plateau", "constant"})],
+        "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "scoring": [str],
+        "augment": [None, StrOptions({"default"}), HasMethods(["__call__"])],
+        "balance": [StrOptions({"oversample", "class_weight"}), None],
+        "callbacks": [list, None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "stage1_cache": [str, os.PathLike, None],
+        "device": [str, torch.device],
+        "amp": ["boolean", StrOptions({"auto"})],
+        "channels_last": ["boolean", StrOptions({"auto"})],
+        "random_state": ["random_state"],
+        "image_shape": [None, tuple, list],
+        "verbose": ["verbose"],
+    }
+    _torch_attributes = ("module_",)
+
+    def __init__(
+        self,
+        backbone="vgg16",
+        *,
+        transfer="imagenet",
+        weights="imagenet",
+        source_data=None,
+        freeze_depth=0,
+        source_freeze_depth=0,
+        input_size=None,
+        value_range="dtype",
+        max_epochs=10,
+        source_max_epochs=10,
+        batch_size=32,
+        lr=1e-4,
+        source_lr=1e-4,
+        optimizer="adam",
+        weight_decay=0.0,
+        lr_schedule="cosine",
+        early_stopping=5,
+        validation_fraction=0.2,
+        scoring="loss",
+        augment=None,
+        balance=None,
+        callbacks=None,
+        checkpoint_dir=None,
+        stage1_cache=None,
+        device="auto",
+        amp="auto",
+        channels_last="auto",
+        random_state=None,
+        image_shape=None,
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.transfer = transfer
+        self.weights = weights
+        self.source_data = source_data
+        self.freeze_depth = freeze_depth
+        self.source_freeze_depth = source_freeze_depth
+        self.input_size = input_size
+        self.value_range = value_range
+        self.max_epochs = max_epochs
+        self.source_max_epochs = source_max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.source_lr = source_lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.scoring = scoring
+        self.augment = augment
+        self.balance = balance
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.stage1_cache = stage1_cache
+        self.device = device
+        self.amp = amp
+        self.channels_last = channels_last
+        self.random_state = random_state
+        self.image_shape = image_shape
+        self.verbose = verbose
+
+    # -- validation ----------------------------------------------------------------
+    def _validate_source(self, target_shape):
+        data = self.source_data
+        if data is None:
+            raise ValueError(
+                "transfer='two_stage' needs source_data=(X_source, y_source), the stage-1 data set."
+            )
+        if len(data) != 2:
+            raise ValueError(f"source_data must be a pair (X_source, y_source); got {len(data)} items.")
+        Xs, ys = data
+        Xs_arr = np.asarray(Xs)
+        if Xs_arr.ndim == 3:
+            shape = Xs_arr.shape[1:]
+            flat = Xs_arr.reshape(len(Xs_arr), -1)
+        elif Xs_arr.ndim == 2:
+            shape = resolve_image_shape(Xs_arr.shape[1], self.image_shape) if Xs_arr.shape[1] else (0, 0)
+            flat = Xs_arr
+        else:
+            raise ValueError(
+                "source_data images must be (n_samples, height, width) or flattened "
+                f"(n_samples, height * width); got an array of shape {Xs_arr.shape}."
+            )
+        if tuple(shape) != tuple(target_shape):
+            raise ValueError(
+                f"source_data holds images of shape {tuple(shape)} but X holds images of "
+                f"shape {tuple(target_shape)}; resize one set to the other's shape."
+            )
+        flat = check_array(flat, dtype="numeric", input_name="X_source")
+        ys = _check_y(ys, estimator=self)
+        check_consistent_length(flat, ys)
+        check_classification_targets(ys)
+        classes, ys_enc = np.unique(ys, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError("source_data needs samples of at least 2 classes; it contains only one class.")
+        return flat.reshape(len(flat), *shape), ys_enc, len(classes)
+
+    def _augmenter(self):
+        if self.augment is None:
+            return None
+        if isinstance(self.augment, str):
+            from ..augmentation import ImageAugmenter
+
+            return ImageAugmenter()
+        return self.augment
+
+    def _split(self, y, groups, seed):
+        """Train/validation indices of one stage (validation None without a split)."""
+        n = len(y)
+        if self.validation_fraction is None:
+            return np.arange(n), None
+        try:
+            if groups is not None:
+                n_splits = max(2, int(round(1 / self.validation_fraction)))
+                splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+                train, valid = next(splitter.split(np.zeros(n), y, groups))
+            else:
+                splitter = StratifiedShuffleSplit(n_splits=1, test_size=self.validation_fraction, random_state=seed)
+                train, valid = next(splitter.split(np.zeros(n), y))
+        except ValueError as exc:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} cannot split {n} samples "
+                f"into stratified training and validation parts ({exc}). Use more data or "
+                "validation_fraction=None."
+            ) from None
+        if len(np.unique(y[train])) < 2:
+            raise ValueError("The training split holds a single class; use more data or validation_fraction=None.")
+        return train, valid
+
+    def _plan(self, y, groups, seed, n_classes):
+        """Indices and class weights of one stage, fixed before any training."""
+        train, valid = self._split(y, groups, seed)
+        class_weight = None
+        if self.balance == "oversample":
+            rng = np.random.RandomState(seed)
+            counts = np.bincount(y[train], minlength=n_classes)
+            extra = [
+                rng.choice(train[y[train] == c], counts.max() - counts[c], replace=True)
+                for c in range(n_classes)
+                if 0 < counts[c] < counts.max()
+            ]
+            train = np.concatenate([train, *extra])
+        elif self.balance == "class_weight":
+            counts = np.bincount(y[train], minlength=n_classes).astype(float)
+            present = counts > 0
+            weight = np.zeros(n_classes)
+            weight[present] = counts[present].sum() / (present.sum() * counts[present])
+            class_weight = weight
+        return {"train": train, "valid": valid, "class_weight": class_weight, "seed": seed}
+
+    # -- fit -------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, groups=None):
+        """Fine-tune the backbone (after stage 1 on ``source_data`` for two-stage transfer).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+            Grayscale training images; flattened rows need ``image_shape``.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        groups : array-like of shape (n_samples,), default=None
+            Patient ids. When given, the internal validation split keeps each
+            patient's images on one side. (``GridSearchCV(...).fit(X, y,
+            groups=g)`` uses ``groups`` for its own folds only; route them here
+            with metadata routing and ``set_fit_request(groups=True)``.)
+
+        Returns
+        -------
+        self : TwoStageTransferClassifier
+        """
+        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
+        y = _check_y(y, estimator=self)
+        check_consistent_length(images, y)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        y_enc = encoder.transform(y)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "This classifier needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: {self.classes_[0]!r}."
+            )
+        if groups is not None:
+            groups = np.asarray(groups)
+            check_consistent_length(images, groups)
+
+        # Everything that can fail is checked before any training starts.
+        spec = get_backbone_spec(self.backbone)
+        if self.transfer == "imagenet" and self.weights is None:
+            raise ValueError("transfer='imagenet' needs pretrained weights; got weights=None.")
+        if self.transfer != "none":
+            check_weights(spec, self.weights)
+        check_value_range(self.value_range)
+        device = resolve_device(self.device)
+        self.input_size_ = validate_input_size(self.input_size, spec, images.shape[1:])
+        self._check_scoring()
+        augmenter = self._augmenter()
+        rng = check_random_state(self.random_state)
+        seed1, seed2 = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
+        plan2 = self._plan(y_enc, groups, seed2, len(self.classes_))
+        if self.transfer == "two_stage":
+            Xs, ys, n_source_classes = self._validate_source(images.shape[1:])
+            plan1 = self._plan(ys, None, seed1, n_source_classes)
+
+        workdir = tempfile.mkdtemp(prefix="skbreastcad-fit-", dir=self.checkpoint_dir)
+        try:
+            self.stage1_history_ = None
+            self.stage1_best_epoch_ = None
+            self.stage1_from_cache_ = False
+            if self.transfer == "two_stage":
+                stage1 = self._stage1(Xs, ys, n_source_classes, plan1, device, augmenter, workdir)
+                model = self._new_model(spec, None, n_source_classes, seed2)
+                model.load_state_dict(stage1["state_dict"])
+                # a fresh classification layer for the target classes
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed2)
+                    head = model.backbone.get_submodule(self._head)
+                    model.backbone.set_submodule(self._head, nn.Linear(head.in_features, len(self.classes_)))
+            else:
+                weights = None if self.transfer == "none" else self.weights
+                model = self._new_model(spec, weights, len(self.classes_), seed2)
+            self.frozen_layers_ = model.freeze(self.freeze_depth)
+            model, history, best = self._train(
+                model, images, y_enc, plan2, stage=2, lr=self.lr, max_epochs=self.max_epochs,
+                device=device, augmenter=augmenter, workdir=os.path.join(workdir, "stage2"),
+            )
+        except BaseException:
+            if self.checkpoint_dir is None:
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        if self.checkpoint_dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+            self.checkpoint_dir_ = None
+        else:
+            self.checkpoint_dir_ = workdir
+        self.module_ = model
+        self.history_ = history
+        self.best_epoch_ = best
+        self._device_cache = None
+        return self
+
+    def _check_scoring(self):
+        if self.scoring == "loss":
+            return
+        from sklearn.metrics import get_scorer_names
+
+        if self.scoring not in get_scorer_names():
+            raise ValueError(
+                f"scoring={self.scoring!r} is neither 'loss' nor a scikit-learn scorer name "
+                "(see sklearn.metrics.get_scorer_names())."
+            )
+
+    def _new_model(self, spec, weights, n_classes, seed):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            built = build_backbone(spec.name, weights, num_classes=n_classes)
+        self._head = built.head
+        return ImageModel(built.model, built.mean, built.std, self.input_size_)
+
+    def _stage1_key(self, Xs, ys, spec):
+        weights = self.weights
+        if weights is not None and os.path.isfile(weights):
+            stat = os.stat(weights)
+            weights = (os.path.abspath(weights), stat.st_size, stat.st_mtime_ns)
+        rs = self.random_state
+        seed = rs if rs is None or isinstance(rs, Integral) else check_random_state(rs).randint(2**31 - 1)
+        augment = self.augment
+        if augment is not None and hasattr(augment, "get_params"):
+            augment = (type(augment).__name__, sorted(augment.get_params().items(), key=str))
+        settings = dict(
+            version=_CACHE_VERSION, backbone=spec.name, weights=weights,
+            source_freeze_depth=self.source_freeze_depth, source_max_epochs=self.source_max_epochs,
+            source_lr=self.source_lr, batch_size=self.batch_size, optimizer=self.optimizer,
+            weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
+            early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
+            scoring=self.scoring, augment=augment, balance=self.balance,
+            input_size=self.input_size_, value_range=self.value_range, random_state=seed,
+        )
+        return joblib.hash((settings, Xs, ys))
+
+    def _stage1(self, Xs, ys, n_classes, plan, device, augmenter, workdir):
+        spec = get_backbone_spec(self.backbone)
+        key = self._stage1_key(Xs, ys, spec)
+        result = _cache_get(key, self.stage1_cache)
+        if result is not None:
+            self.stage1_from_cache_ = True
+        else:
+            model = self._new_model(spec, self.weights, n_classes, plan["seed"])
+            model.freeze(self.source_freeze_depth)
+            model, history, best = self._train(
+                model, Xs, ys, plan, stage=1, lr=self.source_lr, max_epochs=self.source_max_epochs,
+                device=device, augmenter=augmenter, workdir=os.path.join(workdir, "stage1"),
+            )
+            result = {
+                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                "history": _plain(list(history)),
+                "best_epoch": best,
+            }
+            _cache_put(key, result, self.stage1_cache)
+        from skorch.history import History
+
+        self.stage1_history_ = History(result["history"])
+        self.stage1_best_epoch_ = result["best_epoch"]
+        return result
+
+    def _train(self, model, images, y, plan, *, stage, lr, max_epochs, device, augmenter, workdir):
+        from ._callbacks import _TransferNet
+
+        amp = use_amp(self.amp, device)
+        channels_last = use_channels_last(self.channels_last, device)
+        seed = plan["seed"]
+        fork_devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(seed)
+            model = model.to(device)
+            if channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            model.channels_last = channels_last
+            X_dev = to_unit_tensor(images, self.value_range, device)
+            y_dev = torch.as_tensor(y, dtype=torch.long, device=device)
+            train_ds = TensorDataset(X_dev, y_dev, plan["train"])
+            valid_ds = None if plan["valid"] is None else TensorDataset(X_dev, y_dev, plan["valid"])
+            generator = torch.Generator().manual_seed(seed)
+            optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[self.optimizer]
+            opt_kwargs = {"optimizer__weight_decay": self.weight_decay}
+            if self.optimizer == "sgd":
+                opt_kwargs["optimizer__momentum"] = 0.9
+            criterion_kwargs = {}
+            if plan["class_weight"] is not None:
+                criterion_kwargs["criterion__weight"] = torch.as_tensor(plan["class_weight"], dtype=torch.float32, device=device)
+            callbacks, monitor = default_callbacks(
+                scoring=_multiclass_scoring(self.scoring, int(y.max()) + 1), has_valid=valid_ds is not None, max_epochs=max_epochs,
+                lr_schedule=self.lr_schedule, early_stopping=self.early_stopping,
+                checkpoint_dir=workdir, progress=self.verbose > 0,
+            )
+            for i, cb in enumerate(self.callbacks or []):
+                callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
+            from skorch.helper import predefined_split
+
+            net = _TransferNet(
+                module=model,
+                criterion=nn.CrossEntropyLoss,
+                optimizer=optimizer,
+                lr=lr,
+                max_epochs=max_epochs,
+                batch_size=self.batch_size,
+                iterator_train=BatchIterator,
+                iterator_train__shuffle=True,
+                iterator_train__augment=augmenter,
+                iterator_train__generator=generator,
+                iterator_valid=BatchIterator,
+                train_split=None if valid_ds is None else predefined_split(valid_ds),
+                callbacks=callbacks,
+                classes=list(range(int(y.max()) + 1)),
+                device=str(device),
+                verbose=int(self.verbose > 1),
+                **opt_kwargs,
+                **criterion_kwargs,
+            )
+            net.stage = stage
+            net.amp_device = device if amp else None
+            net.fit(train_ds, y=None)
+        history = net.history
+        if monitor is None:
+            best = len(history)
+        else:
+            flags = [row.get(f"{monitor}_best", False) for row in history]
+            best = max(i + 1 for i, flag in enumerate(flags) if flag) if any(flags) else len(history)
+        model = net.module_.to("cpu").to(memory_format=torch.contiguous_format)
+        model.channels_last = False
+        model.eval()
+        return model, history, best
+
+    # -- predict ----------------------------------------------------------------------
+    def _torch_model(self):
+        return self.module_
+
+    def predict_proba(self, X):
+        """Class probabilities of each image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        images = validate_images(self, X, reset=False, image_shape=self.image_shape)
+        device = resolve_device(self.device)
+        model = self._model_on(device, use_channels_last(self.channels_last, device))
+        amp = use_amp(self.amp, device)
+        out = []
+        with torch.inference_mode():
+            for n_real, batch in fixed_size_batches(images, self.batch_size):
+                x = to_unit_tensor(batch, self.value_range, device)
+                with autocast(device, amp):
+                    logits = model(x)
+                out.append(torch.softmax(logits[:n_real].float(), dim=1).cpu())
+        return torch.cat(out).numpy().astype(np.float64)
+
+    def predict(self, X):
+        """Predicted class of each image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+
+_MULTICLASS_SCORERS = {
+    "roc_auc": "roc_auc_ovr",
+    "f1": "f1_macro",
+    "precision": "precision_macro",
+    "recall": "recall_macro",
+    "jaccard": "jaccard_macro",
+}
+
+
+def _multiclass_scoring(scoring, n_classes):
+    """Binary-only scorer names become their macro / one-vs-rest versions for >2 classes."""
+    if n_classes > 2:
+        return _MULTICLASS_SCORERS.get(scoring, scoring)
+    return scoring
+
+
+# -- stage-1 cache ---------------------------------------------------------------------
+def _plain(obj):
+    """History rows with numpy scalars turned into Python ones (safe torch.load)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _cache_get(key, folder):
+    if key in _STAGE1_MEMORY:
+        _STAGE1_MEMORY.move_to_end(key)
+        return _STAGE1_MEMORY[key]
+    if folder is not None:
+        path = Path(folder) / f"stage1-{key}.pt"
+        if path.is_file():
+            result = torch.load(path, map_location="cpu", weights_only=True)
+            _memory_put(key, result)
+            return result
+    return None
+
+
+def _memory_put(key, result):
+    _STAGE1_MEMORY[key] = result
+    _STAGE1_MEMORY.move_to_end(key)
+    while len(_STAGE1_MEMORY) > _STAGE1_MEMORY_SIZE:
+        _STAGE1_MEMORY.popitem(last=False)
+
+
+def _cache_put(key, result, folder):
+    _memory_put(key, result)
+    if folder is None:
+        return
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    # write-then-rename: concurrent workers never read a half-written file
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(result, tmp)
+        os.replace(tmp, folder / f"stage1-{key}.pt")
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,381 @@
+"""TwoStageTransferClassifier: the three transfers as one grid, stage 2 from
+stage 1's best checkpoint (proved), caching, freezing (BatchNorm included),
+training-only augmentation and balancing, callbacks, pickles, bad input and
+scikit-learn / imbalanced-learn integration."""
+
+import io
+import os
+import pickle
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from skbreastcad.models import TwoStageTransferClassifier, build_backbone, clear_stage1_cache
+
+# every stage-1 / stage-2 training start, across clones (module level on purpose)
+TRAININGS = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_stage1_cache()
+    TRAININGS.clear()
+    yield
+    clear_stage1_cache()
+
+
+class Recorder(Callback):
+    """Snapshots the weights at the start of each stage and after every epoch."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        TRAININGS.append({"stage": net.stage, "start": _state(net.module_), "epochs": [], "valid_idx": None})
+        TRAININGS[-1]["valid_idx"] = None
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        run = TRAININGS[-1]
+        run["train_idx"] = dataset_train.indices.cpu().numpy()
+        run["valid_idx"] = None if dataset_valid is None else dataset_valid.indices.cpu().numpy()
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            TRAININGS[-1].setdefault("y_batches", []).append(batch[1].cpu().numpy())
+
+    def on_epoch_end(self, net, **kwargs):
+        TRAININGS[-1]["epochs"].append(_state(net.module_))
+
+
+def _state(module):
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def _data(n=40, size=12, n_classes=2, seed=0, shift=60):
+    """Images whose mean grey level depends on the class (learnable by a tiny CNN)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    X = rng.integers(0, 120, (n, size, size)) + shift * y[:, None, None]
+    return X.astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A tiny_cnn checkpoint playing the part of ImageNet weights."""
+    torch.manual_seed(123)
+    model = build_backbone("tiny_cnn", num_classes=7).model
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    torch.save(model.state_dict(), path)
+    return str(path), {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _clf(**params):
+    base = dict(
+        backbone="tiny_cnn", transfer="none", weights=None, max_epochs=3, source_max_epochs=3,
+        batch_size=8, lr=0.01, source_lr=0.01, random_state=0, device="cpu", validation_fraction=0.25,
+    )
+    base.update(params)
+    return TwoStageTransferClassifier(**base)
+
+
+def test_fit_predict_and_determinism():
+    X, y = _data()
+    labels = np.array(["benign", "malignant"])[y]
+    clf = _clf().fit(X, labels)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (40, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    assert set(clf.predict(X)) <= set(labels) and list(clf.classes_) == ["benign", "malignant"]
+    np.testing.assert_array_equal(_clf().fit(X, labels).predict_proba(X), proba)
+    assert not np.allclose(_clf(random_state=1).fit(X, labels).predict_proba(X), proba)
+    assert 1 <= clf.best_epoch_ <= 3 and len(clf.history_) == 3
+    # an image's probabilities do not depend on the other images of the call
+    np.testing.assert_array_equal(clf.predict_proba(X[5:6]), proba[5:6])
+
+
+def test_stage2_starts_from_stage1_best_checkpoint(pretrained):
+    path, pre = pretrained
+    X, y = _data()
+    # a source set whose labels carry no signal: stage 1 overfits, and its
+    # validation loss is best at an early epoch
+    source = _data(n=48, n_classes=3, seed=1, shift=0)
+    clf = _clf(
+        transfer="two_stage", weights=path, source_data=source, source_max_epochs=6, source_lr=0.05,
+        optimizer="sgd", lr_schedule="constant", callbacks=[Recorder()],
+    ).fit(X, y)
+    stage1, stage2 = TRAININGS
+    assert (stage1["stage"], stage2["stage"]) == (1, 2)
+    # stage 1 started from the pretrained weights (its head resized to 3 source classes)
+    torch.testing.assert_close(stage1["start"]["backbone.conv1.weight"], pre["conv1.weight"])
+    assert stage1["start"]["backbone.fc.weight"].shape[0] == 3
+    best = clf.stage1_best_epoch_
+    valid_loss = [row["valid_loss"] for row in clf.stage1_history_]
+    assert best == int(np.argmin(valid_loss)) + 1
+    # best and last weights differ, so the check below tells them apart
+    assert best < len(valid_loss)
+    best_state, last_state = stage1["epochs"][best - 1], stage1["epochs"][-1]
+    body = [k for k in best_state if not k.startswith("backbone.fc.")]
+    for key in body:
+        torch.testing.assert_close(stage2["start"][key], best_state[key], rtol=0, atol=0)
+    assert any(not torch.equal(best_state[k], last_state[k]) for k in body if best_state[k].is_floating_point())
+    # ... and they are not the pretrained weights any more
+    assert not torch.equal(stage2["start"]["backbone.conv2.weight"], pre["conv2.weight"])
+    # a fresh classification layer for the 2 target classes
+    assert stage2["start"]["backbone.fc.weight"].shape[0] == 2
+
+
+def test_transfer_kinds_start_from_the_right_weights(pretrained):
+    path, pre = pretrained
+    X, y = _data()
+    _clf(transfer="imagenet", weights=path, callbacks=[Recorder()]).fit(X, y)
+    torch.testing.assert_close(TRAININGS[-1]["start"]["backbone.conv1.weight"], pre["conv1.weight"])
+    _clf(transfer="none", weights=path, callbacks=[Recorder()]).fit(X, y)
+    assert not torch.equal(TRAININGS[-1]["start"]["backbone.conv1.weight"], pre["conv1.weight"])
+
+
+def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_path):
+    path, _ = pretrained
+    X, y = _data()
+    source = _data(n=30, seed=2)
+    params = dict(transfer="two_stage", weights=path, source_data=source, callbacks=[Recorder()])
+    first = _clf(**params).fit(X, y)
+    second = _clf(**params, freeze_depth=1, lr=0.003, max_epochs=2).fit(X, y)
+    assert not first.stage1_from_cache_ and second.stage1_from_cache_
+    assert [run["stage"] for run in TRAININGS] == [1, 2, 2]
+    assert second.stage1_best_epoch_ == first.stage1_best_epoch_
+    # another stage-1 setting trains stage 1 again
+    _clf(**params, source_lr=0.02).fit(X, y)
+    assert [run["stage"] for run in TRAININGS][-2:] == [1, 2]
+    # on disk, shared between processes
+    clear_stage1_cache()
+    disk = dict(params, stage1_cache=str(tmp_path))
+    _clf(**disk).fit(X, y)
+    assert len(list(tmp_path.glob("stage1-*.pt"))) == 1
+    clear_stage1_cache()
+    TRAININGS.clear()
+    assert _clf(**disk).fit(X, y).stage1_from_cache_
+    assert [run["stage"] for run in TRAININGS] == [2]
+
+
+def test_freezing_freezes_weights_and_batchnorm_statistics(pretrained):
+    path, pre = pretrained
+    X, y = _data()
+    clf = _clf(transfer="imagenet", weights=path, freeze_depth=2, max_epochs=2).fit(X, y)
+    state = clf.module_.backbone.state_dict()
+    for key in ("conv1.weight", "conv1.bias", "bn1.weight", "bn1.running_mean", "bn1.running_var",
+                "bn1.num_batches_tracked", "conv2.weight", "bn2.running_mean", "bn2.running_var",
+                "bn2.num_batches_tracked"):
+        assert torch.equal(state[key], pre[key]), key
+    assert clf.frozen_layers_ == ["conv1", "bn1", "conv2", "bn2"]
+    # with one weight layer frozen, bn2 trains and its statistics move
+    clf1 = _clf(transfer="imagenet", weights=path, freeze_depth=1, max_epochs=2).fit(X, y)
+    state1 = clf1.module_.backbone.state_dict()
+    assert torch.equal(state1["bn1.running_mean"], pre["bn1.running_mean"])
+    assert not torch.equal(state1["bn2.running_mean"], pre["bn2.running_mean"])
+    assert not torch.equal(state1["conv2.weight"], pre["conv2.weight"])
+
+
+def _grey(img):
+    """[0, 1] float image back to its uint8 bytes."""
+    return np.rint(img * 255).astype(np.uint8).tobytes()
+
+
+class RecordingAugmenter:
+    """Identity augmentation that remembers every image it was given."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, images, generator=None):
+        self.seen.extend(images[:, 0].cpu().numpy())
+        return images
+
+
+def test_augmentation_and_oversampling_touch_only_training_data():
+    from sklearn.model_selection import cross_val_score
+
+    X, y = _data(n=40)
+    y = (np.arange(40) % 4 == 0).astype(int)  # 10 positives : 30 negatives
+    augmenter = RecordingAugmenter()
+    clf = _clf(augment=augmenter, balance="oversample", max_epochs=2, callbacks=[Recorder()]).fit(X, y)
+    run = TRAININGS[-1]
+    train_idx, valid_idx = np.unique(run["train_idx"]), run["valid_idx"]
+    assert len(np.intersect1d(train_idx, valid_idx)) == 0 and len(valid_idx) == 10
+    # every augmented image is a training image, never a validation one
+    seen = {_grey(img) for img in augmenter.seen}
+    train_set = {X[i].tobytes() for i in train_idx}
+    valid_set = {X[i].tobytes() for i in valid_idx}
+    assert seen <= train_set and not seen & valid_set
+    # over-sampling balanced the training batches, two epochs of them
+    majority = np.bincount(y[train_idx]).max()
+    assert np.bincount(y[train_idx]).min() < majority
+    labels = np.concatenate(run["y_batches"])
+    assert np.bincount(labels).tolist() == [2 * majority, 2 * majority]
+    assert len(augmenter.seen) == 2 * 2 * majority
+    # prediction neither augments nor resamples
+    n_seen = len(augmenter.seen)
+    assert clf.predict_proba(X).shape == (40, 2) and len(augmenter.seen) == n_seen
+
+    # in cross-validation the test folds are never augmented either
+    augmenter = RecordingAugmenter()
+    cross_val_score(_clf(augment=augmenter, validation_fraction=None, max_epochs=1), X, y, cv=2)
+    test_fold = {X[i].tobytes() for i in range(20, 40)}
+    first_fold_seen = {_grey(img) for img in augmenter.seen[:20]}
+    assert not first_fold_seen & test_fold
+
+
+def test_class_weight_loss():
+    X, _ = _data(n=40)
+    y = (np.arange(40) % 4 == 0).astype(int)
+    weights = []
+
+    class Spy(Callback):
+        def on_train_begin(self, net, **kwargs):
+            weights.append(net.criterion_.weight.cpu().numpy())
+
+    _clf(balance="class_weight", max_epochs=1, validation_fraction=None, callbacks=[Spy()]).fit(X, y)
+    np.testing.assert_allclose(weights[0], [40 / (2 * 30), 40 / (2 * 10)])
+
+
+def test_callbacks_checkpoints_and_early_stopping(tmp_path, monkeypatch, capsys):
+    X, y = _data()
+    a = _clf(checkpoint_dir=str(tmp_path)).fit(X, y)
+    b = _clf(checkpoint_dir=str(tmp_path)).fit(X, y)
+    assert a.checkpoint_dir_ != b.checkpoint_dir_
+    assert os.path.isfile(os.path.join(a.checkpoint_dir_, "stage2", "params.pt"))
+    # without checkpoint_dir, the temporary folder is removed at the end of fit
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert _clf().fit(X, y).checkpoint_dir_ is None
+    assert list(scratch.iterdir()) == []
+    # early stopping: a network that cannot improve (everything frozen but a
+    # head with a negligible learning rate) stops after patience + 1 epochs
+    stopped = _clf(lr=1e-9, freeze_depth=-1, max_epochs=20, early_stopping=2).fit(X, y)
+    assert len(stopped.history_) == 3
+    # cosine schedule
+    lrs = [row["event_lr"] for row in _clf(max_epochs=4).fit(X, y).history_]
+    assert lrs[0] == pytest.approx(0.01) and lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.003
+    capsys.readouterr()
+    _clf(verbose=1, max_epochs=1).fit(X, y)
+    assert "it/s" in capsys.readouterr().err
+
+
+def test_grouped_internal_validation_split():
+    X, y = _data(n=40)
+    groups = np.arange(40) // 4
+    _clf(callbacks=[Recorder()], max_epochs=1).fit(X, y, groups=groups)
+    run = TRAININGS[-1]
+    assert not set(groups[run["train_idx"]]) & set(groups[run["valid_idx"]])
+
+
+def test_gpu_pickle_loads_on_a_cpu_only_machine():
+    from torch import serialization
+
+    X, y = _data()
+    clf = _clf(max_epochs=1).fit(X, y)
+    expected = clf.predict_proba(X)
+    # tag every storage as cuda:0 while pickling, as a GPU-trained model would be
+    entry = (-1, lambda obj: "cuda:0", lambda obj, location: None)
+    serialization._package_registry.insert(0, entry)
+    try:
+        payload = pickle.dumps(clf)
+        raw = io.BytesIO()
+        torch.save(clf.module_, raw)
+    finally:
+        serialization._package_registry.remove(entry)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(io.BytesIO(raw.getvalue()), weights_only=False)
+    restored = pickle.loads(payload)
+    np.testing.assert_allclose(restored.predict_proba(X), expected, rtol=1e-6)
+
+
+def test_bad_input_fails_before_any_training(pretrained):
+    path, _ = pretrained
+    X, y = _data()
+    with pytest.raises(ValueError, match="source_data holds images of shape \\(10, 10\\).*\\(12, 12\\)"):
+        _clf(transfer="two_stage", weights=path, source_data=_data(size=10), callbacks=[Recorder()]).fit(X, y)
+    Xs, ys = _data(seed=3)
+    Xs = Xs.astype(float)
+    Xs[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        _clf(transfer="two_stage", weights=path, source_data=(Xs, ys), callbacks=[Recorder()]).fit(X, y)
+    with pytest.raises(ValueError, match="needs source_data"):
+        _clf(transfer="two_stage", weights=path, callbacks=[Recorder()]).fit(X, y)
+    with pytest.raises(ValueError, match="too small for backbone 'vgg16'"):
+        _clf(backbone="vgg16", input_size="native", callbacks=[Recorder()]).fit(X, y)
+    with pytest.raises(ValueError, match="Unknown backbone 'vgg-16'.*Did you mean 'vgg16'"):
+        _clf(backbone="vgg-16").fit(X, y)
+    with pytest.raises(ValueError, match="cannot split"):
+        _clf(validation_fraction=0.01, callbacks=[Recorder()]).fit(X[:6], y[:6])
+    with pytest.raises(ValueError, match="scoring='auc'"):
+        _clf(scoring="auc").fit(X, y)
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        _clf(transfer="imagenet", weights="imagenet").fit(X, y)
+    assert TRAININGS == []
+
+
+def test_fig6_grid_with_groups_and_shared_stage1(pretrained):
+    from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
+
+    path, _ = pretrained
+    X, y = _data(n=48)
+    groups = np.arange(48) // 2
+    source = _data(n=30, seed=4)
+    clf = _clf(weights=path, source_data=source, max_epochs=2, source_max_epochs=2, callbacks=[Recorder()])
+    grid = GridSearchCV(
+        clf, {"transfer": ["none", "imagenet", "two_stage"]}, cv=GroupKFold(n_splits=2), scoring="roc_auc"
+    ).fit(X, y, groups=groups)
+    assert list(grid.cv_results_["param_transfer"]) == ["none", "imagenet", "two_stage"]
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    # one stage-1 training served both folds (and the refit, if two-stage won)
+    assert [run["stage"] for run in TRAININGS].count(1) == 1
+    scores = cross_val_score(_clf(max_epochs=1), X, y, groups=groups, cv=GroupKFold(n_splits=3))
+    assert scores.shape == (3,)
+
+
+def test_grid_search_in_parallel_writes_separate_checkpoints(tmp_path):
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _data(n=32)
+    # concurrent fits share one parent folder; threads keep the test fast (loky
+    # processes would need a fresh torch import each) and mkdtemp is atomic for both
+    with parallel_backend("threading", n_jobs=2):
+        grid = GridSearchCV(
+            _clf(max_epochs=1, checkpoint_dir=str(tmp_path)), {"lr": [0.01, 0.001]}, cv=2, n_jobs=2
+        ).fit(X, y)
+    runs = sorted(tmp_path.iterdir())
+    assert len(runs) == 2 * 2 + 1  # candidates x folds + refit
+    assert all((run / "stage2" / "params.pt").is_file() for run in runs)
+    assert grid.best_estimator_.checkpoint_dir_ in {str(r) for r in runs}
+
+
+def test_in_an_imblearn_pipeline_with_the_image_oversampler():
+    from imblearn.pipeline import make_pipeline
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+
+    from skbreastcad.sampling import RandomImageOverSampler
+
+    X, _ = _data(n=40)
+    y = (np.arange(40) % 4 == 0).astype(int)
+    groups = np.arange(40) // 2
+    pipe = make_pipeline(RandomImageOverSampler(random_state=0), _clf(max_epochs=1, validation_fraction=None))
+    pipe.fit(X, y)
+    assert pipe.predict_proba(X).shape == (40, 2)
+    flat = make_pipeline(
+        RandomImageOverSampler(random_state=0), _clf(max_epochs=1, validation_fraction=None, image_shape=(12, 12))
+    )
+    scores = cross_val_score(
+        flat, X.reshape(40, -1), y, groups=groups, cv=StratifiedGroupKFold(n_splits=2), scoring="roc_auc"
+    )
+    assert scores.shape == (2,)
