@@ -3,5 +3,6 @@
 from ._cnn import CNNLayerFeatures
 from ._gabor import GaborFeatures
 from ._glcm import GLCMFeatures
+from ._haar import HaarFeatures
 
-__all__ = ["CNNLayerFeatures", "GaborFeatures", "GLCMFeatures"]
+__all__ = ["CNNLayerFeatures", "GaborFeatures", "GLCMFeatures", "HaarFeatures"]
