@@ -213,3 +213,18 @@ def test_imagenet_efficientnet_lite0_beats_random_init_on_mias(mias_dir):
     # measured: ImageNet 0.90, random 0.84
     assert auc["imagenet"] > 0.85
     assert auc["imagenet"] > auc[None] + 0.03, auc
+
+
+def test_amp_and_channels_last_paths(images):
+    # the GPU defaults (bf16 autocast, channels_last), exercised on the CPU
+    ref = _tiny(layer="relu2").fit_transform(images)
+    fast = _tiny(layer="relu2", amp=True, channels_last=True).fit_transform(images)
+    np.testing.assert_allclose(fast, ref, rtol=0.05, atol=0.02)
+    assert not np.array_equal(fast, ref)  # bf16 really ran
+
+
+def test_unavailable_device_is_a_clear_error(images):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        _tiny().set_params(device="cuda").fit(images)

@@ -379,3 +379,11 @@ def test_in_an_imblearn_pipeline_with_the_image_oversampler():
         flat, X.reshape(40, -1), y, groups=groups, cv=StratifiedGroupKFold(n_splits=2), scoring="roc_auc"
     )
     assert scores.shape == (2,)
+
+
+def test_amp_and_channels_last_training_on_cpu():
+    X, y = _data()
+    clf = _clf(amp=True, channels_last=True, max_epochs=2).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all() and proba.shape == (40, 2)
+    assert next(clf.module_.parameters()).is_contiguous()  # stored back in the default layout
