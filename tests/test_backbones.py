@@ -138,9 +138,22 @@ def test_inception_v3_hub_weights_with_auxiliary_logits_handled(hub_dir):
     built = build_backbone("inception_v3", "imagenet", num_classes=2)
     model = built.model
     assert model.AuxLogits is None and not model.aux_logits
-    # torchvision's Google weights expect its own input transform
-    assert model.transform_input
     torch.testing.assert_close(model.Mixed_7c.branch1x1.conv.weight, state["Mixed_7c.branch1x1.conv.weight"])
+    # Google's weights see (x - 0.5) / 0.5: our normalisation equals torchvision's
+    # ImageNet normalisation followed by its transform_input
+    import torchvision.models as tvm
+    from torchvision.models import Inception_V3_Weights
+
+    assert built.mean == built.std == (0.5, 0.5, 0.5) and not model.transform_input
+    reference = tvm.inception_v3(weights=Inception_V3_Weights.DEFAULT).eval()
+    assert reference.transform_input
+    model.eval()
+    pixels = torch.rand(2, 3, 80, 80)
+    t = Inception_V3_Weights.DEFAULT.transforms()
+    imagenet = (pixels - torch.tensor(t.mean).view(1, 3, 1, 1)) / torch.tensor(t.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        ours = build_backbone("inception_v3", "imagenet").model.eval()((pixels - 0.5) / 0.5)
+        torch.testing.assert_close(ours, reference(imagenet), rtol=1e-4, atol=1e-4)
     model.train()
     out = model(torch.rand(2, 3, 75, 75))
     assert isinstance(out, torch.Tensor) and out.shape == (2, 2)

@@ -189,6 +189,13 @@ def _tv_builder(name, **arch_kwargs):
                 f"{cached} (torch.hub.get_dir() decides the folder; set TORCH_HOME to "
                 "move it)."
             ) from exc
+        if getattr(model, "transform_input", False):
+            # Google's Inception/GoogLeNet weights expect (x - 0.5) / 0.5 inputs;
+            # torchvision gets there from ImageNet-normalised inputs inside the
+            # model. We normalise with 0.5/0.5 directly (see _torchvision_spec),
+            # so that random, pretrained and fine-tuned checkpoints all see the
+            # same inputs.
+            model.transform_input = False
         return model
 
     return build
@@ -217,6 +224,8 @@ def _torchvision_spec(name):
     if name in ("inception_v3", "googlenet"):
         # explicit, to silence torchvision's FutureWarning about the default
         kwargs["init_weights"] = True
+        # equivalent to torchvision's transform_input=True after ImageNet normalisation
+        mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
     return BackboneSpec(
         name=name,
         builder=_tv_builder(name, **kwargs),
