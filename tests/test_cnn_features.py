@@ -174,6 +174,12 @@ def test_gpu_pickle_loads_on_a_cpu_only_machine(images):
     np.testing.assert_allclose(est.transform(images), expected, rtol=1e-6)
 
 
+def test_pickles_with_a_torchvision_backbone(images):
+    est = CNNLayerFeatures("resnet18", layer="layer2", weights=None, input_size=32, random_state=0).fit(images)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.transform(images), est.transform(images))
+
+
 def test_in_a_pipeline_with_pandas_names(images):
     pd = pytest.importorskip("pandas")
     y = np.array([0, 1] * 5)

@@ -200,11 +200,11 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
 
     # -- fit -------------------------------------------------------------------
     def _check_images(self, images):
-        self._spec = get_backbone_spec(self.backbone)
-        check_weights(self._spec, self.weights)
+        spec = get_backbone_spec(self.backbone)
+        check_weights(spec, self.weights)
         check_value_range(self.value_range)
-        self._device = resolve_device(self.device)
-        self.input_size_ = validate_input_size(self.input_size, self._spec, images.shape[1:])
+        resolve_device(self.device)
+        self.input_size_ = validate_input_size(self.input_size, spec, images.shape[1:])
         if self.layer is not None:
             layers = list_layers(self.backbone)
             if self.layer not in layers:
