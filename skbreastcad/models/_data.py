@@ -6,7 +6,6 @@ a batch is a single index-select, followed by batched augmentation on the
 device.
 """
 
-import math
 
 import numpy as np
 import torch

@@ -1,7 +1,5 @@
 """Two-stage transfer learning (the study's "second migration") as a scikit-learn classifier."""
 
-import copy
-import math
 import os
 import shutil
 import tempfile
