@@ -38,6 +38,16 @@ def global_random_seed(request):
     return request.param
 
 
+def pytest_configure(config):
+    # Test networks are tiny: on CI's 2 cores, torch's intra-op threads cost far
+    # more in synchronisation than they gain.
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     np.random.seed(0)
