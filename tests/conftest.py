@@ -1,6 +1,7 @@
 """Shared fixtures: seeded randomness and the real data folders in ../shared/data."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +57,23 @@ def _seed_everything():
     except ImportError:  # pragma: no cover - torch is a hard dependency
         return
     torch.manual_seed(0)
+
+
+@contextmanager
+def _storages_tagged_cuda():
+    """While active, torch.save tags every storage as living on cuda:0, which is
+    exactly what a model trained (and pickled) on a GPU machine contains."""
+    from torch import serialization
+
+    entry = (-1, lambda obj: "cuda:0", lambda obj, location: None)
+    serialization._package_registry.insert(0, entry)
+    try:
+        yield
+    finally:
+        serialization._package_registry.remove(entry)
+
+
+@pytest.fixture
+def as_if_pickled_on_gpu():
+    """Context manager simulating a GPU machine's pickles on this CPU-only one."""
+    return _storages_tagged_cuda

@@ -16,14 +16,6 @@ from skbreastcad.models import (
 from skbreastcad.models._torch import ImageModel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the CI machine is shared: keep each test process to one core
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture
 def hub_dir(tmp_path):

@@ -18,13 +18,6 @@ from skbreastcad.features._cnn import CNNLayerFeatures
 from skbreastcad.models import VGG16_STUDY_LAYERS, build_backbone, list_layers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture
 def images():
@@ -143,26 +136,13 @@ def test_value_range(images):
         _tiny(value_range=(1, 0)).fit(images)
 
 
-def _fake_cuda_tags():
-    """While active, torch.save tags every storage as living on cuda:0, which is
-    exactly what a model trained (and pickled) on a GPU machine contains."""
-    from torch import serialization
-
-    entry = (-1, lambda obj: "cuda:0", lambda obj, location: None)
-    return serialization, entry
-
-
-def test_gpu_pickle_loads_on_a_cpu_only_machine(images):
+def test_gpu_pickle_loads_on_a_cpu_only_machine(images, as_if_pickled_on_gpu):
     est = _tiny(layer="relu2").fit(images)
     expected = est.transform(images)
-    serialization, entry = _fake_cuda_tags()
-    serialization._package_registry.insert(0, entry)
-    try:
+    with as_if_pickled_on_gpu():
         payload = pickle.dumps(est)
         module_bytes = io.BytesIO()
         torch.save(est.model_, module_bytes)
-    finally:
-        serialization._package_registry.remove(entry)
     if not torch.cuda.is_available():
         # the simulation is real: without map_location the payload needs CUDA
         with pytest.raises(RuntimeError, match="CUDA"):

@@ -10,7 +10,7 @@ from skimage.feature import haar_like_feature, haar_like_feature_coord
 from skimage.transform import integral_image
 
 from skbreastcad.features import HaarFeatures
-from skbreastcad.features._haar import _RECTANGLES, FEATURE_TYPES
+from skbreastcad.features._haar import _RECTANGLES
 
 
 def _images(n, shape, seed=0, high=256, dtype=np.uint8):

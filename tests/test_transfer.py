@@ -19,13 +19,6 @@ from skbreastcad.models import TwoStageTransferClassifier, build_backbone, clear
 TRAININGS = []
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
@@ -277,21 +270,14 @@ def test_grouped_internal_validation_split():
     assert not set(groups[run["train_idx"]]) & set(groups[run["valid_idx"]])
 
 
-def test_gpu_pickle_loads_on_a_cpu_only_machine():
-    from torch import serialization
-
+def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu):
     X, y = _data()
     clf = _clf(max_epochs=1).fit(X, y)
     expected = clf.predict_proba(X)
-    # tag every storage as cuda:0 while pickling, as a GPU-trained model would be
-    entry = (-1, lambda obj: "cuda:0", lambda obj, location: None)
-    serialization._package_registry.insert(0, entry)
-    try:
+    with as_if_pickled_on_gpu():
         payload = pickle.dumps(clf)
         raw = io.BytesIO()
         torch.save(clf.module_, raw)
-    finally:
-        serialization._package_registry.remove(entry)
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
             torch.load(io.BytesIO(raw.getvalue()), weights_only=False)

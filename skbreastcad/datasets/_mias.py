@@ -11,7 +11,6 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._readers import (
-    IMAGE_EXTENSIONS,
     breast_fraction,
     breast_mask,
     crop_square,
