@@ -17,7 +17,7 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone, is_classifier
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skbreastcad.utils import all_estimators
 
@@ -84,6 +84,15 @@ def test_every_estimator_has_common_test_params():
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "estimator", _instances("checks"), ids=[type(e).__name__ for e in _instances("checks")]
+)
+def test_param_validation(estimator):
+    # scikit-learn runs this in its own test_common, not in parametrize_with_checks:
+    # every parameter has a constraint, and a bad type or value is a clear error.
+    check_param_validation(type(estimator).__name__, estimator)
 
 
 def _images(n=12, size=32, seed=0):

@@ -1,11 +1,11 @@
 """Haar-like rectangle features, batched as one sparse product with integral images."""
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._batching import map_chunks
@@ -32,7 +32,8 @@ _MAX_ENUMERATED = 5_000_000
 _CHUNK_BYTES = 32 * 2**20
 _TRANSPOSE_BLOCK = 4096
 
-_SIZE_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, 1, closed="right")]
+# Ints are pixels, floats fractions of the window; RealNotInt keeps the two apart.
+_SIZE_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="right")]
 
 
 def _pixels(value, side):
