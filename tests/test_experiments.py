@@ -58,3 +58,17 @@ def test_demo_cli_writes_results(tmp_path, capsys):
     assert list(table.index) == ["glcm", "gabor+glcm"]
     assert (tmp_path / "feature_comparison.png").stat().st_size > 1000
     assert (tmp_path / "rois.png").stat().st_size > 1000
+
+
+def test_cnn_fusion_is_one_feature_set(phantoms):
+    # the study's V+Gabor: CNN layer features fused with a hand-crafted set
+    X, y = phantoms
+    cnn_params = {"backbone": "tiny_cnn", "weights": None, "device": "cpu", "random_state": 0}
+    fused = make_feature_set("cnn+gabor", cnn_params=cnn_params).fit(X)
+    names = fused.get_feature_names_out()
+    Xt = fused.transform(X)
+    assert Xt.shape == (len(X), len(names))
+    assert sum(n.startswith("gabor__") for n in names) == 64
+    assert sum(n.startswith("cnn__") for n in names) > 0
+    table, _ = compare_feature_sets(X, y, {"V+Gabor": make_feature_set("cnn+gabor", cnn_params=cnn_params)}, cv=3)
+    assert list(table.index) == ["V+Gabor"]
