@@ -159,3 +159,23 @@ def test_group_pattern(tmp_path):
     assert list(bunch.metadata["group"]) == ["P_001", "P_001", "P_002"]
     with pytest.raises(ValueError, match="does not match"):
         load_image_folder(tmp_path, group_pattern=r"(Q_\d+)")
+
+
+def test_even_sized_masks_and_images_are_cut_whole_not_shifted(tmp_path):
+    # Even sides put the centre between two pixels; rounding it half-to-even
+    # used to shift every other crop by one pixel, cutting off a row of the lesion
+    # (or of a whole image) and padding a black one on the other side.
+    (tmp_path / "whole" / "a").mkdir(parents=True)
+    whole = np.random.default_rng(0).integers(1, 256, (42, 42), dtype=np.uint8)
+    Image.fromarray(whole).save(tmp_path / "whole" / "a" / "whole.png")
+    bunch, _ = _load(tmp_path / "whole", output_size=None)
+    np.testing.assert_array_equal(bunch.images[0], whole)
+
+    (tmp_path / "lesion" / "a").mkdir(parents=True)
+    image = np.full((60, 60), 50, np.uint8)
+    image[10:20, 13:21] = 200  # rows 10..19 (centre 14.5), columns 13..20 (centre 16.5)
+    Image.fromarray(image).save(tmp_path / "lesion" / "a" / "x.png")
+    Image.fromarray((image == 200).astype(np.uint8) * 255).save(tmp_path / "lesion" / "a" / "x_mask.png")
+    bunch, _ = _load(tmp_path / "lesion", margin=0.0, output_size=None)
+    assert bunch.images.shape == (1, 10, 10)
+    assert (bunch.images[0, :, 1:9] == 200).all() and (bunch.images[0] == 200).sum() == 80

@@ -1,5 +1,6 @@
 """Readers and ROI helpers shared by the loaders: image files, square crops, breast masks."""
 
+import math
 import warnings
 from pathlib import Path
 
@@ -102,14 +103,21 @@ def read_image(path):
 
 
 def crop_square(image, center_row, center_col, side):
-    """Cut a ``side`` x ``side`` square centred on a pixel, zero-padded outside the image.
+    """Cut a ``side`` x ``side`` square centred on ``(center_row, center_col)``, zero-padded outside the image.
+
+    The centre may fall between pixels (the centre of an even-sized box or
+    image): the crop is then placed exactly around it when the parities
+    allow, so a box of ``side`` pixels comes out whole. An integer centre
+    lands on pixel ``side // 2`` of the crop.
 
     Returns the crop and its box ``(top, left, bottom, right)`` (half-open,
     in the image's row/column indices; it may extend past the borders).
     """
     side = int(side)
-    top = int(round(center_row)) - side // 2
-    left = int(round(center_col)) - side // 2
+    # Not round(center) - side // 2: half-integer centres would follow Python's
+    # round-half-to-even and shift every other crop by one pixel off its box.
+    top = math.floor(center_row - side / 2 + 0.5)
+    left = math.floor(center_col - side / 2 + 0.5)
     bottom, right = top + side, left + side
     out = np.zeros((side, side), dtype=image.dtype)
     h, w = image.shape
