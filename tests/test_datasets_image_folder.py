@@ -179,3 +179,13 @@ def test_even_sized_masks_and_images_are_cut_whole_not_shifted(tmp_path):
     bunch, _ = _load(tmp_path / "lesion", margin=0.0, output_size=None)
     assert bunch.images.shape == (1, 10, 10)
     assert (bunch.images[0, :, 1:9] == 200).all() and (bunch.images[0] == 200).sum() == 80
+
+
+def test_images_sharing_a_name_are_reported_not_dropped_silently(tmp_path):
+    (tmp_path / "a").mkdir()
+    for value, name in [(10, "x.png"), (20, "x.tif"), (30, "X.bmp")]:
+        Image.fromarray(np.full((8, 8), value, np.uint8)).save(tmp_path / "a" / name)
+    bunch, messages = _load(tmp_path, output_size=None)
+    assert list(bunch.metadata["file"]) == ["a/X.bmp"]  # the first in sorted order
+    assert "skipped 2 item(s)" in messages[0]
+    assert "a/x.png: same name as X.bmp" in messages[0] and "a/x.tif: same name as X.bmp" in messages[0]

@@ -111,7 +111,10 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
     -----
     UserWarning
         Counting what was left out: empty masks, masks without an image,
-        files that are not images.
+        files that are not images, and images sharing their name (case
+        aside) with another image of the same folder (e.g. ``x.png`` and
+        ``x.tif``): masks pair with images by name, so only the first in
+        sorted order is loaded.
 
     Examples
     --------
@@ -155,6 +158,10 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
             if match:
                 key = (path.parent, match["stem"].lower())
                 masks.setdefault(key, []).append(path)
+            elif (path.parent, path.stem.lower()) in images:
+                # masks pair with images by name, so only one file per name can be used
+                kept = images[(path.parent, path.stem.lower())]
+                skipped.append((str(path.relative_to(root)), f"same name as {kept.name}, which is loaded instead"))
             else:
                 images[(path.parent, path.stem.lower())] = path
         for key in sorted(set(masks) - set(images)):
