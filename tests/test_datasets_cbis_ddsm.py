@@ -189,3 +189,43 @@ def test_bad_csv(cbis, tmp_path):
         load_cbis_ddsm(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="not found"):
         load_cbis_ddsm(tmp_path / "nowhere")
+
+
+def test_no_negatives_on_a_mammogram_whose_lesion_mask_is_missing(cbis):
+    # P_00001's second lesion (grey level 50000) loses its mask: where it lies is
+    # unknown, so non-tumour ROIs must not be drawn from that mammogram at all.
+    import shutil
+
+    shutil.rmtree(cbis / "CBIS-DDSM" / "Mass-Training_P_00001_LEFT_CC_2")
+    for seed in range(5):
+        bunch, messages = _load(cbis, task="tumour", margin=0.0, output_size=16, negatives_per_positive=8,
+                                random_state=seed)
+        meta = bunch.metadata
+        assert set(meta.loc[meta["kind"] == "background", "patient_id"]) == {"P_00002"}
+        assert not np.isin(bunch.images[bunch.target == 0], [50000, 55000, 60000]).any()
+    assert "P_00001 LEFT CC: a lesion of this mammogram was left out" in messages[0]
+
+
+def test_negatives_avoid_the_lesions_of_every_copy_of_a_mammogram(cbis):
+    # CBIS-DDSM publishes a mammogram with a mass and a calcification twice, under
+    # Mass-... and Calc-...: the calcification (grey level 45000) is annotated only in
+    # the Calc copy, yet it is on the Mass copy's pixels too.
+    image, _ = _mammogram("P_00001")
+    image[190:202, 14:26] = 45000
+    mask = np.zeros(SHAPE, np.uint16)
+    mask[190:202, 14:26] = 255
+    write_dicom(next((cbis / "CBIS-DDSM" / "Mass-Training_P_00001_LEFT_CC").rglob("1-1.dcm")), image)
+    case = "Calc-Training_P_00001_LEFT_CC"
+    write_dicom(cbis / case / "full" / "000000.dcm", image)
+    write_dicom(cbis / f"{case}_1" / "roi" / "000001.dcm", mask)
+    _write_csv(cbis / "calc_case_description_train_set.csv", CALC_HEADER, [[
+        "P_00001", "2", "LEFT", "CC", "1", "calcification", "PLEOMORPHIC", "CLUSTERED", "3", "BENIGN", "2",
+        f"{case}/full/000000.dcm", f"{case}_1/roi/000000.dcm", f"{case}_1/roi/000001.dcm"]])
+    for seed in range(5):
+        bunch, _ = _load(cbis, task="tumour", margin=0.0, output_size=16, negatives_per_positive=6,
+                         random_state=seed)
+        assert (bunch.target == 1).sum() == 4
+        assert not np.isin(bunch.images[bunch.target == 0], [45000, 50000, 55000, 60000]).any()
+        # one film, one set of negatives: not a second set cut from its copy
+        files = bunch.metadata.loc[bunch.target == 0, "image_file"]
+        assert files[files.str.contains("P_00001")].nunique() == 1

@@ -25,8 +25,8 @@ __all__ = ["load_cbis_ddsm"]
 
 _REQUIRED = ("patient_id", "abnormality id", "pathology", "image file path", "ROI mask file path")
 _PATHOLOGY = {"MALIGNANT": 1, "BENIGN": 0, "BENIGN_WITHOUT_CALLBACK": 0}
-_LOW_RES = 256
-_UID = re.compile(r"^\d+(\.\d+){3,}$")  # breast masks are computed on a grid of about this many cells
+_LOW_RES = 256  # breast masks are computed on a grid of about this many cells
+_UID = re.compile(r"^\d+(\.\d+){3,}$")
 
 
 def _normalise_columns(frame):
@@ -166,7 +166,13 @@ def load_cbis_ddsm(
         BENIGN_WITHOUT_CALLBACK) against malignant (1). ``"tumour"``:
         lesion ROIs (1) against non-tumour ROIs (0) placed in the breast
         of the same mammograms, clear of every mask of that mammogram,
-        each copying the size of a random lesion crop.
+        each copying the size of a random lesion crop. A mammogram
+        published twice (under ``Mass-...`` and ``Calc-...``) is one
+        film: its masks are pooled by patient, breast and view and its
+        negatives come from one copy. A mammogram with a lesion left out
+        (missing or empty mask) gives no negatives. Only the masks of the
+        CSVs read are known: use ``abnormality="both"`` so that negatives
+        also avoid the lesions of the other kind.
     abnormality : {"mass", "calc", "both"}, default="both"
         Which description files to read.
     split : {"train", "test", "both"}, default="both"
@@ -218,7 +224,7 @@ def load_cbis_ddsm(
     rng = check_random_state(random_state)
     table = _read_descriptions(root, abnormality, split)
     resolver = _Resolver(root)
-    skipped, rois, records, films = [], [], [], []
+    skipped, rois, records = [], [], []
 
     def where(row):
         return f"{row['csv_file']}, line {row['csv_line']}"
@@ -229,11 +235,18 @@ def load_cbis_ddsm(
             raise FileNotFoundError(message)
         skipped.append((where(row), f"{column} not found"))
 
+    # The same mammogram is published once per abnormality type (Mass-... and Calc-...
+    # folders): its lesion boxes are pooled under (patient, breast, view), so that
+    # non-tumour ROIs keep clear of its masses and calcifications alike.
+    view_columns = [c for c in ("patient_id", "left or right breast", "image view") if c in table]
+    mammograms, incomplete = {}, set()
     for image_path_text, rows in table.groupby("image file path", sort=False):
+        key = tuple(rows.iloc[0][c] for c in view_columns) if len(view_columns) == 3 else image_path_text
         images = resolver.candidates(image_path_text)
         if not images:
             for _, row in rows.iterrows():
                 missing_file(row, "image file path")
+            incomplete.add(key)
             continue
         image_path = images[0]
         image = read_image(image_path)
@@ -242,6 +255,7 @@ def load_cbis_ddsm(
             candidates = resolver.candidates(row["ROI mask file path"])
             if not candidates:
                 missing_file(row, "ROI mask file path")
+                incomplete.add(key)
                 continue
             mask_path, mask = None, None
             for candidate in candidates:
@@ -258,6 +272,7 @@ def load_cbis_ddsm(
             box = mask_box(mask > 0, margin)
             if box is None:
                 skipped.append((where(row), "empty ROI mask"))
+                incomplete.add(key)
                 continue
             entries.append((row, mask_path, box))
         for row, mask_path, (center_row, center_col, side) in entries:
@@ -266,12 +281,25 @@ def load_cbis_ddsm(
             records.append(_record(row, root, image_path, mask_path, center_row, center_col, side, "lesion"))
         if task == "tumour" and entries:
             # kept until the negatives are placed: the mammogram, its lesion boxes, a record to copy
-            films.append((image, [box for _, _, box in entries], records[-1]))
+            boxes = [box for _, _, box in entries]
+            if key in mammograms and mammograms[key][0].shape != image.shape:
+                key = image_path_text  # not a copy of the same film after all
+            if key in mammograms:
+                mammograms[key][1].extend(boxes)
+            else:
+                mammograms[key] = (image, boxes, records[-1])
 
     if not records:
         raise ValueError(f"No lesion ROI could be loaded from {root}.")
 
     if task == "tumour":
+        for key in mammograms:
+            if key in incomplete:
+                skipped.append((
+                    " ".join(key) if isinstance(key, tuple) else key,
+                    "a lesion of this mammogram was left out: no non-tumour ROI placed on it",
+                ))
+        films = [film for key, film in mammograms.items() if key not in incomplete]
         _add_negatives(records, rois, films, negatives_per_positive, output_size, rng, skipped)
 
     X = stack_rois(rois, [r["image_file"] for r in records])
