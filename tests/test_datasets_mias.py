@@ -249,3 +249,10 @@ def test_info_without_rows(tmp_path):
     folder = _write(tmp_path / "m", [], {})
     with pytest.raises(ValueError, match="no film rows"):
         read_mias_info(folder / "Info.txt")
+
+
+def test_the_order_of_references_does_not_change_the_rois(database):
+    a, _ = _load(database, references=["mdb001", "mdb002", "mdb003"], random_state=3)
+    b, _ = _load(database, references=["mdb003", "mdb001", "mdb002"], random_state=3)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert a.metadata.equals(b.metadata)

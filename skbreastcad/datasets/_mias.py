@@ -391,7 +391,8 @@ def load_mias(
         absent = [r for r in wanted if r not in files]
         if absent:
             raise FileNotFoundError(f"Image file(s) for {absent} not found in {data_home}.")
-        films = wanted
+        # Info.txt order, not the caller's: the same films give the same ROIs
+        films = [r for r in listed if r in set(wanted)]
     else:
         absent = [r for r in listed if r not in files]
         if absent and missing == "raise":
