@@ -239,3 +239,24 @@ def test_builds_are_seedable():
     for key in a:
         assert torch.equal(a[key], b[key])
     assert np.isfinite(a["fc.weight"].numpy()).all()
+
+
+def test_freeze_depth_zero_freezes_nothing():
+    # a parameter owned by the network itself (like a ViT class token) comes
+    # first in named_modules(); depth 0 must still leave everything trainable
+    class WithToken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.token = nn.Parameter(torch.zeros(4))
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).mean(dim=(2, 3)) + self.token)
+
+    model = ImageModel(WithToken(), (0.5,) * 3, (0.5,) * 3)
+    assert model.freeze(0) == []
+    assert all(p.requires_grad for p in model.parameters())
+    # a positive depth freezes what precedes its last frozen weight layer
+    assert model.freeze(1) == ["", "conv"]
+    assert not model.backbone.token.requires_grad and model.backbone.fc.weight.requires_grad

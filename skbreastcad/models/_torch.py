@@ -178,7 +178,10 @@ class ImageModel(nn.Module):
         n = max(0, min(n, len(layers) - 1))
         frozen = []
         seen = 0
-        for name, module in self.backbone.named_modules():
+        # depth 0 freezes nothing, not even parameters met before the first
+        # weight layer (e.g. a vision transformer's class token)
+        modules = self.backbone.named_modules() if n > 0 else ()
+        for name, module in modules:
             if not isinstance(module, _NORM_TYPES) and not any(True for _ in module.parameters(recurse=False)):
                 continue
             if isinstance(module, _WEIGHT_TYPES):
