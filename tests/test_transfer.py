@@ -191,9 +191,14 @@ class RecordingAugmenter:
         self.seen.extend(images[:, 0].cpu().numpy())
         return images
 
+    def __deepcopy__(self, memo):
+        # clone() deep-copies parameters without get_params: let the clones of
+        # a cross-validation record into this same list
+        return self
+
 
 def test_augmentation_and_oversampling_touch_only_training_data():
-    from sklearn.model_selection import cross_val_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     X, y = _data(n=40)
     y = (np.arange(40) % 4 == 0).astype(int)  # 10 positives : 30 negatives
@@ -219,10 +224,14 @@ def test_augmentation_and_oversampling_touch_only_training_data():
 
     # in cross-validation the test folds are never augmented either
     augmenter = RecordingAugmenter()
-    cross_val_score(_clf(augment=augmenter, validation_fraction=None, max_epochs=1), X, y, cv=2)
-    test_fold = {X[i].tobytes() for i in range(20, 40)}
-    first_fold_seen = {_grey(img) for img in augmenter.seen[:20]}
-    assert not first_fold_seen & test_fold
+    cv = StratifiedKFold(n_splits=2)
+    cross_val_score(_clf(augment=augmenter, validation_fraction=None, max_epochs=1), X, y, cv=cv)
+    assert len(augmenter.seen) == 40  # one epoch over each 20-image training fold
+    for k, (train, test) in enumerate(cv.split(X, y)):
+        test_fold = {X[i].tobytes() for i in test}
+        fold_seen = {_grey(img) for img in augmenter.seen[20 * k : 20 * (k + 1)]}
+        assert not fold_seen & test_fold
+        assert fold_seen == {X[i].tobytes() for i in train}
 
 
 def test_class_weight_loss():
