@@ -136,3 +136,12 @@ def test_class_weight_route_equals_balanced_class_weight():
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-4)
     cw = balanced_class_weight(y)
     assert cw == pytest.approx({0: 100 / (2 * 80), 1: 100 / (2 * 20)})
+
+
+def test_refit_on_rows_forgets_the_image_shape_of_an_earlier_fit():
+    X, y = _ids()
+    sampler = RandomImageOverSampler(random_state=0)
+    sampler.fit_resample(X, y)
+    assert sampler.image_shape_ == (8, 8)
+    sampler.fit_resample(X[:, :5, 0], y)  # rows of 5 features, no image_shape
+    assert sampler.n_features_in_ == 5 and not hasattr(sampler, "image_shape_")

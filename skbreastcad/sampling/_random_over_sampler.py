@@ -97,6 +97,8 @@ class RandomImageOverSampler(BaseOverSampler):
             X = validate_data(self, X, reset=True, accept_sparse=["csr", "csc"])
             if self.image_shape is not None:
                 self.image_shape_ = resolve_image_shape(X.shape[1], self.image_shape)
+            elif hasattr(self, "image_shape_"):
+                del self.image_shape_  # from an earlier fit on images: no longer true
         else:
             # let the shared validation produce the project-wide message
             X = validate_images(self, X, reset=True, image_shape=self.image_shape)
