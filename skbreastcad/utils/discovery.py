@@ -28,14 +28,9 @@ def all_estimators():
         parts = module_info.name.split(".")
         # Public modules only: estimators live in private modules but are
         # re-exported by their public package, while base classes are not.
-        if any(p.startswith("_") for p in parts[1:]) or "tests" in parts:
+        if any(p.startswith("_") for p in parts[1:]):
             continue
-        try:
-            module = importlib.import_module(module_info.name)
-        except ImportError as exc:  # an optional extra (e.g. timm) is missing
-            if module_info.name.endswith(("_timm", "_efficientnet")):
-                continue
-            raise exc
+        module = importlib.import_module(module_info.name)
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if (
                 issubclass(cls, BaseEstimator)
