@@ -11,6 +11,7 @@ import tempfile
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from skorch.callbacks import Callback
 
 from skbreastcad.models import TwoStageTransferClassifier, build_backbone, clear_stage1_cache
@@ -382,3 +383,24 @@ def test_amp_and_channels_last_training_on_cpu():
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all() and proba.shape == (40, 2)
     assert next(clf.module_.parameters()).is_contiguous()  # stored back in the default layout
+
+
+def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(pretrained):
+    from skorch.callbacks import GradientNormClipping
+
+    path, _ = pretrained
+    X, y = _data()
+    params = dict(transfer="two_stage", weights=path, source_data=_data(n=30, seed=2), max_epochs=1)
+    _clf(**params, callbacks=[Recorder()]).fit(X, y)
+    # settings that change stage 1's training train it again
+    clipped = _clf(**params, callbacks=[Recorder(), GradientNormClipping(gradient_clip_value=0.01)]).fit(X, y)
+    bf16 = _clf(**params, callbacks=[Recorder()], amp=True).fit(X, y)
+    assert not clipped.stage1_from_cache_ and not bf16.stage1_from_cache_
+    assert [run["stage"] for run in TRAININGS] == [1, 2, 1, 2, 1, 2]
+    # callbacks are compared by their parameters
+    assert _clf(**params, callbacks=[Recorder(), GradientNormClipping(gradient_clip_value=0.01)]).fit(X, y).stage1_from_cache_
+    # a lambda cannot be hashed: no cache, but a working fit
+    flip = _clf(**params, augment=lambda images, generator=None: images.flip(-1))
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="without the stage-1 cache"):
+            assert not clone(flip).fit(X, y).stage1_from_cache_

@@ -1,8 +1,10 @@
 """Two-stage transfer learning (the study's "second migration") as a scikit-learn classifier."""
 
 import os
+import pickle
 import shutil
 import tempfile
+import warnings
 from collections import OrderedDict
 from numbers import Integral, Real
 from pathlib import Path
@@ -209,11 +211,13 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
     stage-1 settings (backbone, weights, ``source_*`` parameters,
     ``batch_size``, ``optimizer``, ``weight_decay``, ``lr_schedule``,
     ``early_stopping``, ``validation_fraction``, ``scoring``, ``augment``,
-    ``balance``, ``input_size``, ``value_range`` and ``random_state``), never
-    on the target fold. Its result is cached under a hash of all of these,
-    so a grid search over stage-2 settings, or the folds of a
-    cross-validation, train stage 1 once. With ``random_state=None`` the
-    first stage-1 result is reused.
+    ``balance``, ``callbacks``, ``input_size``, ``value_range``, whether bf16
+    autocast is on and ``random_state``), never on the target fold. Its
+    result is cached under a hash of all of these, so a grid search over
+    stage-2 settings, or the folds of a cross-validation, train stage 1
+    once. With ``random_state=None`` the first stage-1 result is reused.
+    ``augment`` or ``callbacks`` that cannot be pickled (lambdas, local
+    functions) switch the cache off, with a warning.
 
     References
     ----------
@@ -535,31 +539,39 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         self._head = built.head
         return ImageModel(built.model, built.mean, built.std, self.input_size_)
 
-    def _stage1_key(self, Xs, ys, spec):
+    def _stage1_key(self, Xs, ys, spec, seed, amp):
+        """Hash of everything stage 1 depends on; None when it cannot be hashed."""
         weights = self.weights
         if weights is not None and os.path.isfile(weights):
             stat = os.stat(weights)
             weights = (os.path.abspath(weights), stat.st_size, stat.st_mtime_ns)
-        rs = self.random_state
-        seed = rs if rs is None or isinstance(rs, Integral) else check_random_state(rs).randint(2**31 - 1)
-        augment = self.augment
-        if augment is not None and hasattr(augment, "get_params"):
-            augment = (type(augment).__name__, sorted(augment.get_params().items(), key=str))
         settings = dict(
             version=_CACHE_VERSION, backbone=spec.name, weights=weights,
             source_freeze_depth=self.source_freeze_depth, source_max_epochs=self.source_max_epochs,
             source_lr=self.source_lr, batch_size=self.batch_size, optimizer=self.optimizer,
             weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
             early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
-            scoring=self.scoring, augment=augment, balance=self.balance,
-            input_size=self.input_size_, value_range=self.value_range, random_state=seed,
+            scoring=self.scoring, augment=_settings_of(self.augment), balance=self.balance,
+            callbacks=[_settings_of(cb) for cb in self.callbacks or []], amp=amp,
+            input_size=self.input_size_, value_range=self.value_range,
+            # with random_state=None any earlier stage-1 result is as good as a new one
+            seed=None if self.random_state is None else seed,
         )
-        return joblib.hash((settings, Xs, ys))
+        try:
+            return joblib.hash((settings, Xs, ys))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            warnings.warn(
+                f"Stage 1 is trained without the stage-1 cache: its settings cannot be hashed "
+                f"({exc}). Lambdas and local functions in augment or callbacks cause this; use "
+                "module-level functions, functools.partial or an ImageAugmenter instead.",
+                UserWarning,
+            )
+            return None
 
     def _stage1(self, Xs, ys, n_classes, plan, device, augmenter, workdir):
         spec = get_backbone_spec(self.backbone)
-        key = self._stage1_key(Xs, ys, spec)
-        result = _cache_get(key, self.stage1_cache)
+        key = self._stage1_key(Xs, ys, spec, plan["seed"], use_amp(self.amp, device))
+        result = None if key is None else _cache_get(key, self.stage1_cache)
         if result is not None:
             self.stage1_from_cache_ = True
         else:
@@ -574,7 +586,8 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
                 "history": _plain(list(history)),
                 "best_epoch": best,
             }
-            _cache_put(key, result, self.stage1_cache)
+            if key is not None:
+                _cache_put(key, result, self.stage1_cache)
         from skorch.history import History
 
         self.stage1_history_ = History(result["history"])
@@ -717,6 +730,14 @@ def _multiclass_scoring(scoring, n_classes):
 
 
 # -- stage-1 cache ---------------------------------------------------------------------
+def _settings_of(obj):
+    """What identifies a setting object in the cache key: its parameters when it
+    has scikit-learn-style ones (its fitted state changes with use), else itself."""
+    if hasattr(obj, "get_params"):
+        return (type(obj).__qualname__, sorted(obj.get_params(deep=False).items(), key=str))
+    return obj
+
+
 def _plain(obj):
     """History rows with numpy scalars turned into Python ones (safe torch.load)."""
     if isinstance(obj, dict):
