@@ -70,3 +70,27 @@ def test_validate_masks():
     with pytest.raises(ValueError, match="only 0 and 1"):
         validate_masks(np.full((2, 3, 3), 2), images)
     assert validate_masks(None, images) is None
+
+
+def test_transformers_without_mask_support_refuse_a_mask():
+    from skbreastcad.features._base import BaseImageTransformer
+
+    class Mean(BaseImageTransformer):
+        _supports_mask = False
+
+        def __init__(self, image_shape=None, n_jobs=None, verbose=0):
+            self.image_shape, self.n_jobs, self.verbose = image_shape, n_jobs, verbose
+
+        def _transform(self, images, mask):
+            return images.mean(axis=(1, 2))[:, None]
+
+        def _feature_names(self):
+            return ["mean"]
+
+    X = np.arange(32.0).reshape(2, 4, 4)
+    mask = np.ones(X.shape, dtype=bool)
+    with pytest.raises(ValueError, match="Mean does not use ROI masks"):
+        Mean().fit(X, mask=mask)
+    with pytest.raises(ValueError, match="Mean does not use ROI masks"):
+        Mean().fit(X).transform(X, mask=mask)
+    assert Mean().fit_transform(X).shape == (2, 1)

@@ -27,7 +27,8 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         "n_jobs": [None, Integral],
         "verbose": ["verbose"],
     }
-    # Subclasses that can use ROI masks set this to True.
+    # Subclasses that cannot use ROI masks set this to False: fit and transform
+    # then refuse a mask rather than silently computing on the whole image.
     _supports_mask = True
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -49,6 +50,7 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         self : object
             Fitted transformer.
         """
+        self._check_mask_support(mask)
         images = validate_images(self, X, reset=True, image_shape=self.image_shape)
         mask = validate_masks(mask, images)
         self._check_images(images)
@@ -70,6 +72,7 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         X_new : ndarray of shape (n_samples, n_features_out)
         """
         check_is_fitted(self)
+        self._check_mask_support(mask)
         images = validate_images(self, X, reset=False, image_shape=self.image_shape)
         mask = validate_masks(mask, images)
         return self._transform(images, mask)
@@ -103,6 +106,13 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return np.asarray(self._feature_names(), dtype=object)
+
+    def _check_mask_support(self, mask):
+        if mask is not None and not self._supports_mask:
+            raise ValueError(
+                f"{type(self).__name__} does not use ROI masks: crop or resample the ROIs "
+                "to the images it takes (or zero the background with X * mask) and pass mask=None."
+            )
 
     # -- hooks -----------------------------------------------------------------
     def _check_images(self, images):

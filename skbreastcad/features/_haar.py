@@ -343,7 +343,6 @@ class HaarFeatures(BaseImageTransformer):
 
     # -- hooks -----------------------------------------------------------------
     def _fit(self, images, y, mask):
-        self._reject_mask(mask)
         types = self._types()
         top, left, wh, ww = self._window(*images.shape[1:])
         grid = self._grid(wh, ww)
@@ -378,14 +377,6 @@ class HaarFeatures(BaseImageTransformer):
         self.feature_coords_ = coords
         self.feature_types_ = feature_types
         self._matrix = _feature_matrix(feature_types, coords, wh, ww)
-
-    def _reject_mask(self, mask):
-        if mask is not None:
-            raise ValueError(
-                "HaarFeatures does not use ROI masks: its features are sums over fixed "
-                "rectangles of the detection window. Crop the ROIs to the window (or "
-                "zero the background with X * mask) and pass mask=None."
-            )
 
     def _compute(self, images, matrix_and_starts):
         matrix, *starts = matrix_and_starts
@@ -427,7 +418,6 @@ class HaarFeatures(BaseImageTransformer):
         return sums[1] / len(images) - mean * mean
 
     def _transform(self, images, mask):
-        self._reject_mask(mask)
         if getattr(self, "_matrix", None) is None:  # after unpickling
             self._matrix = _feature_matrix(self.feature_types_, self.feature_coords_, *self.window_[2:])
         return self._compute(images, self._matrix)
