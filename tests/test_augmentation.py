@@ -118,7 +118,10 @@ def test_same_result_on_the_gpu():
 
 @pytest.mark.parametrize(
     "params, name",
-    [({"hflip": 1.5}, "hflip"), ({"degrees": -1}, "degrees"), ({"scale": (1.2, 0.8)}, "scale"), ({"contrast": 2}, "contrast")],
+    [
+        ({"hflip": 1.5}, "hflip"), ({"degrees": -1}, "degrees"), ({"scale": (1.2, 0.8)}, "scale"),
+        ({"scale": 1.1}, "scale"), ({"scale": (0.9, 1.0, 1.1)}, "scale"), ({"contrast": 2}, "contrast"),
+    ],
 )
 def test_bad_parameters(params, name):
     with pytest.raises(ValueError, match=name):

@@ -118,6 +118,12 @@ def test_images_too_small_for_the_backbone(images):
         CNNLayerFeatures("inception_v3", weights=None, input_size=64).fit(images)
 
 
+@pytest.mark.parametrize("input_size", [(32,), (32, 32, 3), (0, 32), (32.5, 32)])
+def test_malformed_input_size_is_a_clear_error(images, input_size):
+    with pytest.raises(ValueError, match="input_size must be"):
+        _tiny(input_size=input_size).fit(images)
+
+
 def test_nan_and_masks_are_rejected(images):
     bad = images.astype(float)
     bad[0, 0, 0] = np.nan

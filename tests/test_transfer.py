@@ -317,6 +317,12 @@ def test_bad_input_fails_before_any_training(pretrained):
         _clf(scoring="auc").fit(X, y)
     with pytest.raises(ValueError, match="no ImageNet weights"):
         _clf(transfer="imagenet", weights="imagenet").fit(X, y)
+    from skbreastcad.augmentation import ImageAugmenter
+
+    with pytest.raises(ValueError, match="hflip must be a probability"):
+        _clf(augment=ImageAugmenter(hflip=1.5), callbacks=[Recorder()]).fit(X, y)
+    with pytest.raises(ValueError, match="input_size must be"):
+        _clf(input_size=(12,), callbacks=[Recorder()]).fit(X, y)
     assert TRAININGS == []
 
 

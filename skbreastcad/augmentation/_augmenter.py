@@ -156,8 +156,8 @@ class ImageAugmenter:
                 raise ValueError(f"ImageAugmenter: {name} must be a non-negative number; got {value!r}.")
         if self.contrast > 1:
             raise ValueError(f"ImageAugmenter: contrast must be <= 1; got {self.contrast!r}.")
-        lo, hi = self.scale
-        if not 0 < lo <= hi:
+        pair = isinstance(self.scale, (tuple, list)) and len(self.scale) == 2
+        if not pair or not all(isinstance(v, Real) for v in self.scale) or not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(f"ImageAugmenter: scale must be (low, high) with 0 < low <= high; got {self.scale!r}.")
 
     def _generator(self, generator):

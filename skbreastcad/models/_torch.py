@@ -112,8 +112,13 @@ def validate_input_size(input_size, spec, image_shape):
         size = None
     elif isinstance(input_size, (int, np.integer)):
         size = (int(input_size), int(input_size))
+    elif len(input_size) == 2 and all(isinstance(v, (int, np.integer)) and v >= 1 for v in input_size):
+        size = (int(input_size[0]), int(input_size[1]))
     else:
-        size = tuple(int(v) for v in input_size)
+        raise ValueError(
+            "input_size must be None, 'native', a positive int or a pair (height, width) "
+            f"of positive ints; got {input_size!r}."
+        )
     effective = size if size is not None else tuple(image_shape)
     if min(effective) < spec.min_input_size:
         what = "input_size" if size is not None else "images"

@@ -377,13 +377,15 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         return flat.reshape(len(flat), *shape), ys_enc, len(classes)
 
     def _augmenter(self):
+        from ..augmentation import ImageAugmenter
+
         if self.augment is None:
             return None
-        if isinstance(self.augment, str):
-            from ..augmentation import ImageAugmenter
-
-            return ImageAugmenter()
-        return self.augment
+        augmenter = ImageAugmenter() if isinstance(self.augment, str) else self.augment
+        if isinstance(augmenter, ImageAugmenter):
+            # bad settings fail here, not in the first training batch
+            augmenter._validate()
+        return augmenter
 
     def _split(self, y, groups, seed):
         """Train/validation indices of one stage (validation None without a split)."""
