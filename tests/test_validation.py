@@ -94,3 +94,9 @@ def test_transformers_without_mask_support_refuse_a_mask():
     with pytest.raises(ValueError, match="Mean does not use ROI masks"):
         Mean().fit(X).transform(X, mask=mask)
     assert Mean().fit_transform(X).shape == (2, 1)
+
+
+def test_nested_lists_of_images_are_array_like():
+    X = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    np.testing.assert_array_equal(validate_images(_Probe(), X.tolist(), reset=True), X)
+    np.testing.assert_array_equal(validate_images(_Probe(), X.reshape(2, -1).tolist(), reset=True, image_shape=(3, 4)), X)

@@ -104,7 +104,7 @@ def validate_images(estimator, X, *, reset, dtype="numeric", image_shape=None):
     images : ndarray of shape (n_samples, height, width)
     """
     _check_image_shape_param(image_shape)
-    if hasattr(X, "__array__") and not hasattr(X, "iloc"):
+    if (hasattr(X, "__array__") or isinstance(X, (list, tuple))) and not hasattr(X, "iloc"):
         X_arr = np.asarray(X)
         if X_arr.dtype.kind == "c":
             raise ValueError(f"Complex data not supported. {_EXPECTED_FORM}.")
