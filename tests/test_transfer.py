@@ -280,6 +280,20 @@ def test_grouped_internal_validation_split():
     assert not set(groups[run["train_idx"]]) & set(groups[run["valid_idx"]])
 
 
+def test_single_class_validation_split_fails_before_training():
+    # all positives belong to one patient: a grouped split puts them on one side
+    X, _ = _data(n=40)
+    y = np.zeros(40, dtype=int)
+    y[:4] = 1
+    groups = np.arange(40) // 4
+    for seed in range(3):
+        with pytest.raises(ValueError, match="split holds a single class"):
+            _clf(scoring="roc_auc", validation_fraction=0.25, random_state=seed, callbacks=[Recorder()]).fit(
+                X, y, groups=groups
+            )
+    assert TRAININGS == []
+
+
 def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu):
     X, y = _data()
     clf = _clf(max_epochs=1).fit(X, y)

@@ -408,6 +408,13 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
             ) from None
         if len(np.unique(y[train])) < 2:
             raise ValueError("The training split holds a single class; use more data or validation_fraction=None.")
+        if self.scoring != "loss" and len(np.unique(y[valid])) < 2:
+            # a scorer cannot rank epochs on one class (roc_auc is NaN in every epoch)
+            raise ValueError(
+                f"The validation split holds a single class, on which scoring={self.scoring!r} "
+                "cannot pick the best epoch; use more patient groups, a larger "
+                "validation_fraction, scoring='loss' or validation_fraction=None."
+            )
         return train, valid
 
     def _plan(self, y, groups, seed, n_classes):
