@@ -294,6 +294,15 @@ def test_single_class_validation_split_fails_before_training():
     assert TRAININGS == []
 
 
+def test_diverged_training_is_a_clear_error(tmp_path, monkeypatch):
+    X, y = _data()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    # the validation loss is NaN in every epoch: there is no best checkpoint
+    with pytest.raises(RuntimeError, match="stage 2 reached a finite valid_loss.*diverged"):
+        _clf(optimizer="sgd", lr=1e30).fit(X, y)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu):
     X, y = _data()
     clf = _clf(max_epochs=1).fit(X, y)

@@ -23,6 +23,23 @@ class _TransferNet(NeuralNetClassifier):
         return out.float()
 
 
+class _BestCheckpoint(Checkpoint):
+    """skorch's ``Checkpoint``, failing clearly when no epoch was ever saved.
+
+    That happens when the monitored validation value is NaN in every epoch
+    (diverged training); skorch would then try to load a file that does not exist.
+    """
+
+    def on_train_end(self, net, **kwargs):
+        if self.load_best and not any(row.get(self.event_name) for row in net.history):
+            monitor = self.monitor.removesuffix("_best")
+            raise RuntimeError(
+                f"No epoch of stage {net.stage} reached a finite {monitor}, so there is no "
+                "best checkpoint to restore: training diverged. Try a lower learning rate."
+            )
+        super().on_train_end(net, **kwargs)
+
+
 def default_callbacks(*, scoring, has_valid, max_epochs, lr_schedule, early_stopping, checkpoint_dir, progress):
     """Scoring, LR schedule, early stopping, checkpointing and progress callbacks.
 
@@ -69,7 +86,7 @@ def default_callbacks(*, scoring, has_valid, max_epochs, lr_schedule, early_stop
         callbacks.append(
             (
                 "checkpoint",
-                Checkpoint(
+                _BestCheckpoint(
                     monitor=f"{monitor}_best",
                     dirname=checkpoint_dir,
                     f_params="params.pt",
