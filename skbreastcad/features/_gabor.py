@@ -252,7 +252,8 @@ def _filter_chunk(images, mask, groups, statistics, n_kernels):
     if need_var:
         # One pass loses digits when the spread is tiny next to the mean; redo
         # those (rare: near-constant responses) with numpy's two-pass formula.
-        for column, i in zip(*np.nonzero(var <= 1e-7 * mean * mean)):
+        # A zero mean needs no redo: every magnitude is 0, and so is the variance.
+        for column, i in zip(*np.nonzero((var <= 1e-7 * mean * mean) & (mean > 0))):
             var[column, i] = _exact_var(images[i], None if mask is None else mask[i], groups, column)
     out = np.empty((n, n_kernels, len(statistics)))
     for j, name in enumerate(statistics):
