@@ -110,6 +110,15 @@ def test_unknown_layer_lists_the_valid_ones(images):
         CNNLayerFeatures("vgg61").fit(images)
 
 
+def test_a_module_run_several_times_per_pass_is_refused(images):
+    # a ResNet block calls its one ReLU module after bn1 and after the sum:
+    # capturing its first call silently gave the wrong activation
+    with pytest.raises(ValueError, match="'layer1.0.relu'.*runs 2 times.*'layer1.0'"):
+        CNNLayerFeatures("resnet18", layer="layer1.0.relu", weights=None, input_size=32, device="cpu").fit(images)
+    est = CNNLayerFeatures("resnet18", layer="layer1.0.bn2", weights=None, input_size=32, device="cpu")
+    assert est.fit(images).transform(images).shape == (10, 64)
+
+
 def test_images_too_small_for_the_backbone(images):
     # VGG16's five poolings need 32 pixels; InceptionV3 needs 75
     with pytest.raises(ValueError, match="too small for backbone 'vgg16'"):

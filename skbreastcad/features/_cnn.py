@@ -70,7 +70,9 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
         fc7 for VGG16, the pooled 2048 features for ResNet50). The study's
         VGG16 layer numbers are mapped to names by
         :data:`skbreastcad.models.VGG16_STUDY_LAYERS`, e.g. its layer 14 is
-        ``VGG16_STUDY_LAYERS[14] == "features.23"`` (block4_pool).
+        ``VGG16_STUDY_LAYERS[14] == "features.23"`` (block4_pool). A module
+        that runs several times per forward pass (the ``relu`` of a ResNet
+        block) is refused.
     pooling : {"avg", "max", "avgmax", "flatten"}, default="avg"
         How a spatial activation map ``(C, h, w)`` becomes a vector: global
         average (C values), global max (C), both (2C) or the flattened map
@@ -225,11 +227,32 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
         self.model_ = ImageModel(built.model, built.mean, built.std, self.input_size_).eval()
         self.layer_ = self.layer
         self._head = built.head
+        if self.layer_ is not None:
+            self._check_single_call(images[:1])
         shapes = []
         probe = self._forward_layer(self.model_, images[:1], torch.device("cpu"), amp=False, shapes=shapes, pad=False)
         self.activation_shape_ = shapes[0]
         self.n_features_out_ = probe.shape[1]
         self._device_cache = None
+
+    def _check_single_call(self, image):
+        """Refuse a module that runs several times per pass (one activation is ambiguous)."""
+        calls = []
+        target = self.model_.backbone.get_submodule(self.layer_)
+        handle = target.register_forward_hook(lambda *args: calls.append(None))
+        try:
+            with torch.inference_mode():
+                self.model_(to_unit_tensor(image, self.value_range))
+        finally:
+            handle.remove()
+        if len(calls) > 1:
+            parent = self.layer_.rpartition(".")[0]
+            hint = f" (e.g. its parent {parent!r})" if parent else ""
+            raise ValueError(
+                f"Layer {self.layer_!r} of backbone {self.backbone!r} runs {len(calls)} times in "
+                "one forward pass (a module its parent reuses, like the ReLU of a ResNet "
+                f"block), so it has no single activation; probe another layer{hint}."
+            )
 
     def _torch_model(self):
         return self.model_
