@@ -151,6 +151,15 @@ def test_value_range(images):
         _tiny(value_range=(1, 0)).fit(images)
 
 
+def test_read_only_input_as_in_parallel_grid_search(images):
+    # joblib memmaps large arrays read-only for n_jobs>1 workers; torch warned
+    # (an error under this suite's filterwarnings) about non-writable arrays
+    expected = _tiny(layer="relu2").fit_transform(images)
+    for X in (images.copy(), (images / 255).astype(np.float32)):
+        X.flags.writeable = False
+        np.testing.assert_allclose(_tiny(layer="relu2").fit_transform(X), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_gpu_pickle_loads_on_a_cpu_only_machine(images, as_if_pickled_on_gpu):
     est = _tiny(layer="relu2").fit(images)
     expected = est.transform(images)

@@ -89,8 +89,11 @@ def to_unit_tensor(images, value_range, device=None):
     arr = np.ascontiguousarray(images)
     if arr.dtype not in (np.uint8, np.float32):
         arr = arr.astype(np.float32)
+    # joblib hands read-only memmaps to GridSearchCV(n_jobs>1) workers, which
+    # torch.from_numpy warns about: copy those (torch.tensor) instead of sharing
+    x = torch.from_numpy(arr) if arr.flags.writeable else torch.tensor(arr)
     # convert on the device: uint8 travels 4x lighter than float32
-    x = torch.from_numpy(arr).to(device=device).to(torch.float32)
+    x = x.to(device=device).to(torch.float32)
     if offset:
         x = x - offset
     if scale != 1.0:
