@@ -7,9 +7,8 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils._param_validation import Interval
-from threadpoolctl import threadpool_limits
 
-from ..utils._batching import map_chunks
+from ..utils._batching import map_chunks, single_threaded_blas
 from ._base import BaseImageTransformer
 
 __all__ = ["GaborFeatures"]
@@ -484,7 +483,7 @@ class GaborFeatures(BaseImageTransformer):
         kwargs = dict(chunk_size=chunk_size, n_jobs=self.n_jobs, verbose=self.verbose, desc="Gabor")
         if effective_n_jobs(self.n_jobs) > 1:
             # Parallel over chunks; BLAS threads inside each would oversubscribe.
-            with threadpool_limits(limits=1, user_api="blas"):
+            with single_threaded_blas():
                 return map_chunks(run, len(images), **kwargs)
         return map_chunks(run, len(images), **kwargs)
 

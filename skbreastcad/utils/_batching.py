@@ -1,9 +1,41 @@
 """Chunked, optionally parallel and progress-reporting evaluation over an image batch."""
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+from threadpoolctl import threadpool_limits
 
-__all__ = ["map_chunks"]
+__all__ = ["map_chunks", "single_threaded_blas"]
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limits = None
+
+
+@contextmanager
+def single_threaded_blas():
+    """Limit BLAS to one thread while any caller is inside, then restore it.
+
+    ``threadpool_limits`` saves and restores the process-wide setting per call:
+    two overlapping calls from different threads restore in the wrong order and
+    leave BLAS on one thread for good. Here the first caller to enter sets the
+    limit and the last one to leave restores it.
+    """
+    global _blas_users, _blas_limits
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limits = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limits.restore_original_limits()
+                _blas_limits = None
 
 
 def map_chunks(func, n_samples, *, chunk_size, n_jobs=None, verbose=0, desc=None):
