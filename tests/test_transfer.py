@@ -303,6 +303,19 @@ def test_diverged_training_is_a_clear_error(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fitted_network_is_a_reusable_checkpoint(tmp_path):
+    # the recipe of docs/two_stage_transfer.md: save module_'s state dict, pass it as weights
+    X, y = _data()
+    clf = _clf(max_epochs=1).fit(X, y)
+    path = tmp_path / "finetuned.pt"
+    torch.save(clf.module_.state_dict(), path)
+    _clf(transfer="imagenet", weights=str(path), max_epochs=1, callbacks=[Recorder()]).fit(X, y)
+    start = TRAININGS[-1]["start"]
+    for key, value in clf.module_.state_dict().items():
+        if not key.startswith("backbone.fc."):  # a fresh classification layer
+            assert torch.equal(start[key], value), key
+
+
 def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu):
     X, y = _data()
     clf = _clf(max_epochs=1).fit(X, y)

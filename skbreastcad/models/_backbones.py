@@ -469,6 +469,10 @@ def _read_checkpoint(path):
                 break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} does not hold a state dict of tensors.")
+    if any(key.startswith("backbone.") for key in state):
+        # a fitted estimator's network (``module_``, ``model_``): the backbone
+        # next to our own input normalisation buffers, which the spec provides
+        state = {k: v for k, v in state.items() if k not in ("mean", "std")}
     out = {}
     for key, value in state.items():
         for prefix in ("module.", "backbone."):
