@@ -261,7 +261,7 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
     def _forward_layer(self, model, images, device, amp, shapes=None, pad=True):
         captured = []
         if self.layer_ is None:
-            head = model.backbone.get_submodule(getattr(self, "_head", None) or _find_head(model))
+            head = model.backbone.get_submodule(self._head)
 
             def hook(module, args):
                 captured.append(args[0])
@@ -326,9 +326,3 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
-
-
-def _find_head(model):
-    from ..models._backbones import find_head
-
-    return find_head(model.backbone)
