@@ -69,6 +69,11 @@ def test_groups_keep_a_patient_in_one_fold():
     assert len(np.unique(groups)) == 20
     for train, test in GroupKFold(5).split(X, y, groups):
         assert not set(groups[train]) & set(groups[test])
+    # ...and grouping matters: a patient's tissue density sets the grey level of all her
+    # ROIs, so the ROI means vary far less within a patient than across patients
+    means = X[y == 0].mean(axis=(1, 2))
+    within = np.mean([means[groups[y == 0] == g].var() for g in np.unique(groups[y == 0])])
+    assert within < 0.05 * means.var()
 
 
 @pytest.mark.parametrize(
