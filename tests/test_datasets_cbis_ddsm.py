@@ -151,6 +151,10 @@ def test_tumour_task_places_negatives_in_the_breast_away_from_lesions(cbis):
     negatives = bunch.images[bunch.target == 0]
     assert not np.isin(negatives, [50000, 55000, 60000]).any()
     assert (negatives[:, 4:12, 4:12] == 20000).all()
+    # a non-tumour ROI describes no lesion: only its film's fields are copied
+    background = bunch.metadata[bunch.target == 0]
+    assert background[["abnormality_type", "abnormality_id", "pathology", "mask_file"]].isna().all().all()
+    assert background["patient_id"].notna().all()
     a, _ = _load(cbis, task="tumour", random_state=1)
     b, _ = _load(cbis, task="tumour", random_state=1)
     np.testing.assert_array_equal(a.images, b.images)

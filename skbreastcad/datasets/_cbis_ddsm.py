@@ -365,6 +365,7 @@ def _add_negatives(records, rois, films, ratio, output_size, rng, skipped):
             roi, _ = crop_square(image, center[0], center[1], side)
             rois.append(resize_roi(roi, output_size))
             records.append({**template, "pathology": None, "mask_file": None, "abnormality_id": None,
+                            "abnormality_type": None,
                             "center_row": center[0], "center_col": center[1], "crop_size": side,
                             "kind": "background"})
             placed += 1
