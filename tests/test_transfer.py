@@ -359,7 +359,16 @@ def test_bad_input_fails_before_any_training(pretrained):
         _clf(augment=ImageAugmenter(hflip=1.5), callbacks=[Recorder()]).fit(X, y)
     with pytest.raises(ValueError, match="input_size must be"):
         _clf(input_size=(12,), callbacks=[Recorder()]).fit(X, y)
+    # float grey levels 0..180 taken as [0, 1]: the augmenter would clip the
+    # training images but not the images given to predict
+    with pytest.raises(ValueError, match=r"clips training images to \[0, 1\], but X maps to \[0, 1\d\d\]"):
+        _clf(augment="default", callbacks=[Recorder()]).fit(X.astype(np.float32), y)
+    with pytest.raises(ValueError, match="but source_data maps to"):
+        _clf(transfer="two_stage", weights=path, source_data=(X.astype(np.float32), y), augment="default").fit(X, y)
     assert TRAININGS == []
+    # the same data with its range declared, or without clipping, train
+    _clf(augment="default", value_range=(0, 255), max_epochs=1).fit(X.astype(np.float32), y)
+    _clf(augment=ImageAugmenter(clip=False), max_epochs=1).fit(X.astype(np.float32), y)
 
 
 def test_fig6_grid_with_groups_and_shared_stage1(pretrained):

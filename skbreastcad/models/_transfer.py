@@ -33,6 +33,7 @@ from ._torch import (
     fixed_size_batches,
     resolve_device,
     to_unit_tensor,
+    unit_scaling,
     use_amp,
     use_channels_last,
     validate_input_size,
@@ -148,7 +149,8 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         Training-batch augmentation on the device: an
         :class:`~skbreastcad.augmentation.ImageAugmenter` (``"default"`` uses
         its defaults) or any ``f(images, generator) -> images`` on tensors
-        ``(B, 1, H, W)`` in [0, 1].
+        ``(B, 1, H, W)`` in [0, 1]. An augmenter that clips to [0, 1] needs
+        data that ``value_range`` maps into [0, 1].
     balance : {None, "oversample", "class_weight"}, default=None
         Imbalance handling inside ``fit``: random over-sampling of the
         minority classes of the training split, or a class-weighted loss.
@@ -387,6 +389,23 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
             augmenter._validate()
         return augmenter
 
+    def _check_augment_range(self, augmenter, images, name):
+        """An augmenter that clips to [0, 1] must not cut the data it trains on:
+        the images given to ``predict`` are not clipped."""
+        from ..augmentation import ImageAugmenter
+
+        if not isinstance(augmenter, ImageAugmenter) or not augmenter.clip:
+            return
+        offset, scale = unit_scaling(images.dtype, self.value_range)
+        low, high = ((float(v) - offset) * scale for v in (images.min(), images.max()))
+        if low < -1e-6 or high > 1 + 1e-6:
+            raise ValueError(
+                f"augment clips training images to [0, 1], but {name} maps to "
+                f"[{low:.4g}, {high:.4g}] with value_range={self.value_range!r}: training and "
+                "prediction would see different images. Set value_range=(low, high) to the "
+                "data's grey-level range, or use ImageAugmenter(clip=False)."
+            )
+
     def _split(self, y, groups, seed):
         """Train/validation indices of one stage (validation None without a split)."""
         n = len(y)
@@ -492,6 +511,8 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         if self.transfer == "two_stage":
             Xs, ys, n_source_classes = self._validate_source(images.shape[1:])
             plan1 = self._plan(ys, None, seed1, n_source_classes)
+            self._check_augment_range(augmenter, Xs, "source_data")
+        self._check_augment_range(augmenter, images, "X")
 
         workdir = tempfile.mkdtemp(prefix="skbreastcad-fit-", dir=self.checkpoint_dir)
         try:
