@@ -256,3 +256,12 @@ def test_the_order_of_references_does_not_change_the_rois(database):
     b, _ = _load(database, references=["mdb003", "mdb001", "mdb002"], random_state=3)
     np.testing.assert_array_equal(a.images, b.images)
     assert a.metadata.equals(b.metadata)
+
+
+def test_a_second_copy_of_a_film_is_reported(database):
+    Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(database / "mdb002.png")
+    bunch, messages = _load(database)
+    assert set(bunch.metadata.loc[bunch.metadata["reference"] == "mdb002", "file"]) == {"mdb002.pgm"}
+    assert "mdb002.png: another copy of mdb002.pgm, which is read" in messages[0]
+    _, messages = _load(database, references=["mdb001"])
+    assert "mdb002.png" not in " ".join(messages)

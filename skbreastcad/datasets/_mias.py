@@ -195,15 +195,17 @@ def _find_info(data_home):
 
 
 def _image_files(data_home):
-    files = {}
+    """The image file of each film (the preferred extension) and the copies left unread."""
+    found = {}
     for path in sorted(data_home.iterdir()):
-        ext = path.suffix.lower()
-        if ext not in _EXTENSION_RANK or not path.is_file():
-            continue
-        stem = path.stem.lower()
-        if stem not in files or _EXTENSION_RANK[ext] < _EXTENSION_RANK[files[stem].suffix.lower()]:
-            files[stem] = path
-    return files
+        if path.suffix.lower() in _EXTENSION_RANK and path.is_file():
+            found.setdefault(path.stem.lower(), []).append(path)
+    files, copies = {}, []
+    for stem, paths in found.items():
+        paths.sort(key=lambda p: (_EXTENSION_RANK[p.suffix.lower()], p.name))
+        files[stem] = paths[0]
+        copies += [(p, paths[0]) for p in paths[1:]]
+    return files, copies
 
 
 def _woman(reference):
@@ -352,7 +354,8 @@ def load_mias(
         Counting every item left out: lesions without coordinates or
         outside the breast, films
         excluded from non-tumour sampling, films not present, image files
-        without a row, non-tumour ROIs that found no room.
+        without a row, further copies of a film (``mdb001.png`` beside
+        ``mdb001.pgm``: the PGM is read), non-tumour ROIs that found no room.
 
     See Also
     --------
@@ -379,7 +382,7 @@ def load_mias(
 
     info_path = _find_info(data_home)
     info = read_mias_info(info_path)
-    files = _image_files(data_home)
+    files, copies = _image_files(data_home)
     skipped = []
 
     listed = list(dict.fromkeys(info["reference"]))
@@ -406,6 +409,8 @@ def load_mias(
         films = [r for r in listed if r in files]
     if not films:
         raise ValueError(f"No mini-MIAS film of {info_path} is present in {data_home}.")
+    skipped += [(copy.name, f"another copy of {used.name}, which is read")
+                for copy, used in copies if used.stem.lower() in set(films)]
 
     info = info[info["reference"].isin(films)]
     images = {}
