@@ -260,3 +260,26 @@ def test_freeze_depth_zero_freezes_nothing():
     # a positive depth freezes what precedes its last frozen weight layer
     assert model.freeze(1) == ["", "conv"]
     assert not model.backbone.token.requires_grad and model.backbone.fc.weight.requires_grad
+
+
+def test_container_parameters_freeze_with_their_first_weight_layer():
+    # like ConvNeXt's layer scale: a block's own parameter, listed before its
+    # convolution; it was frozen even when the block's convolution was not
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(1, 4, 1, 1))
+            self.conv = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            return x + self.scale * self.conv(x)
+
+    def net():
+        return nn.Sequential(nn.Conv2d(3, 4, 3), Block(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+
+    model = ImageModel(net(), (0.5,) * 3, (0.5,) * 3)
+    assert model.freeze(1) == ["0"]
+    assert model.backbone[1].scale.requires_grad
+    model = ImageModel(net(), (0.5,) * 3, (0.5,) * 3)
+    assert model.freeze(2) == ["0", "1", "1.conv"]
+    assert not model.backbone[1].scale.requires_grad and model.backbone[4].weight.requires_grad

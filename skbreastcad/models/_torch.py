@@ -173,7 +173,9 @@ class ImageModel(nn.Module):
         order (see :func:`weight_layers`); a negative ``depth`` leaves the last
         ``-depth`` of them trainable. The normalisation layers after a frozen
         weight layer (up to the next trainable one) are frozen too and stay in
-        eval mode, so their running statistics do not move.
+        eval mode, so their running statistics do not move. Parameters a
+        container holds itself (a class token, a layer scale) are frozen with
+        the weight layer that follows them.
 
         Returns
         -------
@@ -186,19 +188,28 @@ class ImageModel(nn.Module):
         n = max(0, min(n, len(layers) - 1))
         frozen = []
         seen = 0
-        # depth 0 freezes nothing, not even parameters met before the first
-        # weight layer (e.g. a vision transformer's class token)
+        # A container's own parameters (a ViT class token, a ConvNeXt layer
+        # scale) come before its children in named_modules(): they wait for the
+        # next weight layer and are frozen with it, not regardless of it.
+        pending = []
+        # depth 0 freezes nothing, not even norm layers before the first weight layer
         modules = self.backbone.named_modules() if n > 0 else ()
         for name, module in modules:
-            if not isinstance(module, _NORM_TYPES) and not any(True for _ in module.parameters(recurse=False)):
-                continue
             if isinstance(module, _WEIGHT_TYPES):
                 seen += 1
                 if seen > n:
                     break
-            for p in module.parameters(recurse=False):
-                p.requires_grad_(False)
-            frozen.append(name)
+                group, pending = [*pending, (name, module)], []
+            elif isinstance(module, _NORM_TYPES):
+                group = [(name, module)]
+            else:
+                if any(True for _ in module.parameters(recurse=False)):
+                    pending.append((name, module))
+                continue
+            for member_name, member in group:
+                for p in member.parameters(recurse=False):
+                    p.requires_grad_(False)
+                frozen.append(member_name)
         self.frozen_ = [name for name in frozen if isinstance(self.backbone.get_submodule(name), _NORM_TYPES)]
         self.train(self.training)
         return frozen
