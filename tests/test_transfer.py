@@ -329,6 +329,10 @@ def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu):
             torch.load(io.BytesIO(raw.getvalue()), weights_only=False)
     restored = pickle.loads(payload)
     np.testing.assert_allclose(restored.predict_proba(X), expected, rtol=1e-6)
+    if not torch.cuda.is_available():
+        # fitted with device="cuda": the error says how to predict on this machine
+        with pytest.raises(ValueError, match=r"set_params\(device='cpu'\)"):
+            restored.set_params(device="cuda").predict_proba(X)
 
 
 def test_bad_input_fails_before_any_training(pretrained):

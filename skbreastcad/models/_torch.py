@@ -36,7 +36,10 @@ def resolve_device(device):
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={device!r} is not a torch device ({exc}).") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine.")
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this machine. A "
+            "model fitted on a GPU runs here after set_params(device='cpu') (or 'auto')."
+        )
     return dev
 
 
