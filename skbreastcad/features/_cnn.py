@@ -218,8 +218,6 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
                 )
 
     def _fit(self, images, y, mask):
-        if mask is not None:
-            raise ValueError("CNNLayerFeatures does not use ROI masks; pass mask=None.")
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -304,8 +302,6 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
         return torch.cat(out).numpy().astype(np.float64)
 
     def _transform(self, images, mask):
-        if mask is not None:
-            raise ValueError("CNNLayerFeatures does not use ROI masks; pass mask=None.")
         device = resolve_device(self.device)
         channels_last = use_channels_last(self.channels_last, device)
         model = self._model_on(device, channels_last)
