@@ -452,8 +452,17 @@ def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(pretrained
     bf16 = _clf(**params, callbacks=[Recorder()], amp=True).fit(X, y)
     assert not clipped.stage1_from_cache_ and not bf16.stage1_from_cache_
     assert [run["stage"] for run in TRAININGS] == [1, 2, 1, 2, 1, 2]
-    # callbacks are compared by their parameters
+    # callbacks are compared by their parameters, also when passed with a name
     assert _clf(**params, callbacks=[Recorder(), GradientNormClipping(gradient_clip_value=0.01)]).fit(X, y).stage1_from_cache_
+    class EpochCounter(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs_ = getattr(self, "epochs_", 0) + 1
+
+    named = [("rec", Recorder()), ("count", EpochCounter())]
+    first = _clf(**params, callbacks=named).fit(X, y)
+    assert not first.stage1_from_cache_ and named[1][1].epochs_ == 3 + 1
+    # a used callback, its state changed, still finds the result of fresh ones
+    assert _clf(**params, callbacks=named).fit(X, y).stage1_from_cache_
     # a lambda cannot be hashed: no cache, but a working fit
     flip = _clf(**params, augment=lambda images, generator=None: images.flip(-1))
     for _ in range(2):

@@ -582,7 +582,11 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
             weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
             early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
             scoring=self.scoring, augment=_settings_of(self.augment), balance=self.balance,
-            callbacks=[_settings_of(cb) for cb in self.callbacks or []], amp=amp,
+            callbacks=[
+                (cb[0], _settings_of(cb[1])) if isinstance(cb, tuple) else _settings_of(cb)
+                for cb in self.callbacks or []
+            ],
+            amp=amp,
             input_size=self.input_size_, value_range=self.value_range,
             # with random_state=None any earlier stage-1 result is as good as a new one
             seed=None if self.random_state is None else seed,
