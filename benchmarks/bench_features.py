@@ -137,22 +137,22 @@ def main(argv=None):
     if args.quick:
         args.sizes, args.n_images, args.n_peer, args.repeat = [64], 16, 4, 1
 
-    print("one CPU core (threadpoolctl limits=1, n_jobs=1); ROI/s = best of repeats")
+    print(f"one CPU core (threadpoolctl limits=1, n_jobs=1); ROI/s = best of {args.repeat} runs, both sides")
     header = f"{'size':>7}  {'transformer':<30}{'ROI/s':>10}  {'peer':<28}{'ROI/s':>9}{'ratio':>9}"
     print(header)
     print("-" * len(header))
     with threadpool_limits(limits=1):
         for size in args.sizes:
-            for name, peer_name, ours, n_ours, peer, n_peer in cases(size, args.n_images, args.n_peer, 2):
+            for name, peer_name, ours, n_ours, peer, n_peer in cases(size, args.n_images, args.n_peer, args.n_peer):
                 ours_rate = best_rate(ours, n_ours, args.repeat)
-                peer_rate = best_rate(peer, n_peer, 1)
+                peer_rate = best_rate(peer, n_peer, args.repeat)
                 print(f"{size:>4}px  {name:<30}{ours_rate:>10.1f}  {peer_name:<28}{peer_rate:>9.2f}"
                       f"{ours_rate / peer_rate:>8.1f}x", flush=True)
         name, peer_name, ours, n_ours, peer, n_peer, n_feat = haar_full_window_case(
             max(8, args.n_images // 4), 2 if args.quick else 4
         )
         ours_rate = best_rate(ours, n_ours, args.repeat)
-        peer_rate = best_rate(peer, n_peer, 1)
+        peer_rate = best_rate(peer, n_peer, args.repeat)
         print(f"{24:>4}px  {name:<30}{ours_rate:>10.1f}  {peer_name:<28}{peer_rate:>9.2f}"
               f"{ours_rate / peer_rate:>8.1f}x   ({n_feat} features)", flush=True)
 
