@@ -5,9 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
+from _dicom import write_dicom
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from skbreastcad.datasets import load_cbis_ddsm
 
@@ -23,27 +22,6 @@ LESIONS = {  # (patient, abnormality id): (top, left, size, grey level, patholog
     ("P_00001", "2"): (150, 70, 14, 50000, "BENIGN"),
     ("P_00002", "1"): (100, 60, 10, 55000, "BENIGN_WITHOUT_CALLBACK"),
 }
-
-
-def write_dicom(path, pixels):
-    """A minimal single-frame grayscale DICOM file, uncompressed."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MG"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
 
 
 def _mammogram(patient):
