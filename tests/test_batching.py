@@ -19,31 +19,50 @@ def test_map_chunks_keeps_the_order_of_the_chunks():
     np.testing.assert_array_equal(out, np.arange(10))
 
 
-def test_overlapping_blas_limits_from_two_threads_restore_the_original_setting():
+def _overlap(owner_leaves_first):
+    """Two threads overlap inside the guard; both stay alive until the check."""
     before = _blas_threads()
     if not before or max(before) == 1:
-        pytest.skip("BLAS runs a single thread here: nothing to restore")
-    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
-    inside = []
+        pytest.skip("BLAS runs a single thread here: nothing to limit or restore")
+    first_in, second_in, first_out, second_out, checked = (threading.Event() for _ in range(5))
+    seen = {}
 
     def first():
         with single_threaded_blas():
-            a_in.set()
-            b_in.wait(5)
-        a_out.set()
+            first_in.set()
+            second_in.wait(5)
+            seen["both inside"] = _blas_threads()
+            if not owner_leaves_first:
+                second_out.wait(5)
+        first_out.set()
+        checked.wait(5)  # alive while the main thread checks (threadpoolctl 3.8 ownership)
 
     def second():
-        a_in.wait(5)
+        first_in.wait(5)
         with single_threaded_blas():
-            b_in.set()
-            a_out.wait(5)
-            inside.append(_blas_threads())  # the first has left; this one still needs the limit
+            second_in.set()
+            if owner_leaves_first:
+                first_out.wait(5)
+        second_out.set()
+        checked.wait(5)
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in threads:
         t.start()
+    first_out.wait(10)
+    second_out.wait(10)
+    after = _blas_threads()
+    checked.set()
     for t in threads:
         t.join(10)
-    assert inside == [[1] * len(before)]
-    # threadpool_limits used directly restores in the wrong order here and leaves 1 thread
-    assert _blas_threads() == before
+    return before, seen["both inside"], after
+
+
+@pytest.mark.parametrize("owner_leaves_first", [True, False])
+def test_overlapping_blas_limits_from_two_threads_restore_the_original_setting(owner_leaves_first):
+    # The first thread in sets the limit and must restore it itself: with
+    # threadpoolctl >= 3.8 a restore from the second thread is ignored while
+    # the first is alive, which left BLAS on one thread for good.
+    before, inside, after = _overlap(owner_leaves_first)
+    assert inside == [1] * len(before)
+    assert after == before

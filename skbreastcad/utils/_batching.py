@@ -10,32 +10,40 @@ from threadpoolctl import threadpool_limits
 __all__ = ["map_chunks", "single_threaded_blas"]
 
 _blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limits = None
+_blas_owner = None
 
 
 @contextmanager
 def single_threaded_blas():
-    """Limit BLAS to one thread while any caller is inside, then restore it.
+    """Limit BLAS to one thread while this thread works, for chunk-parallel kernels.
 
-    ``threadpool_limits`` saves and restores the process-wide setting per call:
-    two overlapping calls from different threads restore in the wrong order and
-    leave BLAS on one thread for good. Here the first caller to enter sets the
-    limit and the last one to leave restores it.
+    BLAS thread counts are process-wide, so concurrent callers (e.g. a
+    threading-backend grid search) must not each save and restore them: two
+    overlapping ``threadpool_limits`` calls restore in the wrong order and
+    leave BLAS on one thread for good. Here only one thread at a time, the
+    *owner*, holds a limit, and it restores the setting itself when it leaves.
+    The thread that sets a limit must be the one that restores it: since
+    threadpoolctl 3.8, OpenBLAS limits set from any other thread are ignored
+    while the setting thread is alive. Callers that overlap the owner run
+    inside its limit; one still running after the owner left runs with the
+    original setting (more threads than cores for a while, never a lost
+    setting).
     """
-    global _blas_users, _blas_limits
+    global _blas_owner
+    me = threading.get_ident()
     with _blas_lock:
-        if _blas_users == 0:
-            _blas_limits = threadpool_limits(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
+        owner = _blas_owner is None
+        if owner:
+            _blas_owner = me
+    if not owner:
         yield
+        return
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
         with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limits.restore_original_limits()
-                _blas_limits = None
+            _blas_owner = None
 
 
 def map_chunks(func, n_samples, *, chunk_size, n_jobs=None, verbose=0, desc=None):
