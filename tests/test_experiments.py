@@ -1,6 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from skbreastcad.cli import main
@@ -36,12 +38,31 @@ def test_groups_are_respected(phantoms):
     assert np.isfinite(table["accuracy"]).all()
 
 
+class _RecordingClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression that keeps the rows it was given in fit and predict."""
+
+    def fit(self, X, y):
+        self.fit_rows_, self.fit_y_ = np.array(X), np.array(y)
+        self.model_ = LogisticRegression(max_iter=2000).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        self.predict_rows_ = np.array(X)
+        return self.model_.predict(X)
+
+
 def test_oversampling_is_a_training_only_step(phantoms):
     X, y = phantoms
-    pipe = make_feature_pipeline("glcm").fit(X, y)
-    # predict on the original batch returns one prediction per ROI: no resampling at predict time
-    assert pipe.predict(X).shape == y.shape
-    assert "oversample" in pipe.named_steps
+    pipe = make_feature_pipeline("glcm", _RecordingClassifier()).fit(X, y)
+    clf = pipe.named_steps["classifier"]
+    # fit saw the minority class up-sampled to the majority's count
+    assert np.bincount(y).min() < np.bincount(y).max()
+    assert np.bincount(clf.fit_y_).tolist() == [np.bincount(y).max()] * 2
+    # predict saw exactly the scaled features of the given ROIs, in order: no resampling
+    pipe.predict(X[::-1])
+    expected = pipe[:-2].transform(X[::-1])
+    np.testing.assert_array_equal(clf.predict_rows_, expected)
 
 
 def test_unknown_feature_set_lists_valid_names():
