@@ -141,3 +141,38 @@ def test_clone_and_nested_params():
     clf = TwoStageTransferClassifier(augment=ImageAugmenter())
     clf.set_params(augment__hflip=0.0)
     assert clf.get_params()["augment__hflip"] == 0.0
+
+
+def test_parameters_are_validated_once_per_parameter_set(monkeypatch):
+    from skbreastcad.augmentation import _augmenter
+
+    calls = []
+    real = _augmenter.validate_parameter_constraints
+    monkeypatch.setattr(
+        _augmenter, "validate_parameter_constraints", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    aug = ImageAugmenter()
+    for _ in range(3):
+        aug(torch.rand(2, 1, 4, 4), 0)
+    assert len(calls) == 1
+    # a changed parameter is checked again on the next batch
+    aug.set_params(hflip=2.0)
+    with pytest.raises(ValueError, match="hflip"):
+        aug(torch.rand(2, 1, 4, 4), 0)
+
+
+def test_numpy_generator_as_random_state():
+    x = torch.rand(4, 1, 8, 8)
+    a = ImageAugmenter(random_state=np.random.default_rng(3))(x)
+    b = ImageAugmenter(random_state=np.random.default_rng(3))(x)
+    torch.testing.assert_close(a, b)
+
+
+def test_repr_shows_changed_parameters_only():
+    assert repr(ImageAugmenter(degrees=5.0)) == "ImageAugmenter(degrees=5.0)"
+
+
+def test_is_not_collected_as_an_estimator():
+    from skbreastcad.utils import all_estimators
+
+    assert "ImageAugmenter" not in dict(all_estimators())

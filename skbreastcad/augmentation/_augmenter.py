@@ -1,17 +1,17 @@
 """Batched, seedable image augmentation on torch tensors."""
 
-import inspect
 import math
 from numbers import Integral, Real
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+
+from ..utils._sklearn_compat import Interval, validate_parameter_constraints
 
 __all__ = ["ImageAugmenter"]
 
 
-class ImageAugmenter:
+class ImageAugmenter(BaseEstimator):
     """Random flips, 90-degree rotations, small affine transforms and intensity jitter.
 
     Works on a whole batch at once, on the device the batch lives on: one
@@ -22,8 +22,10 @@ class ImageAugmenter:
     It is meant for training data only. :class:`~skbreastcad.models.TwoStageTransferClassifier`
     applies it to training batches inside ``fit`` and never to its internal
     validation split, to ``predict`` inputs or to the test folds of a
-    cross-validation. It is deliberately not a scikit-learn transformer: a
-    pipeline step would also alter the data at prediction time.
+    cross-validation. It is a scikit-learn estimator for its parameters
+    (``clone``, ``get_params``/``set_params``, nested grid search such as
+    ``augment__degrees``), but deliberately not a transformer: a pipeline step
+    would also alter the data at prediction time.
 
     Parameters
     ----------
@@ -66,6 +68,10 @@ class ImageAugmenter:
     same seed gives the same augmentation on CPU and GPU; only the Gaussian
     noise is drawn on the batch's device.
 
+    Parameters are validated on the first call after they are set (and by
+    the estimators that take an augmenter, before training starts), not on
+    every batch.
+
     Examples
     --------
     >>> import torch
@@ -75,6 +81,21 @@ class ImageAugmenter:
     >>> aug(x, generator=torch.Generator().manual_seed(0)).shape
     torch.Size([8, 1, 32, 32])
     """
+
+    _parameter_constraints = {
+        "hflip": [Interval(Real, 0, 1, closed="both")],
+        "vflip": [Interval(Real, 0, 1, closed="both")],
+        "rot90": ["boolean"],
+        "affine_p": [Interval(Real, 0, 1, closed="both")],
+        "degrees": [Interval(Real, 0, None, closed="left")],
+        "translate": [Interval(Real, 0, None, closed="left")],
+        "scale": [tuple, list],
+        "brightness": [Interval(Real, 0, None, closed="left")],
+        "contrast": [Interval(Real, 0, 1, closed="both")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "clip": ["boolean"],
+        "random_state": ["random_state", np.random.Generator],
+    }
 
     def __init__(
         self,
@@ -105,62 +126,24 @@ class ImageAugmenter:
         self.clip = clip
         self.random_state = random_state
 
-    # scikit-learn-style parameters, so clone() and nested grid search work
-    @classmethod
-    def _get_param_names(cls):
-        return sorted(
-            p.name for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"
-        )
-
-    def get_params(self, deep=True):
-        """Parameters of this augmenter (scikit-learn convention).
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Ignored; there are no nested objects.
-
-        Returns
-        -------
-        params : dict
-        """
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set parameters (scikit-learn convention).
-
-        Returns
-        -------
-        self : ImageAugmenter
-        """
-        valid = self._get_param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"Invalid parameter {key!r} for ImageAugmenter; valid: {valid}.")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self):
-        defaults = ImageAugmenter().get_params()
-        changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
-        return f"ImageAugmenter({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
-
     def _validate(self):
-        for name in ("hflip", "vflip", "affine_p"):
-            value = getattr(self, name)
-            if not isinstance(value, Real) or not 0 <= value <= 1:
-                raise ValueError(f"ImageAugmenter: {name} must be a probability in [0, 1]; got {value!r}.")
-        for name in ("degrees", "translate", "brightness", "contrast", "noise"):
-            value = getattr(self, name)
-            if not isinstance(value, Real) or value < 0:
-                raise ValueError(f"ImageAugmenter: {name} must be a non-negative number; got {value!r}.")
-        if self.contrast > 1:
-            raise ValueError(f"ImageAugmenter: contrast must be <= 1; got {self.contrast!r}.")
-        pair = isinstance(self.scale, (tuple, list)) and len(self.scale) == 2
-        if not pair or not all(isinstance(v, Real) for v in self.scale) or not 0 < self.scale[0] <= self.scale[1]:
-            raise ValueError(f"ImageAugmenter: scale must be (low, high) with 0 < low <= high; got {self.scale!r}.")
+        """Check the parameters once per parameter set, not on every batch."""
+        params = self.get_params(deep=False)
+        if getattr(self, "_validated_params", None) == params:
+            return
+        validate_parameter_constraints(self._parameter_constraints, params, caller_name="ImageAugmenter")
+        scale = self.scale
+        if (
+            len(scale) != 2
+            or not all(isinstance(v, Real) for v in scale)
+            or not 0 < scale[0] <= scale[1]
+        ):
+            raise ValueError(f"ImageAugmenter: scale must be (low, high) with 0 < low <= high; got {scale!r}.")
+        self._validated_params = params
 
     def _generator(self, generator):
+        import torch
+
         if generator is not None:
             if isinstance(generator, Integral):
                 return torch.Generator().manual_seed(int(generator))
@@ -171,10 +154,10 @@ class ImageAugmenter:
                 seed = int(torch.randint(0, 2**62, (1,)))
             elif isinstance(rs, Integral):
                 seed = int(rs)
+            elif isinstance(rs, np.random.Generator):
+                seed = int(rs.integers(0, 2**31 - 1))
             else:
-                from sklearn.utils import check_random_state
-
-                seed = int(check_random_state(rs).randint(0, 2**31 - 1))
+                seed = int(rs.randint(0, 2**31 - 1))
             self._own_generator = torch.Generator().manual_seed(seed)
         return self._own_generator
 
@@ -194,6 +177,8 @@ class ImageAugmenter:
         -------
         augmented : same type and shape as ``images``
         """
+        import torch
+
         self._validate()
         if isinstance(images, np.ndarray):
             return self(torch.from_numpy(images.astype(np.float32, copy=False)), generator).numpy()
@@ -245,6 +230,8 @@ class ImageAugmenter:
                     dim=1,
                 ).to(device=dev, dtype=x.dtype)
                 sub = x[idx.to(dev)]
+                import torch.nn.functional as F
+
                 grid = F.affine_grid(theta, list(sub.shape), align_corners=False)
                 warped = F.grid_sample(sub, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
                 x = x.clone()

@@ -12,6 +12,11 @@ __all__ = ["all_estimators"]
 def all_estimators():
     """Return ``(name, class)`` for every public estimator class in skbreastcad.
 
+    Estimators are public :class:`~sklearn.base.BaseEstimator` subclasses with
+    a ``fit`` method; parameter holders such as
+    :class:`~skbreastcad.augmentation.ImageAugmenter`, which use
+    ``BaseEstimator`` only for ``get_params``/``set_params``/``clone``, are not.
+
     Walks the package's public modules (estimators defined in private modules
     are found through the public package that re-exports them), so a new
     estimator is picked up by the common tests without being registered.
@@ -34,6 +39,7 @@ def all_estimators():
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if (
                 issubclass(cls, BaseEstimator)
+                and hasattr(cls, "fit")
                 and cls.__module__.startswith("skbreastcad")
                 and not name.startswith("_")
                 and not inspect.isabstract(cls)
