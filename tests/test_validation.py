@@ -3,6 +3,7 @@ import pytest
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import InvalidParameterError
 
+from skbreastcad.features import GaborFeatures, HaarFeatures
 from skbreastcad.utils import resolve_image_shape, validate_images, validate_masks
 
 
@@ -100,3 +101,26 @@ def test_nested_lists_of_images_are_array_like():
     X = np.arange(2 * 3 * 4).reshape(2, 3, 4)
     np.testing.assert_array_equal(validate_images(_Probe(), X.tolist(), reset=True), X)
     np.testing.assert_array_equal(validate_images(_Probe(), X.reshape(2, -1).tolist(), reset=True, image_shape=(3, 4)), X)
+
+
+@pytest.mark.parametrize(
+    "estimator, checks",
+    [
+        (GaborFeatures(frequencies=(0.5, 0.25)), ("_frequencies", "_statistics")),
+        (HaarFeatures(max_features=50, random_state=0), ("_types", "_window")),
+    ],
+    ids=["GaborFeatures", "HaarFeatures"],
+)
+def test_parameters_are_validated_once_per_fit(estimator, checks, monkeypatch):
+    calls = []
+    for name in checks:
+        real = getattr(type(estimator), name)
+
+        def counted(self, *args, _real=real, _name=name):
+            calls.append(_name)
+            return _real(self, *args)
+
+        monkeypatch.setattr(type(estimator), name, counted)
+    X = np.random.default_rng(0).integers(0, 256, (2, 32, 32), dtype=np.uint8)
+    estimator.fit(X)
+    assert sorted(calls) == sorted(checks)

@@ -388,6 +388,7 @@ class GaborFeatures(BaseImageTransformer):
     def __init__(
         self,
         frequencies=(0.5, 0.25, 0.125, 0.1),
+        *,
         n_orientations=8,
         bandwidth=1,
         n_stds=3,
@@ -439,11 +440,11 @@ class GaborFeatures(BaseImageTransformer):
         )
 
     # -- hooks -----------------------------------------------------------------
-    def _check_images(self, images):
+    def _fit(self, images, y, mask):
         freqs = self._frequencies()
-        self._statistics()
-        height, width = images.shape[1:]
+        statistics = self._statistics()
         shapes = _kernel_shapes(freqs, self.n_orientations, self.bandwidth, self.n_stds)
+        height, width = images.shape[1:]
         if not self.allow_small_images:
             too_big = (shapes[..., 0] > height) | (shapes[..., 1] > width)
             if too_big.any():
@@ -456,11 +457,9 @@ class GaborFeatures(BaseImageTransformer):
                     "higher frequencies, or set allow_small_images=True to filter them "
                     "with repeated reflection as skimage.filters.gabor does."
                 )
-
-    def _fit(self, images, y, mask):
-        self.frequencies_ = self._frequencies()
-        self.statistics_ = self._statistics()
-        self.kernel_shapes_ = _kernel_shapes(self.frequencies_, self.n_orientations, self.bandwidth, self.n_stds)
+        self.frequencies_ = freqs
+        self.statistics_ = statistics
+        self.kernel_shapes_ = shapes
         self._bank()  # build and cache the filter bank now, not in the first transform
 
     def _transform(self, images, mask):

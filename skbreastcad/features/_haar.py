@@ -276,6 +276,7 @@ class HaarFeatures(BaseImageTransformer):
     def __init__(
         self,
         feature_types=FEATURE_TYPES,
+        *,
         window_shape=None,
         min_size=0.125,
         size_step=None,
@@ -336,10 +337,6 @@ class HaarFeatures(BaseImageTransformer):
             (_pixels(size_step, wh), _pixels(size_step, ww)),
             (_pixels(self.step, wh), _pixels(self.step, ww)),
         )
-
-    def _check_images(self, images):
-        self._types()
-        self._window(*images.shape[1:])
 
     # -- hooks -----------------------------------------------------------------
     def _fit(self, images, y, mask):

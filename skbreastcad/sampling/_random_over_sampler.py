@@ -82,7 +82,7 @@ class RandomImageOverSampler(BaseOverSampler):
         "image_shape": [None, tuple, list],
     }
 
-    def __init__(self, sampling_strategy="auto", random_state=None, image_shape=None):
+    def __init__(self, *, sampling_strategy="auto", random_state=None, image_shape=None):
         super().__init__(sampling_strategy=sampling_strategy)
         self.random_state = random_state
         self.image_shape = image_shape
