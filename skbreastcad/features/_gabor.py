@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval
 
 from ..utils._batching import map_chunks, single_threaded_blas
 from ._base import BaseImageTransformer
+from ..utils._docstrings import substitute_docs
 
 __all__ = ["GaborFeatures"]
 
@@ -273,6 +274,7 @@ def _exact_var(image, mask, groups, column):
     return float(np.var(full if mask is None else full[mask]))
 
 
+@substitute_docs()
 class GaborFeatures(BaseImageTransformer):
     """Mean and variance of Gabor filter-bank response magnitudes.
 
@@ -308,13 +310,9 @@ class GaborFeatures(BaseImageTransformer):
         reflection (numpy's ``'symmetric'`` padding, to any depth), which is
         what :func:`skimage.filters.gabor` computes wherever
         :func:`scipy.ndimage.convolve` gets it right (see Notes).
-    image_shape : tuple of (int, int), default=None
-        ``(height, width)`` of flattened input rows; see
-        :func:`skbreastcad.utils.validate_images`.
-    n_jobs : int, default=None
-        Threads over chunks of images (joblib's meaning: None is 1, -1 all cores).
-    verbose : int, default=0
-        Show a progress bar over chunks when positive.
+    {image_shape}
+    {n_jobs}
+    {verbose}
 
     Attributes
     ----------

@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._batching import map_chunks
 from ._base import BaseImageTransformer
+from ..utils._docstrings import substitute_docs
 
 __all__ = ["GLCMFeatures", "GLCM_FEATURE_NAMES"]
 
@@ -76,6 +77,7 @@ _DENSE_BUDGET = 1 << 22
 _MAX_LEVELS = 65536
 
 
+@substitute_docs()
 class GLCMFeatures(BaseImageTransformer):
     """The 25 IBSI grey-level co-occurrence matrix (GLCM) texture features.
 
@@ -161,12 +163,9 @@ class GLCMFeatures(BaseImageTransformer):
         ("all", in this order). Omitting ``joint_maximum``, ``joint_entropy``,
         ``angular_second_moment`` and the two information correlations skips
         counting individual matrix cells, the most expensive step.
-    image_shape : tuple of (int, int) or None, default=None
-        ``(height, width)`` of flattened input rows; one may be -1.
-    n_jobs : int or None, default=None
-        Threads over chunks of the batch (joblib convention).
-    verbose : int, default=0
-        Show a progress bar over chunks when positive.
+    {image_shape}
+    {n_jobs}
+    {verbose}
 
     Attributes
     ----------

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils._batching import map_chunks
 from ._base import BaseImageTransformer
+from ..utils._docstrings import substitute_docs
 
 __all__ = ["HaarFeatures"]
 
@@ -148,6 +149,7 @@ def _integral_images(images, row_starts, col_starts):
     return S.reshape(-1, n)
 
 
+@substitute_docs()
 class HaarFeatures(BaseImageTransformer):
     """Haar-like features: signed sums of adjacent rectangles, batched.
 
@@ -191,13 +193,9 @@ class HaarFeatures(BaseImageTransformer):
         stay in enumeration order.
     random_state : int, RandomState instance or None, default=None
         Seed of the ``"random"`` selection.
-    image_shape : tuple of (int, int), default=None
-        ``(height, width)`` of flattened input rows; see
-        :func:`skbreastcad.utils.validate_images`.
-    n_jobs : int, default=None
-        Threads over chunks of images (joblib's meaning: None is 1, -1 all cores).
-    verbose : int, default=0
-        Show a progress bar over chunks when positive.
+    {image_shape}
+    {n_jobs}
+    {verbose}
 
     Attributes
     ----------
