@@ -124,3 +124,17 @@ def test_parameters_are_validated_once_per_fit(estimator, checks, monkeypatch):
     X = np.random.default_rng(0).integers(0, 256, (2, 32, 32), dtype=np.uint8)
     estimator.fit(X)
     assert sorted(calls) == sorted(checks)
+
+
+@pytest.mark.parametrize(
+    "estimator", [GaborFeatures(frequencies=(0.5,)), HaarFeatures(max_features=20, random_state=0)]
+)
+def test_grey_levels_that_overflow_are_an_error_before_any_work(estimator):
+    X = np.random.default_rng(0).random((2, 16, 16)) * 1e307
+    with pytest.raises(ValueError, match="overflow"):
+        estimator.fit(X)
+    fitted = estimator.fit(X / 1e307)
+    with pytest.raises(ValueError, match="overflow"):
+        fitted.transform(X)
+    # ordinary large values (16-bit, Hounsfield units) are fine
+    assert np.isfinite(fitted.transform(X / 1e307 * 65535.0)).all()

@@ -53,6 +53,7 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         self._check_mask_support(mask)
         images = validate_images(self, X, reset=True, image_shape=self.image_shape)
         mask = validate_masks(mask, images)
+        self._check_value_range(images)
         self._check_images(images)
         self._fit(images, y, mask)
         return self
@@ -75,6 +76,7 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         self._check_mask_support(mask)
         images = validate_images(self, X, reset=False, image_shape=self.image_shape)
         mask = validate_masks(mask, images)
+        self._check_value_range(images)
         return self._transform(images, mask)
 
     def fit_transform(self, X, y=None, mask=None):
@@ -114,7 +116,28 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
                 "to the images it takes (or zero the background with X * mask) and pass mask=None."
             )
 
+    def _check_value_range(self, images):
+        """Refuse float grey levels so large that the features overflow float64.
+
+        Checked before any work, so that a batch never ends half-computed or
+        filled with silent infinities and NaNs.
+        """
+        limit = self._value_limit(images.shape[1:])
+        if limit is None or images.dtype.kind != "f" or images.size == 0:
+            return
+        largest = float(np.max(np.abs(images)))
+        if largest > limit:
+            raise ValueError(
+                f"{type(self).__name__}: grey levels up to {largest:.3g} in magnitude overflow "
+                f"its float64 computation (at most {limit:.3g} for {images.shape[1]}x"
+                f"{images.shape[2]} images). Rescale the images, e.g. to [0, 1]."
+            )
+
     # -- hooks -----------------------------------------------------------------
+    def _value_limit(self, image_shape):
+        """Largest grey-level magnitude the computation keeps finite; None: any."""
+        return None
+
     def _check_images(self, images):
         """Raise if the images cannot be processed with these parameters."""
 

@@ -438,6 +438,11 @@ class GaborFeatures(BaseImageTransformer):
         )
 
     # -- hooks -----------------------------------------------------------------
+    def _value_limit(self, image_shape):
+        # Sums of squared responses over all pixels; a response is at most the
+        # grey level times the kernel's L1 norm (below 4 for any bank).
+        return math.sqrt(np.finfo(np.float64).max / max(1, math.prod(image_shape))) / 4
+
     def _fit(self, images, y, mask):
         freqs = self._frequencies()
         statistics = self._statistics()

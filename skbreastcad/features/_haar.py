@@ -1,5 +1,6 @@
 """Haar-like rectangle features, batched as one sparse product with integral images."""
 
+import math
 from numbers import Integral
 
 import numpy as np
@@ -337,6 +338,10 @@ class HaarFeatures(BaseImageTransformer):
         )
 
     # -- hooks -----------------------------------------------------------------
+    def _value_limit(self, image_shape):
+        # Integral images sum every pixel; a feature weighs rectangle sums by at most 2.
+        return np.finfo(np.float64).max / (4 * max(1, math.prod(image_shape)))
+
     def _fit(self, images, y, mask):
         types = self._types()
         top, left, wh, ww = self._window(*images.shape[1:])
