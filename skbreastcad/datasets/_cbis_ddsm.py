@@ -171,11 +171,14 @@ def load_cbis_ddsm(
     split : {"train", "test", "both"}, default="both"
         The official split; kept in ``metadata["split"]``.
     output_size : int, default=64
+        Side of the returned ROIs; crops are resampled with anti-aliasing.
     margin : float, default=0.1
         Context around a mask's bounding box on every side, as a fraction
         of its longer side.
     negatives_per_positive : float, default=4
-        For ``task="tumour"``.
+        Non-tumour ROIs per lesion ROI for ``task="tumour"``, spread
+        round-robin over the mammograms, centred in the breast (at least
+        95 % of each crop), never overlapping one another.
     missing : {"warn", "raise"}, default="warn"
         What to do with CSV rows whose image or mask is not under ``root``
         (a partial download): leave them out with a counting warning, or
@@ -204,6 +207,18 @@ def load_cbis_ddsm(
         For a CSV without the expected columns or with an unknown
         pathology (file and line named), an unreadable image, or a mask
         whose size differs from its mammogram's (both files named).
+
+    Warns
+    -----
+    UserWarning
+        Counting every item left out: CSV rows whose files are missing,
+        empty masks, mammograms that give no non-tumour ROI, non-tumour
+        ROIs that found no room.
+
+    See Also
+    --------
+    load_mias : The same tasks on the mini-MIAS films.
+    load_image_folder : ROIs from any folder of images and masks.
 
     References
     ----------

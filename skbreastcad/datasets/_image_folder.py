@@ -82,6 +82,11 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
         ``x.tif``): masks pair with images by name, so only the first in
         sorted order is loaded.
 
+    See Also
+    --------
+    read_image : How each file is read.
+    load_cbis_ddsm : The CBIS-DDSM layout and description files.
+
     Examples
     --------
     >>> import tempfile, pathlib

@@ -133,6 +133,21 @@ def read_mias_info(path):
         radius, severity on a NORM film or missing on an abnormal one), an
         exact duplicate row, rows of one film that disagree on the tissue
         type or mix NORM with abnormalities, or a file without rows.
+
+    See Also
+    --------
+    load_mias : ROIs cut from the films at these coordinates.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from skbreastcad.datasets import read_mias_info
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "Info.txt"
+    >>> _ = path.write_text("mdb001 G CIRC B 535 425 197\\nmdb002 G NORM\\n")
+    >>> read_mias_info(path)[["reference", "abnormality", "x", "y", "radius"]]
+      reference abnormality      x      y  radius
+    0    mdb001        CIRC  535.0  425.0   197.0
+    1    mdb002        NORM    NaN    NaN     NaN
     """
     path = Path(path)
     if not path.is_file():

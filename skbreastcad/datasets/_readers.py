@@ -78,6 +78,8 @@ def read_image(path):
     Parameters
     ----------
     path : str or path-like
+        The image file. DICOM is recognised by its extension (``.dcm``,
+        ``.dicom``) or its ``DICM`` preamble, whatever the name.
 
     Returns
     -------
@@ -90,6 +92,22 @@ def read_image(path):
         If the file does not exist.
     ValueError
         If the file is not a readable image; the message names the file.
+
+    See Also
+    --------
+    load_image_folder : ROIs from a folder of such images.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skbreastcad.datasets import read_image
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.png"
+    >>> Image.fromarray(np.full((4, 6), 40000, np.uint16)).save(path)
+    >>> image = read_image(path)
+    >>> image.shape, image.dtype, int(image.max())
+    ((4, 6), dtype('uint16'), 40000)
     """
     path = Path(path)
     if not path.is_file():
