@@ -93,7 +93,7 @@ def test_lesion_rois_from_dicom_and_png(cbis, load):
     assert not messages
     meta = bunch.metadata
     assert bunch.images.dtype == np.uint16 and bunch.images.shape == (3, 8, 8)
-    for image, row in zip(bunch.images, meta.itertuples()):
+    for image, row in zip(bunch.images, meta.itertuples(), strict=True):
         top, left, size, value, pathology = LESIONS[(row.patient_id, row.abnormality_id)]
         assert (image[3:5, 3:5] == value).all()  # centred on the lesion square, whatever the file layout
         assert row.crop_size == size and row.pathology == pathology
@@ -103,7 +103,7 @@ def test_lesion_rois_from_dicom_and_png(cbis, load):
     # one group per patient
     assert {p: set(bunch.groups[meta["patient_id"] == p]) for p in meta["patient_id"]} in (
         {"P_00001": {0}, "P_00002": {1}}, {"P_00001": {1}, "P_00002": {0}})
-    assert dict(zip(meta["patient_id"], meta["split"])) == {"P_00001": "train", "P_00002": "test"}
+    assert dict(zip(meta["patient_id"], meta["split"], strict=True)) == {"P_00001": "train", "P_00002": "test"}
     masks = meta.loc[meta["patient_id"] == "P_00001", "mask_file"]
     assert masks.str.endswith("1-2.dcm").all()  # the masks, not the cropped images listed first
 

@@ -76,7 +76,7 @@ def test_lesion_rois_sit_on_the_annotated_lesions(database, load):
     assert list(meta["reference"]) == ["mdb001", "mdb003", "mdb003", "mdb003"]
     # each lesion disc has its own grey value: the centre of each ROI must show it
     expected = {(300, 800): 250, (200, 400): 180, (250, 600): 200, (150, 520): 220}
-    for image, row in zip(bunch.images, meta.itertuples()):
+    for image, row in zip(bunch.images, meta.itertuples(), strict=True):
         assert image[32, 32] == expected[(row.x, row.y)], (row.x, row.y)
         # origin bottom-left: array row = 1023 - y
         assert (row.center_row, row.center_col) == (SIZE - 1 - row.y, row.x)
@@ -125,7 +125,7 @@ def test_counts_follow_negatives_per_positive(database, load):
 def test_malignancy_task_and_class_filter(database, load):
     bunch, _ = load(database, task="malignancy")
     assert list(bunch.target_names) == ["benign", "malignant"]
-    assert sorted(zip(bunch.metadata["severity"], bunch.target)) == [("B", 0), ("B", 0), ("M", 1), ("M", 1)]
+    assert sorted(zip(bunch.metadata["severity"], bunch.target, strict=True)) == [("B", 0), ("B", 0), ("M", 1), ("M", 1)]
     bunch, _ = load(database, task="malignancy", abnormality_classes=["circ", "SPIC"])
     assert set(bunch.metadata["abnormality"]) == {"CIRC", "SPIC"}
     with pytest.raises(ValueError, match="abnormality_classes"):

@@ -79,7 +79,7 @@ def test_lesion_rois_are_the_film_cut_at_the_flipped_coordinates(mias_dir, load)
     expected = [r for r in _lesions(mias_dir) if r[0] in films]
     assert len(bunch.target) == len(expected) == 9  # several lesions on mdb223, mdb226 and mdb249
     meta = bunch.metadata
-    for reference, _, severity, x, y, radius in expected:
+    for reference, _, severity, x, y, _radius in expected:
         (k,) = np.flatnonzero((meta["reference"] == reference) & (meta["x"] == x) & (meta["y"] == y))
         film = np.asarray(Image.open(mias_dir / f"{reference}.pgm"))
         row = 1023 - y  # Info.txt origin: bottom-left corner

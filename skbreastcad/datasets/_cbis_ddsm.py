@@ -225,6 +225,31 @@ def load_cbis_ddsm(
     .. [1] R. S. Lee et al., "A curated mammography data set for use in
        computer-aided detection and diagnosis research", Scientific Data 4,
        170177, 2017. doi:10.1038/sdata.2017.177
+
+    Examples
+    --------
+    A description CSV whose paths name a mammogram and its lesion mask:
+
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skbreastcad.datasets import load_cbis_ddsm
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> image = np.zeros((200, 120), np.uint16)
+    >>> image[10:190, :100] = 20000  # the breast
+    >>> image[50:70, 40:60] = 50000  # the lesion
+    >>> Image.fromarray(image).save(root / "full.png")
+    >>> Image.fromarray(((image == 50000) * 255).astype(np.uint8)).save(root / "mask.png")
+    >>> _ = (root / "mass_case_description_train_set.csv").write_text(
+    ...     "patient_id,abnormality id,pathology,image file path,ROI mask file path\\n"
+    ...     "P_00001,1,MALIGNANT,full.png,mask.png\\n"
+    ... )
+    >>> data = load_cbis_ddsm(root, output_size=32)  # crop: 20 px + 2 x 10 % margin
+    >>> data.images.shape, data.images.dtype, data.target.tolist()
+    ((1, 32, 32), dtype('uint16'), [1])
+    >>> data.metadata[["patient_id", "split", "crop_size", "kind"]]
+      patient_id  split  crop_size    kind
+    0    P_00001  train         24  lesion
     """
     root = Path(root)
     if not root.is_dir():

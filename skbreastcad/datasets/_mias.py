@@ -375,6 +375,26 @@ def load_mias(
     .. [1] J. Suckling et al., "The Mammographic Image Analysis Society
        Digital Mammogram Database", Excerpta Medica, International Congress
        Series 1069, pp. 375-378, 1994.
+
+    Examples
+    --------
+    Two synthetic films, each with a half-disc breast and one mass:
+
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skbreastcad.datasets import load_mias
+    >>> home = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (home / "Info.txt").write_text("mdb001 G CIRC B 300 500 20\\nmdb002 G CIRC M 200 520 25\\n")
+    >>> rows, cols = np.ogrid[:1024, :1024]
+    >>> film = np.where((rows - 512) ** 2 + cols**2 < 480**2, 120, 0).astype(np.uint8)
+    >>> for reference in ("mdb001", "mdb002"):
+    ...     Image.fromarray(film).save(home / f"{reference}.pgm")
+    >>> data = load_mias(home, task="tumour", negatives_per_positive=2, output_size=32)
+    >>> data.images.shape, np.bincount(data.target).tolist(), data.target_names.tolist()
+    ((6, 32, 32), [4, 2], ['non-tumour', 'tumour'])
+    >>> data.groups.tolist()  # films 1 and 2 are the two breasts of woman 1
+    [1, 1, 1, 1, 1, 1]
     """
     data_home = Path(data_home)
     if not data_home.is_dir():
@@ -388,8 +408,9 @@ def load_mias(
     info = read_mias_info(info_path)
     files, skipped = _select_films(info, info_path, data_home, references, missing)
     info = info[info["reference"].isin(files)]
+    circles = _keep_away(info)
     # every film is read now: an unreadable one is an error even if unused
-    films = {reference: Film(_read_film(path), factor=_MASK_FACTOR, keep_away=_keep_away(info, reference))
+    films = {reference: Film(_read_film(path), factor=_MASK_FACTOR, keep_away=circles.get(reference, []))
              for reference, path in files.items()}
     fields = _film_fields(info, files)
 
@@ -490,10 +511,13 @@ def _center(row):
     return MIAS_SIZE - 1 - row.y, row.x
 
 
-def _keep_away(info, reference):
-    """Every annotated lesion circle of the film, enlarged: non-tumour ROIs keep clear of them all."""
-    lesions = info[(info["reference"] == reference) & info["x"].notna()]
-    return [(*_center(row), 1.25 * row.radius + 8) for row in lesions.itertuples()]
+def _keep_away(info):
+    """The annotated lesion circles of each film, enlarged: non-tumour ROIs keep clear of them all."""
+    lesions = info[info["x"].notna()]
+    return {
+        reference: [(*_center(row), 1.25 * row.radius + 8) for row in group.itertuples()]
+        for reference, group in lesions.groupby("reference")
+    }
 
 
 def _lesion_name(row):
@@ -507,11 +531,12 @@ def _distance_to_breast(film, row):
 def _film_fields(info, files):
     """The metadata every ROI of a film carries, by reference."""
     tissue = dict(zip(info["reference"], info["tissue"], strict=True))
-    return {
-        reference: dict(reference=reference, file=path.name, woman=_woman(reference)[0], breast=_woman(reference)[1],
-                        tissue=tissue[reference])
-        for reference, path in files.items()
-    }
+    fields = {}
+    for reference, path in files.items():
+        woman, breast = _woman(reference)
+        fields[reference] = dict(reference=reference, file=path.name, woman=woman, breast=breast,
+                                 tissue=tissue[reference])
+    return fields
 
 
 def _roi(film, fields, row, col, side, output_size, lesion=None):
