@@ -1,6 +1,7 @@
 """Shared fixtures: seeded randomness and the real data folders in ../shared/data."""
 
 import os
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -77,3 +78,59 @@ def _storages_tagged_cuda():
 def as_if_pickled_on_gpu():
     """Context manager simulating a GPU machine's pickles on this CPU-only one."""
     return _storages_tagged_cuda
+
+
+# --- Dataset test helpers (shared by tests/test_datasets_*.py and tests/test_mias.py) -------------
+# Fixtures rather than an importable module: `from _helpers import ...` only works when pytest
+# puts tests/ on sys.path, which it does not under --import-mode=importlib.
+
+
+@pytest.fixture(scope="session")
+def recording_warnings():
+    """``call(fn, *args, **kwargs)`` returns ``(fn(*args, **kwargs), messages of every warning)``.
+
+    Loaders report what they leave out in one warning; this lets a test
+    check its text while the suite turns warnings into errors.
+    """
+
+    def call(fn, *args, **kwargs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = fn(*args, **kwargs)
+        return result, [str(w.message) for w in caught]
+
+    return call
+
+
+@pytest.fixture(scope="session")
+def write_dicom():
+    """``write(path, pixels, photometric="MONOCHROME2")``: a minimal single-frame DICOM file.
+
+    Uncompressed grayscale at ``pixels``' bit depth, parent folders created.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    def write(path, pixels, photometric="MONOCHROME2"):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+        ds.Modality = "MG"
+        ds.Rows, ds.Columns = pixels.shape
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = photometric
+        ds.BitsAllocated = ds.BitsStored = pixels.dtype.itemsize * 8
+        ds.HighBit = ds.BitsStored - 1
+        ds.PixelRepresentation = 0
+        ds.PixelData = pixels.tobytes()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+
+    return write
+
+
+# --- end of dataset test helpers --------------------------------------------------------------------

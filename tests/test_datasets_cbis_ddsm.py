@@ -1,11 +1,10 @@
 """load_cbis_ddsm on a tiny CBIS-DDSM look-alike written into tmp_path (DICOM and PNG copies)."""
 
 import csv
-import warnings
+import functools
 
 import numpy as np
 import pytest
-from _dicom import write_dicom
 from PIL import Image
 
 from skbreastcad.datasets import load_cbis_ddsm
@@ -38,7 +37,7 @@ def _mammogram(patient):
 
 
 @pytest.fixture
-def cbis(tmp_path):
+def cbis(tmp_path, write_dicom):
     root = tmp_path / "cbis"
     # P_00001: DICOMs in the TCIA download layout, which does not match the CSV paths;
     # its ROI folders hold the cropped image first and the mask second.
@@ -83,19 +82,18 @@ def _write_csv(path, header, rows):
         writer.writerows(rows)
 
 
-def _load(*args, **kwargs):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        bunch = load_cbis_ddsm(*args, **kwargs)
-    return bunch, [str(w.message) for w in caught]
+@pytest.fixture(scope="module")
+def load(recording_warnings):
+    """``load_cbis_ddsm(...)`` -> ``(bunch, warning messages)``."""
+    return functools.partial(recording_warnings, load_cbis_ddsm)
 
 
-def test_lesion_rois_from_dicom_and_png(cbis):
-    bunch, messages = _load(cbis, margin=0.0, output_size=8)
+def test_lesion_rois_from_dicom_and_png(cbis, load):
+    bunch, messages = load(cbis, margin=0.0, output_size=8)
     assert not messages
     meta = bunch.metadata
     assert bunch.images.dtype == np.uint16 and bunch.images.shape == (3, 8, 8)
-    for image, row in zip(bunch.images, meta.itertuples()):
+    for image, row in zip(bunch.images, meta.itertuples(), strict=True):
         top, left, size, value, pathology = LESIONS[(row.patient_id, row.abnormality_id)]
         assert (image[3:5, 3:5] == value).all()  # centred on the lesion square, whatever the file layout
         assert row.crop_size == size and row.pathology == pathology
@@ -105,26 +103,26 @@ def test_lesion_rois_from_dicom_and_png(cbis):
     # one group per patient
     assert {p: set(bunch.groups[meta["patient_id"] == p]) for p in meta["patient_id"]} in (
         {"P_00001": {0}, "P_00002": {1}}, {"P_00001": {1}, "P_00002": {0}})
-    assert dict(zip(meta["patient_id"], meta["split"])) == {"P_00001": "train", "P_00002": "test"}
+    assert dict(zip(meta["patient_id"], meta["split"], strict=True)) == {"P_00001": "train", "P_00002": "test"}
     masks = meta.loc[meta["patient_id"] == "P_00001", "mask_file"]
     assert masks.str.endswith("1-2.dcm").all()  # the masks, not the cropped images listed first
 
 
-def test_margin_adds_context(cbis):
-    bunch, _ = _load(cbis, margin=0.5, abnormality="mass", output_size=40)
+def test_margin_adds_context(cbis, load):
+    bunch, _ = load(cbis, margin=0.5, abnormality="mass", output_size=40)
     assert list(bunch.metadata["crop_size"]) == [40, 28]
     assert bunch.images[0, 0, 0] == 20000 and bunch.images[0, 20, 20] == 60000
 
 
-def test_filters(cbis):
-    bunch, _ = _load(cbis, abnormality="calc")
+def test_filters(cbis, load):
+    bunch, _ = load(cbis, abnormality="calc")
     assert list(bunch.metadata["patient_id"]) == ["P_00002"]
-    bunch, _ = _load(cbis, split="train")
+    bunch, _ = load(cbis, split="train")
     assert set(bunch.metadata["patient_id"]) == {"P_00001"}
 
 
-def test_tumour_task_places_negatives_in_the_breast_away_from_lesions(cbis):
-    bunch, _ = _load(cbis, task="tumour", margin=0.0, output_size=16, negatives_per_positive=2)
+def test_tumour_task_places_negatives_in_the_breast_away_from_lesions(cbis, load):
+    bunch, _ = load(cbis, task="tumour", margin=0.0, output_size=16, negatives_per_positive=2)
     assert (bunch.target == 1).sum() == 3 and (bunch.target == 0).sum() == 6
     negatives = bunch.images[bunch.target == 0]
     assert not np.isin(negatives, [50000, 55000, 60000]).any()
@@ -133,14 +131,14 @@ def test_tumour_task_places_negatives_in_the_breast_away_from_lesions(cbis):
     background = bunch.metadata[bunch.target == 0]
     assert background[["abnormality_type", "abnormality_id", "pathology", "mask_file"]].isna().all().all()
     assert background["patient_id"].notna().all()
-    a, _ = _load(cbis, task="tumour", random_state=1)
-    b, _ = _load(cbis, task="tumour", random_state=1)
+    a, _ = load(cbis, task="tumour", random_state=1)
+    b, _ = load(cbis, task="tumour", random_state=1)
     np.testing.assert_array_equal(a.images, b.images)
 
 
-def test_missing_file_is_counted_or_raised(cbis):
+def test_missing_file_is_counted_or_raised(cbis, load):
     next(cbis.rglob("000000.png")).unlink()
-    bunch, messages = _load(cbis)
+    bunch, messages = load(cbis)
     assert len(bunch.target) == 2
     assert "skipped 1 item(s)" in messages[0] and "calc_case_description_test_set.csv, line 2" in messages[0]
     with pytest.raises(FileNotFoundError, match=r"calc_case_description_test_set.csv, line 2: image file path"):
@@ -173,14 +171,14 @@ def test_bad_csv(cbis, tmp_path):
         load_cbis_ddsm(tmp_path / "nowhere")
 
 
-def test_no_negatives_on_a_mammogram_whose_lesion_mask_is_missing(cbis):
+def test_no_negatives_on_a_mammogram_whose_lesion_mask_is_missing(cbis, load):
     # P_00001's second lesion (grey level 50000) loses its mask: where it lies is
     # unknown, so non-tumour ROIs must not be drawn from that mammogram at all.
     import shutil
 
     shutil.rmtree(cbis / "CBIS-DDSM" / "Mass-Training_P_00001_LEFT_CC_2")
     for seed in range(5):
-        bunch, messages = _load(cbis, task="tumour", margin=0.0, output_size=16, negatives_per_positive=8,
+        bunch, messages = load(cbis, task="tumour", margin=0.0, output_size=16, negatives_per_positive=8,
                                 random_state=seed)
         meta = bunch.metadata
         assert set(meta.loc[meta["kind"] == "background", "patient_id"]) == {"P_00002"}
@@ -188,7 +186,7 @@ def test_no_negatives_on_a_mammogram_whose_lesion_mask_is_missing(cbis):
     assert "P_00001 LEFT CC: a lesion of this mammogram was left out" in messages[0]
 
 
-def test_negatives_avoid_the_lesions_of_every_copy_of_a_mammogram(cbis):
+def test_negatives_avoid_the_lesions_of_every_copy_of_a_mammogram(cbis, load, write_dicom):
     # CBIS-DDSM publishes a mammogram with a mass and a calcification twice, under
     # Mass-... and Calc-...: the calcification (grey level 45000) is annotated only in
     # the Calc copy, yet it is on the Mass copy's pixels too.
@@ -204,7 +202,7 @@ def test_negatives_avoid_the_lesions_of_every_copy_of_a_mammogram(cbis):
         "P_00001", "2", "LEFT", "CC", "1", "calcification", "PLEOMORPHIC", "CLUSTERED", "3", "BENIGN", "2",
         f"{case}/full/000000.dcm", f"{case}_1/roi/000000.dcm", f"{case}_1/roi/000001.dcm"]])
     for seed in range(5):
-        bunch, _ = _load(cbis, task="tumour", margin=0.0, output_size=16, negatives_per_positive=6,
+        bunch, _ = load(cbis, task="tumour", margin=0.0, output_size=16, negatives_per_positive=6,
                          random_state=seed)
         assert (bunch.target == 1).sum() == 4
         assert not np.isin(bunch.images[bunch.target == 0], [45000, 50000, 55000, 60000]).any()

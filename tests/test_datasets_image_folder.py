@@ -1,8 +1,7 @@
-import warnings
+import functools
 
 import numpy as np
 import pytest
-from _dicom import write_dicom
 from PIL import Image
 
 from skbreastcad.datasets import load_image_folder, read_image
@@ -17,14 +16,13 @@ def _blob_image(shape=(60, 80), centre=(20, 30), half=5, value=200, dtype=np.uin
     return image, mask
 
 
-def _load(*args, **kwargs):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        bunch = load_image_folder(*args, **kwargs)
-    return bunch, [str(w.message) for w in caught]
+@pytest.fixture(scope="module")
+def load(recording_warnings):
+    """``load_image_folder(...)`` -> ``(bunch, warning messages)``."""
+    return functools.partial(recording_warnings, load_image_folder)
 
 
-def test_rois_are_cut_around_each_mask(tmp_path):
+def test_rois_are_cut_around_each_mask(tmp_path, load):
     image, mask1 = _blob_image(centre=(20, 30))
     _, mask2 = _blob_image(centre=(40, 60))
     image[35:46, 55:66] = 220
@@ -34,7 +32,7 @@ def test_rois_are_cut_around_each_mask(tmp_path):
     Image.fromarray(mask1).save(tmp_path / "malignant" / "case1_mask1.png")
     Image.fromarray(mask2).save(tmp_path / "malignant" / "case1_mask2.png")
     Image.fromarray(np.full((9, 11), 80, np.uint8)).save(tmp_path / "benign" / "whole.png")
-    bunch, messages = _load(tmp_path, margin=0.0, output_size=None, classes=["benign", "malignant"])
+    bunch, messages = load(tmp_path, margin=0.0, output_size=None, classes=["benign", "malignant"])
     assert not messages
     assert list(bunch.target) == [0, 1, 1]
     assert list(bunch.target_names) == ["benign", "malignant"]
@@ -47,20 +45,20 @@ def test_rois_are_cut_around_each_mask(tmp_path):
     assert list(bunch.groups) == [0, 1, 1]  # ROIs of one image share its group
 
 
-def test_margin_and_output_size(tmp_path):
+def test_margin_and_output_size(tmp_path, load):
     image, mask = _blob_image()
     (tmp_path / "a").mkdir()
     Image.fromarray(image).save(tmp_path / "a" / "x.png")
     Image.fromarray(mask).save(tmp_path / "a" / "x_mask.png")
-    bunch, _ = _load(tmp_path, margin=0.5, output_size=None)
+    bunch, _ = load(tmp_path, margin=0.5, output_size=None)
     assert bunch.images.shape == (1, 22, 22)  # 11 px + 2 x 50 %
     assert bunch.images[0, 11, 11] == 200 and bunch.images[0, 0, 0] == 50
-    bunch, _ = _load(tmp_path, output_size=32)
+    bunch, _ = load(tmp_path, output_size=32)
     assert bunch.images.shape == (1, 32, 32)
 
 
 @pytest.mark.parametrize("ext", [".png", ".tif", ".pgm", ".dcm"])
-def test_sixteen_bit_images_stay_sixteen_bit(tmp_path, ext):
+def test_sixteen_bit_images_stay_sixteen_bit(tmp_path, ext, load, write_dicom):
     image, mask = _blob_image(value=40000, dtype=np.uint16)
     folder = tmp_path / "lesion"
     folder.mkdir()
@@ -69,12 +67,12 @@ def test_sixteen_bit_images_stay_sixteen_bit(tmp_path, ext):
     else:
         Image.fromarray(image).save(folder / f"img{ext}")
     Image.fromarray(mask).save(folder / "img_mask.png")
-    bunch, _ = _load(tmp_path, margin=0.0, output_size=None)
+    bunch, _ = load(tmp_path, margin=0.0, output_size=None)
     assert bunch.images.dtype == np.uint16
     assert (bunch.images == 40000).all()
 
 
-def test_colour_jpeg_becomes_grayscale_and_monochrome1_is_inverted(tmp_path):
+def test_colour_jpeg_becomes_grayscale_and_monochrome1_is_inverted(tmp_path, write_dicom):
     (tmp_path / "c").mkdir()
     Image.fromarray(np.full((20, 20, 3), (200, 100, 50), np.uint8)).save(tmp_path / "c" / "rgb.jpg")
     assert read_image(tmp_path / "c" / "rgb.jpg").ndim == 2
@@ -106,7 +104,7 @@ def test_corrupt_image_and_wrong_path(tmp_path):
         load_image_folder(tmp_path, classes=["a", "b"])
 
 
-def test_left_out_items_are_counted(tmp_path):
+def test_left_out_items_are_counted(tmp_path, load):
     image, mask = _blob_image()
     (tmp_path / "a").mkdir()
     Image.fromarray(image).save(tmp_path / "a" / "x.png")
@@ -114,7 +112,7 @@ def test_left_out_items_are_counted(tmp_path):
     Image.fromarray(mask).save(tmp_path / "a" / "x_mask2.png")
     Image.fromarray(mask).save(tmp_path / "a" / "orphan_mask.png")
     (tmp_path / "a" / "notes.txt").write_text("hello")
-    bunch, messages = _load(tmp_path)
+    bunch, messages = load(tmp_path)
     assert "skipped 3 item(s)" in messages[0]
     assert len(bunch.target) == 1  # x_mask2 only
     assert "empty mask" in messages[0] and "mask without an image" in messages[0] and "not an image" in messages[0]
@@ -128,25 +126,25 @@ def test_mixed_bit_depths_are_refused(tmp_path):
         load_image_folder(tmp_path)
 
 
-def test_group_pattern(tmp_path):
+def test_group_pattern(tmp_path, load):
     for name in ("P_001_L.png", "P_001_R.png", "P_002_L.png"):
         (tmp_path / "a").mkdir(exist_ok=True)
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a" / name)
-    bunch, _ = _load(tmp_path, group_pattern=r"(P_\d+)")
+    bunch, _ = load(tmp_path, group_pattern=r"(P_\d+)")
     assert list(bunch.groups) == [0, 0, 1]
     assert list(bunch.metadata["group"]) == ["P_001", "P_001", "P_002"]
     with pytest.raises(ValueError, match="does not match"):
         load_image_folder(tmp_path, group_pattern=r"(Q_\d+)")
 
 
-def test_even_sized_masks_and_images_are_cut_whole_not_shifted(tmp_path):
+def test_even_sized_masks_and_images_are_cut_whole_not_shifted(tmp_path, load):
     # Even sides put the centre between two pixels; rounding it half-to-even
     # used to shift every other crop by one pixel, cutting off a row of the lesion
     # (or of a whole image) and padding a black one on the other side.
     (tmp_path / "whole" / "a").mkdir(parents=True)
     whole = np.random.default_rng(0).integers(1, 256, (42, 42), dtype=np.uint8)
     Image.fromarray(whole).save(tmp_path / "whole" / "a" / "whole.png")
-    bunch, _ = _load(tmp_path / "whole", output_size=None)
+    bunch, _ = load(tmp_path / "whole", output_size=None)
     np.testing.assert_array_equal(bunch.images[0], whole)
 
     (tmp_path / "lesion" / "a").mkdir(parents=True)
@@ -154,16 +152,16 @@ def test_even_sized_masks_and_images_are_cut_whole_not_shifted(tmp_path):
     image[10:20, 13:21] = 200  # rows 10..19 (centre 14.5), columns 13..20 (centre 16.5)
     Image.fromarray(image).save(tmp_path / "lesion" / "a" / "x.png")
     Image.fromarray((image == 200).astype(np.uint8) * 255).save(tmp_path / "lesion" / "a" / "x_mask.png")
-    bunch, _ = _load(tmp_path / "lesion", margin=0.0, output_size=None)
+    bunch, _ = load(tmp_path / "lesion", margin=0.0, output_size=None)
     assert bunch.images.shape == (1, 10, 10)
     assert (bunch.images[0, :, 1:9] == 200).all() and (bunch.images[0] == 200).sum() == 80
 
 
-def test_images_sharing_a_name_are_reported_not_dropped_silently(tmp_path):
+def test_images_sharing_a_name_are_reported_not_dropped_silently(tmp_path, load):
     (tmp_path / "a").mkdir()
     for value, name in [(10, "x.png"), (20, "x.tif"), (30, "X.bmp")]:
         Image.fromarray(np.full((8, 8), value, np.uint8)).save(tmp_path / "a" / name)
-    bunch, messages = _load(tmp_path, output_size=None)
+    bunch, messages = load(tmp_path, output_size=None)
     assert list(bunch.metadata["file"]) == ["a/X.bmp"]  # the first in sorted order
     assert "skipped 2 item(s)" in messages[0]
     assert "a/x.png: same name as X.bmp" in messages[0] and "a/x.tif: same name as X.bmp" in messages[0]

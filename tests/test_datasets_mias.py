@@ -5,7 +5,7 @@ rows, missing or corrupt files) and pin the geometry with films whose only
 bright spots are the annotated lesions.
 """
 
-import warnings
+import functools
 
 import numpy as np
 import pytest
@@ -64,20 +64,19 @@ def database(tmp_path):
     return _write(tmp_path / "mias", rows, films)
 
 
-def _load(folder, **kwargs):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        bunch = load_mias(folder, **kwargs)
-    return bunch, [str(w.message) for w in caught]
+@pytest.fixture(scope="module")
+def load(recording_warnings):
+    """``load_mias(...)`` -> ``(bunch, warning messages)``."""
+    return functools.partial(recording_warnings, load_mias)
 
 
-def test_lesion_rois_sit_on_the_annotated_lesions(database):
-    bunch, _ = _load(database, roi_size=64, output_size=None, negatives_per_positive=0)
+def test_lesion_rois_sit_on_the_annotated_lesions(database, load):
+    bunch, _ = load(database, roi_size=64, output_size=None, negatives_per_positive=0)
     meta = bunch.metadata
     assert list(meta["reference"]) == ["mdb001", "mdb003", "mdb003", "mdb003"]
     # each lesion disc has its own grey value: the centre of each ROI must show it
     expected = {(300, 800): 250, (200, 400): 180, (250, 600): 200, (150, 520): 220}
-    for image, row in zip(bunch.images, meta.itertuples()):
+    for image, row in zip(bunch.images, meta.itertuples(), strict=True):
         assert image[32, 32] == expected[(row.x, row.y)], (row.x, row.y)
         # origin bottom-left: array row = 1023 - y
         assert (row.center_row, row.center_col) == (SIZE - 1 - row.y, row.x)
@@ -86,8 +85,8 @@ def test_lesion_rois_sit_on_the_annotated_lesions(database):
     assert film[800, 300] == 120 and film[300, 800] == 0
 
 
-def test_lesion_without_coordinates_is_counted_and_its_film_gives_no_negatives(database):
-    bunch, messages = _load(database, negatives_per_positive=4)
+def test_lesion_without_coordinates_is_counted_and_its_film_gives_no_negatives(database, load):
+    bunch, messages = load(database, negatives_per_positive=4)
     assert (bunch.target == 1).sum() == 4
     assert (bunch.target == 0).sum() == 16
     assert "mdb004" not in set(bunch.metadata["reference"])
@@ -96,17 +95,17 @@ def test_lesion_without_coordinates_is_counted_and_its_film_gives_no_negatives(d
     assert set(bunch.skipped["item"].str[:6]) == {"mdb004"}
 
 
-def test_note_pointer_in_place_of_coordinates(tmp_path):
+def test_note_pointer_in_place_of_coordinates(tmp_path, load):
     folder = _write(tmp_path / "m", ["mdb001 G CIRC B 300 800 20", "mdb002 G CALC M *NOTE 3*"],
                     {"mdb001": _film([(300, 800, 20, 250)]), "mdb002": _film()})
     info = read_mias_info(folder / "Info.txt")
     assert info.loc[1, "note"] == "*NOTE 3*" and np.isnan(info.loc[1, "x"])
-    bunch, messages = _load(folder, task="malignancy")
+    bunch, messages = load(folder, task="malignancy")
     assert len(bunch.target) == 1 and "mdb002 CALC" in messages[0]
 
 
-def test_negatives_lie_in_the_breast_and_clear_of_every_lesion(database):
-    bunch, _ = _load(database, roi_size=64, output_size=None, negatives_per_positive=4, random_state=0)
+def test_negatives_lie_in_the_breast_and_clear_of_every_lesion(database, load):
+    bunch, _ = load(database, roi_size=64, output_size=None, negatives_per_positive=4, random_state=0)
     negatives = bunch.images[bunch.target == 0]
     assert len(negatives) == 16
     # breast (at most the 5 % allowed at the skin line is background), none of the lesion grey levels
@@ -117,51 +116,51 @@ def test_negatives_lie_in_the_breast_and_clear_of_every_lesion(database):
     assert meta["abnormality"].isna().all() and meta["severity"].isna().all()
 
 
-def test_counts_follow_negatives_per_positive(database):
+def test_counts_follow_negatives_per_positive(database, load):
     for ratio, expected in [(0, 0), (1, 4), (2.5, 10)]:
-        bunch, _ = _load(database, negatives_per_positive=ratio)
+        bunch, _ = load(database, negatives_per_positive=ratio)
         assert (bunch.target == 0).sum() == expected
 
 
-def test_malignancy_task_and_class_filter(database):
-    bunch, _ = _load(database, task="malignancy")
+def test_malignancy_task_and_class_filter(database, load):
+    bunch, _ = load(database, task="malignancy")
     assert list(bunch.target_names) == ["benign", "malignant"]
-    assert sorted(zip(bunch.metadata["severity"], bunch.target)) == [("B", 0), ("B", 0), ("M", 1), ("M", 1)]
-    bunch, _ = _load(database, task="malignancy", abnormality_classes=["circ", "SPIC"])
+    assert sorted(zip(bunch.metadata["severity"], bunch.target, strict=True)) == [("B", 0), ("B", 0), ("M", 1), ("M", 1)]
+    bunch, _ = load(database, task="malignancy", abnormality_classes=["circ", "SPIC"])
     assert set(bunch.metadata["abnormality"]) == {"CIRC", "SPIC"}
     with pytest.raises(ValueError, match="abnormality_classes"):
         load_mias(database, abnormality_classes=["MASS"])
 
 
-def test_deterministic_given_random_state(database):
-    a, _ = _load(database, random_state=3)
-    b, _ = _load(database, random_state=3)
-    c, _ = _load(database, random_state=4)
+def test_deterministic_given_random_state(database, load):
+    a, _ = load(database, random_state=3)
+    b, _ = load(database, random_state=3)
+    c, _ = load(database, random_state=4)
     np.testing.assert_array_equal(a.images, b.images)
     assert a.metadata.equals(b.metadata)
     assert not a.metadata[["center_row", "center_col"]].equals(c.metadata[["center_row", "center_col"]])
 
 
-def test_groups_pair_the_two_films_of_a_woman(database):
-    bunch, _ = _load(database)
+def test_groups_pair_the_two_films_of_a_woman(database, load):
+    bunch, _ = load(database)
     meta = bunch.metadata
     expected = {"mdb001": 1, "mdb002": 1, "mdb003": 2}
     assert [expected[r] for r in meta["reference"]] == list(bunch.groups)
     assert set(meta.loc[meta["reference"] == "mdb002", "breast"]) == {"left"}  # even number: left
 
 
-def test_png_copies_give_the_same_rois(database, tmp_path):
+def test_png_copies_give_the_same_rois(database, tmp_path, load):
     films = {p.stem: np.asarray(Image.open(p)) for p in database.glob("*.pgm")}
     rows = [line for line in (database / "Info.txt").read_text().splitlines() if line.startswith("mdb")]
     png = _write(tmp_path / "png", rows, films, ext=".png")
-    a, _ = _load(database)
-    b, _ = _load(png)
+    a, _ = load(database)
+    b, _ = load(png)
     np.testing.assert_array_equal(a.images, b.images)
     assert set(b.metadata["file"].str[-4:]) == {".png"}
 
 
-def test_lesion_sized_crops_contain_the_whole_circle(database):
-    bunch, _ = _load(database, roi_size="lesion", output_size=16, negatives_per_positive=1)
+def test_lesion_sized_crops_contain_the_whole_circle(database, load):
+    bunch, _ = load(database, roi_size="lesion", output_size=16, negatives_per_positive=1)
     meta = bunch.metadata
     lesions = meta[meta["kind"] == "lesion"]
     assert (lesions["crop_size"] >= 2 * lesions["radius"]).all()
@@ -170,34 +169,34 @@ def test_lesion_sized_crops_contain_the_whole_circle(database):
     assert set(meta.loc[meta["kind"] == "background", "crop_size"]) <= set(lesions["crop_size"])
 
 
-def test_subset_and_missing_files(database):
+def test_subset_and_missing_files(database, load):
     (database / "mdb002.pgm").unlink()
-    bunch, messages = _load(database)
+    bunch, messages = load(database)
     assert "mdb002" not in set(bunch.metadata["reference"])
     assert "mdb002: listed in Info.txt, image file not present" in messages[0]
     with pytest.raises(FileNotFoundError, match="mdb002"):
         load_mias(database, missing="raise")
     with pytest.raises(FileNotFoundError, match="mdb002"):
         load_mias(database, references=["mdb001", "mdb002"])
-    bunch, _ = _load(database, references=["mdb001"])
+    bunch, _ = load(database, references=["mdb001"])
     assert set(bunch.metadata["reference"]) == {"mdb001"}
     with pytest.raises(ValueError, match="not listed"):
         load_mias(database, references=["mdb999"])
 
 
-def test_unlisted_image_is_reported(database):
+def test_unlisted_image_is_reported(database, load):
     Image.fromarray(_film()).save(database / "mdb005.pgm")
-    _, messages = _load(database)
+    _, messages = load(database)
     assert "mdb005.pgm: image file without a row in Info.txt" in messages[0]
 
 
-def test_lesion_outside_the_breast_is_skipped_with_a_warning(tmp_path):
+def test_lesion_outside_the_breast_is_skipped_with_a_warning(tmp_path, load):
     folder = _write(tmp_path / "m", ["mdb001 G CIRC B 300 800 20", "mdb002 G CALC B 900 900 5"],
                     {"mdb001": _film([(300, 800, 20, 250)]), "mdb002": _film()})
-    bunch, messages = _load(folder)
+    bunch, messages = load(folder)
     assert (bunch.target == 1).sum() == 1
     assert "mdb002 CALC (line" in messages[0] and "outside the breast" in messages[0]
-    bunch, _ = _load(folder, lesions_outside_breast="keep")
+    bunch, _ = load(folder, lesions_outside_breast="keep")
     assert (bunch.target == 1).sum() == 2
 
 
@@ -251,17 +250,17 @@ def test_info_without_rows(tmp_path):
         read_mias_info(folder / "Info.txt")
 
 
-def test_the_order_of_references_does_not_change_the_rois(database):
-    a, _ = _load(database, references=["mdb001", "mdb002", "mdb003"], random_state=3)
-    b, _ = _load(database, references=["mdb003", "mdb001", "mdb002"], random_state=3)
+def test_the_order_of_references_does_not_change_the_rois(database, load):
+    a, _ = load(database, references=["mdb001", "mdb002", "mdb003"], random_state=3)
+    b, _ = load(database, references=["mdb003", "mdb001", "mdb002"], random_state=3)
     np.testing.assert_array_equal(a.images, b.images)
     assert a.metadata.equals(b.metadata)
 
 
-def test_a_second_copy_of_a_film_is_reported(database):
+def test_a_second_copy_of_a_film_is_reported(database, load):
     Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(database / "mdb002.png")
-    bunch, messages = _load(database)
+    bunch, messages = load(database)
     assert set(bunch.metadata.loc[bunch.metadata["reference"] == "mdb002", "file"]) == {"mdb002.pgm"}
     assert "mdb002.png: another copy of mdb002.pgm, which is read" in messages[0]
-    _, messages = _load(database, references=["mdb001"])
+    _, messages = load(database, references=["mdb001"])
     assert "mdb002.png" not in " ".join(messages)

@@ -4,8 +4,8 @@ The expected geometry is recomputed here from Info.txt with a few lines of
 plain parsing, independent of the loader's parser.
 """
 
+import functools
 import shutil
-import warnings
 
 import numpy as np
 import pytest
@@ -35,21 +35,20 @@ def _lesions(mias_dir):
     return [(t[0], t[2], t[3], int(t[4]), int(t[5]), int(t[6])) for t in _info_rows(mias_dir) if len(t) == 7]
 
 
-def _load(*args, **kwargs):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        bunch = load_mias(*args, **kwargs)
-    return bunch, [str(w.message) for w in caught]
+@pytest.fixture(scope="module")
+def load(recording_warnings):
+    """``load_mias(...)`` -> ``(bunch, warning messages)``."""
+    return functools.partial(recording_warnings, load_mias)
 
 
 @pytest.fixture(scope="module")
-def tumour(mias_dir):
-    return _load(mias_dir, task="tumour", random_state=0)
+def tumour(mias_dir, load):
+    return load(mias_dir, task="tumour", random_state=0)
 
 
 @pytest.fixture(scope="module")
-def malignancy(mias_dir):
-    return _load(mias_dir, task="malignancy")
+def malignancy(mias_dir, load):
+    return load(mias_dir, task="malignancy")
 
 
 def test_roi_counts_for_both_tasks(mias_dir, tumour, malignancy):
@@ -74,13 +73,13 @@ def test_the_suspect_annotations_are_reported_not_dropped_silently(tumour):
     assert set(bunch.skipped["item"].str[:6]) == OUTSIDE_BREAST
 
 
-def test_lesion_rois_are_the_film_cut_at_the_flipped_coordinates(mias_dir):
+def test_lesion_rois_are_the_film_cut_at_the_flipped_coordinates(mias_dir, load):
     films = ["mdb001", "mdb028", "mdb223", "mdb226", "mdb249"]
-    bunch, _ = _load(mias_dir, task="malignancy", references=films, roi_size=96, output_size=None)
+    bunch, _ = load(mias_dir, task="malignancy", references=films, roi_size=96, output_size=None)
     expected = [r for r in _lesions(mias_dir) if r[0] in films]
     assert len(bunch.target) == len(expected) == 9  # several lesions on mdb223, mdb226 and mdb249
     meta = bunch.metadata
-    for reference, _, severity, x, y, radius in expected:
+    for reference, _, severity, x, y, _radius in expected:
         (k,) = np.flatnonzero((meta["reference"] == reference) & (meta["x"] == x) & (meta["y"] == y))
         film = np.asarray(Image.open(mias_dir / f"{reference}.pgm"))
         row = 1023 - y  # Info.txt origin: bottom-left corner
@@ -143,12 +142,12 @@ def test_negatives_match_the_lesion_crops_in_share_of_breast(tumour):
     assert abs((bunch.metadata["breast_fraction"] == 1).groupby(bunch.metadata["kind"]).mean().diff().iloc[-1]) < 0.1
 
 
-def test_deterministic_given_random_state(mias_dir, tumour):
+def test_deterministic_given_random_state(mias_dir, tumour, load):
     first, _ = tumour
-    again, _ = _load(mias_dir, task="tumour", random_state=0)
+    again, _ = load(mias_dir, task="tumour", random_state=0)
     np.testing.assert_array_equal(first.images, again.images)
     assert first.metadata.equals(again.metadata)
-    other, _ = _load(mias_dir, task="tumour", random_state=1)
+    other, _ = load(mias_dir, task="tumour", random_state=1)
     lesion = first.metadata["kind"] == "lesion"
     np.testing.assert_array_equal(first.images[lesion], other.images[other.metadata["kind"] == "lesion"])
     assert not np.array_equal(first.images[~lesion], other.images[other.metadata["kind"] != "lesion"])
@@ -167,13 +166,13 @@ def test_groups_are_women_and_grouped_folds_never_split_one(tumour):
         assert bunch.target[test].sum() > 0
 
 
-def test_png_copies_and_a_subset_folder_give_the_same_rois(mias_dir, tmp_path):
+def test_png_copies_and_a_subset_folder_give_the_same_rois(mias_dir, tmp_path, load):
     films = ["mdb223", "mdb224", "mdb225", "mdb226"]
     for reference in films:  # outside the repository, deleted with tmp_path
         Image.fromarray(read_image(mias_dir / f"{reference}.pgm")).save(tmp_path / f"{reference}.png")
     shutil.copy(mias_dir / "Info.txt", tmp_path / "Info.txt")
-    copies, messages = _load(tmp_path, random_state=5)
-    original, _ = _load(mias_dir, references=films, random_state=5)
+    copies, messages = load(tmp_path, random_state=5)
+    original, _ = load(mias_dir, references=films, random_state=5)
     np.testing.assert_array_equal(copies.images, original.images)
     assert (copies.target == 1).sum() == 5
     n_listed = len({t[0] for t in _info_rows(mias_dir)})

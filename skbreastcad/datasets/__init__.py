@@ -12,4 +12,11 @@ from ._mias import load_mias, read_mias_info
 from ._phantoms import make_phantoms
 from ._readers import read_image
 
-__all__ = ["load_cbis_ddsm", "load_image_folder", "load_mias", "make_phantoms", "read_image", "read_mias_info"]
+__all__ = [
+    "load_cbis_ddsm",
+    "load_image_folder",
+    "load_mias",
+    "make_phantoms",
+    "read_image",
+    "read_mias_info",
+]

@@ -6,20 +6,11 @@ from numbers import Integral, Real
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import pandas as pd
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._image_folder import mask_box, stack_rois
-from ._readers import (
-    IMAGE_EXTENSIONS,
-    breast_mask,
-    crop_square,
-    read_image,
-    resize_roi,
-    sample_background_box,
-    warn_skipped,
-)
+from ._readers import IMAGE_EXTENSIONS, read_image
+from ._roi import Film, cut_roi, mask_box, place_negatives, roi_bunch
 
 __all__ = ["load_cbis_ddsm"]
 
@@ -36,6 +27,8 @@ def _normalise_columns(frame):
 
 
 def _read_descriptions(root, abnormality, split):
+    import pandas as pd
+
     csvs = sorted(p for p in root.rglob("*.csv") if "case_description" in p.name.lower())
     if not csvs:
         raise FileNotFoundError(
@@ -178,11 +171,14 @@ def load_cbis_ddsm(
     split : {"train", "test", "both"}, default="both"
         The official split; kept in ``metadata["split"]``.
     output_size : int, default=64
+        Side of the returned ROIs; crops are resampled with anti-aliasing.
     margin : float, default=0.1
         Context around a mask's bounding box on every side, as a fraction
         of its longer side.
     negatives_per_positive : float, default=4
-        For ``task="tumour"``.
+        Non-tumour ROIs per lesion ROI for ``task="tumour"``, spread
+        round-robin over the mammograms, centred in the breast (at least
+        95 % of each crop), never overlapping one another.
     missing : {"warn", "raise"}, default="warn"
         What to do with CSV rows whose image or mask is not under ``root``
         (a partial download): leave them out with a counting warning, or
@@ -212,11 +208,48 @@ def load_cbis_ddsm(
         pathology (file and line named), an unreadable image, or a mask
         whose size differs from its mammogram's (both files named).
 
+    Warns
+    -----
+    UserWarning
+        Counting every item left out: CSV rows whose files are missing,
+        empty masks, mammograms that give no non-tumour ROI, non-tumour
+        ROIs that found no room.
+
+    See Also
+    --------
+    load_mias : The same tasks on the mini-MIAS films.
+    load_image_folder : ROIs from any folder of images and masks.
+
     References
     ----------
     .. [1] R. S. Lee et al., "A curated mammography data set for use in
        computer-aided detection and diagnosis research", Scientific Data 4,
        170177, 2017. doi:10.1038/sdata.2017.177
+
+    Examples
+    --------
+    A description CSV whose paths name a mammogram and its lesion mask:
+
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skbreastcad.datasets import load_cbis_ddsm
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> image = np.zeros((200, 120), np.uint16)
+    >>> image[10:190, :100] = 20000  # the breast
+    >>> image[50:70, 40:60] = 50000  # the lesion
+    >>> Image.fromarray(image).save(root / "full.png")
+    >>> Image.fromarray(((image == 50000) * 255).astype(np.uint8)).save(root / "mask.png")
+    >>> _ = (root / "mass_case_description_train_set.csv").write_text(
+    ...     "patient_id,abnormality id,pathology,image file path,ROI mask file path\\n"
+    ...     "P_00001,1,MALIGNANT,full.png,mask.png\\n"
+    ... )
+    >>> data = load_cbis_ddsm(root, output_size=32)  # crop: 20 px + 2 x 10 % margin
+    >>> data.images.shape, data.images.dtype, data.target.tolist()
+    ((1, 32, 32), dtype('uint16'), [1])
+    >>> data.metadata[["patient_id", "split", "crop_size", "kind"]]
+      patient_id  split  crop_size    kind
+    0    P_00001  train         24  lesion
     """
     root = Path(root)
     if not root.is_dir():
@@ -224,101 +257,146 @@ def load_cbis_ddsm(
     rng = check_random_state(random_state)
     table = _read_descriptions(root, abnormality, split)
     resolver = _Resolver(root)
-    skipped, rois, records = [], [], []
-
-    def where(row):
-        return f"{row['csv_file']}, line {row['csv_line']}"
-
-    def missing_file(row, column):
-        message = f"{where(row)}: {column} {row[column]!r} not found under {root}"
-        if missing == "raise":
-            raise FileNotFoundError(message)
-        skipped.append((where(row), f"{column} not found"))
-
-    # The same mammogram is published once per abnormality type (Mass-... and Calc-...
-    # folders): its lesion boxes are pooled under (patient, breast, view), so that
-    # non-tumour ROIs keep clear of its masses and calcifications alike.
-    view_columns = [c for c in ("patient_id", "left or right breast", "image view") if c in table]
-    mammograms, incomplete = {}, set()
+    skipped, rois, films, incomplete = [], [], {}, set()
     for image_path_text, rows in table.groupby("image file path", sort=False):
-        key = tuple(rows.iloc[0][c] for c in view_columns) if len(view_columns) == 3 else image_path_text
-        images = resolver.candidates(image_path_text)
-        if not images:
-            for _, row in rows.iterrows():
-                missing_file(row, "image file path")
+        key = _view_key(rows, image_path_text)
+        image_path, image, lesions, left_out = _read_view(resolver, image_path_text, rows, root, missing, margin)
+        skipped += left_out
+        if left_out:
             incomplete.add(key)
-            continue
-        image_path = images[0]
-        image = read_image(image_path)
-        entries = []
-        for _, row in rows.iterrows():
-            candidates = resolver.candidates(row["ROI mask file path"])
-            if not candidates:
-                missing_file(row, "ROI mask file path")
-                incomplete.add(key)
-                continue
-            mask_path, mask = None, None
-            for candidate in candidates:
-                data = read_image(candidate)
-                if data.shape == image.shape:
-                    mask_path, mask = candidate, data
-                    break
-            if mask is None:
-                shapes = ", ".join(f"{c.name}: {read_image(c).shape[1]}x{read_image(c).shape[0]}" for c in candidates)
-                raise ValueError(
-                    f"{where(row)}: no ROI mask of the size of its mammogram {image_path} "
-                    f"({image.shape[1]}x{image.shape[0]}); found {shapes}."
-                )
-            box = mask_box(mask > 0, margin)
-            if box is None:
-                skipped.append((where(row), "empty ROI mask"))
-                incomplete.add(key)
-                continue
-            entries.append((row, mask_path, box))
-        for row, mask_path, (center_row, center_col, side) in entries:
-            roi, _ = crop_square(image, center_row, center_col, side)
-            rois.append(resize_roi(roi, output_size))
-            records.append(_record(row, root, image_path, mask_path, center_row, center_col, side, "lesion"))
-        if task == "tumour" and entries:
+        rois += [_lesion_roi(image, row, root, image_path, mask_path, box, output_size)
+                 for row, mask_path, box in lesions]
+        if task == "tumour" and lesions:
             # kept until the negatives are placed: the mammogram, its lesion boxes, a record to copy
-            boxes = [box for _, _, box in entries]
-            if key in mammograms and mammograms[key][0].shape != image.shape:
+            if key in films and films[key][0].image.shape != image.shape:
                 key = image_path_text  # not a copy of the same film after all
-            if key in mammograms:
-                mammograms[key][1].extend(boxes)
+            if key in films:
+                films[key][0].keep_away.extend(_keep_away(lesions))
             else:
-                mammograms[key] = (image, boxes, records[-1])
-
-    if not records:
+                factor = max(1, max(image.shape) // _LOW_RES)
+                films[key] = (Film(image, factor=factor, keep_away=_keep_away(lesions)), rois[-1][0])
+    if not rois:
         raise ValueError(f"No lesion ROI could be loaded from {root}.")
 
     if task == "tumour":
-        for key in mammograms:
-            if key in incomplete:
-                skipped.append((
-                    " ".join(key) if isinstance(key, tuple) else key,
-                    "a lesion of this mammogram was left out: no non-tumour ROI placed on it",
-                ))
-        films = [film for key, film in mammograms.items() if key not in incomplete]
-        _add_negatives(records, rois, films, negatives_per_positive, output_size, rng, skipped)
+        skipped += [(" ".join(key) if isinstance(key, tuple) else key,
+                     "a lesion of this mammogram was left out: no non-tumour ROI placed on it")
+                    for key in films if key in incomplete]
+        usable = [film for key, film in films.items() if key not in incomplete]
+        sides = [record["crop_size"] for record, _ in rois]
+        n_negatives = int(round(negatives_per_positive * len(sides)))
+        placed = place_negatives(n_negatives, [film for film, _ in usable], [(side, 1.0) for side in sides], rng)
+        rois += [_background_roi(*usable[k], row, col, side, output_size) for k, row, col, side in placed]
+        if len(placed) < n_negatives:
+            skipped.append((f"{n_negatives - len(placed)} non-tumour ROI(s)", "no room left in the breast tissue"))
+    return _bunch(rois, task, skipped, root, output_size, margin)
 
-    X = stack_rois(rois, [r["image_file"] for r in records])
+
+def _where(row):
+    return f"{row['csv_file']}, line {row['csv_line']}"
+
+
+def _view_key(rows, image_path_text):
+    """The mammogram a CSV image path shows, the same for its Mass-... and Calc-... copies."""
+    # The same mammogram is published once per abnormality type (Mass-... and Calc-...
+    # folders): its lesion boxes are pooled under (patient, breast, view), so that
+    # non-tumour ROIs keep clear of its masses and calcifications alike.
+    columns = ("patient_id", "left or right breast", "image view")
+    if all(c in rows for c in columns):
+        return tuple(rows.iloc[0][c] for c in columns)
+    return image_path_text
+
+
+def _not_found(row, column, root, missing):
+    """The skipped item of a CSV row whose file is absent, or the error with ``missing="raise"``."""
+    if missing == "raise":
+        raise FileNotFoundError(f"{_where(row)}: {column} {row[column]!r} not found under {root}")
+    return _where(row), f"{column} not found"
+
+
+def _find_mask(resolver, row, image, image_path):
+    """The ROI mask of a CSV row: of the files found, the one of its mammogram's size (None if none found)."""
+    candidates = resolver.candidates(row["ROI mask file path"])
+    for candidate in candidates:
+        data = read_image(candidate)
+        if data.shape == image.shape:
+            return candidate, data
+    if candidates:
+        shapes = ", ".join(f"{c.name}: {read_image(c).shape[1]}x{read_image(c).shape[0]}" for c in candidates)
+        raise ValueError(
+            f"{_where(row)}: no ROI mask of the size of its mammogram {image_path} "
+            f"({image.shape[1]}x{image.shape[0]}); found {shapes}."
+        )
+    return None, None
+
+
+def _read_view(resolver, image_path_text, rows, root, missing, margin):
+    """One mammogram and the lesion boxes of its CSV rows.
+
+    Returns the image path and array (None when not found), the lesions
+    ``(row, mask_path, (center_row, center_col, side))`` and the items left out.
+    """
+    images = resolver.candidates(image_path_text)
+    if not images:
+        return None, None, [], [_not_found(row, "image file path", root, missing) for _, row in rows.iterrows()]
+    image_path = images[0]
+    image = read_image(image_path)
+    lesions, skipped = [], []
+    for _, row in rows.iterrows():
+        mask_path, mask = _find_mask(resolver, row, image, image_path)
+        if mask is None:
+            skipped.append(_not_found(row, "ROI mask file path", root, missing))
+            continue
+        box = mask_box(mask > 0, margin)
+        if box is None:
+            skipped.append((_where(row), "empty ROI mask"))
+            continue
+        lesions.append((row, mask_path, box))
+    return image_path, image, lesions, skipped
+
+
+def _keep_away(lesions):
+    # the circle through the corners of each lesion box
+    return [(row, col, side / np.sqrt(2)) for _, _, (row, col, side) in lesions]
+
+
+def _lesion_roi(image, row, root, image_path, mask_path, box, output_size):
+    center_row, center_col, side = box
+    roi, _ = cut_roi(image, center_row, center_col, side, output_size)
+    return _record(row, root, image_path, mask_path, center_row, center_col, side, "lesion"), roi
+
+
+def _background_roi(film, template, center_row, center_col, side, output_size):
+    """A non-tumour ROI: only the fields of its film are copied from a lesion record of that film."""
+    roi, _ = cut_roi(film.image, center_row, center_col, side, output_size)
+    record = {**template, "pathology": None, "mask_file": None, "abnormality_id": None, "abnormality_type": None,
+              "center_row": center_row, "center_col": center_col, "crop_size": side, "kind": "background"}
+    return record, roi
+
+
+def _bunch(rois, task, skipped, root, output_size, margin):
+    import pandas as pd
+
+    records = [record for record, _ in rois]
     metadata = pd.DataFrame.from_records(records)
     if task == "malignancy":
         target = metadata["pathology"].str.upper().map(_PATHOLOGY).to_numpy().astype(int)
-        target_names = np.array(["benign", "malignant"])
+        target_names = ["benign", "malignant"]
     else:
         target = (metadata["kind"] == "lesion").to_numpy().astype(int)
-        target_names = np.array(["non-tumour", "tumour"])
+        target_names = ["non-tumour", "tumour"]
     patients = {p: k for k, p in enumerate(dict.fromkeys(metadata["patient_id"]))}
-    groups = metadata["patient_id"].map(patients).to_numpy()
-    warn_skipped(f"load_cbis_ddsm({str(root)!r})", skipped)
-    counts = ", ".join(f"{int((target == k).sum())} {name}" for k, name in enumerate(target_names))
-    return Bunch(
-        images=X, target=target, groups=groups, metadata=metadata, target_names=target_names,
-        skipped=pd.DataFrame(skipped, columns=["item", "reason"]),
-        DESCR=f"CBIS-DDSM ROIs from {root} (Lee et al. 2017), task={task!r}: {len(target)} ROIs ({counts}) of "
-        f"{len(patients)} patients; output_size={output_size}, margin={margin}. Items left out: {len(skipped)}.",
+
+    def describe(counts):
+        return (
+            f"CBIS-DDSM ROIs from {root} (Lee et al. 2017), task={task!r}: {len(target)} ROIs ({counts}) of "
+            f"{len(patients)} patients; output_size={output_size}, margin={margin}. Items left out: {len(skipped)}."
+        )
+
+    return roi_bunch(
+        f"load_cbis_ddsm({str(root)!r})", rois=[roi for _, roi in rois], sources=[r["image_file"] for r in records],
+        target=target, groups=metadata["patient_id"].map(patients).to_numpy(), metadata=metadata,
+        target_names=target_names, skipped=skipped, describe=describe,
     )
 
 
@@ -335,41 +413,3 @@ def _record(row, root, image_path, mask_path, center_row, center_col, side, kind
         center_row=int(round(center_row)), center_col=int(round(center_col)), crop_size=int(side), kind=kind,
         csv_file=row["csv_file"], csv_line=int(row["csv_line"]),
     )
-
-
-def _add_negatives(records, rois, films, ratio, output_size, rng, skipped):
-    """Place non-tumour ROIs round-robin over the mammograms, in the breast, clear of every lesion box."""
-    sides = [r["crop_size"] for r in records if r["kind"] == "lesion"]
-    n_negatives = int(round(ratio * len(sides)))
-    taken = [[] for _ in films]
-    breasts = {}
-    open_films = list(rng.permutation(len(films)))
-    placed = 0
-    while placed < n_negatives and open_films:
-        still_open = []
-        for k in open_films:
-            if placed == n_negatives:
-                break
-            image, boxes, template = films[k]
-            factor = max(1, max(image.shape) // _LOW_RES)
-            if k not in breasts:
-                breasts[k] = breast_mask(image, factor=factor)
-            # the circle through the corners of each lesion box
-            circles = [(r, c, side / np.sqrt(2)) for r, c, side in boxes]
-            side = int(sides[rng.randint(len(sides))])
-            center = sample_background_box(breasts[k], factor, side, circles, taken[k], rng)
-            if center is None:
-                continue
-            top, left = center[0] - side // 2, center[1] - side // 2
-            taken[k].append((top, left, top + side, left + side))
-            roi, _ = crop_square(image, center[0], center[1], side)
-            rois.append(resize_roi(roi, output_size))
-            records.append({**template, "pathology": None, "mask_file": None, "abnormality_id": None,
-                            "abnormality_type": None,
-                            "center_row": center[0], "center_col": center[1], "crop_size": side,
-                            "kind": "background"})
-            placed += 1
-            still_open.append(k)
-        open_films = still_open
-    if placed < n_negatives:
-        skipped.append((f"{n_negatives - placed} non-tumour ROI(s)", "no room left in the breast tissue"))

@@ -4,48 +4,14 @@ import re
 from numbers import Integral, Real
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ._readers import IMAGE_EXTENSIONS, crop_square, read_image, resize_roi, warn_skipped
+from ._readers import IMAGE_EXTENSIONS, read_image
+from ._roi import cut_roi, mask_box, roi_bunch
 
 __all__ = ["load_image_folder"]
 
 _MASK = re.compile(r"^(?P<stem>.+)_mask(?P<index>\d*)$", re.IGNORECASE)
-
-
-def mask_box(mask, margin):
-    """Square box around the mask's non-zero pixels, enlarged by ``margin`` on every side.
-
-    Returns ``(center_row, center_col, side)`` or None for an empty mask.
-    """
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    if len(rows) == 0:
-        return None
-    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-    side = int(np.ceil(max(height, width) * (1 + 2 * margin)))
-    return (rows[0] + rows[-1] + 1) / 2 - 0.5, (cols[0] + cols[-1] + 1) / 2 - 0.5, max(side, 1)
-
-
-def stack_rois(rois, sources):
-    """Stack ROIs into one array, refusing to mix bit depths silently."""
-    dtypes = {roi.dtype for roi in rois}
-    if len(dtypes) > 1:
-        examples = {}
-        for roi, source in zip(rois, sources):
-            examples.setdefault(roi.dtype, source)
-        listed = ", ".join(f"{dtype} (e.g. {source})" for dtype, source in examples.items())
-        raise ValueError(
-            f"The images mix pixel types: {listed}. Stacking would promote 8-bit grey levels into a 16-bit "
-            "range without rescaling them; convert the images to one bit depth first."
-        )
-    shapes = {roi.shape for roi in rois}
-    if len(shapes) > 1:
-        raise ValueError(f"ROIs of different sizes {sorted(shapes)}: set output_size to resample them to one size.")
-    return np.stack(rois)
 
 
 @validate_params(
@@ -115,6 +81,11 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
         aside) with another image of the same folder (e.g. ``x.png`` and
         ``x.tif``): masks pair with images by name, so only the first in
         sorted order is loaded.
+
+    See Also
+    --------
+    read_image : How each file is read.
+    load_cbis_ddsm : The CBIS-DDSM layout and description files.
 
     Examples
     --------
@@ -195,8 +166,8 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
                 side = max(image.shape)
                 boxes.append((None, ((image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2, side)))
             for mask_path, (row, col, side) in boxes:
-                roi, crop = crop_square(image, row, col, side)
-                rois.append(resize_roi(roi, output_size))
+                roi, _ = cut_roi(image, row, col, side, output_size)
+                rois.append(roi)
                 records.append(dict(
                     file=relative, mask_file=None if mask_path is None else str(mask_path.relative_to(root)),
                     **{"class": name}, group=group_key, center_row=int(round(row)), center_col=int(round(col)),
@@ -205,15 +176,14 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
                 ))
     if not rois:
         raise ValueError(f"No image found under {root} in class folders {classes}.")
-    X = stack_rois(rois, [r["file"] for r in records])
+    import pandas as pd
+
     metadata = pd.DataFrame.from_records(records)
     target = metadata.pop("target").to_numpy()
     groups = metadata.pop("group_id").to_numpy()
-    warn_skipped(f"load_image_folder({str(root)!r})", skipped)
-    counts = ", ".join(f"{int((target == k).sum())} {c}" for k, c in enumerate(classes))
-    return Bunch(
-        images=X, target=target, groups=groups, metadata=metadata, target_names=np.array(classes),
-        skipped=pd.DataFrame(skipped, columns=["item", "reason"]),
-        DESCR=f"Image folder {root}: {len(target)} ROIs ({counts}), {len(group_ids)} groups, "
+    return roi_bunch(
+        f"load_image_folder({str(root)!r})", rois=rois, sources=[r["file"] for r in records], target=target,
+        groups=groups, metadata=metadata, target_names=classes, skipped=skipped,
+        describe=lambda counts: f"Image folder {root}: {len(target)} ROIs ({counts}), {len(group_ids)} groups, "
         f"output_size={output_size}, margin={margin}. Items left out: {len(skipped)}.",
     )

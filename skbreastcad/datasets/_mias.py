@@ -6,19 +6,11 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._readers import (
-    breast_fraction,
-    breast_mask,
-    crop_square,
-    read_image,
-    resize_roi,
-    sample_background_box,
-    warn_skipped,
-)
+from ._readers import read_image
+from ._roi import Film, cut_roi, distance_to_breast, place_negatives, roi_bunch
 
 __all__ = ["load_mias", "read_mias_info"]
 
@@ -141,6 +133,21 @@ def read_mias_info(path):
         radius, severity on a NORM film or missing on an abnormal one), an
         exact duplicate row, rows of one film that disagree on the tissue
         type or mix NORM with abnormalities, or a file without rows.
+
+    See Also
+    --------
+    load_mias : ROIs cut from the films at these coordinates.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from skbreastcad.datasets import read_mias_info
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "Info.txt"
+    >>> _ = path.write_text("mdb001 G CIRC B 535 425 197\\nmdb002 G NORM\\n")
+    >>> read_mias_info(path)[["reference", "abnormality", "x", "y", "radius"]]
+      reference abnormality      x      y  radius
+    0    mdb001        CIRC  535.0  425.0   197.0
+    1    mdb002        NORM    NaN    NaN     NaN
     """
     path = Path(path)
     if not path.is_file():
@@ -179,6 +186,8 @@ def read_mias_info(path):
                 path, row["line"], f"{row['reference']} is listed as NORM and as abnormal "
                 f"(line {first['line']})."
             )
+    import pandas as pd
+
     info = pd.DataFrame(rows, columns=_INFO_COLUMNS)
     for column in ("x", "y", "radius"):
         info[column] = info[column].astype(float)
@@ -366,26 +375,100 @@ def load_mias(
     .. [1] J. Suckling et al., "The Mammographic Image Analysis Society
        Digital Mammogram Database", Excerpta Medica, International Congress
        Series 1069, pp. 375-378, 1994.
+
+    Examples
+    --------
+    Two synthetic films, each with a half-disc breast and one mass:
+
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skbreastcad.datasets import load_mias
+    >>> home = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (home / "Info.txt").write_text("mdb001 G CIRC B 300 500 20\\nmdb002 G CIRC M 200 520 25\\n")
+    >>> rows, cols = np.ogrid[:1024, :1024]
+    >>> film = np.where((rows - 512) ** 2 + cols**2 < 480**2, 120, 0).astype(np.uint8)
+    >>> for reference in ("mdb001", "mdb002"):
+    ...     Image.fromarray(film).save(home / f"{reference}.pgm")
+    >>> data = load_mias(home, task="tumour", negatives_per_positive=2, output_size=32)
+    >>> data.images.shape, np.bincount(data.target).tolist(), data.target_names.tolist()
+    ((6, 32, 32), [4, 2], ['non-tumour', 'tumour'])
+    >>> data.groups.tolist()  # films 1 and 2 are the two breasts of woman 1
+    [1, 1, 1, 1, 1, 1]
     """
     data_home = Path(data_home)
     if not data_home.is_dir():
         raise FileNotFoundError(f"mini-MIAS folder not found: {data_home}")
     if roi_size == "lesion" and output_size is None:
         raise ValueError("roi_size='lesion' cuts crops of varying size: set output_size to an int.")
+    classes = _check_classes(abnormality_classes)
+    rng = check_random_state(random_state)
+
+    info_path = _find_info(data_home)
+    info = read_mias_info(info_path)
+    files, skipped = _select_films(info, info_path, data_home, references, missing)
+    info = info[info["reference"].isin(files)]
+    circles = _keep_away(info)
+    # every film is read now: an unreadable one is an error even if unused
+    films = {reference: Film(_read_film(path), factor=_MASK_FACTOR, keep_away=circles.get(reference, []))
+             for reference, path in files.items()}
+    fields = _film_fields(info, files)
+
+    lesions = info[info["abnormality"] != "NORM"]
+    no_coordinates = lesions[lesions["x"].isna()]
+    skipped += [(_lesion_name(row), "no coordinates (widely distributed, Info.txt note 4): no lesion ROI")
+                for row in no_coordinates.itertuples()]
+    usable = lesions[lesions["x"].notna() & lesions["abnormality"].isin(classes)]
+    if lesions_outside_breast == "skip":
+        outside = np.array([_distance_to_breast(films[row.reference], row) > row.radius
+                            for row in usable.itertuples()], dtype=bool)
+        skipped += [(_lesion_name(row), _OUTSIDE_BREAST.format(row=row)) for row in usable[outside].itertuples()]
+        usable = usable[~outside]
+    rois = [_lesion_roi(films[row.reference], fields[row.reference], row, roi_size, output_size)
+            for row in usable.itertuples()]
+    if not rois:
+        raise ValueError(f"No lesion ROI in {data_home} for abnormality classes {classes}: nothing to learn from.")
+
+    if task == "tumour":
+        excluded = set(no_coordinates["reference"])
+        skipped += [(reference, "calcifications without coordinates: no non-tumour ROI can be placed safely")
+                    for reference in sorted(excluded)]
+        candidates = [r for r in files if r not in excluded]
+        n_negatives = int(round(negatives_per_positive * len(rois)))
+        templates = [(record["crop_size"], record["breast_fraction"]) for record, _ in rois]
+        placed = place_negatives(n_negatives, [films[r] for r in candidates], templates, rng,
+                                 attempts=3, match_breast_fraction=True)
+        rois += [_roi(films[candidates[k]], fields[candidates[k]], row, col, side, output_size)
+                 for k, row, col, side in placed]
+        if len(placed) < n_negatives:
+            skipped.append((f"{n_negatives - len(placed)} non-tumour ROI(s)",
+                            f"no room left in the breast tissue of {len(candidates)} films"))
+    settings = (f"roi_size={roi_size!r} px of 200 micron, output_size={output_size}, "
+                f"negatives_per_positive={negatives_per_positive}, random_state={random_state!r}")
+    return _bunch(rois, task, skipped, data_home, files, settings, classes)
+
+
+_OUTSIDE_BREAST = (
+    "its circle (x={row.x:g}, y={row.y:g}, radius={row.radius:g}) lies outside the breast, in the film "
+    "background: suspect annotation, no lesion ROI (lesions_outside_breast='keep' keeps it)"
+)
+
+
+def _check_classes(abnormality_classes):
     classes = tuple(ABNORMALITIES) if abnormality_classes is None else tuple(c.upper() for c in abnormality_classes)
     unknown = sorted(set(classes) - set(ABNORMALITIES))
     if unknown or not classes:
         raise ValueError(
             f"abnormality_classes must be a non-empty subset of {tuple(ABNORMALITIES)}; got {abnormality_classes!r}."
         )
-    rng = check_random_state(random_state)
+    return classes
 
-    info_path = _find_info(data_home)
-    info = read_mias_info(info_path)
+
+def _select_films(info, info_path, data_home, references, missing):
+    """The image file of each film to load, in ``Info.txt`` order, and the items left out."""
     files, copies = _image_files(data_home)
-    skipped = []
-
     listed = list(dict.fromkeys(info["reference"]))
+    skipped = []
     if references is not None:
         wanted = list(dict.fromkeys(str(r).lower() for r in references))
         not_listed = [r for r in wanted if r not in set(listed)]
@@ -404,179 +487,107 @@ def load_mias(
                 f"{absent[:5]} (missing='warn' loads the subset present)."
             )
         skipped += [(r, "listed in Info.txt, image file not present") for r in absent]
-        unlisted = sorted(set(files) - set(listed))
-        skipped += [(files[r].name, "image file without a row in Info.txt") for r in unlisted]
+        skipped += [(files[r].name, "image file without a row in Info.txt") for r in sorted(set(files) - set(listed))]
         films = [r for r in listed if r in files]
     if not films:
         raise ValueError(f"No mini-MIAS film of {info_path} is present in {data_home}.")
     skipped += [(copy.name, f"another copy of {used.name}, which is read")
                 for copy, used in copies if used.stem.lower() in set(films)]
+    return {r: files[r] for r in films}, skipped
 
-    info = info[info["reference"].isin(films)]
-    images = {}
 
-    def film(reference):
-        if reference not in images:
-            image = read_image(files[reference])
-            if image.shape != (MIAS_SIZE, MIAS_SIZE):
-                raise ValueError(
-                    f"{files[reference]} is {image.shape[1]}x{image.shape[0]} pixels, but Info.txt coordinates "
-                    f"refer to the {MIAS_SIZE}x{MIAS_SIZE} matrix of every mini-MIAS film (its note 2)."
-                )
-            images[reference] = image
-        return images[reference]
-
-    lesions = info[info["abnormality"] != "NORM"]
-    no_coordinates = lesions[lesions["x"].isna()]
-    for row in no_coordinates.itertuples():
-        skipped.append(
-            (f"{row.reference} {row.abnormality} (line {row.line})",
-             "no coordinates (widely distributed, Info.txt note 4): no lesion ROI")
-        )
-    usable = lesions[lesions["x"].notna() & lesions["abnormality"].isin(classes)]
-    for reference in films:
-        film(reference)  # read every film now: an unreadable one is an error even if unused
-
-    masks = {}
-
-    def mask(reference):
-        if reference not in masks:
-            masks[reference] = breast_mask(images[reference], factor=_MASK_FACTOR)
-        return masks[reference]
-
-    records, crops = [], []
-    tissue = dict(zip(info["reference"], info["tissue"]))
-
-    def add(reference, side, row, col, kind, lesion=None):
-        roi, box = crop_square(images[reference], row, col, side)
-        crops.append(resize_roi(roi, output_size))
-        woman, breast = _woman(reference)
-        records.append(dict(
-            reference=reference, file=files[reference].name, woman=woman, breast=breast, tissue=tissue[reference],
-            abnormality=None if lesion is None else lesion.abnormality,
-            severity=None if lesion is None else lesion.severity,
-            x=np.nan if lesion is None else lesion.x, y=np.nan if lesion is None else lesion.y,
-            radius=np.nan if lesion is None else lesion.radius,
-            center_row=int(row), center_col=int(col),
-            crop_top=box[0], crop_left=box[1], crop_bottom=box[2], crop_right=box[3], crop_size=int(side),
-            breast_fraction=breast_fraction(mask(reference), _MASK_FACTOR, box[0], box[1], int(side)),
-            kind=kind, info_line=np.nan if lesion is None else lesion.line,
-        ))
-
-    for lesion in usable.itertuples():
-        side = _lesion_side(lesion.radius, roi_size, output_size or roi_size)
-        # Note 3: the origin is the bottom-left corner; array rows count from the top.
-        row, col = MIAS_SIZE - 1 - lesion.y, lesion.x
-        if lesions_outside_breast == "skip" and _distance_to_breast(mask(lesion.reference), row, col) > lesion.radius:
-            skipped.append(
-                (f"{lesion.reference} {lesion.abnormality} (line {lesion.line})",
-                 f"its circle (x={lesion.x:g}, y={lesion.y:g}, radius={lesion.radius:g}) lies outside the breast, "
-                 "in the film background: suspect annotation, no lesion ROI (lesions_outside_breast='keep' keeps it)")
-            )
-            continue
-        add(lesion.reference, side, row, col, "lesion", lesion)
-    if not records:
+def _read_film(path):
+    image = read_image(path)
+    if image.shape != (MIAS_SIZE, MIAS_SIZE):
         raise ValueError(
-            f"No lesion ROI in {data_home} for abnormality classes {classes}: nothing to learn from."
+            f"{path} is {image.shape[1]}x{image.shape[0]} pixels, but Info.txt coordinates "
+            f"refer to the {MIAS_SIZE}x{MIAS_SIZE} matrix of every mini-MIAS film (its note 2)."
         )
+    return image
 
-    if task == "tumour":
-        n_negatives = int(round(negatives_per_positive * len(records)))
-        excluded = set(no_coordinates["reference"])
-        for reference in sorted(excluded):
-            skipped.append((reference, "calcifications without coordinates: no non-tumour ROI can be placed safely"))
-        candidates = [r for r in films if r not in excluded]
-        lesion_boxes = [(rec["crop_size"], rec["breast_fraction"]) for rec in records]
-        placed = _add_negatives(n_negatives, candidates, info, lesion_boxes, mask, rng, add)
-        if placed < n_negatives:
-            skipped.append(
-                (f"{n_negatives - placed} non-tumour ROI(s)",
-                 f"no room left in the breast tissue of {len(candidates)} films")
-            )
 
-    metadata = pd.DataFrame.from_records(records)
+def _center(row):
+    # Note 3: the origin is the bottom-left corner; array rows count from the top.
+    return MIAS_SIZE - 1 - row.y, row.x
+
+
+def _keep_away(info):
+    """The annotated lesion circles of each film, enlarged: non-tumour ROIs keep clear of them all."""
+    lesions = info[info["x"].notna()]
+    return {
+        reference: [(*_center(row), 1.25 * row.radius + 8) for row in group.itertuples()]
+        for reference, group in lesions.groupby("reference")
+    }
+
+
+def _lesion_name(row):
+    return f"{row.reference} {row.abnormality} (line {row.line})"
+
+
+def _distance_to_breast(film, row):
+    return distance_to_breast(film.breast, film.factor, *_center(row))
+
+
+def _film_fields(info, files):
+    """The metadata every ROI of a film carries, by reference."""
+    tissue = dict(zip(info["reference"], info["tissue"], strict=True))
+    fields = {}
+    for reference, path in files.items():
+        woman, breast = _woman(reference)
+        fields[reference] = dict(reference=reference, file=path.name, woman=woman, breast=breast,
+                                 tissue=tissue[reference])
+    return fields
+
+
+def _roi(film, fields, row, col, side, output_size, lesion=None):
+    """One ROI and its metadata record (``lesion`` is its ``Info.txt`` row, None for a non-tumour ROI)."""
+    roi, box = cut_roi(film.image, row, col, side, output_size)
+    record = dict(
+        **fields,
+        abnormality=None if lesion is None else lesion.abnormality,
+        severity=None if lesion is None else lesion.severity,
+        x=np.nan if lesion is None else lesion.x, y=np.nan if lesion is None else lesion.y,
+        radius=np.nan if lesion is None else lesion.radius,
+        center_row=int(row), center_col=int(col),
+        crop_top=box[0], crop_left=box[1], crop_bottom=box[2], crop_right=box[3], crop_size=int(side),
+        breast_fraction=film.breast_fraction(box),
+        kind="background" if lesion is None else "lesion", info_line=np.nan if lesion is None else lesion.line,
+    )
+    return record, roi
+
+
+def _lesion_roi(film, fields, lesion, roi_size, output_size):
+    side = _lesion_side(lesion.radius, roi_size, output_size or roi_size)
+    return _roi(film, fields, *_center(lesion), side, output_size, lesion)
+
+
+def _bunch(rois, task, skipped, data_home, files, settings, classes):
+    import pandas as pd
+
+    metadata = pd.DataFrame.from_records([record for record, _ in rois])
+    # one order whatever the placement order: by film, its lesions in Info.txt order, then the others
     order = metadata.sort_values(["reference", "kind", "info_line", "center_row", "center_col"],
                                  ascending=[True, False, True, True, True], kind="stable").index.to_numpy()
     metadata = metadata.loc[order].reset_index(drop=True)
     metadata["info_line"] = metadata["info_line"].astype("Int64")
-    X = np.stack([crops[k] for k in order])
     if task == "tumour":
         target = (metadata["kind"] == "lesion").to_numpy().astype(int)
-        target_names = np.array(["non-tumour", "tumour"])
+        target_names = ["non-tumour", "tumour"]
     else:
         target = (metadata["severity"] == "M").to_numpy().astype(int)
-        target_names = np.array(["benign", "malignant"])
-    groups = metadata["woman"].to_numpy()
+        target_names = ["benign", "malignant"]
 
-    warn_skipped(f"load_mias({str(data_home)!r})", skipped)
-    skipped_frame = pd.DataFrame(skipped, columns=["item", "reason"])
-    counts = ", ".join(f"{int((target == k).sum())} {name}" for k, name in enumerate(target_names))
-    descr = (
-        f"mini-MIAS ROIs from {data_home} (Suckling et al. 1994)\n"
-        f"task={task!r}: {len(target)} ROIs ({counts}) from {len(films)} films of "
-        f"{len(set(_woman(r)[0] for r in films))} women.\n"
-        f"roi_size={roi_size!r} px of 200 micron, output_size={output_size}, "
-        f"negatives_per_positive={negatives_per_positive}, random_state={random_state!r}.\n"
-        f"Lesion classes: {', '.join(classes)}. Items left out: {len(skipped)}"
-        + "".join(f"\n  - {item}: {reason}" for item, reason in skipped)
+    def describe(counts):
+        return (
+            f"mini-MIAS ROIs from {data_home} (Suckling et al. 1994)\n"
+            f"task={task!r}: {len(target)} ROIs ({counts}) from {len(files)} films of "
+            f"{len({_woman(r)[0] for r in files})} women.\n{settings}.\n"
+            f"Lesion classes: {', '.join(classes)}. Items left out: {len(skipped)}"
+            + "".join(f"\n  - {item}: {reason}" for item, reason in skipped)
+        )
+
+    return roi_bunch(
+        f"load_mias({str(data_home)!r})", rois=[rois[k][1] for k in order], sources=list(metadata["file"]),
+        target=target, groups=metadata["woman"].to_numpy(), metadata=metadata, target_names=target_names,
+        skipped=skipped, describe=describe,
     )
-    return Bunch(images=X, target=target, groups=groups, metadata=metadata, target_names=target_names,
-                 skipped=skipped_frame, DESCR=descr)
-
-
-def _distance_to_breast(mask, row, col):
-    """Distance in film pixels from ``(row, col)`` to the nearest breast pixel of a low-resolution mask."""
-    r = min(max(int(row) // _MASK_FACTOR, 0), mask.shape[0] - 1)
-    c = min(max(int(col) // _MASK_FACTOR, 0), mask.shape[1] - 1)
-    if mask[r, c]:
-        return 0.0
-    if not mask.any():
-        return np.inf
-    rows, cols = np.nonzero(mask)
-    return float(np.sqrt(np.min((rows - r) ** 2 + (cols - c) ** 2))) * _MASK_FACTOR
-
-
-def _add_negatives(n_negatives, films, info, lesion_boxes, mask, rng, add):
-    """Place non-tumour ROIs round-robin over the films, centred in breast tissue, clear of lesions.
-
-    Each one copies the crop size and the share of breast of a random lesion
-    crop, so that neither the resampling scale nor the black film padding
-    at the chest-wall edge can tell the classes apart.
-    """
-    if n_negatives == 0:
-        return 0
-    lesions = info[info["x"].notna()]
-    circles = {
-        r: [(MIAS_SIZE - 1 - g.y, g.x, 1.25 * g.radius + 8) for g in group.itertuples()]
-        for r, group in lesions.groupby("reference")
-    }
-    taken = {r: [] for r in films}
-    open_films = [films[k] for k in rng.permutation(len(films))]
-    placed = 0
-    while placed < n_negatives and open_films:
-        still_open = []
-        for reference in open_films:
-            if placed == n_negatives:
-                break
-            center = None
-            for k in rng.randint(0, len(lesion_boxes), size=3):
-                side, fraction = lesion_boxes[k]
-                ranges = [(0.95, 1.0)] if fraction >= 0.95 else [(fraction - 0.05, fraction + 0.05), (0.95, 1.0)]
-                for inside in ranges:
-                    center = sample_background_box(
-                        mask(reference), _MASK_FACTOR, side, circles.get(reference, []), taken[reference], rng,
-                        inside=inside,
-                    )
-                    if center is not None:
-                        break
-                if center is not None:
-                    break
-            if center is None:
-                continue
-            top, left = center[0] - side // 2, center[1] - side // 2
-            taken[reference].append((top, left, top + side, left + side))
-            add(reference, side, center[0], center[1], "background")
-            placed += 1
-            still_open.append(reference)
-        open_films = still_open
-    return placed

@@ -147,10 +147,15 @@ def make_phantoms(
     Returns
     -------
     X : ndarray of uint8, shape (n_samples, image_size, image_size)
+        The phantom ROIs.
     y : ndarray of int, shape (n_samples,)
         1 for tumour ROIs.
     groups : ndarray of int, shape (n_samples,)
         Patient ids, only when ``return_groups=True``.
+
+    See Also
+    --------
+    load_mias : Real ROIs cut from the mini-MIAS mammograms.
 
     References
     ----------
