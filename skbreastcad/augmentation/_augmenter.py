@@ -60,7 +60,7 @@ class ImageAugmenter(BaseEstimator):
 
     See Also
     --------
-    skbreastcad.models.TwoStageTransferClassifier : uses it through ``augment``.
+    skbreastcad.models.TwoStageTransferClassifier : Uses it through ``augment``.
 
     Notes
     -----

@@ -71,6 +71,8 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_features_out)
+            One row of features per image, in the order of
+            :meth:`get_feature_names_out`.
         """
         check_is_fitted(self)
         self._check_mask_support(mask)
@@ -85,17 +87,22 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+            Grayscale images (uint8, uint16 or float). Flattened rows need
+            ``image_shape``.
         y : Ignored
+            Not used, present for API consistency by convention.
         mask : array-like of bool, same shape as X, default=None
+            Per-image region-of-interest masks.
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_features_out)
+            One row of features per image.
         """
         return self.fit(X, y, mask=mask).transform(X, mask=mask)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output features.
+        """Get the names of the output features.
 
         Parameters
         ----------
@@ -105,6 +112,7 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str objects
+            One name per output column.
         """
         check_is_fitted(self)
         return np.asarray(self._feature_names(), dtype=object)

@@ -52,10 +52,12 @@ def balanced_sample_weight(y):
     Parameters
     ----------
     y : array-like of shape (n_samples,)
+        Class labels (of the training fold only).
 
     Returns
     -------
     sample_weight : ndarray of shape (n_samples,)
+        The weight of each sample's class.
 
     Examples
     --------

@@ -38,6 +38,15 @@ def resolve_image_shape(n_features, image_shape):
     Returns
     -------
     shape : tuple of (int, int)
+        The resolved ``(height, width)``.
+
+    Examples
+    --------
+    >>> from skbreastcad.utils import resolve_image_shape
+    >>> resolve_image_shape(12, (3, -1))
+    (3, 4)
+    >>> resolve_image_shape(16, None)
+    (4, 4)
     """
     if image_shape is None:
         side = math.isqrt(n_features)
@@ -90,7 +99,10 @@ def validate_images(estimator, X, *, reset, dtype="numeric", image_shape=None):
     Parameters
     ----------
     estimator : estimator instance
+        The estimator whose ``n_features_in_`` and ``image_shape_`` are set
+        (``reset=True``) or checked.
     X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+        The images, or flattened rows.
     reset : bool
         True in ``fit``, False in ``transform``/``predict``.
     dtype : str, type or list of types, default="numeric"
@@ -102,6 +114,15 @@ def validate_images(estimator, X, *, reset, dtype="numeric", image_shape=None):
     Returns
     -------
     images : ndarray of shape (n_samples, height, width)
+        The validated batch, as images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skbreastcad.utils import validate_images
+    >>> validate_images(BaseEstimator(), np.zeros((2, 12)), reset=True, image_shape=(3, 4)).shape
+    (2, 3, 4)
     """
     _check_image_shape_param(image_shape)
     if (hasattr(X, "__array__") or isinstance(X, (list, tuple))) and not hasattr(X, "iloc"):
@@ -171,10 +192,19 @@ def validate_masks(mask, images):
         Truthy pixels belong to the region of interest. 0/1 integers are
         accepted; any other value is an error.
     images : ndarray of shape (n_samples, height, width)
+        The validated images the masks belong to.
 
     Returns
     -------
     mask : ndarray of bool, shape (n_samples, height, width), or None
+        The masks as booleans in the images' shape; None when ``mask`` is None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbreastcad.utils import validate_masks
+    >>> validate_masks([[1, 0, 0, 1]], np.zeros((1, 2, 2))).tolist()
+    [[[True, False], [False, True]]]
     """
     if mask is None:
         return None

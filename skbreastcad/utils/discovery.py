@@ -25,6 +25,12 @@ def all_estimators():
     -------
     estimators : list of (str, type)
         Sorted by name.
+
+    Examples
+    --------
+    >>> from skbreastcad.utils import all_estimators
+    >>> "GLCMFeatures" in dict(all_estimators())
+    True
     """
     import skbreastcad
 
