@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skbreastcad.features._cnn import CNNLayerFeatures
-from skbreastcad.models import VGG16_STUDY_LAYERS, build_backbone, list_layers
+from skbreastcad.nn import VGG16_STUDY_LAYERS, build_backbone, list_layers
 
 
 
