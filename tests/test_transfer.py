@@ -478,3 +478,40 @@ def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(pretrained
     for _ in range(2):
         with pytest.warns(UserWarning, match="without the stage-1 cache"):
             assert not clone(flip).fit(X, y).stage1_from_cache_
+
+
+def _previous_plan_balance(y, train, seed, n_classes, balance):
+    """The over-sampling and class weights _plan computed before it used sampling/."""
+    if balance == "oversample":
+        rng = np.random.RandomState(seed)
+        counts = np.bincount(y[train], minlength=n_classes)
+        extra = [
+            rng.choice(train[y[train] == c], counts.max() - counts[c], replace=True)
+            for c in range(n_classes)
+            if 0 < counts[c] < counts.max()
+        ]
+        return np.concatenate([train, *extra])
+    counts = np.bincount(y[train], minlength=n_classes).astype(float)
+    present = counts > 0
+    weight = np.zeros(n_classes)
+    weight[present] = counts[present].sum() / (present.sum() * counts[present])
+    return weight
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("balance", ["oversample", "class_weight"])
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_balancing_through_sampling_draws_as_before(seed, balance, n_classes):
+    rng = np.random.default_rng(seed)
+    # uneven classes, one of them absent from the training split when n_classes=4
+    p = [0.75, 0.25] if n_classes == 2 else [0.6, 0.3, 0.1]
+    y = rng.choice(len(p), size=60, p=p)
+    y[:6] = np.arange(6) % len(p)  # every present class in both splits
+    plan = _clf(balance=balance, validation_fraction=0.25)._plan(y, None, seed, n_classes)
+    previous = _previous_plan_balance(
+        y, _clf(validation_fraction=0.25)._plan(y, None, seed, n_classes)["train"], seed, n_classes, balance
+    )
+    if balance == "oversample":
+        np.testing.assert_array_equal(plan["train"], previous)
+    else:
+        np.testing.assert_array_equal(plan["class_weight"], previous)
