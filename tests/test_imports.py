@@ -19,7 +19,10 @@ def _run(code):
     root = os.path.dirname(os.path.dirname(skbreastcad.__file__))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr

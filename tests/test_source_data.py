@@ -46,7 +46,10 @@ def test_handle_is_read_only_unpacks_and_pickles():
         Xs[0, 0, 0] = 1
     with pytest.raises(AttributeError):
         source.X = X
-    assert repr(source) == "SourceData(X=<uint8 array of shape (2, 3, 3)>, y=<int64 array of shape (2,)>)"
+    assert (
+        repr(source)
+        == "SourceData(X=<uint8 array of shape (2, 3, 3)>, y=<int64 array of shape (2,)>)"
+    )
     restored = pickle.loads(pickle.dumps(source))
     assert restored is not source and not restored.X.flags.writeable
     np.testing.assert_array_equal(restored.X, X)
@@ -58,8 +61,15 @@ def _fit(source, **params):
     X = np.random.default_rng(0).integers(0, 256, (16, 8, 8), dtype=np.uint8)
     y = np.arange(16) % 2
     base = dict(
-        transfer="two_stage", weights=None, source_data=source, max_epochs=1, source_max_epochs=1,
-        batch_size=8, validation_fraction=None, random_state=0, device="cpu",
+        transfer="two_stage",
+        weights=None,
+        source_data=source,
+        max_epochs=1,
+        source_max_epochs=1,
+        batch_size=8,
+        validation_fraction=None,
+        random_state=0,
+        device="cpu",
     )
     return TwoStageTransferClassifier("tiny_cnn", **{**base, **params}).fit(X, y)
 

@@ -149,12 +149,12 @@ def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_pat
     # another stage-1 setting trains stage 1 again
     _clf(**params, source_lr=0.02).fit(X, y)
     assert [run["stage"] for run in TRAININGS][-2:] == [1, 2]
-    # a joblib.Memory on the same folder (another process's) finds both results
+    # a joblib.Memory or a path-like on the same folder (another process's) finds both results
     from joblib import Memory
 
     TRAININGS.clear()
     assert _clf(**dict(params, memory=Memory(str(tmp_path / "cache"), verbose=0))).fit(X, y).stage1_from_cache_
-    assert _clf(**params, source_lr=0.02).fit(X, y).stage1_from_cache_
+    assert _clf(**dict(params, memory=tmp_path / "cache"), source_lr=0.02).fit(X, y).stage1_from_cache_
     assert [run["stage"] for run in TRAININGS] == [2, 2]
     # memory=None (the default) caches nothing: stage 1 trains on every fit
     TRAININGS.clear()

@@ -92,17 +92,25 @@ def train_stage(est, model, images, y, plan, *, stage, lr, max_epochs, device, a
         train_ds = TensorDataset(X_dev, y_dev, plan["train"])
         valid_ds = None if plan["valid"] is None else TensorDataset(X_dev, y_dev, plan["valid"])
         generator = torch.Generator().manual_seed(seed)
-        optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[est.optimizer]
+        optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[
+            est.optimizer
+        ]
         opt_kwargs = {"optimizer__weight_decay": est.weight_decay}
         if est.optimizer == "sgd":
             opt_kwargs["optimizer__momentum"] = 0.9
         criterion_kwargs = {}
         if plan["class_weight"] is not None:
-            criterion_kwargs["criterion__weight"] = torch.as_tensor(plan["class_weight"], dtype=torch.float32, device=device)
+            criterion_kwargs["criterion__weight"] = torch.as_tensor(
+                plan["class_weight"], dtype=torch.float32, device=device
+            )
         callbacks, monitor = default_callbacks(
-            scoring=_multiclass_scoring(est.scoring, int(y.max()) + 1), has_valid=valid_ds is not None, max_epochs=max_epochs,
-            lr_schedule=est.lr_schedule, early_stopping=est.early_stopping,
-            checkpoint_dir=workdir, progress=est.verbose > 0,
+            scoring=_multiclass_scoring(est.scoring, int(y.max()) + 1),
+            has_valid=valid_ds is not None,
+            max_epochs=max_epochs,
+            lr_schedule=est.lr_schedule,
+            early_stopping=est.early_stopping,
+            checkpoint_dir=workdir,
+            progress=est.verbose > 0,
         )
         for i, cb in enumerate(est.callbacks or []):
             callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))

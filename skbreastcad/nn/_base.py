@@ -96,8 +96,9 @@ class BaseDeepEstimator(TorchStateMixin):
         self._head = built.head
         return ImageModel(built.model, built.mean, built.std, self.input_size_)
 
-    def _batched_inference(self, model, images, device, amp, forward, *, post=None, pad=True,
-                           desc=None):
+    def _batched_inference(
+        self, model, images, device, amp, forward, *, post=None, pad=True, desc=None
+    ):
         """Run ``forward(model, x)`` over fixed-size batches of unit tensors.
 
         Parameters

@@ -86,7 +86,9 @@ class ImageModel(nn.Module):
                 for p in member.parameters(recurse=False):
                     p.requires_grad_(False)
                 frozen.append(member_name)
-        self.frozen_ = [name for name in frozen if isinstance(self.backbone.get_submodule(name), _NORM_TYPES)]
+        self.frozen_ = [
+            name for name in frozen if isinstance(self.backbone.get_submodule(name), _NORM_TYPES)
+        ]
         self.train(self.training)
         return frozen
 
@@ -99,8 +101,4 @@ class ImageModel(nn.Module):
 
 def weight_layers(model):
     """Names of the convolution and linear layers, in registration order."""
-    return [
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, _WEIGHT_TYPES)
-    ]
+    return [name for name, module in model.named_modules() if isinstance(module, _WEIGHT_TYPES)]

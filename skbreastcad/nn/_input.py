@@ -83,7 +83,9 @@ def validate_input_size(input_size, spec, image_shape):
         size = None
     elif isinstance(input_size, (int, np.integer)):
         size = (int(input_size), int(input_size))
-    elif len(input_size) == 2 and all(isinstance(v, (int, np.integer)) and v >= 1 for v in input_size):
+    elif len(input_size) == 2 and all(
+        isinstance(v, (int, np.integer)) and v >= 1 for v in input_size
+    ):
         size = (int(input_size[0]), int(input_size[1]))
     else:
         raise ValueError(
@@ -112,7 +114,7 @@ def fixed_size_batches(images, batch_size, pad=True):
     cross-validation folds.
     """
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
+        batch = images[start : start + batch_size]
         n_real = len(batch)
         if pad and n_real < batch_size:
             blank = np.zeros((batch_size - n_real, *batch.shape[1:]), dtype=batch.dtype)

@@ -36,7 +36,9 @@ class TorchStateMixin:
             if isinstance(value, _TorchBytes):
                 import torch
 
-                state[name] = torch.load(io.BytesIO(value.data), map_location="cpu", weights_only=False)
+                state[name] = torch.load(
+                    io.BytesIO(value.data), map_location="cpu", weights_only=False
+                )
         super().__setstate__(state)
 
     def _model_on(self, device, channels_last=False):

@@ -4,7 +4,13 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = ["check_weights", "hub_checkpoint_path", "is_checkpoint_path", "load_checkpoint", "read_checkpoint"]
+__all__ = [
+    "check_weights",
+    "hub_checkpoint_path",
+    "is_checkpoint_path",
+    "load_checkpoint",
+    "read_checkpoint",
+]
 
 
 def hub_checkpoint_path(url):
@@ -52,7 +58,7 @@ def read_checkpoint(path):
     for key, value in state.items():
         for prefix in ("module.", "backbone."):
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         out[key] = value
     return out
 
@@ -71,7 +77,11 @@ def load_checkpoint(model, path, head):
     -------
     model : torch.nn.Module
     """
-    state = {k: v for k, v in read_checkpoint(path).items() if not k.startswith(("AuxLogits.", "aux1.", "aux2."))}
+    state = {
+        k: v
+        for k, v in read_checkpoint(path).items()
+        if not k.startswith(("AuxLogits.", "aux1.", "aux2."))
+    }
     own = model.state_dict()
     head_keys = {k for k in own if k.startswith(head + ".")}
     # the classification layer may come from a task with other classes
@@ -92,10 +102,14 @@ def is_checkpoint_path(weights):
     """Whether ``weights`` names a checkpoint file rather than a weight set."""
     if isinstance(weights, os.PathLike):
         return True
-    return isinstance(weights, str) and weights != "imagenet" and (
-        os.path.isfile(weights)
-        or os.path.sep in weights
-        or weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
+    return (
+        isinstance(weights, str)
+        and weights != "imagenet"
+        and (
+            os.path.isfile(weights)
+            or os.path.sep in weights
+            or weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
+        )
     )
 
 
