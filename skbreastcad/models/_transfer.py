@@ -494,6 +494,8 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
             )
 
     def _stage1(self, spec, Xs, ys, n_classes, plan, device, augmenter, workdir):
+        from skorch.history import History
+
         from ._net import train_stage
 
         def train():
@@ -507,8 +509,6 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
 
         settings = stage1_settings(self, spec, plan["seed"], use_amp(self.amp, device))
         result, self.stage1_from_cache_ = run_stage1(self.memory, settings, Xs, ys, train)
-        from skorch.history import History
-
         self.stage1_history_ = History(result["history"])
         self.stage1_best_epoch_ = result["best_epoch"]
         return result
@@ -528,10 +528,10 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        check_is_fitted(self)
-        images = validate_images(self, X, reset=False, image_shape=self.image_shape)
         import torch
 
+        check_is_fitted(self)
+        images = validate_images(self, X, reset=False, image_shape=self.image_shape)
         device = resolve_device(self.device)
         model = self._model_on(device, use_channels_last(self.channels_last, device))
         return self._batched_inference(
