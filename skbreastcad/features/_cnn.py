@@ -6,7 +6,6 @@ from sklearn.utils._param_validation import StrOptions
 
 from ..nn import list_layers
 from ..nn._base import BaseDeepEstimator
-from ..nn._device import resolve_device, use_amp, use_channels_last
 from ..nn._input import to_unit_tensor
 from ._base import BaseImageTransformer
 
@@ -272,10 +271,8 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
             handle.remove()
 
     def _transform(self, images, mask):
-        device = resolve_device(self.device)
-        channels_last = use_channels_last(self.channels_last, device)
-        model = self._model_on(device, channels_last)
-        return self._forward_layer(model, images, device, use_amp(self.amp, device))
+        model, device, amp = self._inference_setup()
+        return self._forward_layer(model, images, device, amp)
 
     def _feature_names(self):
         label = self.layer_ if self.layer_ is not None else "embedding"

@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_y, check_consistent_length, check_is_fitted
 
 from ..nn._base import BaseDeepEstimator
-from ..nn._device import resolve_device, use_amp, use_channels_last
+from ..nn._device import use_amp
 from ..nn._input import unit_scaling
 from ..nn._weights import check_weights
 from ..sampling import balanced_class_weight, random_oversample_indices
@@ -532,10 +532,9 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
 
         check_is_fitted(self)
         images = validate_images(self, X, reset=False, image_shape=self.image_shape)
-        device = resolve_device(self.device)
-        model = self._model_on(device, use_channels_last(self.channels_last, device))
+        model, device, amp = self._inference_setup()
         return self._batched_inference(
-            model, images, device, use_amp(self.amp, device), lambda model, x: model(x),
+            model, images, device, amp, lambda model, x: model(x),
             post=lambda logits: torch.softmax(logits, dim=1),
         )
 

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._backbones import build_backbone, get_backbone_spec
-from ._device import TorchDevice, autocast, resolve_device
+from ._device import TorchDevice, autocast, resolve_device, use_amp, use_channels_last
 from ._input import check_value_range, fixed_size_batches, to_unit_tensor, validate_input_size
 from ._state import TorchStateMixin
 from ._weights import check_weights
@@ -95,6 +95,22 @@ class BaseDeepEstimator(TorchStateMixin):
             built = build_backbone(backbone, weights, num_classes=num_classes)
         self._head = built.head
         return ImageModel(built.model, built.mean, built.std, self.input_size_)
+
+    def _inference_setup(self):
+        """The fitted model on the current ``device``, that device and whether to use bf16.
+
+        Resolved at every call, so that ``set_params(device=...)`` after fitting
+        moves inference (a GPU-fitted model predicts on a CPU-only machine).
+
+        Returns
+        -------
+        model : torch.nn.Module
+        device : torch.device
+        amp : bool
+        """
+        device = resolve_device(self.device)
+        model = self._model_on(device, use_channels_last(self.channels_last, device))
+        return model, device, use_amp(self.amp, device)
 
     def _batched_inference(
         self, model, images, device, amp, forward, *, post=None, pad=True, desc=None
