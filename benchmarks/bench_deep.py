@@ -32,7 +32,7 @@ from torch import nn
 
 from skbreastcad.features import CNNLayerFeatures
 from skbreastcad.models import TwoStageTransferClassifier
-from skbreastcad.models._torch import autocast, resolve_device, use_amp, use_channels_last
+from skbreastcad.nn._device import autocast, resolve_device, use_amp, use_channels_last
 
 
 def sync(device):
@@ -173,8 +173,9 @@ def main(argv=None):
     ours_inf, plain_inf = paired_rates(ours_inference, plain, n_images, args.repeat, device)
 
     # -- training ------------------------------------------------------------------
-    from skbreastcad.models import build_backbone
-    from skbreastcad.models._torch import ImageModel, to_unit_tensor
+    from skbreastcad.nn import build_backbone
+    from skbreastcad.nn._image_model import ImageModel
+    from skbreastcad.nn._input import to_unit_tensor
 
     torch.manual_seed(0)
     built = build_backbone(backbone, None, num_classes=2)

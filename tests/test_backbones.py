@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from skbreastcad.models import (
+from skbreastcad.nn import (
     VGG16_STUDY_LAYERS,
     build_backbone,
     get_backbone_spec,
     list_backbones,
     list_layers,
 )
-from skbreastcad.models._torch import ImageModel
+from skbreastcad.nn._image_model import ImageModel
 
 
 

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skbreastcad.features._cnn import CNNLayerFeatures
-from skbreastcad.models import VGG16_STUDY_LAYERS, build_backbone, list_layers
+from skbreastcad.nn import VGG16_STUDY_LAYERS, build_backbone, list_layers
 
 
 
@@ -238,3 +238,13 @@ def test_unavailable_device_is_a_clear_error(images):
         pytest.skip("CUDA is available")
     with pytest.raises(ValueError, match="CUDA is not available"):
         _tiny().set_params(device="cuda").fit(images)
+
+
+def test_device_constraint_takes_str_and_torch_device_only(images):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    est = _tiny(layer="relu2")
+    est.set_params(device=torch.device("cpu")).fit(images)
+    np.testing.assert_array_equal(est.transform(images), est.set_params(device="cpu").transform(images))
+    with pytest.raises(InvalidParameterError, match="'device' parameter.*'torch.device'. Got 3"):
+        est.set_params(device=3).fit(images)

@@ -145,3 +145,18 @@ def test_refit_on_rows_forgets_the_image_shape_of_an_earlier_fit():
     assert sampler.image_shape_ == (8, 8)
     sampler.fit_resample(X[:, :5, 0], y)  # rows of 5 features, no image_shape
     assert sampler.n_features_in_ == 5 and not hasattr(sampler, "image_shape_")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+@pytest.mark.parametrize("counts", [(30, 10), (5, 12, 12, 3), (4, 4), (9, 1, 5)])
+def test_random_oversample_indices_draws_what_imblearn_draws(seed, counts):
+    from skbreastcad.sampling import random_oversample_indices
+
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+    indices = random_oversample_indices(y, random_state=seed)
+    # imbalanced-learn's tabular sampler, given the same seed, picks the same rows
+    sampler = RandomOverSampler(random_state=seed)
+    sampler.fit_resample(np.zeros((len(y), 1)), y)
+    np.testing.assert_array_equal(indices, sampler.sample_indices_)
+    assert np.bincount(y[indices]).tolist() == [max(counts)] * len(counts)

@@ -14,7 +14,8 @@ import torch
 from sklearn.base import clone
 from skorch.callbacks import Callback
 
-from skbreastcad.models import TwoStageTransferClassifier, build_backbone, clear_stage1_cache
+from skbreastcad.models import SourceData, TwoStageTransferClassifier
+from skbreastcad.nn import build_backbone
 
 # every stage-1 / stage-2 training start, across clones (module level on purpose)
 TRAININGS = []
@@ -22,11 +23,8 @@ TRAININGS = []
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_stage1_cache()
+def _fresh_trainings():
     TRAININGS.clear()
-    yield
-    clear_stage1_cache()
 
 
 class Recorder(Callback):
@@ -139,7 +137,10 @@ def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_pat
     path, _ = pretrained
     X, y = _data()
     source = _data(n=30, seed=2)
-    params = dict(transfer="two_stage", weights=path, source_data=source, callbacks=[Recorder()])
+    params = dict(
+        transfer="two_stage", weights=path, source_data=source, callbacks=[Recorder()],
+        memory=str(tmp_path / "cache"),
+    )
     first = _clf(**params).fit(X, y)
     second = _clf(**params, freeze_depth=1, lr=0.003, max_epochs=2).fit(X, y)
     assert not first.stage1_from_cache_ and second.stage1_from_cache_
@@ -148,15 +149,18 @@ def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_pat
     # another stage-1 setting trains stage 1 again
     _clf(**params, source_lr=0.02).fit(X, y)
     assert [run["stage"] for run in TRAININGS][-2:] == [1, 2]
-    # on disk, shared between processes
-    clear_stage1_cache()
-    disk = dict(params, stage1_cache=str(tmp_path))
-    _clf(**disk).fit(X, y)
-    assert len(list(tmp_path.glob("stage1-*.pt"))) == 1
-    clear_stage1_cache()
+    # a joblib.Memory or a path-like on the same folder (another process's) finds both results
+    from joblib import Memory
+
     TRAININGS.clear()
-    assert _clf(**disk).fit(X, y).stage1_from_cache_
-    assert [run["stage"] for run in TRAININGS] == [2]
+    assert _clf(**dict(params, memory=Memory(str(tmp_path / "cache"), verbose=0))).fit(X, y).stage1_from_cache_
+    assert _clf(**dict(params, memory=tmp_path / "cache"), source_lr=0.02).fit(X, y).stage1_from_cache_
+    assert [run["stage"] for run in TRAININGS] == [2, 2]
+    # memory=None (the default) caches nothing: stage 1 trains on every fit
+    TRAININGS.clear()
+    no_cache = dict(params, memory=None)
+    assert not any(_clf(**no_cache).fit(X, y).stage1_from_cache_ for _ in range(2))
+    assert [run["stage"] for run in TRAININGS] == [1, 2, 1, 2]
 
 
 def test_freezing_freezes_weights_and_batchnorm_statistics(pretrained):
@@ -375,14 +379,17 @@ def test_bad_input_fails_before_any_training(pretrained):
     _clf(augment=ImageAugmenter(clip=False), max_epochs=1).fit(X.astype(np.float32), y)
 
 
-def test_fig6_grid_with_groups_and_shared_stage1(pretrained):
+def test_fig6_grid_with_groups_and_shared_stage1(pretrained, tmp_path):
     from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 
     path, _ = pretrained
     X, y = _data(n=48)
     groups = np.arange(48) // 2
-    source = _data(n=30, seed=4)
-    clf = _clf(weights=path, source_data=source, max_epochs=2, source_max_epochs=2, callbacks=[Recorder()])
+    source = SourceData(*_data(n=30, seed=4))
+    clf = _clf(
+        weights=path, source_data=source, max_epochs=2, source_max_epochs=2, callbacks=[Recorder()],
+        memory=str(tmp_path),
+    )
     grid = GridSearchCV(
         clf, {"transfer": ["none", "imagenet", "two_stage"]}, cv=GroupKFold(n_splits=2), scoring="roc_auc"
     ).fit(X, y, groups=groups)
@@ -440,12 +447,15 @@ def test_amp_and_channels_last_training_on_cpu():
     assert next(clf.module_.parameters()).is_contiguous()  # stored back in the default layout
 
 
-def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(pretrained):
+def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(pretrained, tmp_path):
     from skorch.callbacks import GradientNormClipping
 
     path, _ = pretrained
     X, y = _data()
-    params = dict(transfer="two_stage", weights=path, source_data=_data(n=30, seed=2), max_epochs=1)
+    params = dict(
+        transfer="two_stage", weights=path, source_data=_data(n=30, seed=2), max_epochs=1,
+        memory=str(tmp_path),
+    )
     _clf(**params, callbacks=[Recorder()]).fit(X, y)
     # settings that change stage 1's training train it again
     clipped = _clf(**params, callbacks=[Recorder(), GradientNormClipping(gradient_clip_value=0.01)]).fit(X, y)
@@ -468,3 +478,40 @@ def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(pretrained
     for _ in range(2):
         with pytest.warns(UserWarning, match="without the stage-1 cache"):
             assert not clone(flip).fit(X, y).stage1_from_cache_
+
+
+def _previous_plan_balance(y, train, seed, n_classes, balance):
+    """The over-sampling and class weights _plan computed before it used sampling/."""
+    if balance == "oversample":
+        rng = np.random.RandomState(seed)
+        counts = np.bincount(y[train], minlength=n_classes)
+        extra = [
+            rng.choice(train[y[train] == c], counts.max() - counts[c], replace=True)
+            for c in range(n_classes)
+            if 0 < counts[c] < counts.max()
+        ]
+        return np.concatenate([train, *extra])
+    counts = np.bincount(y[train], minlength=n_classes).astype(float)
+    present = counts > 0
+    weight = np.zeros(n_classes)
+    weight[present] = counts[present].sum() / (present.sum() * counts[present])
+    return weight
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("balance", ["oversample", "class_weight"])
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_balancing_through_sampling_draws_as_before(seed, balance, n_classes):
+    rng = np.random.default_rng(seed)
+    # uneven classes, one of them absent from the training split when n_classes=4
+    p = [0.75, 0.25] if n_classes == 2 else [0.6, 0.3, 0.1]
+    y = rng.choice(len(p), size=60, p=p)
+    y[:6] = np.arange(6) % len(p)  # every present class in both splits
+    plan = _clf(balance=balance, validation_fraction=0.25)._plan(y, None, seed, n_classes)
+    previous = _previous_plan_balance(
+        y, _clf(validation_fraction=0.25)._plan(y, None, seed, n_classes)["train"], seed, n_classes, balance
+    )
+    if balance == "oversample":
+        np.testing.assert_array_equal(plan["train"], previous)
+    else:
+        np.testing.assert_array_equal(plan["class_weight"], previous)

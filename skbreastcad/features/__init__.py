@@ -1,8 +1,23 @@
-"""Hand-crafted texture features of grayscale ROIs: Gabor, GLCM and Haar-like."""
+"""Image features of grayscale ROIs: Gabor, GLCM and Haar-like textures, and CNN layers.
 
-from ._cnn import CNNLayerFeatures
+:class:`CNNLayerFeatures` is imported on first access, so that the texture
+features can be used without loading the deep-learning stack.
+"""
+
 from ._gabor import GaborFeatures
 from ._glcm import GLCMFeatures
 from ._haar import HaarFeatures
 
 __all__ = ["CNNLayerFeatures", "GaborFeatures", "GLCMFeatures", "HaarFeatures"]
+
+
+def __getattr__(name):
+    if name == "CNNLayerFeatures":
+        from ._cnn import CNNLayerFeatures
+
+        return CNNLayerFeatures
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,27 +1,12 @@
 """Pooled activations of one layer of a pretrained CNN, as image features."""
 
 import difflib
-import os
-from numbers import Integral
 
-import numpy as np
-import torch
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
-from ..models._backbones import build_backbone, check_weights, get_backbone_spec, list_layers
-from ..models._torch import (
-    ImageModel,
-    TorchStateMixin,
-    autocast,
-    check_value_range,
-    fixed_size_batches,
-    resolve_device,
-    to_unit_tensor,
-    use_amp,
-    use_channels_last,
-    validate_input_size,
-)
+from ..nn import list_layers
+from ..nn._base import BaseDeepEstimator
+from ..nn._input import to_unit_tensor
 from ._base import BaseImageTransformer
 
 __all__ = ["CNNLayerFeatures"]
@@ -32,6 +17,8 @@ class _StopForward(Exception):
 
 
 def _pool(act, pooling):
+    import torch
+
     if isinstance(act, (tuple, list)):
         act = act[0]
     if act.ndim == 2:
@@ -48,7 +35,7 @@ def _pool(act, pooling):
     return torch.cat([act.float().mean(dim=dims), act.float().amax(dim=dims)], dim=1)
 
 
-class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
+class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
     """Pooled activations of a named layer of a CNN backbone.
 
     The study probes VGG16 layer by layer ("layers 8 to 17") and a few layers
@@ -62,14 +49,14 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
     Parameters
     ----------
     backbone : str, default="vgg16"
-        A backbone name: see :func:`skbreastcad.models.list_backbones`, any
+        A backbone name: see :func:`skbreastcad.nn.list_backbones`, any
         torchvision classification model, or ``"timm:<name>"``.
     layer : str or None, default=None
-        A name from :func:`skbreastcad.models.list_layers`. None takes the
+        A name from :func:`skbreastcad.nn.list_layers`. None takes the
         input of the final classification layer (the network's embedding:
         fc7 for VGG16, the pooled 2048 features for ResNet50). The study's
         VGG16 layer numbers are mapped to names by
-        :data:`skbreastcad.models.VGG16_STUDY_LAYERS`, e.g. its layer 14 is
+        :data:`skbreastcad.nn.VGG16_STUDY_LAYERS`, e.g. its layer 14 is
         ``VGG16_STUDY_LAYERS[14] == "features.23"`` (block4_pool). A module
         that runs several times per forward pass (the ``relu`` of a ResNet
         block) is refused.
@@ -79,7 +66,7 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
         (C*h*w). Vector outputs (fully connected layers) are returned as they are.
     weights : {"imagenet"}, str, path-like or None, default="imagenet"
         ``"imagenet"`` loads the weight set through the torch hub cache (see
-        :func:`skbreastcad.models.build_backbone`), a path loads a local
+        :func:`skbreastcad.nn.build_backbone`), a path loads a local
         checkpoint, None keeps a random initialisation (seeded by
         ``random_state``).
     input_size : int, (int, int), "native" or None, default=None
@@ -127,7 +114,7 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
 
     See Also
     --------
-    skbreastcad.models.list_layers : the valid layer names.
+    skbreastcad.nn.list_layers : the valid layer names.
     skbreastcad.models.TwoStageTransferClassifier : fine-tuning instead of probing.
 
     Notes
@@ -153,18 +140,9 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
     """
 
     _parameter_constraints = {
-        **{k: v for k, v in BaseImageTransformer._parameter_constraints.items() if k != "n_jobs"},
-        "backbone": [str],
+        **BaseDeepEstimator._parameter_constraints,
         "layer": [str, None],
         "pooling": [StrOptions({"avg", "max", "avgmax", "flatten"})],
-        "weights": [str, os.PathLike, None],
-        "input_size": [Interval(Integral, 1, None, closed="left"), tuple, list, StrOptions({"native"}), None],
-        "value_range": [StrOptions({"dtype"}), tuple, list],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
-        "amp": ["boolean", StrOptions({"auto"})],
-        "channels_last": ["boolean", StrOptions({"auto"})],
-        "random_state": ["random_state"],
     }
     _supports_mask = False
     _torch_attributes = ("model_",)
@@ -172,9 +150,9 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
     def __init__(
         self,
         backbone="vgg16",
+        *,
         layer=None,
         pooling="avg",
-        *,
         weights="imagenet",
         input_size=None,
         value_range="dtype",
@@ -202,11 +180,7 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
 
     # -- fit -------------------------------------------------------------------
     def _check_images(self, images):
-        spec = get_backbone_spec(self.backbone)
-        check_weights(spec, self.weights)
-        check_value_range(self.value_range)
-        resolve_device(self.device)
-        self.input_size_ = validate_input_size(self.input_size, spec, images.shape[1:])
+        self._check_deep_settings(images.shape[1:])
         if self.layer is not None:
             layers = list_layers(self.backbone)
             if self.layer not in layers:
@@ -218,23 +192,24 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
                 )
 
     def _fit(self, images, y, mask):
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            built = build_backbone(self.backbone, self.weights)
-        self.model_ = ImageModel(built.model, built.mean, built.std, self.input_size_).eval()
+        import torch
+
+        self.model_ = self._build_model(self.backbone, self.weights, self._model_seed()).eval()
         self.layer_ = self.layer
-        self._head = built.head
         if self.layer_ is not None:
             self._check_single_call(images[:1])
         shapes = []
-        probe = self._forward_layer(self.model_, images[:1], torch.device("cpu"), amp=False, shapes=shapes, pad=False)
+        probe = self._forward_layer(
+            self.model_, images[:1], torch.device("cpu"), amp=False, shapes=shapes, pad=False
+        )
         self.activation_shape_ = shapes[0]
         self.n_features_out_ = probe.shape[1]
         self._device_cache = None
 
     def _check_single_call(self, image):
         """Refuse a module that runs several times per pass (one activation is ambiguous)."""
+        import torch
+
         calls = []
         target = self.model_.backbone.get_submodule(self.layer_)
         handle = target.register_forward_hook(lambda *args: calls.append(None))
@@ -274,38 +249,30 @@ class CNNLayerFeatures(TorchStateMixin, BaseImageTransformer):
                 raise _StopForward
 
             handle = target.register_forward_hook(hook)
-        try:
-            out = []
-            batches = fixed_size_batches(images, self.batch_size, pad=pad)
-            if self.verbose and len(images) > self.batch_size:
-                from tqdm.auto import tqdm
 
-                batches = tqdm(batches, desc="CNNLayerFeatures", unit="batch", total=-(-len(images) // self.batch_size))
-            with torch.inference_mode():
-                for n_real, batch in batches:
-                    x = to_unit_tensor(batch, self.value_range, device)
-                    captured.clear()
-                    with autocast(device, amp):
-                        try:
-                            model(x)
-                        except _StopForward:
-                            pass
-                        if not captured:
-                            raise RuntimeError(f"Layer {self.layer_!r} was not run by the forward pass.")
-                        if shapes is not None:
-                            act = captured[0][0] if isinstance(captured[0], (tuple, list)) else captured[0]
-                            shapes.append(tuple(act.shape[1:]))
-                        feats = _pool(captured[0], self.pooling)
-                    out.append(feats[:n_real].float().cpu())
+        def forward(model, x):
+            captured.clear()
+            try:
+                model(x)
+            except _StopForward:
+                pass
+            if not captured:
+                raise RuntimeError(f"Layer {self.layer_!r} was not run by the forward pass.")
+            if shapes is not None:
+                act = captured[0][0] if isinstance(captured[0], (tuple, list)) else captured[0]
+                shapes.append(tuple(act.shape[1:]))
+            return _pool(captured[0], self.pooling)
+
+        try:
+            return self._batched_inference(
+                model, images, device, amp, forward, pad=pad, desc="CNNLayerFeatures"
+            )
         finally:
             handle.remove()
-        return torch.cat(out).numpy().astype(np.float64)
 
     def _transform(self, images, mask):
-        device = resolve_device(self.device)
-        channels_last = use_channels_last(self.channels_last, device)
-        model = self._model_on(device, channels_last)
-        return self._forward_layer(model, images, device, use_amp(self.amp, device))
+        model, device, amp = self._inference_setup()
+        return self._forward_layer(model, images, device, amp)
 
     def _feature_names(self):
         label = self.layer_ if self.layer_ is not None else "embedding"

@@ -1,26 +1,9 @@
-"""The skorch net and callbacks behind :class:`TwoStageTransferClassifier`."""
+"""The skorch callbacks of each training stage of :class:`TwoStageTransferClassifier`."""
 
-import torch
-from skorch import NeuralNetClassifier
 from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 from skorch.utils import noop
 
 __all__ = ["default_callbacks"]
-
-
-class _TransferNet(NeuralNetClassifier):
-    """skorch classifier with bfloat16 autocast (``amp_device``) and a ``stage`` tag."""
-
-    amp_device = None
-    stage = None
-
-    def infer(self, x, **fit_params):
-        if self.amp_device is None:
-            return super().infer(x, **fit_params)
-        with torch.autocast(device_type=self.amp_device.type, dtype=torch.bfloat16):
-            out = super().infer(x, **fit_params)
-        # the loss and the scores are computed in float32
-        return out.float()
 
 
 class _BestCheckpoint(Checkpoint):

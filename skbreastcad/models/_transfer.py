@@ -1,58 +1,32 @@
 """Two-stage transfer learning (the study's "second migration") as a scikit-learn classifier."""
 
 import os
-import pickle
 import shutil
 import tempfile
-import warnings
-from collections import OrderedDict
 from numbers import Integral, Real
-from pathlib import Path
 
-import joblib
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_y, check_array, check_consistent_length, check_is_fitted
-from torch import nn
+from sklearn.utils.validation import _check_y, check_consistent_length, check_is_fitted
 
-from ..utils._validation import resolve_image_shape, validate_images
-from ._backbones import build_backbone, check_weights, get_backbone_spec
-from ._callbacks import default_callbacks
-from ._data import BatchIterator, TensorDataset
-from ._torch import (
-    ImageModel,
-    TorchStateMixin,
-    autocast,
-    check_value_range,
-    fixed_size_batches,
-    resolve_device,
-    to_unit_tensor,
-    unit_scaling,
-    use_amp,
-    use_channels_last,
-    validate_input_size,
-)
+from ..nn._base import BaseDeepEstimator
+from ..nn._device import use_amp
+from ..nn._input import unit_scaling
+from ..nn._weights import check_weights
+from ..sampling import balanced_class_weight, random_oversample_indices
+from ..utils._validation import validate_images
+from ._source_data import SourceData, validate_source_data
+from ._stage1 import run_stage1, stage1_settings
 
 __all__ = ["TwoStageTransferClassifier"]
 
-# Stage-1 results kept in this process (key -> result); see ``stage1_cache``.
-_STAGE1_MEMORY = OrderedDict()
-_STAGE1_MEMORY_SIZE = 2
-_CACHE_VERSION = 1
 
-
-def clear_stage1_cache():
-    """Forget the stage-1 results cached in this process."""
-    _STAGE1_MEMORY.clear()
-
-
-class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
+class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimator):
     """Fine-tune a CNN from ImageNet, optionally through a source data set first.
 
     Three kinds of transfer, chosen by ``transfer`` so that the study's Fig. 6
@@ -77,7 +51,7 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
     Parameters
     ----------
     backbone : str, default="vgg16"
-        A backbone name (see :func:`skbreastcad.models.list_backbones`); any
+        A backbone name (see :func:`skbreastcad.nn.list_backbones`); any
         torchvision classification model or ``"timm:<name>"`` works too.
     transfer : {"none", "imagenet", "two_stage"}, default="imagenet"
         Where the weights that stage 2 fine-tunes come from (see above).
@@ -85,16 +59,18 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         The pretrained weights used by ``transfer="imagenet"`` and by stage 1
         of ``transfer="two_stage"``: ``"imagenet"`` through the torch hub
         cache, or a local checkpoint file (see
-        :func:`skbreastcad.models.build_backbone`). None (random
+        :func:`skbreastcad.nn.build_backbone`). None (random
         initialisation) is allowed for two-stage transfer only, where it
         pretrains on the source data alone. Ignored for ``"none"``.
-    source_data : tuple (X_source, y_source) or None, default=None
+    source_data : SourceData, tuple (X_source, y_source) or None, default=None
         The stage-1 data set, as images in the project's input convention
         (``(n, H, W)``, or flattened with ``image_shape``) and their labels,
         which need not be the target's classes. It is constructor data rather
         than a ``fit`` argument so that cross-validation never slices it and
-        one stage-1 result serves every fold and grid point (see Notes).
-        Required by ``"two_stage"``, ignored otherwise.
+        one stage-1 result serves every fold and grid point (see Notes). Wrap
+        it in a :class:`SourceData`: ``clone`` (every candidate and fold of a
+        search) then shares it, whereas a plain tuple is deep-copied by every
+        clone. Required by ``"two_stage"``, ignored otherwise.
     freeze_depth : int, default=0
         Stage 2 freezes the first ``freeze_depth`` weight layers
         (convolutions and linear layers, in order) together with the
@@ -162,10 +138,11 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         unique sub-folder (safe under ``GridSearchCV(n_jobs>1)``), kept and
         recorded in ``checkpoint_dir_``. None uses a temporary folder removed
         at the end of ``fit``.
-    stage1_cache : str, path-like or None, default=None
-        Where stage-1 results are cached. None keeps the last two in this
-        process's memory; a folder stores them on disk, shared by processes
-        (e.g. the workers of ``GridSearchCV(n_jobs=4)``).
+    memory : str, path-like, joblib.Memory or None, default=None
+        Caches stage 1's result, as scikit-learn's ``Pipeline(memory=...)``
+        does its transformers: a folder (or a :class:`joblib.Memory`) shared by
+        processes, e.g. the workers of ``GridSearchCV(n_jobs=4)``. None
+        caches nothing: every fit trains stage 1.
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     amp : bool or "auto", default="auto"
@@ -193,7 +170,7 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         Stage-1 history (two-stage transfer only).
     stage1_best_epoch_ : int or None
     stage1_from_cache_ : bool
-        Whether stage 1 was taken from the cache rather than trained.
+        Whether stage 1 was read from ``memory`` rather than trained.
     frozen_layers_ : list of str
         Backbone layers frozen in stage 2.
     checkpoint_dir_ : str or None
@@ -214,12 +191,12 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
     ``batch_size``, ``optimizer``, ``weight_decay``, ``lr_schedule``,
     ``early_stopping``, ``validation_fraction``, ``scoring``, ``augment``,
     ``balance``, ``callbacks``, ``input_size``, ``value_range``, whether bf16
-    autocast is on and ``random_state``), never on the target fold. Its
-    result is cached under a hash of all of these, so a grid search over
-    stage-2 settings, or the folds of a cross-validation, train stage 1
-    once. With ``random_state=None`` the first stage-1 result is reused.
-    ``augment`` or ``callbacks`` that cannot be pickled (lambdas, local
-    functions) switch the cache off, with a warning.
+    autocast is on and ``random_state``), never on the target fold. With
+    ``memory`` set, its result is cached under a hash of all of these, so a
+    grid search over stage-2 settings, or the folds of a cross-validation,
+    train stage 1 once. With ``random_state=None`` the first stage-1 result
+    is reused. ``augment`` or ``callbacks`` that cannot be pickled (lambdas,
+    local functions) switch the cache off, with a warning.
 
     References
     ----------
@@ -231,11 +208,11 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
     Examples
     --------
     >>> import numpy as np
-    >>> from skbreastcad.models import TwoStageTransferClassifier
+    >>> from skbreastcad.models import SourceData, TwoStageTransferClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8)
     >>> y = np.array([0, 1] * 10)
-    >>> source = (rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), y)
+    >>> source = SourceData(rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), y)
     >>> clf = TwoStageTransferClassifier("tiny_cnn", transfer="two_stage",
     ...     weights=None, source_data=source, max_epochs=2, source_max_epochs=2,
     ...     validation_fraction=None, random_state=0)
@@ -244,17 +221,13 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
     """
 
     _parameter_constraints = {
-        "backbone": [str],
+        **BaseDeepEstimator._parameter_constraints,
         "transfer": [StrOptions({"none", "imagenet", "two_stage"})],
-        "weights": [str, os.PathLike, None],
-        "source_data": [tuple, list, None],
+        "source_data": [SourceData, tuple, list, None],
         "freeze_depth": [Integral],
         "source_freeze_depth": [Integral],
-        "input_size": [Interval(Integral, 1, None, closed="left"), tuple, list, StrOptions({"native"}), None],
-        "value_range": [StrOptions({"dtype"}), tuple, list],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "source_max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "source_lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
@@ -267,13 +240,7 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         "balance": [StrOptions({"oversample", "class_weight"}), None],
         "callbacks": [list, None],
         "checkpoint_dir": [str, os.PathLike, None],
-        "stage1_cache": [str, os.PathLike, None],
-        "device": [str, torch.device],
-        "amp": ["boolean", StrOptions({"auto"})],
-        "channels_last": ["boolean", StrOptions({"auto"})],
-        "random_state": ["random_state"],
-        "image_shape": [None, tuple, list],
-        "verbose": ["verbose"],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     }
     _torch_attributes = ("module_",)
 
@@ -303,7 +270,7 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         balance=None,
         callbacks=None,
         checkpoint_dir=None,
-        stage1_cache=None,
+        memory=None,
         device="auto",
         amp="auto",
         channels_last="auto",
@@ -334,7 +301,7 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         self.balance = balance
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
-        self.stage1_cache = stage1_cache
+        self.memory = memory
         self.device = device
         self.amp = amp
         self.channels_last = channels_last
@@ -343,40 +310,11 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         self.verbose = verbose
 
     # -- validation ----------------------------------------------------------------
-    def _validate_source(self, target_shape):
-        data = self.source_data
-        if data is None:
-            raise ValueError(
-                "transfer='two_stage' needs source_data=(X_source, y_source), the stage-1 data set."
-            )
-        if len(data) != 2:
-            raise ValueError(f"source_data must be a pair (X_source, y_source); got {len(data)} items.")
-        Xs, ys = data
-        Xs_arr = np.asarray(Xs)
-        if Xs_arr.ndim == 3:
-            shape = Xs_arr.shape[1:]
-            flat = Xs_arr.reshape(len(Xs_arr), -1)
-        elif Xs_arr.ndim == 2:
-            shape = resolve_image_shape(Xs_arr.shape[1], self.image_shape) if Xs_arr.shape[1] else (0, 0)
-            flat = Xs_arr
-        else:
-            raise ValueError(
-                "source_data images must be (n_samples, height, width) or flattened "
-                f"(n_samples, height * width); got an array of shape {Xs_arr.shape}."
-            )
-        if tuple(shape) != tuple(target_shape):
-            raise ValueError(
-                f"source_data holds images of shape {tuple(shape)} but X holds images of "
-                f"shape {tuple(target_shape)}; resize one set to the other's shape."
-            )
-        flat = check_array(flat, dtype="numeric", input_name="X_source")
-        ys = _check_y(ys, estimator=self)
-        check_consistent_length(flat, ys)
-        check_classification_targets(ys)
-        classes, ys_enc = np.unique(ys, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError("source_data needs samples of at least 2 classes; it contains only one class.")
-        return flat.reshape(len(flat), *shape), ys_enc, len(classes)
+    def _check_weights_setting(self, spec):
+        if self.transfer == "imagenet" and self.weights is None:
+            raise ValueError("transfer='imagenet' needs pretrained weights; got weights=None.")
+        if self.transfer != "none":
+            check_weights(spec, self.weights)
 
     def _augmenter(self):
         from ..augmentation import ImageAugmenter
@@ -441,20 +379,12 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         train, valid = self._split(y, groups, seed)
         class_weight = None
         if self.balance == "oversample":
-            rng = np.random.RandomState(seed)
-            counts = np.bincount(y[train], minlength=n_classes)
-            extra = [
-                rng.choice(train[y[train] == c], counts.max() - counts[c], replace=True)
-                for c in range(n_classes)
-                if 0 < counts[c] < counts.max()
-            ]
-            train = np.concatenate([train, *extra])
+            train = train[random_oversample_indices(y[train], random_state=seed)]
         elif self.balance == "class_weight":
-            counts = np.bincount(y[train], minlength=n_classes).astype(float)
-            present = counts > 0
-            weight = np.zeros(n_classes)
-            weight[present] = counts[present].sum() / (present.sum() * counts[present])
-            class_weight = weight
+            # a class missing from the training split gets weight 0
+            class_weight = np.zeros(n_classes)
+            for label, weight in balanced_class_weight(y[train]).items():
+                class_weight[label] = weight
         return {"train": train, "valid": valid, "class_weight": class_weight, "seed": seed}
 
     # -- fit -------------------------------------------------------------------------
@@ -495,24 +425,25 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
             check_consistent_length(images, groups)
 
         # Everything that can fail is checked before any training starts.
-        spec = get_backbone_spec(self.backbone)
-        if self.transfer == "imagenet" and self.weights is None:
-            raise ValueError("transfer='imagenet' needs pretrained weights; got weights=None.")
-        if self.transfer != "none":
-            check_weights(spec, self.weights)
-        check_value_range(self.value_range)
-        device = resolve_device(self.device)
-        self.input_size_ = validate_input_size(self.input_size, spec, images.shape[1:])
+        spec, device = self._check_deep_settings(images.shape[1:])
         self._check_scoring()
         augmenter = self._augmenter()
         rng = check_random_state(self.random_state)
         seed1, seed2 = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
         plan2 = self._plan(y_enc, groups, seed2, len(self.classes_))
         if self.transfer == "two_stage":
-            Xs, ys, n_source_classes = self._validate_source(images.shape[1:])
+            Xs, ys, n_source_classes = validate_source_data(
+                self.source_data, image_shape=self.image_shape, target_shape=images.shape[1:],
+                estimator=self,
+            )
             plan1 = self._plan(ys, None, seed1, n_source_classes)
             self._check_augment_range(augmenter, Xs, "source_data")
         self._check_augment_range(augmenter, images, "X")
+
+        import torch
+        from torch import nn
+
+        from ._net import train_stage
 
         workdir = tempfile.mkdtemp(prefix="skbreastcad-fit-", dir=self.checkpoint_dir)
         try:
@@ -520,8 +451,8 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
             self.stage1_best_epoch_ = None
             self.stage1_from_cache_ = False
             if self.transfer == "two_stage":
-                stage1 = self._stage1(Xs, ys, n_source_classes, plan1, device, augmenter, workdir)
-                model = self._new_model(spec, None, n_source_classes, seed2)
+                stage1 = self._stage1(spec, Xs, ys, n_source_classes, plan1, device, augmenter, workdir)
+                model = self._build_model(spec.name, None, seed2, num_classes=n_source_classes)
                 model.load_state_dict(stage1["state_dict"])
                 # a fresh classification layer for the target classes
                 with torch.random.fork_rng(devices=[]):
@@ -530,10 +461,10 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
                     model.backbone.set_submodule(self._head, nn.Linear(head.in_features, len(self.classes_)))
             else:
                 weights = None if self.transfer == "none" else self.weights
-                model = self._new_model(spec, weights, len(self.classes_), seed2)
+                model = self._build_model(spec.name, weights, seed2, num_classes=len(self.classes_))
             self.frozen_layers_ = model.freeze(self.freeze_depth)
-            model, history, best = self._train(
-                model, images, y_enc, plan2, stage=2, lr=self.lr, max_epochs=self.max_epochs,
+            model, history, best = train_stage(
+                self, model, images, y_enc, plan2, stage=2, lr=self.lr, max_epochs=self.max_epochs,
                 device=device, augmenter=augmenter, workdir=os.path.join(workdir, "stage2"),
             )
         except BaseException:
@@ -562,139 +493,25 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
                 "(see sklearn.metrics.get_scorer_names())."
             )
 
-    def _new_model(self, spec, weights, n_classes, seed):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            built = build_backbone(spec.name, weights, num_classes=n_classes)
-        self._head = built.head
-        return ImageModel(built.model, built.mean, built.std, self.input_size_)
-
-    def _stage1_key(self, Xs, ys, spec, seed, amp):
-        """Hash of everything stage 1 depends on; None when it cannot be hashed."""
-        weights = self.weights
-        if weights is not None and os.path.isfile(weights):
-            stat = os.stat(weights)
-            weights = (os.path.abspath(weights), stat.st_size, stat.st_mtime_ns)
-        settings = dict(
-            version=_CACHE_VERSION, backbone=spec.name, weights=weights,
-            source_freeze_depth=self.source_freeze_depth, source_max_epochs=self.source_max_epochs,
-            source_lr=self.source_lr, batch_size=self.batch_size, optimizer=self.optimizer,
-            weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
-            early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
-            scoring=self.scoring, augment=_settings_of(self.augment), balance=self.balance,
-            callbacks=[
-                (cb[0], _settings_of(cb[1])) if isinstance(cb, tuple) else _settings_of(cb)
-                for cb in self.callbacks or []
-            ],
-            amp=amp,
-            input_size=self.input_size_, value_range=self.value_range,
-            # with random_state=None any earlier stage-1 result is as good as a new one
-            seed=None if self.random_state is None else seed,
-        )
-        try:
-            return joblib.hash((settings, Xs, ys))
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            warnings.warn(
-                f"Stage 1 is trained without the stage-1 cache: its settings cannot be hashed "
-                f"({exc}). Lambdas and local functions in augment or callbacks cause this; use "
-                "module-level functions, functools.partial or an ImageAugmenter instead.",
-                UserWarning,
-            )
-            return None
-
-    def _stage1(self, Xs, ys, n_classes, plan, device, augmenter, workdir):
-        spec = get_backbone_spec(self.backbone)
-        key = self._stage1_key(Xs, ys, spec, plan["seed"], use_amp(self.amp, device))
-        result = None if key is None else _cache_get(key, self.stage1_cache)
-        if result is not None:
-            self.stage1_from_cache_ = True
-        else:
-            model = self._new_model(spec, self.weights, n_classes, plan["seed"])
-            model.freeze(self.source_freeze_depth)
-            model, history, best = self._train(
-                model, Xs, ys, plan, stage=1, lr=self.source_lr, max_epochs=self.source_max_epochs,
-                device=device, augmenter=augmenter, workdir=os.path.join(workdir, "stage1"),
-            )
-            result = {
-                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-                "history": _plain(list(history)),
-                "best_epoch": best,
-            }
-            if key is not None:
-                _cache_put(key, result, self.stage1_cache)
+    def _stage1(self, spec, Xs, ys, n_classes, plan, device, augmenter, workdir):
         from skorch.history import History
 
+        from ._net import train_stage
+
+        def train():
+            model = self._build_model(spec.name, self.weights, plan["seed"], num_classes=n_classes)
+            model.freeze(self.source_freeze_depth)
+            return train_stage(
+                self, model, Xs, ys, plan, stage=1, lr=self.source_lr,
+                max_epochs=self.source_max_epochs, device=device, augmenter=augmenter,
+                workdir=os.path.join(workdir, "stage1"),
+            )
+
+        settings = stage1_settings(self, spec, plan["seed"], use_amp(self.amp, device))
+        result, self.stage1_from_cache_ = run_stage1(self.memory, settings, Xs, ys, train)
         self.stage1_history_ = History(result["history"])
         self.stage1_best_epoch_ = result["best_epoch"]
         return result
-
-    def _train(self, model, images, y, plan, *, stage, lr, max_epochs, device, augmenter, workdir):
-        from ._callbacks import _TransferNet
-
-        amp = use_amp(self.amp, device)
-        channels_last = use_channels_last(self.channels_last, device)
-        seed = plan["seed"]
-        fork_devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(seed)
-            model = model.to(device)
-            if channels_last:
-                model = model.to(memory_format=torch.channels_last)
-            model.channels_last = channels_last
-            X_dev = to_unit_tensor(images, self.value_range, device)
-            y_dev = torch.as_tensor(y, dtype=torch.long, device=device)
-            train_ds = TensorDataset(X_dev, y_dev, plan["train"])
-            valid_ds = None if plan["valid"] is None else TensorDataset(X_dev, y_dev, plan["valid"])
-            generator = torch.Generator().manual_seed(seed)
-            optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[self.optimizer]
-            opt_kwargs = {"optimizer__weight_decay": self.weight_decay}
-            if self.optimizer == "sgd":
-                opt_kwargs["optimizer__momentum"] = 0.9
-            criterion_kwargs = {}
-            if plan["class_weight"] is not None:
-                criterion_kwargs["criterion__weight"] = torch.as_tensor(plan["class_weight"], dtype=torch.float32, device=device)
-            callbacks, monitor = default_callbacks(
-                scoring=_multiclass_scoring(self.scoring, int(y.max()) + 1), has_valid=valid_ds is not None, max_epochs=max_epochs,
-                lr_schedule=self.lr_schedule, early_stopping=self.early_stopping,
-                checkpoint_dir=workdir, progress=self.verbose > 0,
-            )
-            for i, cb in enumerate(self.callbacks or []):
-                callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
-            from skorch.helper import predefined_split
-
-            net = _TransferNet(
-                module=model,
-                criterion=nn.CrossEntropyLoss,
-                optimizer=optimizer,
-                lr=lr,
-                max_epochs=max_epochs,
-                batch_size=self.batch_size,
-                iterator_train=BatchIterator,
-                iterator_train__shuffle=True,
-                iterator_train__augment=augmenter,
-                iterator_train__generator=generator,
-                iterator_valid=BatchIterator,
-                train_split=None if valid_ds is None else predefined_split(valid_ds),
-                callbacks=callbacks,
-                classes=list(range(int(y.max()) + 1)),
-                device=str(device),
-                verbose=int(self.verbose > 1),
-                **opt_kwargs,
-                **criterion_kwargs,
-            )
-            net.stage = stage
-            net.amp_device = device if amp else None
-            net.fit(train_ds, y=None)
-        history = net.history
-        if monitor is None:
-            best = len(history)
-        else:
-            flags = [row.get(f"{monitor}_best", False) for row in history]
-            best = max(i + 1 for i, flag in enumerate(flags) if flag) if any(flags) else len(history)
-        model = net.module_.to("cpu").to(memory_format=torch.contiguous_format)
-        model.channels_last = False
-        model.eval()
-        return model, history, best
 
     # -- predict ----------------------------------------------------------------------
     def _torch_model(self):
@@ -711,19 +528,15 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
+        import torch
+
         check_is_fitted(self)
         images = validate_images(self, X, reset=False, image_shape=self.image_shape)
-        device = resolve_device(self.device)
-        model = self._model_on(device, use_channels_last(self.channels_last, device))
-        amp = use_amp(self.amp, device)
-        out = []
-        with torch.inference_mode():
-            for n_real, batch in fixed_size_batches(images, self.batch_size):
-                x = to_unit_tensor(batch, self.value_range, device)
-                with autocast(device, amp):
-                    logits = model(x)
-                out.append(torch.softmax(logits[:n_real].float(), dim=1).cpu())
-        return torch.cat(out).numpy().astype(np.float64)
+        model, device, amp = self._inference_setup()
+        return self._batched_inference(
+            model, images, device, amp, lambda model, x: model(x),
+            post=lambda logits: torch.softmax(logits, dim=1),
+        )
 
     def predict(self, X):
         """Predicted class of each image.
@@ -745,76 +558,3 @@ class TwoStageTransferClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator
         tags.input_tags.three_d_array = True
         tags.non_deterministic = False
         return tags
-
-
-_MULTICLASS_SCORERS = {
-    "roc_auc": "roc_auc_ovr",
-    "f1": "f1_macro",
-    "precision": "precision_macro",
-    "recall": "recall_macro",
-    "jaccard": "jaccard_macro",
-}
-
-
-def _multiclass_scoring(scoring, n_classes):
-    """Binary-only scorer names become their macro / one-vs-rest versions for >2 classes."""
-    if n_classes > 2:
-        return _MULTICLASS_SCORERS.get(scoring, scoring)
-    return scoring
-
-
-# -- stage-1 cache ---------------------------------------------------------------------
-def _settings_of(obj):
-    """What identifies a setting object in the cache key: its parameters when it
-    has scikit-learn-style ones (its fitted state changes with use), else itself."""
-    if hasattr(obj, "get_params"):
-        return (type(obj).__qualname__, sorted(obj.get_params(deep=False).items(), key=str))
-    return obj
-
-
-def _plain(obj):
-    """History rows with numpy scalars turned into Python ones (safe torch.load)."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def _cache_get(key, folder):
-    if key in _STAGE1_MEMORY:
-        _STAGE1_MEMORY.move_to_end(key)
-        return _STAGE1_MEMORY[key]
-    if folder is not None:
-        path = Path(folder) / f"stage1-{key}.pt"
-        if path.is_file():
-            result = torch.load(path, map_location="cpu", weights_only=True)
-            _memory_put(key, result)
-            return result
-    return None
-
-
-def _memory_put(key, result):
-    _STAGE1_MEMORY[key] = result
-    _STAGE1_MEMORY.move_to_end(key)
-    while len(_STAGE1_MEMORY) > _STAGE1_MEMORY_SIZE:
-        _STAGE1_MEMORY.popitem(last=False)
-
-
-def _cache_put(key, result, folder):
-    _memory_put(key, result)
-    if folder is None:
-        return
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    # write-then-rename: concurrent workers never read a half-written file
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(result, tmp)
-        os.replace(tmp, folder / f"stage1-{key}.pt")
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -2,13 +2,13 @@
 
 import numpy as np
 from imblearn.over_sampling.base import BaseOverSampler
-from imblearn.utils import check_target_type
+from imblearn.utils import check_sampling_strategy, check_target_type
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, validate_data
 
 from ..utils._validation import _check_image_shape_param, resolve_image_shape, validate_images
 
-__all__ = ["RandomImageOverSampler"]
+__all__ = ["RandomImageOverSampler", "random_oversample_indices"]
 
 
 class RandomImageOverSampler(BaseOverSampler):
@@ -106,12 +106,7 @@ class RandomImageOverSampler(BaseOverSampler):
         return X, y, binarize_y
 
     def _fit_resample(self, X, y):
-        random_state = check_random_state(self.random_state)
-        sample_indices = [np.arange(len(y))]
-        for class_sample, num_samples in self.sampling_strategy_.items():
-            target_class_indices = np.flatnonzero(y == class_sample)
-            sample_indices.append(random_state.choice(target_class_indices, size=num_samples, replace=True))
-        self.sample_indices_ = np.concatenate(sample_indices)
+        self.sample_indices_ = _draw_indices(y, self.sampling_strategy_, self.random_state)
         return X[self.sample_indices_], y[self.sample_indices_]
 
     def __sklearn_tags__(self):
@@ -121,3 +116,54 @@ class RandomImageOverSampler(BaseOverSampler):
         tags.input_tags.sparse = True  # flattened rows only: copying rows works on CSR/CSC too
         tags.sampler_tags.sample_indices = True
         return tags
+
+
+def _draw_indices(y, n_new, random_state):
+    """Every index of ``y``, then ``n_new[c]`` indices of class ``c`` drawn with replacement."""
+    random_state = check_random_state(random_state)
+    sample_indices = [np.arange(len(y))]
+    for class_sample, num_samples in n_new.items():
+        target_class_indices = np.flatnonzero(y == class_sample)
+        sample_indices.append(random_state.choice(target_class_indices, size=num_samples, replace=True))
+    return np.concatenate(sample_indices)
+
+
+def random_oversample_indices(y, *, sampling_strategy="auto", random_state=None):
+    """Indices that over-sample the minority classes of ``y`` by drawing with replacement.
+
+    The draw of :class:`RandomImageOverSampler`, for code that resamples by
+    index (a training loop that keeps its images on a device, a data loader):
+    ``y[indices]`` has the class counts the sampler's ``fit_resample`` would
+    give, and for the same ``random_state`` the very same indices.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels (of the training part only).
+    sampling_strategy : float, str, dict or callable, default="auto"
+        As in :class:`RandomImageOverSampler`; ``"auto"`` brings every class
+        up to the majority's count.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw.
+
+    Returns
+    -------
+    indices : ndarray of int, shape (n_samples_new,)
+        ``0, 1, ..., n_samples - 1`` followed by the drawn indices, class by
+        class in sorted class order.
+
+    See Also
+    --------
+    RandomImageOverSampler : The same draw as a pipeline step.
+
+    Examples
+    --------
+    >>> from skbreastcad.sampling import random_oversample_indices
+    >>> y = [0, 0, 0, 1]
+    >>> idx = random_oversample_indices(y, random_state=0)
+    >>> idx.tolist()
+    [0, 1, 2, 3, 3, 3]
+    """
+    y = np.asarray(y)
+    n_new = check_sampling_strategy(sampling_strategy, y, "over-sampling")
+    return _draw_indices(y, n_new, random_state)

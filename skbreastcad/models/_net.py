@@ -1,0 +1,149 @@
+"""The skorch wiring of :class:`TwoStageTransferClassifier`: one training stage as a skorch net."""
+
+import torch
+from skorch import NeuralNetClassifier
+
+from ..nn._device import use_amp, use_channels_last
+from ..nn._input import to_unit_tensor
+from ._callbacks import default_callbacks
+
+__all__ = ["train_stage"]
+
+
+class _TransferNet(NeuralNetClassifier):
+    """skorch classifier with bfloat16 autocast (``amp_device``) and a ``stage`` tag."""
+
+    amp_device = None
+    stage = None
+
+    def infer(self, x, **fit_params):
+        if self.amp_device is None:
+            return super().infer(x, **fit_params)
+        with torch.autocast(device_type=self.amp_device.type, dtype=torch.bfloat16):
+            out = super().infer(x, **fit_params)
+        # the loss and the scores are computed in float32
+        return out.float()
+
+
+_MULTICLASS_SCORERS = {
+    "roc_auc": "roc_auc_ovr",
+    "f1": "f1_macro",
+    "precision": "precision_macro",
+    "recall": "recall_macro",
+    "jaccard": "jaccard_macro",
+}
+
+
+def _multiclass_scoring(scoring, n_classes):
+    """Binary-only scorer names become their macro / one-vs-rest versions for >2 classes."""
+    if n_classes > 2:
+        return _MULTICLASS_SCORERS.get(scoring, scoring)
+    return scoring
+
+
+def train_stage(est, model, images, y, plan, *, stage, lr, max_epochs, device, augmenter, workdir):
+    """Train ``model`` on ``images[plan["train"]]`` with skorch; restore the best epoch.
+
+    Parameters
+    ----------
+    est : TwoStageTransferClassifier
+        Whose settings (optimizer, schedule, early stopping, scoring,
+        callbacks, ``batch_size``, ``amp``, ``channels_last``, ``value_range``,
+        ``verbose``) the training loop follows.
+    model : ImageModel
+    images : ndarray of shape (n_samples, height, width)
+    y : ndarray of int, shape (n_samples,)
+        Encoded labels.
+    plan : dict
+        ``train`` and ``valid`` indices, ``class_weight`` and ``seed``.
+    stage : {1, 2}
+    lr : float
+    max_epochs : int
+    device : torch.device
+    augmenter : callable or None
+    workdir : str
+        Folder of the checkpoints.
+
+    Returns
+    -------
+    model : ImageModel
+        The trained network, on the CPU in eval mode.
+    history : skorch.history.History
+    best : int
+        1-based epoch whose weights were kept.
+    """
+    from skorch.helper import predefined_split
+    from torch import nn
+
+    from ._data import BatchIterator, TensorDataset
+
+    amp = use_amp(est.amp, device)
+    channels_last = use_channels_last(est.channels_last, device)
+    seed = plan["seed"]
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        model = model.to(device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        model.channels_last = channels_last
+        X_dev = to_unit_tensor(images, est.value_range, device)
+        y_dev = torch.as_tensor(y, dtype=torch.long, device=device)
+        train_ds = TensorDataset(X_dev, y_dev, plan["train"])
+        valid_ds = None if plan["valid"] is None else TensorDataset(X_dev, y_dev, plan["valid"])
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[
+            est.optimizer
+        ]
+        opt_kwargs = {"optimizer__weight_decay": est.weight_decay}
+        if est.optimizer == "sgd":
+            opt_kwargs["optimizer__momentum"] = 0.9
+        criterion_kwargs = {}
+        if plan["class_weight"] is not None:
+            criterion_kwargs["criterion__weight"] = torch.as_tensor(
+                plan["class_weight"], dtype=torch.float32, device=device
+            )
+        callbacks, monitor = default_callbacks(
+            scoring=_multiclass_scoring(est.scoring, int(y.max()) + 1),
+            has_valid=valid_ds is not None,
+            max_epochs=max_epochs,
+            lr_schedule=est.lr_schedule,
+            early_stopping=est.early_stopping,
+            checkpoint_dir=workdir,
+            progress=est.verbose > 0,
+        )
+        for i, cb in enumerate(est.callbacks or []):
+            callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
+        net = _TransferNet(
+            module=model,
+            criterion=nn.CrossEntropyLoss,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=est.batch_size,
+            iterator_train=BatchIterator,
+            iterator_train__shuffle=True,
+            iterator_train__augment=augmenter,
+            iterator_train__generator=generator,
+            iterator_valid=BatchIterator,
+            train_split=None if valid_ds is None else predefined_split(valid_ds),
+            callbacks=callbacks,
+            classes=list(range(int(y.max()) + 1)),
+            device=str(device),
+            verbose=int(est.verbose > 1),
+            **opt_kwargs,
+            **criterion_kwargs,
+        )
+        net.stage = stage
+        net.amp_device = device if amp else None
+        net.fit(train_ds, y=None)
+    history = net.history
+    if monitor is None:
+        best = len(history)
+    else:
+        flags = [row.get(f"{monitor}_best", False) for row in history]
+        best = max(i + 1 for i, flag in enumerate(flags) if flag) if any(flags) else len(history)
+    model = net.module_.to("cpu").to(memory_format=torch.contiguous_format)
+    model.channels_last = False
+    model.eval()
+    return model, history, best

@@ -1,0 +1,157 @@
+"""The stage-1 data set of two-stage transfer, as a handle that ``clone`` shares."""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_y, check_consistent_length
+
+from ..utils._validation import validate_images
+
+__all__ = ["SourceData"]
+
+
+def _read_only(array):
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _describe(array):
+    return f"<{array.dtype} array of shape {array.shape}>"
+
+
+class SourceData:
+    """A source data set handed to estimators by reference: ``clone`` never copies it.
+
+    :func:`sklearn.base.clone` deep-copies every constructor parameter, so a
+    plain ``(X, y)`` tuple given as
+    ``TwoStageTransferClassifier(source_data=...)`` is copied for every
+    candidate and fold of a search. A ``SourceData`` is immutable (it holds
+    read-only views of the arrays) and its copies are itself, so every clone
+    shares the one data set.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+        Source images in the project's input convention (flattened rows take
+        the estimator's ``image_shape``). An ndarray (or memmap) is not copied.
+    y : array-like of shape (n_samples,)
+        Their class labels, which need not be the target's classes.
+
+    Attributes
+    ----------
+    X : ndarray
+        Read-only view of the images.
+    y : ndarray
+        Read-only view of the labels.
+
+    See Also
+    --------
+    skbreastcad.models.TwoStageTransferClassifier : takes it as ``source_data``.
+
+    Notes
+    -----
+    The images are validated by the estimator that uses them, in its ``fit``.
+    The views are read-only, but an array the caller still holds stays
+    writable: changing it changes the source data of every clone. Equality
+    is identity. Pickling (e.g. to the worker processes of
+    ``GridSearchCV(n_jobs=4)``) sends the arrays, which joblib memory-maps
+    when they are large.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import clone
+    >>> from skbreastcad.models import SourceData, TwoStageTransferClassifier
+    >>> source = SourceData(np.zeros((100, 32, 32), dtype=np.uint8), np.arange(100) % 2)
+    >>> source
+    SourceData(X=<uint8 array of shape (100, 32, 32)>, y=<int64 array of shape (100,)>)
+    >>> clf = TwoStageTransferClassifier("tiny_cnn", transfer="two_stage", source_data=source)
+    >>> clone(clf).source_data is source
+    True
+    >>> X_source, y_source = source
+    """
+
+    def __init__(self, X, y):
+        self._X = _read_only(np.asarray(X))
+        self._y = _read_only(np.asarray(y))
+
+    @property
+    def X(self):
+        """Read-only view of the images."""
+        return self._X
+
+    @property
+    def y(self):
+        """Read-only view of the labels."""
+        return self._y
+
+    def __iter__(self):
+        # unpacks like the (X, y) pair it replaces
+        return iter((self._X, self._y))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return type(self), (self._X, self._y)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(X={_describe(self._X)}, y={_describe(self._y)})"
+
+
+class _SourceImages(BaseEstimator):
+    """Receives what ``validate_images`` records, so that the estimator's own
+    ``n_features_in_`` and ``image_shape_`` describe its target data only."""
+
+
+def validate_source_data(source_data, *, image_shape, target_shape, estimator):
+    """Validate the stage-1 data set through the project's image validation.
+
+    Parameters
+    ----------
+    source_data : SourceData, tuple (X, y) or None
+    image_shape : tuple of (int, int) or None
+        The estimator's ``image_shape``, for flattened source rows.
+    target_shape : tuple of (int, int)
+        Shape of the target images; the source images must have it.
+    estimator : estimator instance
+        Named in the messages of the label checks.
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, height, width)
+    y_encoded : ndarray of int, shape (n_samples,)
+    n_classes : int
+    """
+    if source_data is None:
+        raise ValueError(
+            "transfer='two_stage' needs source_data=(X_source, y_source), the stage-1 data set."
+        )
+    if not isinstance(source_data, SourceData) and len(source_data) != 2:
+        raise ValueError(
+            f"source_data must be a pair (X_source, y_source); got {len(source_data)} items."
+        )
+    Xs, ys = source_data
+    record = _SourceImages()
+    try:
+        images = validate_images(record, Xs, reset=True, image_shape=image_shape)
+    except ValueError as exc:
+        raise ValueError(f"source_data: {exc}") from None
+    if tuple(record.image_shape_) != tuple(target_shape):
+        raise ValueError(
+            f"source_data holds images of shape {tuple(record.image_shape_)} but X holds "
+            f"images of shape {tuple(target_shape)}; resize one set to the other's shape."
+        )
+    ys = _check_y(ys, estimator=estimator)
+    check_consistent_length(images, ys)
+    check_classification_targets(ys)
+    classes, ys_enc = np.unique(ys, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            "source_data needs samples of at least 2 classes; it contains only one class."
+        )
+    return images, ys_enc, len(classes)

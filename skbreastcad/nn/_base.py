@@ -1,0 +1,159 @@
+"""What the deep estimators share: their settings, pre-fit checks, seeded model build and
+batched inference."""
+
+import os
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._backbones import build_backbone, get_backbone_spec
+from ._device import TorchDevice, autocast, resolve_device, use_amp, use_channels_last
+from ._input import check_value_range, fixed_size_batches, to_unit_tensor, validate_input_size
+from ._state import TorchStateMixin
+from ._weights import check_weights
+
+__all__ = ["BaseDeepEstimator"]
+
+
+class BaseDeepEstimator(TorchStateMixin):
+    """Mixin of the estimators that run a CNN backbone on grayscale images.
+
+    It owns the parameters every deep estimator has (``backbone``,
+    ``weights``, ``input_size``, ``value_range``, ``batch_size``, ``device``,
+    ``amp``, ``channels_last``, ``random_state``, ``image_shape``,
+    ``verbose``): their constraints, their checks before any long work, the
+    seeded model build and the batched, fixed-size inference loop. Put it
+    before the scikit-learn base classes; subclasses extend
+    ``_parameter_constraints`` with their own entries.
+    """
+
+    _parameter_constraints = {
+        "backbone": [str],
+        "weights": [str, os.PathLike, None],
+        "input_size": [
+            Interval(Integral, 1, None, closed="left"),
+            tuple,
+            list,
+            StrOptions({"native"}),
+            None,
+        ],
+        "value_range": [StrOptions({"dtype"}), tuple, list],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        # TorchDevice, not torch.device: declaring it must not import torch
+        "device": [str, TorchDevice],
+        "amp": ["boolean", StrOptions({"auto"})],
+        "channels_last": ["boolean", StrOptions({"auto"})],
+        "random_state": ["random_state"],
+        "image_shape": [None, tuple, list],
+        "verbose": ["verbose"],
+    }
+
+    def _check_deep_settings(self, image_shape):
+        """Check the shared settings against the images; set ``input_size_``.
+
+        Everything that can fail does so here, before weights are loaded or
+        training starts.
+
+        Returns
+        -------
+        spec : BackboneSpec
+        device : torch.device
+        """
+        spec = get_backbone_spec(self.backbone)
+        self._check_weights_setting(spec)
+        check_value_range(self.value_range)
+        device = resolve_device(self.device)
+        self.input_size_ = validate_input_size(self.input_size, spec, image_shape)
+        return spec, device
+
+    def _check_weights_setting(self, spec):
+        """Raise for ``weights`` the backbone cannot use (a subclass may refine this)."""
+        check_weights(spec, self.weights)
+
+    def _model_seed(self):
+        """A seed for the model build drawn from ``random_state``."""
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+
+    def _build_model(self, backbone, weights, seed, *, num_classes=None):
+        """The backbone behind its input preprocessing, initialised from ``seed``.
+
+        Sets ``_head``, the name of the classification layer. The global torch
+        random state is left as it was.
+
+        Returns
+        -------
+        model : ImageModel
+        """
+        import torch
+
+        from ._image_model import ImageModel
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            built = build_backbone(backbone, weights, num_classes=num_classes)
+        self._head = built.head
+        return ImageModel(built.model, built.mean, built.std, self.input_size_)
+
+    def _inference_setup(self):
+        """The fitted model on the current ``device``, that device and whether to use bf16.
+
+        Resolved at every call, so that ``set_params(device=...)`` after fitting
+        moves inference (a GPU-fitted model predicts on a CPU-only machine).
+
+        Returns
+        -------
+        model : torch.nn.Module
+        device : torch.device
+        amp : bool
+        """
+        device = resolve_device(self.device)
+        model = self._model_on(device, use_channels_last(self.channels_last, device))
+        return model, device, use_amp(self.amp, device)
+
+    def _batched_inference(
+        self, model, images, device, amp, forward, *, post=None, pad=True, desc=None
+    ):
+        """Run ``forward(model, x)`` over fixed-size batches of unit tensors.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+        images : ndarray of shape (n_samples, height, width)
+        device : torch.device
+        amp : bool
+            Run ``forward`` under bf16 autocast.
+        forward : callable
+            ``forward(model, x) -> tensor`` with one row per image of ``x``.
+        post : callable or None, default=None
+            Applied in float32, outside autocast, to the real rows of each batch.
+        pad : bool, default=True
+            Pad the last batch to ``batch_size`` images (see
+            :func:`fixed_size_batches`).
+        desc : str or None, default=None
+            Progress-bar label, shown when ``verbose`` is positive.
+
+        Returns
+        -------
+        out : ndarray of float64, shape (n_samples, ...)
+        """
+        import torch
+
+        batches = fixed_size_batches(images, self.batch_size, pad=pad)
+        if desc is not None and self.verbose and len(images) > self.batch_size:
+            from tqdm.auto import tqdm
+
+            total = -(-len(images) // self.batch_size)
+            batches = tqdm(batches, desc=desc, unit="batch", total=total)
+        out = []
+        with torch.inference_mode():
+            for n_real, batch in batches:
+                x = to_unit_tensor(batch, self.value_range, device)
+                with autocast(device, amp):
+                    result = forward(model, x)
+                result = result[:n_real].float()
+                if post is not None:
+                    result = post(result)
+                out.append(result.cpu())
+        return torch.cat(out).numpy().astype(np.float64)

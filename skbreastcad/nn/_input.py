@@ -1,0 +1,122 @@
+"""From grey levels to network inputs: value ranges, unit tensors, sizes and fixed-size batches."""
+
+from numbers import Real
+
+import numpy as np
+
+__all__ = [
+    "check_value_range",
+    "fixed_size_batches",
+    "to_unit_tensor",
+    "unit_scaling",
+    "validate_input_size",
+]
+
+
+def check_value_range(value_range):
+    """Raise unless ``value_range`` is ``"dtype"`` or a pair ``(low, high)`` with low < high."""
+    if value_range == "dtype":
+        return
+    ok = (
+        isinstance(value_range, (tuple, list))
+        and len(value_range) == 2
+        and all(isinstance(v, Real) for v in value_range)
+        and value_range[1] > value_range[0]
+    )
+    if not ok:
+        raise ValueError(
+            f"value_range must be 'dtype' or a pair (low, high) with low < high; got {value_range!r}."
+        )
+
+
+def unit_scaling(dtype, value_range):
+    """``(offset, scale)`` such that ``(x - offset) * scale`` maps grey levels to [0, 1]."""
+    if value_range != "dtype":
+        low, high = value_range
+        return float(low), 1.0 / (float(high) - float(low))
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return 0.0, 1.0 / 255.0
+    if dtype == np.uint16:
+        return 0.0, 1.0 / 65535.0
+    return 0.0, 1.0
+
+
+def to_unit_tensor(images, value_range, device=None):
+    """(n, H, W) array -> float32 tensor (n, 1, H, W) on ``device`` in [0, 1] units."""
+    import torch
+
+    offset, scale = unit_scaling(images.dtype, value_range)
+    arr = np.ascontiguousarray(images)
+    if arr.dtype not in (np.uint8, np.float32):
+        arr = arr.astype(np.float32)
+    # joblib hands read-only memmaps to GridSearchCV(n_jobs>1) workers, which
+    # torch.from_numpy warns about: copy those (torch.tensor) instead of sharing
+    x = torch.from_numpy(arr) if arr.flags.writeable else torch.tensor(arr)
+    # convert on the device: uint8 travels 4x lighter than float32
+    x = x.to(device=device).to(torch.float32)
+    if offset:
+        x = x - offset
+    if scale != 1.0:
+        x = x * scale
+    return x.unsqueeze(1)
+
+
+def validate_input_size(input_size, spec, image_shape):
+    """Resolve ``input_size`` to the size fed to the network; raise if too small.
+
+    Parameters
+    ----------
+    input_size : int, (int, int), "native" or None
+    spec : BackboneSpec
+    image_shape : tuple of (int, int)
+        The images' own size.
+
+    Returns
+    -------
+    size : tuple of (int, int) or None
+        None when images keep their own size.
+    """
+    if input_size is None:
+        size = spec.input_size
+    elif input_size == "native":
+        size = None
+    elif isinstance(input_size, (int, np.integer)):
+        size = (int(input_size), int(input_size))
+    elif len(input_size) == 2 and all(
+        isinstance(v, (int, np.integer)) and v >= 1 for v in input_size
+    ):
+        size = (int(input_size[0]), int(input_size[1]))
+    else:
+        raise ValueError(
+            "input_size must be None, 'native', a positive int or a pair (height, width) "
+            f"of positive ints; got {input_size!r}."
+        )
+    effective = size if size is not None else tuple(image_shape)
+    if min(effective) < spec.min_input_size:
+        what = "input_size" if size is not None else "images"
+        raise ValueError(
+            f"The {what} {effective[0]}x{effective[1]} is too small for backbone "
+            f"{spec.name!r}, which needs at least {spec.min_input_size}x"
+            f"{spec.min_input_size} pixels. Use larger images or resize them with "
+            "input_size=(height, width)."
+        )
+    return size
+
+
+def fixed_size_batches(images, batch_size, pad=True):
+    """Yield ``(n_real, batch)``: consecutive batches of exactly ``batch_size`` images.
+
+    The last batch is padded with blank images. Every forward pass then has
+    the same shape, so the kernels (whose summation order depends on the
+    batch size) treat each image identically: an image's output is bitwise
+    the same whatever other images share the call, e.g. in different
+    cross-validation folds.
+    """
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        n_real = len(batch)
+        if pad and n_real < batch_size:
+            blank = np.zeros((batch_size - n_real, *batch.shape[1:]), dtype=batch.dtype)
+            batch = np.concatenate([batch, blank])
+        yield n_real, batch

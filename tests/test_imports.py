@@ -1,0 +1,84 @@
+"""Heavy dependencies load lazily: the texture features, the backbone registry's
+module and the models package import without torch, torchvision or skorch."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import skbreastcad
+
+HEAVY = ("torch", "torchvision", "skorch", "timm")
+
+
+def _run(code):
+    """Run ``code`` in a fresh interpreter (this one has torch loaded already)."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(skbreastcad.__file__))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_glcm_features_fit_without_loading_torch():
+    out = _run(
+        f"""
+        import sys
+        import numpy as np
+        import skbreastcad.features
+        from skbreastcad.features import GLCMFeatures
+
+        X = np.random.default_rng(0).integers(0, 256, (6, 16, 16), dtype=np.uint8)
+        features = GLCMFeatures().fit(X).transform(X)
+        assert features.shape[0] == 6 and np.isfinite(features).all()
+        print(sorted(m for m in {HEAVY!r} if m in sys.modules))
+        """
+    )
+    assert out.strip() == "[]"
+
+
+def test_nn_and_models_import_without_torch_until_used():
+    out = _run(
+        f"""
+        import sys
+        import skbreastcad.features, skbreastcad.models, skbreastcad.nn
+        from skbreastcad.models import SourceData, TwoStageTransferClassifier
+        from skbreastcad.nn import VGG16_STUDY_LAYERS, BackboneSpec
+        print(sorted(m for m in {HEAVY!r} if m in sys.modules))
+        # a constrained torch parameter is checked without torch too
+        TwoStageTransferClassifier(device="cpu")._validate_params()
+        print(sorted(m for m in {HEAVY!r} if m in sys.modules))
+        skbreastcad.nn.list_backbones()
+        print("torch" in sys.modules)
+        """
+    )
+    assert out.split("\n")[:3] == ["[]", "[]", "True"]
+
+
+def test_lazy_cnn_layer_features_is_listed_and_importable():
+    import skbreastcad.features as features
+
+    assert "CNNLayerFeatures" in dir(features) and "CNNLayerFeatures" in features.__all__
+    from skbreastcad.features._cnn import CNNLayerFeatures
+
+    assert features.CNNLayerFeatures is CNNLayerFeatures
+    with pytest.raises(AttributeError, match="no attribute 'CNNFeatures'"):
+        features.CNNFeatures  # noqa: B018
+
+
+@pytest.mark.parametrize("package", ["features", "models", "nn", "sampling"])
+def test_every_name_in_all_is_importable(package):
+    import importlib
+
+    module = importlib.import_module(f"skbreastcad.{package}")
+    for name in module.__all__:
+        assert getattr(module, name) is not None
