@@ -248,3 +248,32 @@ def test_device_constraint_takes_str_and_torch_device_only(images):
     np.testing.assert_array_equal(est.transform(images), est.set_params(device="cpu").transform(images))
     with pytest.raises(InvalidParameterError, match="'device' parameter.*'torch.device'. Got 3"):
         est.set_params(device=3).fit(images)
+
+
+def test_integer_images_map_their_dtype_range_to_unit_values():
+    # a uint16 picture and the same picture shifted into int16 are the same grey levels
+    rng = np.random.default_rng(0)
+    u16 = rng.integers(0, 65536, (3, 16, 16)).astype(np.uint16)
+    i16 = (u16.astype(np.int32) - 32768).astype(np.int16)
+    i64 = i16.astype(np.int64)  # a wider range: finite, not equal
+    cnn = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=0, device="cpu")
+    np.testing.assert_allclose(cnn.fit_transform(u16), cnn.fit_transform(i16), rtol=1e-5, atol=1e-6)
+    # uint8 is divided by 255 exactly as before
+    u8 = (u16 >> 8).astype(np.uint8)
+    unit = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=0, device="cpu")
+    np.testing.assert_allclose(cnn.fit_transform(u8), unit.fit_transform(u8 / 255.0), rtol=1e-5, atol=1e-6)
+    assert np.isfinite(cnn.fit_transform(i64)).all()
+
+
+@pytest.mark.parametrize("value", [np.finfo(np.float32).max, 1e7, -1e30])
+def test_grey_levels_that_overflow_the_network_are_an_error(value):
+    X = np.full((2, 16, 16), value, dtype=np.float32)
+    cnn = CNNLayerFeatures("tiny_cnn", weights=None, random_state=0, device="cpu")
+    with pytest.raises(ValueError, match="value_range"):
+        cnn.fit(X)
+    fitted = cnn.fit(np.zeros((2, 16, 16), dtype=np.float32))
+    with pytest.raises(ValueError, match="value_range"):
+        fitted.transform(X)
+    # the same grey levels with a value_range that describes them are fine
+    scaled = clone(cnn).set_params(value_range=(-abs(float(value)), abs(float(value))))
+    assert np.isfinite(scaled.fit_transform(X)).all()

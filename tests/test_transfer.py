@@ -363,7 +363,7 @@ def test_bad_input_fails_before_any_training(pretrained):
         _clf(transfer="imagenet", weights="imagenet").fit(X, y)
     from skbreastcad.augmentation import ImageAugmenter
 
-    with pytest.raises(ValueError, match="hflip must be a probability"):
+    with pytest.raises(ValueError, match="hflip.*must be a float in the range"):
         _clf(augment=ImageAugmenter(hflip=1.5), callbacks=[Recorder()]).fit(X, y)
     with pytest.raises(ValueError, match="input_size must be"):
         _clf(input_size=(12,), callbacks=[Recorder()]).fit(X, y)
@@ -515,3 +515,17 @@ def test_balancing_through_sampling_draws_as_before(seed, balance, n_classes):
         np.testing.assert_array_equal(plan["train"], previous)
     else:
         np.testing.assert_array_equal(plan["class_weight"], previous)
+
+
+def test_grey_levels_that_overflow_the_network_are_an_error_before_training():
+    X = np.full((8, 16, 16), np.finfo(np.float32).max, dtype=np.float32)
+    y = np.array([0, 1] * 4)
+    clf = TwoStageTransferClassifier(
+        "tiny_cnn", transfer="none", weights=None, max_epochs=1, validation_fraction=None,
+        random_state=0, device="cpu",
+    )
+    with pytest.raises(ValueError, match="value_range"):
+        clf.fit(X, y)
+    fitted = clf.fit(np.zeros_like(X), y)
+    with pytest.raises(ValueError, match="value_range"):
+        fitted.predict_proba(X)

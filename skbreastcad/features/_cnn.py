@@ -6,7 +6,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ..nn import list_layers
 from ..nn._base import BaseDeepEstimator
-from ..nn._input import to_unit_tensor
+from ..nn._input import check_unit_range, to_unit_tensor
 from ._base import BaseImageTransformer
 
 __all__ = ["CNNLayerFeatures"]
@@ -73,9 +73,12 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
         Size the images are resized to; None uses the backbone's pretraining
         size (224, or 299 for InceptionV3); "native" keeps the images' size.
     value_range : "dtype" or (float, float), default="dtype"
-        Grey levels mapped to [0, 1] before normalisation: ``"dtype"`` divides
-        uint8 by 255 and uint16 by 65535 and takes other data as already in
-        [0, 1]; ``(low, high)`` maps that range linearly.
+        Grey levels mapped to [0, 1] before normalisation: ``"dtype"`` maps an
+        integer dtype's whole range to [0, 1] (uint8 divided by 255, uint16 by
+        65535, int16's -32768..32767 shifted and scaled, ...) and takes float
+        images as already in [0, 1]; ``(low, high)`` maps that range
+        linearly. Images that map beyond +-1e6 are an error (float32
+        activations would overflow to NaN).
     batch_size : int, default=32
         Images per forward pass. Every pass has exactly this many images (the
         last one padded with blank images), so an image's features are
@@ -181,6 +184,7 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
     # -- fit -------------------------------------------------------------------
     def _check_images(self, images):
         self._check_deep_settings(images.shape[1:])
+        check_unit_range(images, self.value_range)
         if self.layer is not None:
             layers = list_layers(self.backbone)
             if self.layer not in layers:

@@ -16,7 +16,7 @@ from sklearn.utils.validation import _check_y, check_consistent_length, check_is
 
 from ..nn._base import BaseDeepEstimator
 from ..nn._device import use_amp
-from ..nn._input import unit_scaling
+from ..nn._input import check_unit_range, unit_scaling
 from ..nn._weights import check_weights
 from ..sampling import balanced_class_weight, random_oversample_indices
 from ..utils._validation import validate_images
@@ -426,6 +426,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
 
         # Everything that can fail is checked before any training starts.
         spec, device = self._check_deep_settings(images.shape[1:])
+        check_unit_range(images, self.value_range)
         self._check_scoring()
         augmenter = self._augmenter()
         rng = check_random_state(self.random_state)
@@ -436,6 +437,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
                 self.source_data, image_shape=self.image_shape, target_shape=images.shape[1:],
                 estimator=self,
             )
+            check_unit_range(Xs, self.value_range, name="source_data")
             plan1 = self._plan(ys, None, seed1, n_source_classes)
             self._check_augment_range(augmenter, Xs, "source_data")
         self._check_augment_range(augmenter, images, "X")

@@ -10,7 +10,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._backbones import build_backbone, get_backbone_spec
 from ._device import TorchDevice, autocast, resolve_device, use_amp, use_channels_last
-from ._input import check_value_range, fixed_size_batches, to_unit_tensor, validate_input_size
+from ._input import (
+    check_unit_range,
+    check_value_range,
+    fixed_size_batches,
+    to_unit_tensor,
+    validate_input_size,
+)
 from ._state import TorchStateMixin
 from ._weights import check_weights
 
@@ -140,6 +146,7 @@ class BaseDeepEstimator(TorchStateMixin):
         """
         import torch
 
+        check_unit_range(images, self.value_range)
         batches = fixed_size_batches(images, self.batch_size, pad=pad)
         if desc is not None and self.verbose and len(images) > self.batch_size:
             from tqdm.auto import tqdm

@@ -29,17 +29,47 @@ def check_value_range(value_range):
         )
 
 
+# Unit values past this magnitude overflow float32 activations within a few
+# layers, and mean that value_range does not describe the data.
+MAX_UNIT_MAGNITUDE = 1e6
+
+
 def unit_scaling(dtype, value_range):
-    """``(offset, scale)`` such that ``(x - offset) * scale`` maps grey levels to [0, 1]."""
+    """``(offset, scale)`` such that ``(x - offset) * scale`` maps grey levels to [0, 1].
+
+    With ``value_range="dtype"`` integer images map their dtype's whole range
+    to [0, 1] (uint8 by 255, uint16 by 65535, int16 from -32768 to 32767, ...),
+    booleans are 0 and 1, and float images are taken as already in [0, 1].
+    """
     if value_range != "dtype":
         low, high = value_range
         return float(low), 1.0 / (float(high) - float(low))
     dtype = np.dtype(dtype)
-    if dtype == np.uint8:
-        return 0.0, 1.0 / 255.0
-    if dtype == np.uint16:
-        return 0.0, 1.0 / 65535.0
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return float(info.min), 1.0 / (float(info.max) - float(info.min))
     return 0.0, 1.0
+
+
+def check_unit_range(images, value_range, name="X"):
+    """Raise unless the grey levels scale to finite values of moderate size.
+
+    Called before any batch runs, so that a batch never fails or turns to NaN
+    half-way (float32 activations overflow long before float64 does).
+    """
+    if images.size == 0:
+        return
+    offset, scale = unit_scaling(images.dtype, value_range)
+    lo, hi = (float(v) for v in (images.min(), images.max()))
+    with np.errstate(over="ignore", invalid="ignore"):
+        low, high = ((np.float64(v) - offset) * scale for v in (lo, hi))
+    if not (np.isfinite(low) and np.isfinite(high)) or max(abs(low), abs(high)) > MAX_UNIT_MAGNITUDE:
+        raise ValueError(
+            f"{name} holds grey levels from {lo:.4g} to {hi:.4g}, which value_range="
+            f"{value_range!r} maps to [{low:.4g}, {high:.4g}]: far outside [0, 1] (beyond "
+            f"+-{MAX_UNIT_MAGNITUDE:g} the network's float32 activations overflow). Set "
+            "value_range=(low, high) to the data's grey-level range, or rescale the images."
+        )
 
 
 def to_unit_tensor(images, value_range, device=None):
@@ -48,17 +78,23 @@ def to_unit_tensor(images, value_range, device=None):
 
     offset, scale = unit_scaling(images.dtype, value_range)
     arr = np.ascontiguousarray(images)
-    if arr.dtype not in (np.uint8, np.float32):
+    if arr.dtype.kind in "iu" and offset:
+        # shift signed integers in float64: int64's range does not survive float32
+        arr = (arr.astype(np.float64) - offset).astype(np.float32)
+        offset = 0.0
+    elif arr.dtype not in (np.uint8, np.float32):
         arr = arr.astype(np.float32)
     # joblib hands read-only memmaps to GridSearchCV(n_jobs>1) workers, which
     # torch.from_numpy warns about: copy those (torch.tensor) instead of sharing
     x = torch.from_numpy(arr) if arr.flags.writeable else torch.tensor(arr)
     # convert on the device: uint8 travels 4x lighter than float32
     x = x.to(device=device).to(torch.float32)
-    if offset:
-        x = x - offset
+    # scale first: x - offset can overflow float32 where both terms are finite
+    # (value_range=(-3e38, 3e38)); x * scale - offset * scale cannot
     if scale != 1.0:
         x = x * scale
+    if offset:
+        x = x - offset * scale
     return x.unsqueeze(1)
 
 

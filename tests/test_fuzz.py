@@ -1,0 +1,152 @@
+"""Property-based tests of the shared input convention, for every estimator.
+
+Any batch of images -- any shape, dtype and value range, as ``(n, H, W)`` or
+as flattened rows with a right or wrong ``image_shape``, with or without ROI
+masks -- must give a correct result or a clear ``ValueError``/``TypeError``:
+never another exception, never an infinite value, and never a NaN without a
+warning. The search is bounded and derandomised, so CI runs the same examples
+every time.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from skbreastcad.utils import all_estimators
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+# Small, fast settings per estimator; every estimator needs an entry.
+PARAMS = {
+    "CNNLayerFeatures": {
+        "backbone": "tiny_cnn",
+        "weights": None,
+        "random_state": 0,
+        "device": "cpu",
+    },
+    "GLCMFeatures": {"n_bins": 8},
+    "GaborFeatures": {"frequencies": (0.5,), "n_orientations": 2, "allow_small_images": True},
+    "HaarFeatures": {"max_features": 20, "random_state": 0},
+    "RandomImageOverSampler": {"random_state": 0},
+    "TwoStageTransferClassifier": {
+        "backbone": "tiny_cnn",
+        "transfer": "none",
+        "weights": None,
+        "max_epochs": 1,
+        "batch_size": 8,
+        "validation_fraction": None,
+        "random_state": 0,
+        "device": "cpu",
+    },
+}
+EXAMPLES = {"TwoStageTransferClassifier": 20, "CNNLayerFeatures": 30}
+DEFAULT_EXAMPLES = 50
+
+ESTIMATORS = dict(all_estimators())
+
+DTYPES = ["uint8", "uint16", "int16", "int32", "int64", "float32", "float64", "bool"]
+
+
+@st.composite
+def batches(draw):
+    """``(X, y, mask, image_shape)`` in one of the input layouts."""
+    n = draw(st.integers(1, 6))
+    if draw(st.booleans()):
+        n = max(n, 2)
+        y = np.arange(n) % 2  # both classes
+    else:
+        y = np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    h, w = draw(st.integers(1, 20)), draw(st.integers(1, 20))
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    regime = draw(st.sampled_from(["grey levels", "dtype range", "extremes", "non-finite"]))
+    if dtype.kind == "b":
+        elements = st.booleans()
+    elif regime == "grey levels":
+        elements = (
+            st.integers(0, 255).map(dtype.type) if dtype.kind in "iu" else st.floats(0, 1, width=32)
+        )
+    elif regime == "extremes" and dtype.kind in "iuf":
+        info = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
+        elements = st.sampled_from([info.max, info.min]).map(dtype.type)
+    else:
+        elements = hnp.from_dtype(
+            dtype, allow_nan=regime == "non-finite", allow_infinity=regime == "non-finite"
+        )
+    X = draw(hnp.arrays(dtype, (n, h, w), elements=elements))
+    mask = draw(st.sampled_from(["none", "random", "empty", "wrong shape"]))
+    if mask == "none":
+        mask = None
+    elif mask == "random":
+        mask = draw(hnp.arrays(np.bool_, (n, h, w)))
+    elif mask == "empty":
+        mask = np.zeros((n, h, w), dtype=bool)
+    else:
+        mask = np.ones((n, h + 1, w), dtype=bool)
+    layout = draw(st.sampled_from(["images", "flat", "flat -1", "flat wrong"]))
+    image_shape = None
+    if layout != "images":
+        X = X.reshape(n, h * w)
+        image_shape = {"flat": (h, w), "flat -1": (-1, w), "flat wrong": (h + 1, w)}[layout]
+    return X, y, mask, image_shape
+
+
+def _output(est, X, y, mask):
+    if hasattr(est, "fit_resample"):
+        Xr, yr = est.fit_resample(X, y)
+        return np.asarray(Xr, dtype=float).reshape(len(Xr), -1), len(X) + max(
+            0, 2 * np.bincount(y).max() - len(X)
+        )
+    kwargs = {} if mask is None else {"mask": mask}
+    est.fit(X, y, **kwargs)
+    if hasattr(est, "transform"):
+        return est.transform(X, **kwargs), len(X)
+    return est.predict_proba(X), len(X)
+
+
+def _check(name, X, y, mask, image_shape):
+    est = ESTIMATORS[name](**PARAMS[name])
+    if "image_shape" in est.get_params():
+        est.set_params(image_shape=image_shape)
+    uses_mask = getattr(est, "_supports_mask", False)
+    if not uses_mask:
+        mask = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out, n_out = _output(est, X, y, mask)
+        except (ValueError, TypeError) as exc:
+            assert str(exc).strip(), "an error must say what is wrong"
+            event(f"clear {type(exc).__name__}")
+            return
+    event("result")
+    out = np.asarray(out, dtype=float)
+    assert out.shape[0] == n_out
+    assert not np.isinf(out).any(), "infinite output"
+    if np.isnan(out).any():
+        # a numpy RuntimeWarning (overflow, invalid value) is not telling the user anything
+        told = [
+            w for w in caught if not issubclass(w.category, (RuntimeWarning, DeprecationWarning))
+        ]
+        assert told, f"{name} returned NaN without a warning"
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_any_input_gives_a_result_or_a_clear_error(name):
+    assert name in PARAMS, f"add {name} to PARAMS in tests/test_fuzz.py"
+
+    @settings(
+        max_examples=EXAMPLES.get(name, DEFAULT_EXAMPLES),
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(batch=batches())
+    def run(batch):
+        _check(name, *batch)
+
+    run()
