@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import StrOptions
 from ..nn import list_layers
 from ..nn._base import BaseDeepEstimator
 from ..nn._input import check_unit_range, to_unit_tensor
+from ..utils._docstrings import substitute_docs
 from ._base import BaseImageTransformer
 
 __all__ = ["CNNLayerFeatures"]
@@ -35,6 +36,7 @@ def _pool(act, pooling):
     return torch.cat([act.float().mean(dim=dims), act.float().amax(dim=dims)], dim=1)
 
 
+@substitute_docs()
 class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
     """Pooled activations of a named layer of a CNN backbone.
 
@@ -85,12 +87,9 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
         bitwise identical whatever other images share the call -- the same
         in every cross-validation fold. A call with fewer images still costs
         one full batch.
-    device : str, default="auto"
-        Torch device; "auto" picks CUDA when available.
-    amp : bool or "auto", default="auto"
-        bfloat16 autocast; "auto" enables it on GPU only.
-    channels_last : bool or "auto", default="auto"
-        Channels-last memory format; "auto" enables it on GPU only.
+    {device}
+    {amp}
+    {channels_last}
     random_state : int, RandomState instance or None, default=None
         Seeds the random initialisation when ``weights=None``.
     image_shape : tuple of (int, int) or None, default=None
@@ -117,8 +116,8 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
 
     See Also
     --------
-    skbreastcad.nn.list_layers : the valid layer names.
-    skbreastcad.models.TwoStageTransferClassifier : fine-tuning instead of probing.
+    skbreastcad.nn.list_layers : The valid layer names.
+    skbreastcad.models.TwoStageTransferClassifier : Fine-tuning instead of probing.
 
     Notes
     -----

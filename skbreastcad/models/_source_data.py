@@ -47,7 +47,7 @@ class SourceData:
 
     See Also
     --------
-    skbreastcad.models.TwoStageTransferClassifier : takes it as ``source_data``.
+    skbreastcad.models.TwoStageTransferClassifier : Takes it as ``source_data``.
 
     Notes
     -----

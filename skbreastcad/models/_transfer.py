@@ -103,6 +103,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         SGD uses momentum 0.9.
     weight_decay : float, default=0.0
+        L2 penalty (decoupled for ``"adamw"``).
     lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
         Cosine annealing over ``max_epochs``; or divide the rate by 10 when
         the validation loss has not improved for 2 epochs; or no schedule.
@@ -146,7 +147,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     amp : bool or "auto", default="auto"
-        bfloat16 autocast; "auto" enables it on GPU only.
+        Whether to run in bfloat16 autocast; "auto" enables it on GPU only.
     channels_last : bool or "auto", default="auto"
         Channels-last memory format; "auto" enables it on GPU only.
     random_state : int, RandomState instance or None, default=None
@@ -181,8 +182,8 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
 
     See Also
     --------
-    skbreastcad.features.CNNLayerFeatures : frozen features of one layer.
-    skbreastcad.augmentation.ImageAugmenter : the default augmentation.
+    skbreastcad.features.CNNLayerFeatures : Frozen features of one layer.
+    skbreastcad.augmentation.ImageAugmenter : The default augmentation.
 
     Notes
     -----
@@ -403,10 +404,12 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
             patient's images on one side. (``GridSearchCV(...).fit(X, y,
             groups=g)`` uses ``groups`` for its own folds only; route them here
             with metadata routing and ``set_fit_request(groups=True)``.)
+            Without them, the split treats every image as its own patient.
 
         Returns
         -------
         self : TwoStageTransferClassifier
+            The fitted classifier.
         """
         images = validate_images(self, X, reset=True, image_shape=self.image_shape)
         y = _check_y(y, estimator=self)
@@ -525,10 +528,12 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         Parameters
         ----------
         X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+            Images of the shape seen in ``fit``.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            Softmax probabilities, columns in the order of ``classes_``.
         """
         import torch
 
@@ -546,10 +551,12 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         Parameters
         ----------
         X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
+            Images of the shape seen in ``fit``.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The most probable class of each image.
         """
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -86,6 +86,14 @@ class BackboneSpec:
     has_imagenet : bool
         Whether ``weights="imagenet"`` is available.
     description : str
+        One line for listings, e.g. where the weights come from.
+
+    Examples
+    --------
+    >>> from skbreastcad.nn import BackboneSpec, get_backbone_spec
+    >>> spec = get_backbone_spec("tiny_cnn")
+    >>> isinstance(spec, BackboneSpec), spec.min_input_size
+    (True, 1)
     """
 
     name: str
@@ -153,10 +161,20 @@ def register_backbone(spec):
     Parameters
     ----------
     spec : BackboneSpec
+        The backbone; its ``name`` is the registry key.
 
     Returns
     -------
     spec : BackboneSpec
+        The registered spec, so that the call can decorate a builder.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from skbreastcad.nn import get_backbone_spec, list_backbones, register_backbone
+    >>> spec = register_backbone(replace(get_backbone_spec("tiny_cnn"), name="my_cnn"))
+    >>> "my_cnn" in list_backbones()
+    True
     """
     if not isinstance(spec, BackboneSpec):
         raise TypeError(f"register_backbone expects a BackboneSpec, got {type(spec).__name__}.")
@@ -165,7 +183,7 @@ def register_backbone(spec):
 
 
 def list_backbones():
-    """Names of the registered backbones.
+    """List the names of the registered backbones.
 
     Any torchvision classification model name and any ``"timm:<name>"`` are
     accepted as well; they are not listed here.
@@ -173,6 +191,13 @@ def list_backbones():
     Returns
     -------
     names : list of str
+        Sorted names.
+
+    Examples
+    --------
+    >>> from skbreastcad.nn import list_backbones
+    >>> "vgg16" in list_backbones()
+    True
     """
     return sorted(_registry())
 
@@ -400,15 +425,24 @@ def get_backbone_spec(name):
     Parameters
     ----------
     name : str
+        A registered name, any torchvision classification model name, or
+        ``"timm:<name>"``.
 
     Returns
     -------
     spec : BackboneSpec
+        How to build and feed the backbone.
 
     Raises
     ------
     ValueError
         For an unknown name; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> from skbreastcad.nn import get_backbone_spec
+    >>> get_backbone_spec("vgg16").input_size
+    (224, 224)
     """
     if not isinstance(name, str):
         raise TypeError(f"backbone must be a str, got {type(name).__name__}.")
@@ -500,6 +534,13 @@ def build_backbone(name, weights=None, *, num_classes=None):
     backbone : Backbone
         ``model`` on the CPU in eval mode, and the ``mean``/``std``/
         ``input_size`` its inputs need.
+
+    Examples
+    --------
+    >>> from skbreastcad.nn import build_backbone
+    >>> built = build_backbone("tiny_cnn", None, num_classes=2)
+    >>> built.head, built.model.fc.out_features
+    ('fc', 2)
     """
     from torch import nn
 
@@ -528,7 +569,7 @@ def build_backbone(name, weights=None, *, num_classes=None):
 
 
 def list_layers(backbone):
-    """Names of the layers of a backbone, in registration order.
+    """List the names of the layers of a backbone, in registration order.
 
     These are the names ``CNNLayerFeatures(layer=...)`` accepts: every
     sub-module of the architecture, from whole blocks (``"layer3"``) down to
@@ -543,6 +584,13 @@ def list_layers(backbone):
     Returns
     -------
     names : list of str
+        Dotted module names, as ``model.get_submodule`` takes them.
+
+    Examples
+    --------
+    >>> from skbreastcad.nn import list_layers
+    >>> list_layers("tiny_cnn")[:3]
+    ['conv1', 'bn1', 'relu1']
     """
     import torch
 

@@ -129,7 +129,7 @@ def _draw_indices(y, n_new, random_state):
 
 
 def random_oversample_indices(y, *, sampling_strategy="auto", random_state=None):
-    """Indices that over-sample the minority classes of ``y`` by drawing with replacement.
+    """Draw indices that over-sample the minority classes of ``y``, with replacement.
 
     The draw of :class:`RandomImageOverSampler`, for code that resamples by
     index (a training loop that keeps its images on a device, a data loader):
