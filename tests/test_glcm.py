@@ -9,7 +9,7 @@ import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skbreastcad.features import GLCMFeatures
-from skbreastcad.features._glcm import GLCM_FEATURE_NAMES
+from skbreastcad.features import GLCM_FEATURE_NAMES
 
 ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 

@@ -82,3 +82,23 @@ def test_every_name_in_all_is_importable(package):
     module = importlib.import_module(f"skbreastcad.{package}")
     for name in module.__all__:
         assert getattr(module, name) is not None
+
+
+def test_every_public_name_has_one_home():
+    """A public name is exported by exactly one public package (its home)."""
+    import importlib
+    import pkgutil
+
+    import skbreastcad
+
+    homes = {}
+    for info in pkgutil.walk_packages(skbreastcad.__path__, prefix="skbreastcad."):
+        if any(part.startswith("_") for part in info.name.split(".")) or not info.ispkg:
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", ()):
+            homes.setdefault(name, []).append(info.name)
+    shared = {name: where for name, where in homes.items() if len(where) > 1}
+    assert not shared, f"names exported by several packages: {shared}"
+    assert homes["GLCM_FEATURE_NAMES"] == ["skbreastcad.features"]
+    assert homes["list_backbones"] == ["skbreastcad.nn"]

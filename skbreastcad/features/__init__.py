@@ -5,10 +5,17 @@ features can be used without loading the deep-learning stack.
 """
 
 from ._gabor import GaborFeatures
-from ._glcm import GLCMFeatures
-from ._haar import HaarFeatures
+from ._glcm import GLCM_FEATURE_NAMES, GLCMFeatures
+from ._haar import HAAR_FEATURE_TYPES, HaarFeatures
 
-__all__ = ["CNNLayerFeatures", "GaborFeatures", "GLCMFeatures", "HaarFeatures"]
+__all__ = [
+    "CNNLayerFeatures",
+    "GLCM_FEATURE_NAMES",
+    "GLCMFeatures",
+    "GaborFeatures",
+    "HAAR_FEATURE_TYPES",
+    "HaarFeatures",
+]
 
 
 def __getattr__(name):

@@ -52,6 +52,7 @@ IBSI_CODES = {
     "information_correlation_2": "JN9H",
 }
 GLCM_FEATURE_NAMES = tuple(IBSI_CODES)
+"""The 25 IBSI GLCM feature names, in output order."""
 _FEATURE_INDEX = {name: i for i, name in enumerate(GLCM_FEATURE_NAMES)}
 # Features that need the individual matrix cells; all others follow from the
 # marginal, sum and difference distributions, which are much cheaper.

@@ -13,7 +13,7 @@ from ..utils._batching import map_chunks
 from ._base import BaseImageTransformer
 from ..utils._docstrings import substitute_docs
 
-__all__ = ["HaarFeatures"]
+__all__ = ["HAAR_FEATURE_TYPES", "HaarFeatures"]
 
 # skimage.feature.haar_like_feature_coord's types. Each rectangle is given as
 # (row offset, column offset) in units of the rectangle size (h, w), in
@@ -26,7 +26,8 @@ _RECTANGLES = {
     "type-3-y": ((0, 0), (1, 0), (2, 0)),
     "type-4": ((0, 0), (0, 1), (1, 1), (1, 0)),
 }
-FEATURE_TYPES = tuple(_RECTANGLES)
+HAAR_FEATURE_TYPES = tuple(_RECTANGLES)
+"""The five feature types, in scikit-image's names and order."""
 # Above this many enumerated features the coordinate arrays and the sparse
 # matrix take gigabytes: ask for a coarser grid instead.
 _MAX_ENUMERATED = 5_000_000
@@ -274,7 +275,7 @@ class HaarFeatures(BaseImageTransformer):
 
     def __init__(
         self,
-        feature_types=FEATURE_TYPES,
+        feature_types=HAAR_FEATURE_TYPES,
         *,
         window_shape=None,
         min_size=0.125,
@@ -305,7 +306,7 @@ class HaarFeatures(BaseImageTransformer):
         unknown = [t for t in types if not isinstance(t, str) or t not in _RECTANGLES]
         if not types or unknown or len(set(types)) != len(types):
             raise ValueError(
-                f"feature_types must be distinct names from {list(FEATURE_TYPES)}; got "
+                f"feature_types must be distinct names from {list(HAAR_FEATURE_TYPES)}; got "
                 f"{self.feature_types!r}" + (f" (unknown: {unknown})." if unknown else ".")
             )
         return types
