@@ -2,12 +2,11 @@
 
 import difflib
 
-from sklearn.utils._param_validation import StrOptions
-
 from ..nn import list_layers
 from ..nn._base import BaseDeepEstimator
 from ..nn._input import check_unit_range, to_unit_tensor
 from ..utils._docstrings import substitute_docs
+from ..utils._sklearn_compat import StrOptions
 from ._base import BaseImageTransformer
 
 __all__ = ["CNNLayerFeatures"]

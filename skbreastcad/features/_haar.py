@@ -6,12 +6,12 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._batching import map_chunks
-from ._base import BaseImageTransformer
 from ..utils._docstrings import substitute_docs
+from ..utils._sklearn_compat import Interval, RealNotInt, StrOptions
+from ._base import BaseImageTransformer
 
 __all__ = ["HAAR_FEATURE_TYPES", "HaarFeatures"]
 

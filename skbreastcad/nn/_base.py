@@ -6,8 +6,8 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..utils._sklearn_compat import Interval, StrOptions
 from ._backbones import build_backbone, get_backbone_spec
 from ._device import TorchDevice, autocast, resolve_device, use_amp, use_channels_last
 from ._input import (

@@ -11,8 +11,9 @@ import math
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import validate_data
+
+from ._sklearn_compat import InvalidParameterError
 
 __all__ = ["resolve_image_shape", "validate_images", "validate_masks"]
 
