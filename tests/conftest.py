@@ -133,4 +133,10 @@ def write_dicom():
     return write
 
 
+@pytest.fixture(scope="session")
+def cesm_dir():
+    """The real CDD-CESM subset (``../shared/data/cesm``); skipped off CI when absent, a failure on CI."""
+    return _data_dir("cesm")
+
+
 # --- end of dataset test helpers --------------------------------------------------------------------

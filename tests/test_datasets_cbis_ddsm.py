@@ -209,3 +209,59 @@ def test_negatives_avoid_the_lesions_of_every_copy_of_a_mammogram(cbis, load, wr
         # one film, one set of negatives: not a second set cut from its copy
         files = bunch.metadata.loc[bunch.target == 0, "image_file"]
         assert files[files.str.contains("P_00001")].nunique() == 1
+
+
+# --- Nothing lost, nothing silent (issue 9) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('P_00009,1,BENIGN,"a.dcm,b.dcm\n', "EOF inside string"),  # an unterminated quote
+        ("P_00009,1,BENIGN,a.dcm,b.dcm,extra\n", "does not match length of data"),  # would shift the columns
+        ("", "No columns to parse"),
+    ],
+    ids=["unterminated-quote", "extra-field", "empty"],
+)
+def test_unparsable_csv_names_the_file(cbis, text, match):
+    path = cbis / "mass_case_description_train_set.csv"
+    header = "" if not text else "patient_id,abnormality id,pathology,image file path,ROI mask file path\n"
+    path.write_text(header + text)
+    with pytest.raises(ValueError, match=f"Cannot parse the CBIS-DDSM description file {path}: .*{match}"):
+        load_cbis_ddsm(cbis)
+
+
+def test_csv_that_is_not_utf8_names_the_file(cbis):
+    path = cbis / "mass_case_description_train_set.csv"
+    path.write_bytes(path.read_bytes().replace(b"OVAL", "OV\xc4L".encode("latin-1")))
+    with pytest.raises(ValueError, match=f"Cannot parse the CBIS-DDSM description file {path}: 'utf-8' codec"):
+        load_cbis_ddsm(cbis)
+
+
+def test_a_csv_present_twice_is_loaded_once(cbis, load):
+    copy = cbis / "backup" / "mass_case_description_train_set.csv"
+    copy.parent.mkdir()
+    copy.write_bytes((cbis / "mass_case_description_train_set.csv").read_bytes())
+    bunch, messages = load(cbis, margin=0.0, output_size=8)
+    assert len(bunch.target) == 3  # not 5: P_00001's two lesions once each
+    assert bunch.metadata[["patient_id", "abnormality_id"]].value_counts().max() == 1
+    assert "skipped 2 item(s)" in messages[0]
+    assert bunch.skipped["reason"].str.fullmatch(
+        r"repeats mass_case_description_train_set.csv, line [23] \(the same lesion\): loaded once").all()
+
+
+def test_a_lesion_repeated_with_another_pathology_is_an_error(cbis):
+    path = cbis / "mass_case_description_train_set.csv"
+    with open(path, newline="") as f:
+        header, *rows = csv.reader(f)
+    _write_csv(path, header, [*rows, [field.replace("MALIGNANT", "BENIGN") for field in rows[0]]])
+    with pytest.raises(ValueError, match=r"line 4 repeats lesion 1 of .* from .*line 2 with another pathology"):
+        load_cbis_ddsm(cbis)
+
+
+def test_no_lesion_roi_says_why(cbis):
+    for dicom in cbis.rglob("1-1.dcm"):
+        dicom.unlink()
+    next(cbis.rglob("000000.png")).unlink()
+    with pytest.raises(ValueError, match=r"No lesion ROI .*: 3 item\(s\) left out \(3 image file path not found\)"):
+        load_cbis_ddsm(cbis)

@@ -1,4 +1,5 @@
 import functools
+import os
 
 import numpy as np
 import pytest
@@ -165,3 +166,221 @@ def test_images_sharing_a_name_are_reported_not_dropped_silently(tmp_path, load)
     assert list(bunch.metadata["file"]) == ["a/X.bmp"]  # the first in sorted order
     assert "skipped 2 item(s)" in messages[0]
     assert "a/x.png: same name as X.bmp" in messages[0] and "a/x.tif: same name as X.bmp" in messages[0]
+
+
+# --- Nothing lost, nothing silent (issue 9) ---------------------------------------------------------
+
+
+def _skipped(bunch):
+    return dict(zip(bunch.skipped["item"], bunch.skipped["reason"], strict=True))
+
+
+def test_broken_link_and_unreadable_class_folder_are_counted(tmp_path, load, monkeypatch):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.full((8, 8), 10, np.uint8)).save(tmp_path / name / "x.png")
+    (tmp_path / "a" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    # Root reads any folder, so a folder without read permission is emulated where the
+    # kernel refuses it: listing its entries (test_real_unreadable_folder... does it for real).
+    scandir = os.scandir
+
+    def refusing_scandir(path="."):
+        if os.fspath(path) == os.fspath(tmp_path / "b"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing_scandir)
+    bunch, messages = load(tmp_path)
+    assert list(bunch.metadata["file"]) == ["a/x.png"]
+    assert len(messages) == 1 and "skipped 3 item(s)" in messages[0]
+    assert bunch.skipped.values.tolist() == [
+        ["a/gone.png", f"broken symbolic link (to {tmp_path / 'nowhere.png'})"],
+        ["b/", "folder cannot be read (Permission denied): its files are not loaded"],
+        ["b/", "class 'b' (target 1) gives no ROI: it is absent from the data"],
+    ]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads folders without permission")
+def test_real_unreadable_folder_is_counted(tmp_path, load):
+    (tmp_path / "a" / "locked").mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 10, np.uint8)).save(tmp_path / "a" / "x.png")
+    Image.fromarray(np.full((8, 8), 10, np.uint8)).save(tmp_path / "a" / "locked" / "y.png")
+    (tmp_path / "a" / "locked").chmod(0)
+    try:
+        bunch, messages = load(tmp_path)
+    finally:
+        (tmp_path / "a" / "locked").chmod(0o755)
+    assert list(bunch.metadata["file"]) == ["a/x.png"]
+    assert "a/locked/: folder cannot be read" in messages[0]
+
+
+def test_linked_subfolders_are_read_once_and_loops_counted(tmp_path, load):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    Image.fromarray(np.full((8, 8), 10, np.uint8)).save(tmp_path / "a" / "x.png")
+    Image.fromarray(np.full((8, 8), 20, np.uint8)).save(tmp_path / "elsewhere" / "y.png")
+    (tmp_path / "a" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "a" / "loop").symlink_to(tmp_path / "a", target_is_directory=True)
+    bunch, messages = load(tmp_path, classes=["a"], output_size=None)
+    assert list(bunch.metadata["file"]) == ["a/x.png", "a/linked/y.png"]
+    assert [int(image[0, 0]) for image in bunch.images] == [10, 20]
+    assert "skipped 1 item(s)" in messages[0]
+    assert _skipped(bunch) == {"a/loop/": "the same folder as a/ (a symbolic link), which is loaded once"}
+
+
+def _busi(root):
+    """A BUSI-style folder: every image beside ``<name>_mask.png`` (RGB, 0/255), all-zero for normal ones."""
+    rng = np.random.default_rng(0)
+    images = {}
+    for label, n in (("benign", 2), ("normal", 3)):
+        (root / label).mkdir(parents=True)
+        for k in range(1, n + 1):
+            name = f"{label} ({k})"
+            image = rng.integers(0, 256, (30, 40), dtype=np.uint8)
+            mask = np.zeros((30, 40, 3), np.uint8)
+            if label == "benign":
+                mask[5:15, 10:20] = 255
+            images[f"{label}/{name}.png"] = image
+            Image.fromarray(image).save(root / label / f"{name}.png")
+            Image.fromarray(mask).save(root / label / f"{name}_mask.png")
+    second = np.zeros((30, 40, 3), np.uint8)
+    second[20:26, 30:36] = 255
+    Image.fromarray(second).save(root / "benign" / "benign (2)_mask_1.png")  # BUSI's second lesion
+    return images
+
+
+def test_busi_style_folder_keeps_its_normal_class(tmp_path, load):
+    images = _busi(tmp_path)
+    bunch, messages = load(tmp_path, output_size=40)  # the whole images' size: they are not resampled
+    assert not messages
+    assert list(bunch.target_names) == ["benign", "normal"]
+    assert np.bincount(bunch.target).tolist() == [3, 3]
+    meta = bunch.metadata
+    assert list(meta["crop"]) == ["mask"] * 3 + ["whole image"] * 3
+    assert list(meta["mask_file"][:3]) == ["benign/benign (1)_mask.png", "benign/benign (2)_mask.png",
+                                           "benign/benign (2)_mask_1.png"]
+    assert meta.loc[2, "crop_size"] == 8 and meta.loc[2, "center_col"] == 32  # ceil(6 px x 1.2), columns 30..35
+    # an all-zero mask gives the ROI an image without a mask gives: the whole image, zero-padded square
+    for k in range(3, 6):
+        file = meta.loc[k, "file"]
+        assert meta.loc[k, "mask_file"] == file.replace(".png", "_mask.png")
+        expected = np.zeros((40, 40), np.uint8)
+        expected[5:35] = images[file]
+        np.testing.assert_array_equal(bunch.images[k], expected)
+
+
+def test_empty_mask_policies(tmp_path, load):
+    _busi(tmp_path)
+    bunch, messages = load(tmp_path, empty_mask="skip")
+    assert np.bincount(bunch.target).tolist() == [3]
+    assert "skipped 4 item(s)" in messages[0]
+    skipped = _skipped(bunch)
+    assert skipped["normal/normal (1)_mask.png"].startswith("empty mask (no lesion pixel): its image gives no ROI")
+    assert skipped["normal/"] == "class 'normal' (target 1) gives no ROI: it is absent from the data"
+    with pytest.raises(ValueError, match=r"Mask .*normal \(1\)_mask.png is empty .*empty_mask='whole_image'"):
+        load_image_folder(tmp_path, empty_mask="error")
+    with pytest.raises(ValueError, match="empty_mask"):
+        load_image_folder(tmp_path, empty_mask="whole")
+
+
+def test_invalid_group_pattern_is_a_clear_error(tmp_path):
+    (tmp_path / "a").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a" / "P_001.png")
+    with pytest.raises(ValueError, match=r"group_pattern '\(P_\\\\d\+' is not a valid regular expression: missing \)"):
+        load_image_folder(tmp_path, group_pattern=r"(P_\d+")
+    with pytest.raises(ValueError, match=r"group_pattern '\(Q\)\?P' matches a/P_001.png but captures no patient id"):
+        load_image_folder(tmp_path, group_pattern=r"(Q)?P")
+
+
+def test_classes_listed_twice_are_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a" / "x.png")
+    with pytest.raises(ValueError, match=r"classes lists \['a'\] more than once"):
+        load_image_folder(tmp_path, classes=["a", "a"])
+
+
+def test_images_outside_class_folders_and_empty_classes_are_counted(tmp_path, load):
+    for name in ("a", "empty"):
+        (tmp_path / name).mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a" / "x.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "stray.png")
+    (tmp_path / "README.md").write_text("not data")  # not an image: not reported
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere", target_is_directory=True)
+    bunch, messages = load(tmp_path)
+    assert list(bunch.target_names) == ["a", "empty"]
+    assert _skipped(bunch) == {
+        "gone": f"broken symbolic link (to {tmp_path / 'nowhere'})",
+        "stray.png": "image outside any class folder (expected root/<class>/<image>)",
+        "empty/": "class 'empty' (target 1) gives no ROI: it is absent from the data",
+    }
+    assert "skipped 3 item(s)" in messages[0]
+
+
+# --- read_image on damaged files: an error naming the file -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"P5\n4 4\n0\n" + bytes(16), "header gives maxval 0 .* must be 1..65535"),
+        (b"P5\n2 2\n70000\n" + bytes(8), "header gives maxval 70000"),
+        (b"P5\n# a comment\n2 2\n1000\n" + np.array([0, 500, 1000, 2000], ">u2").tobytes(),
+         "grey level 2000 above its header's maxval 1000"),
+        (b"P2\n2 2\n100\n0 50 100 200\n", "Channel value too large"),
+        (b"P5\n2 x\n255\n" + bytes(4), "are not integers"),
+        (b"P5\n64 64\n255\n" + bytes(100), "truncated"),
+        (b"P5\n64", "header ends before"),
+    ],
+    ids=["maxval-0", "maxval-too-large", "above-maxval", "ascii-above-maxval", "bad-header", "truncated",
+         "short-header"],
+)
+def test_malformed_pgm_names_the_file(tmp_path, content, match):
+    path = tmp_path / "film.pgm"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"Cannot read image {path}: .*{match}"):
+        read_image(path)
+
+
+def test_pgm_below_full_scale_is_read_as_pillow_scales_it(tmp_path):
+    # maxval 100: Pillow scales to 0..255, and the check above must not reject in-range files
+    path = tmp_path / "x.pgm"
+    path.write_bytes(b"P5\n2 2\n100\n" + bytes([0, 50, 100, 25]))
+    np.testing.assert_array_equal(read_image(path), np.asarray(Image.open(path)))
+
+
+def test_truncated_png_and_multi_frame_tiff_name_the_file(tmp_path):
+    Image.fromarray(np.arange(4096, dtype=np.uint16).reshape(64, 64)).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=f"Cannot read image {tmp_path / 'cut.png'}: .*truncated"):
+        read_image(tmp_path / "cut.png")
+    frames = [Image.fromarray(np.full((8, 8), v, np.uint8)) for v in (1, 2, 3)]
+    frames[0].save(tmp_path / "stack.tif", save_all=True, append_images=frames[1:])
+    with pytest.raises(ValueError, match=f"{tmp_path / 'stack.tif'} holds 3 frames"):
+        read_image(tmp_path / "stack.tif")
+
+
+def test_dicom_that_is_not_a_dicom_or_cannot_be_decoded_names_the_file(tmp_path, write_dicom):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "x.png")
+    (tmp_path / "x.dcm").write_bytes((tmp_path / "x.png").read_bytes())
+    with pytest.raises(ValueError, match=f"Cannot read DICOM image {tmp_path / 'x.dcm'}"):
+        read_image(tmp_path / "x.dcm")
+    # JPEG 2000 pixel data that no installed decoder reads: pydicom's bare RuntimeError before
+    import pydicom
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEG2000Lossless
+
+    write_dicom(tmp_path / "j2k.dcm", np.zeros((8, 8), np.uint16))
+    ds = pydicom.dcmread(tmp_path / "j2k.dcm")
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    ds.PixelData = encapsulate([b"\0" * 20])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(tmp_path / "j2k.dcm", enforce_file_format=True)
+    with pytest.raises(ValueError, match=f"Cannot read DICOM image {tmp_path / 'j2k.dcm'}"):
+        read_image(tmp_path / "j2k.dcm")
+
+
+def test_broken_link_given_to_read_image(tmp_path):
+    (tmp_path / "x.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(FileNotFoundError, match="x.png is a broken symbolic link"):
+        read_image(tmp_path / "x.png")

@@ -264,3 +264,10 @@ def test_a_second_copy_of_a_film_is_reported(database, load):
     assert "mdb002.png: another copy of mdb002.pgm, which is read" in messages[0]
     _, messages = load(database, references=["mdb001"])
     assert "mdb002.png" not in " ".join(messages)
+
+
+def test_film_with_maxval_zero_names_the_file(database):
+    # Pillow's own message ("maxval must be greater than 0 ...") named no file
+    (database / "mdb002.pgm").write_bytes(b"P5\n1024 1024\n0\n" + b"\0" * SIZE * SIZE)
+    with pytest.raises(ValueError, match=r"Cannot read image .*mdb002.pgm: its PGM/PPM header gives maxval 0"):
+        load_mias(database)

@@ -2,6 +2,7 @@
 
 import os
 import re
+import warnings
 from numbers import Integral, Real
 from pathlib import Path, PurePosixPath
 
@@ -44,7 +45,7 @@ def _read_descriptions(root, abnormality, split):
             continue
         if split != "both" and part != split:
             continue
-        frame = _normalise_columns(pd.read_csv(csv, dtype=str, keep_default_na=False))
+        frame = _normalise_columns(_read_csv(csv))
         missing = [c for c in _REQUIRED if c not in frame.columns]
         if missing:
             raise ValueError(f"{csv} lacks the column(s) {missing} of a CBIS-DDSM description file.")
@@ -59,6 +60,7 @@ def _read_descriptions(root, abnormality, split):
         if column in table:
             # the published CSVs end some paths with a newline inside the quotes
             table[column] = table[column].str.strip()
+    table, skipped = _drop_repeated_rows(table)
     bad = ~table["pathology"].str.strip().str.upper().isin(list(_PATHOLOGY))
     if bad.any():
         row = table[bad].iloc[0]
@@ -66,7 +68,45 @@ def _read_descriptions(root, abnormality, split):
             f"{row['csv_file']}, line {row['csv_line']}: unknown pathology {row['pathology']!r}; expected one of "
             f"{', '.join(_PATHOLOGY)}."
         )
-    return table
+    return table, skipped
+
+
+def _read_csv(csv):
+    """One description file as strings, or an error naming it (pandas' own errors do not)."""
+    import pandas as pd
+
+    try:
+        with warnings.catch_warnings():
+            # index_col=False: a first row with one field too many would otherwise become the
+            # index and shift every column by one; pandas then warns that data is lost
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(csv, dtype=str, keep_default_na=False, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Cannot parse the CBIS-DDSM description file {csv}: {exc}") from exc
+
+
+def _drop_repeated_rows(table):
+    """Keep one row per lesion ``(image file path, abnormality id)``; count the repeats, refuse conflicts.
+
+    A repeat comes from a CSV listed twice (a second copy in a subfolder) or a
+    row pasted twice: loading it would give the same ROI twice.
+    """
+    key = ["image file path", "abnormality id"]
+    repeated = table.duplicated(key, keep="first")
+    if not repeated.any():
+        return table, []
+    first = table[~repeated].set_index(key)
+    skipped = []
+    for _, row in table[repeated].iterrows():
+        kept = first.loc[(row["image file path"], row["abnormality id"])]
+        for column in ("pathology", "ROI mask file path"):
+            if kept[column].strip().upper() != row[column].strip().upper():
+                raise ValueError(
+                    f"{_where(row)} repeats lesion {row['abnormality id']} of {row['image file path']} from "
+                    f"{_where(kept)} with another {column}: {row[column]!r} against {kept[column]!r}."
+                )
+        skipped.append((_where(row), f"repeats {_where(kept)} (the same lesion): loaded once"))
+    return table[~repeated].reset_index(drop=True), skipped
 
 
 class _Resolver:
@@ -204,16 +244,21 @@ def load_cbis_ddsm(
         If ``root`` or the CSVs are missing, or a file with
         ``missing="raise"``.
     ValueError
-        For a CSV without the expected columns or with an unknown
-        pathology (file and line named), an unreadable image, or a mask
-        whose size differs from its mammogram's (both files named).
+        For a CSV that cannot be parsed (an unterminated quote, a row
+        with more fields than the header, not UTF-8, empty), without the
+        expected columns, with an unknown pathology or repeating a lesion
+        with another pathology or mask (file and line named), an
+        unreadable image, a mask whose size differs from its mammogram's
+        (both files named), or when no lesion ROI can be loaded (the
+        reasons counted in the message).
 
     Warns
     -----
     UserWarning
         Counting every item left out: CSV rows whose files are missing,
-        empty masks, mammograms that give no non-tumour ROI, non-tumour
-        ROIs that found no room.
+        rows repeating a lesion already read (a CSV present twice under
+        ``root``: it is loaded once), empty masks, mammograms that give
+        no non-tumour ROI, non-tumour ROIs that found no room.
 
     See Also
     --------
@@ -255,9 +300,9 @@ def load_cbis_ddsm(
     if not root.is_dir():
         raise FileNotFoundError(f"CBIS-DDSM folder not found: {root}")
     rng = check_random_state(random_state)
-    table = _read_descriptions(root, abnormality, split)
+    table, skipped = _read_descriptions(root, abnormality, split)
     resolver = _Resolver(root)
-    skipped, rois, films, incomplete = [], [], {}, set()
+    rois, films, incomplete = [], {}, set()
     for image_path_text, rows in table.groupby("image file path", sort=False):
         key = _view_key(rows, image_path_text)
         image_path, image, lesions, left_out = _read_view(resolver, image_path_text, rows, root, missing, margin)
@@ -276,7 +321,7 @@ def load_cbis_ddsm(
                 factor = max(1, max(image.shape) // _LOW_RES)
                 films[key] = (Film(image, factor=factor, keep_away=_keep_away(lesions)), rois[-1][0])
     if not rois:
-        raise ValueError(f"No lesion ROI could be loaded from {root}.")
+        raise ValueError(f"No lesion ROI could be loaded from {root}: {_left_out_summary(skipped)}.")
 
     if task == "tumour":
         skipped += [(" ".join(key) if isinstance(key, tuple) else key,
@@ -290,6 +335,17 @@ def load_cbis_ddsm(
         if len(placed) < n_negatives:
             skipped.append((f"{n_negatives - len(placed)} non-tumour ROI(s)", "no room left in the breast tissue"))
     return _bunch(rois, task, skipped, root, output_size, margin)
+
+
+def _left_out_summary(skipped):
+    """``"3568 CSV rows left out (3568 image file path not found), e.g. ..."``: why nothing was loaded."""
+    if not skipped:
+        return "no CSV row selected"
+    reasons = {}
+    for _, reason in skipped:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    counts = ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+    return f"{len(skipped)} item(s) left out ({counts}), e.g. {skipped[0][0]}: {skipped[0][1]}"
 
 
 def _where(row):

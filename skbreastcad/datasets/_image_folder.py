@@ -1,17 +1,19 @@
 """ROIs from a folder of images, one subfolder per class, with optional lesion masks."""
 
+import os
 import re
 from numbers import Integral, Real
 from pathlib import Path
 
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._readers import IMAGE_EXTENSIONS, read_image
 from ._roi import cut_roi, mask_box, roi_bunch
 
 __all__ = ["load_image_folder"]
 
-_MASK = re.compile(r"^(?P<stem>.+)_mask(?P<index>\d*)$", re.IGNORECASE)
+# <name>_mask, <name>_mask2 and BUSI's <name>_mask_1
+_MASK = re.compile(r"^(?P<stem>.+)_mask(?:_?\d+)?$", re.IGNORECASE)
 
 
 @validate_params(
@@ -21,20 +23,23 @@ _MASK = re.compile(r"^(?P<stem>.+)_mask(?P<index>\d*)$", re.IGNORECASE)
         "output_size": [Interval(Integral, 1, None, closed="left"), None],
         "margin": [Interval(Real, 0, None, closed="left")],
         "group_pattern": [str, None],
+        "empty_mask": [StrOptions({"whole_image", "skip", "error"})],
     },
     prefer_skip_nested_validation=True,
 )
-def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_pattern=None):
+def load_image_folder(
+    root, *, classes=None, output_size=64, margin=0.1, group_pattern=None, empty_mask="whole_image"
+):
     """Load ROIs from ``root/<class>/<image>``, cropped around lesion masks when present.
 
-    Each subfolder of ``root`` is a class (searched recursively). Images
-    may be PNG, JPEG, PGM/PNM, TIFF, BMP or DICOM; colour images are
-    converted to grayscale and 16-bit images stay 16-bit. A lesion mask
-    sits next to its image as ``<name>_mask.<ext>``, or ``<name>_mask1``,
-    ``<name>_mask2``... for several lesions: each mask gives one ROI, the
-    square around its non-zero pixels enlarged by ``margin`` (zero-padded
-    past the image edge). An image without a mask gives one ROI: the
-    whole image.
+    Each subfolder of ``root`` is a class (searched recursively, following
+    symbolic links). Images may be PNG, JPEG, PGM/PNM, TIFF, BMP or DICOM;
+    colour images are converted to grayscale and 16-bit images stay
+    16-bit. A lesion mask sits next to its image as ``<name>_mask.<ext>``,
+    or ``<name>_mask1``, ``<name>_mask2``... (or BUSI's ``<name>_mask_1``)
+    for several lesions: each mask gives one ROI, the square around its
+    non-zero pixels enlarged by ``margin`` (zero-padded past the image
+    edge). An image without a mask gives one ROI: the whole image.
 
     Parameters
     ----------
@@ -54,6 +59,16 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
         whose first group is the patient id (e.g. ``r"(P_\\d+)"``), for
         grouped cross-validation. ``None`` makes every image its own group
         (ROIs of one image always share a group).
+    empty_mask : {"whole_image", "skip", "error"}, default="whole_image"
+        What an image whose masks are all empty (no non-zero pixel) gives.
+        Data sets such as BUSI store such a mask beside every image that
+        shows no lesion (their ``normal`` class). ``"whole_image"``: one
+        ROI, the whole image, as for an image without a mask, so that the
+        class is kept. ``"skip"``: no ROI; each empty mask is counted in
+        the warning. ``"error"``: any empty mask is an error naming it.
+        An empty mask beside non-empty masks of the same image is left
+        out and counted (the image's lesions give its ROIs) unless
+        ``"error"``.
 
     Returns
     -------
@@ -61,7 +76,9 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
         ``images`` (n_rois, output_size, output_size) with the images'
         dtype, ``target``, ``groups``, ``metadata`` (``file``, ``mask_file``,
         ``class``, ``group``, ``center_row``, ``center_col``, ``crop_size``,
-        ``image_height``, ``image_width``), ``target_names``, ``skipped``
+        ``image_height``, ``image_width``, ``crop``: ``"mask"`` or
+        ``"whole image"``; a whole image taken for empty masks keeps the
+        first of them in ``mask_file``), ``target_names``, ``skipped``
         and ``DESCR``.
 
     Raises
@@ -69,18 +86,24 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
     FileNotFoundError
         If ``root`` or a requested class folder is missing.
     ValueError
-        If an image or mask cannot be read, a mask's size differs from its
-        image's (both files named), the images mix bit depths, no image is
-        found, or ``group_pattern`` does not match an image path.
+        If an image or mask cannot be read (file named), a mask's size
+        differs from its image's (both files named), the images mix bit
+        depths, no image is found, ``classes`` names a folder twice, a
+        mask is empty with ``empty_mask="error"``, or ``group_pattern`` is
+        not a regular expression, does not match an image path or
+        captures an empty patient id (pattern and path named).
 
     Warns
     -----
     UserWarning
-        Counting what was left out: empty masks, masks without an image,
-        files that are not images, and images sharing their name (case
-        aside) with another image of the same folder (e.g. ``x.png`` and
-        ``x.tif``): masks pair with images by name, so only the first in
-        sorted order is loaded.
+        Counting what was left out: empty masks (see ``empty_mask``),
+        masks without an image, files that are not images, images sharing
+        their name (case aside) with another image of the same folder
+        (e.g. ``x.png`` and ``x.tif``: masks pair with images by name, so
+        only the first in sorted order is loaded), folders that cannot be
+        read, broken symbolic links and other non-regular files, folders
+        reached a second time through a link, images lying in ``root``
+        outside any class folder, and classes that give no ROI.
 
     See Also
     --------
@@ -104,26 +127,18 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder not found: {root}")
-    if classes is None:
-        classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if not classes:
-            raise ValueError(f"{root} has no class subfolders (expected root/<class>/<image>).")
-    else:
-        classes = [str(c) for c in classes]
-        for name in classes:
-            if not (root / name).is_dir():
-                raise FileNotFoundError(f"Class folder not found: {root / name}")
-    pattern = re.compile(group_pattern) if group_pattern is not None else None
+    skipped = []
+    classes = _class_folders(root, classes, skipped)
+    pattern = _compile_group_pattern(group_pattern)
 
-    skipped, rois, records = [], [], []
-    group_ids = {}
+    rois, records = [], []
+    group_ids, seen_folders = {}, {}
     for label, name in enumerate(classes):
+        n_before = len(rois)
         images, masks = {}, {}
-        for path in sorted((root / name).rglob("*")):
-            if not path.is_file() or path.name.startswith("."):
-                continue
+        for path in _class_files(root, root / name, skipped, seen_folders):
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                skipped.append((str(path.relative_to(root)), "not an image file"))
+                skipped.append((_relative(path, root), "not an image file"))
                 continue
             match = _MASK.match(path.stem)
             if match:
@@ -132,48 +147,31 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
             elif (path.parent, path.stem.lower()) in images:
                 # masks pair with images by name, so only one file per name can be used
                 kept = images[(path.parent, path.stem.lower())]
-                skipped.append((str(path.relative_to(root)), f"same name as {kept.name}, which is loaded instead"))
+                skipped.append((_relative(path, root), f"same name as {kept.name}, which is loaded instead"))
             else:
                 images[(path.parent, path.stem.lower())] = path
         for key in sorted(set(masks) - set(images)):
             for mask_path in masks[key]:
-                skipped.append((str(mask_path.relative_to(root)), "mask without an image of the same name"))
+                skipped.append((_relative(mask_path, root), "mask without an image of the same name"))
         for key, path in sorted(images.items()):
-            relative = str(path.relative_to(root))
-            if pattern is None:
-                group_key = relative
-            else:
-                found = pattern.search(relative)
-                if found is None:
-                    raise ValueError(f"group_pattern {group_pattern!r} does not match {relative}.")
-                group_key = found.group(1) if pattern.groups else found.group(0)
+            relative = _relative(path, root)
+            group_key = relative if pattern is None else _group_key(pattern, relative)
             group = group_ids.setdefault(group_key, len(group_ids))
             image = read_image(path)
-            boxes = []
-            for mask_path in sorted(masks.get(key, [])):
-                mask = read_image(mask_path)
-                if mask.shape != image.shape:
-                    raise ValueError(
-                        f"Mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} pixels but its image {path} is "
-                        f"{image.shape[1]}x{image.shape[0]}."
-                    )
-                box = mask_box(mask > 0, margin)
-                if box is None:
-                    skipped.append((str(mask_path.relative_to(root)), "empty mask (no lesion pixel)"))
-                    continue
-                boxes.append((mask_path, box))
-            if not masks.get(key):
-                side = max(image.shape)
-                boxes.append((None, ((image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2, side)))
-            for mask_path, (row, col, side) in boxes:
+            for mask_path, crop, (row, col, side) in _rois_of_image(
+                image, path, sorted(masks.get(key, [])), margin, empty_mask, root, skipped
+            ):
                 roi, _ = cut_roi(image, row, col, side, output_size)
                 rois.append(roi)
                 records.append(dict(
-                    file=relative, mask_file=None if mask_path is None else str(mask_path.relative_to(root)),
+                    file=relative, mask_file=None if mask_path is None else _relative(mask_path, root),
                     **{"class": name}, group=group_key, center_row=int(round(row)), center_col=int(round(col)),
-                    crop_size=int(side), image_height=image.shape[0], image_width=image.shape[1],
+                    crop_size=int(side), image_height=image.shape[0], image_width=image.shape[1], crop=crop,
                     target=label, group_id=group,
                 ))
+        if len(rois) == n_before:
+            reason = f"class {name!r} (target {label}) gives no ROI: it is absent from the data"
+            skipped.append((f"{name}{os.sep}", reason))
     if not rois:
         raise ValueError(f"No image found under {root} in class folders {classes}.")
     import pandas as pd
@@ -187,3 +185,134 @@ def load_image_folder(root, *, classes=None, output_size=64, margin=0.1, group_p
         describe=lambda counts: f"Image folder {root}: {len(target)} ROIs ({counts}), {len(group_ids)} groups, "
         f"output_size={output_size}, margin={margin}. Items left out: {len(skipped)}.",
     )
+
+
+def _relative(path, root):
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _class_folders(root, classes, skipped):
+    """The class folders to load; at ``root`` itself, images and broken links are counted in ``skipped``."""
+    entries = sorted(root.iterdir())
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink() and not entry.exists():
+            skipped.append((entry.name, f"broken symbolic link (to {os.readlink(entry)})"))
+        elif entry.is_file() and entry.suffix.lower() in IMAGE_EXTENSIONS:
+            skipped.append((entry.name, "image outside any class folder (expected root/<class>/<image>)"))
+    if classes is None:
+        classes = [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
+        if not classes:
+            raise ValueError(f"{root} has no class subfolders (expected root/<class>/<image>).")
+        return classes
+    classes = [str(c) for c in classes]
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        # each listing would load the same images again under another target
+        raise ValueError(f"classes lists {repeated} more than once; got {classes}.")
+    for name in classes:
+        if not (root / name).is_dir():
+            raise FileNotFoundError(f"Class folder not found: {root / name}")
+    return classes
+
+
+def _class_files(root, folder, skipped, seen_folders):
+    """The regular files under ``folder``, sorted, following symbolic links.
+
+    Unreadable folders, broken links, other special files and folders
+    reached a second time through a link (a loop, or an alias of a folder
+    already loaded) are counted in ``skipped``; ``seen_folders`` maps the
+    real path of every folder read so far (across classes) to its name.
+    """
+
+    def unreadable(error):
+        skipped.append((_relative(error.filename, root) + os.sep,
+                        f"folder cannot be read ({error.strerror or error}): its files are not loaded"))
+
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen_folders:
+            dirnames[:] = []
+            skipped.append((_relative(dirpath, root) + os.sep,
+                            f"the same folder as {seen_folders[real]} (a symbolic link), which is loaded once"))
+            continue
+        seen_folders[real] = _relative(dirpath, root) + os.sep
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if path.is_file():
+                files.append(path)
+            elif path.is_symlink() and not path.exists():
+                skipped.append((_relative(path, root), f"broken symbolic link (to {os.readlink(path)})"))
+            else:
+                skipped.append((_relative(path, root), "not a regular file"))
+    return sorted(files)
+
+
+def _compile_group_pattern(group_pattern):
+    if group_pattern is None:
+        return None
+    try:
+        return re.compile(group_pattern)
+    except re.error as exc:
+        raise ValueError(f"group_pattern {group_pattern!r} is not a valid regular expression: {exc}.") from None
+
+
+def _group_key(pattern, relative):
+    found = pattern.search(relative)
+    if found is None:
+        raise ValueError(f"group_pattern {pattern.pattern!r} does not match {relative}.")
+    key = found.group(1) if pattern.groups else found.group(0)
+    if not key:
+        # None (an optional group) or "" would put every such image in one anonymous group
+        raise ValueError(
+            f"group_pattern {pattern.pattern!r} matches {relative} but captures no patient id "
+            f"(its {'first group' if pattern.groups else 'match'} is empty)."
+        )
+    return key
+
+
+def _rois_of_image(image, path, mask_paths, margin, empty_mask, root, skipped):
+    """``(mask_path, crop, (center_row, center_col, side))`` of each ROI of one image.
+
+    One per non-empty mask; the whole image when it has no mask or, with
+    ``empty_mask="whole_image"``, when every mask is empty (the image then
+    shows no lesion, as BUSI's normal images).
+    """
+    boxes, empty = [], []
+    for mask_path in mask_paths:
+        mask = read_image(mask_path)
+        if mask.shape != image.shape:
+            raise ValueError(
+                f"Mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} pixels but its image {path} is "
+                f"{image.shape[1]}x{image.shape[0]}."
+            )
+        box = mask_box(mask > 0, margin)
+        if box is not None:
+            boxes.append((mask_path, "mask", box))
+        elif empty_mask == "error":
+            raise ValueError(
+                f"Mask {mask_path} is empty (no non-zero pixel). empty_mask='whole_image' takes the whole "
+                f"image {path.name} as its ROI, empty_mask='skip' leaves the image out."
+            )
+        else:
+            empty.append(mask_path)
+    whole = ((image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2, max(image.shape))
+    if not mask_paths:
+        return [(None, "whole image", whole)]
+    if boxes:
+        skipped += [(_relative(m, root), "empty mask (no lesion pixel) beside non-empty masks of its image")
+                    for m in empty]
+        return boxes
+    if empty_mask == "whole_image":
+        return [(empty[0], "whole image", whole)]
+    skipped += [(_relative(m, root), "empty mask (no lesion pixel): its image gives no ROI (empty_mask='skip')")
+                for m in empty]
+    return []

@@ -1,5 +1,6 @@
 """Image file readers shared by the loaders: PNG, PGM, TIFF, JPEG, BMP (Pillow) and DICOM (pydicom)."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,10 @@ def _read_dicom(path):
     try:
         ds = pydicom.dcmread(path)
         pixels = ds.pixel_array
-    except (InvalidDicomError, AttributeError, ValueError, KeyError, OSError, EOFError) as exc:
+    # pydicom raises RuntimeError or NotImplementedError when no installed plugin decodes
+    # the transfer syntax (JPEG 2000 without pylibjpeg, ...)
+    except (InvalidDicomError, AttributeError, ValueError, KeyError, OSError, EOFError, RuntimeError,
+            NotImplementedError) as exc:
         raise ValueError(f"Cannot read DICOM image {path}: {exc}") from exc
     if pixels.ndim != 2:
         raise ValueError(
@@ -44,27 +48,96 @@ def _read_dicom(path):
     return np.ascontiguousarray(pixels)
 
 
+_PNM_MAGICS = {b"P2": 1, b"P3": 3, b"P5": 1, b"P6": 3}  # grey or colour; P1/P4 bitmaps have no maxval
+
+
+def _pnm_header(head, path):
+    """``(width, height, maxval, data offset)`` of a PGM/PPM header (comments allowed)."""
+    tokens, pos = [], 2
+    while len(tokens) < 3:
+        while pos < len(head) and head[pos : pos + 1].isspace():
+            pos += 1
+        if head[pos : pos + 1] == b"#":
+            end = head.find(b"\n", pos)
+            pos = len(head) if end < 0 else end + 1
+            continue
+        start = pos
+        while pos < len(head) and not head[pos : pos + 1].isspace() and head[pos : pos + 1] != b"#":
+            pos += 1
+        if start == pos:
+            raise ValueError(f"Cannot read image {path}: its PGM/PPM header ends before width, height and maxval.")
+        tokens.append(head[start:pos])
+    try:
+        width, height, maxval = (int(token) for token in tokens)
+    except ValueError:
+        raise ValueError(
+            f"Cannot read image {path}: its PGM/PPM header gives width, height and maxval "
+            f"{b' '.join(tokens).decode('latin-1')!r}, which are not integers."
+        ) from None
+    return width, height, maxval, pos + 1  # one whitespace character ends the header
+
+
+def _check_pnm(path):
+    """Refuse what Pillow reads from a PGM/PPM without naming the file, or reads wrongly without a word.
+
+    A maxval outside 1..65535 (Pillow's bare ``maxval must be greater
+    than 0``) and, in a binary file, grey levels above maxval, which
+    Pillow would clip to white.
+    """
+    with open(path, "rb") as f:
+        head = f.read(1024)
+        magic = head[:2]
+        if magic not in _PNM_MAGICS or not head[2:3].isspace():
+            return
+        width, height, maxval, offset = _pnm_header(head, path)
+        if not 0 < maxval < 65536:
+            raise ValueError(
+                f"Cannot read image {path}: its PGM/PPM header gives maxval {maxval} (the white level); "
+                "it must be 1..65535."
+            )
+        if magic in (b"P2", b"P3") or maxval in (255, 65535):
+            return  # Pillow checks ASCII values itself, and no 8/16-bit value exceeds 255/65535
+        f.seek(offset)
+        dtype = np.dtype(">u2" if maxval > 255 else "u1")
+        count = width * height * _PNM_MAGICS[magic]
+        values = np.frombuffer(f.read(count * dtype.itemsize), dtype=dtype)
+    if values.size and values.max() > maxval:
+        raise ValueError(
+            f"Cannot read image {path}: it holds grey level {values.max()} above its header's maxval {maxval}; "
+            "the file is malformed (Pillow would clip it to white)."
+        )
+
+
 def _read_pillow(path):
     from PIL import Image, UnidentifiedImageError
 
+    _check_pnm(path)
     try:
         with Image.open(path) as im:
+            n_frames = getattr(im, "n_frames", 1)
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-                return np.asarray(im, dtype=np.uint16).copy()
-            if mode == "I":
-                pixels = np.asarray(im)
-                if pixels.min() < 0 or pixels.max() > 65535:
-                    raise ValueError(f"32-bit integer image {path} has values outside 0..65535.")
-                return pixels.astype(np.uint16)
-            if mode == "F":
-                return np.asarray(im, dtype=np.float32).copy()
-            if mode != "L":
-                im = im.convert("L")
-            return np.asarray(im, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+                pixels = np.asarray(im, dtype=np.uint16).copy()
+            elif mode in ("I", "F"):
+                pixels = np.asarray(im).copy()
+            else:
+                pixels = np.asarray(im if mode == "L" else im.convert("L"), dtype=np.uint8).copy()
+    # Pillow raises ValueError (bad PGM values, ...) and DecompressionBombError without the file name
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"Cannot read image {path}: {exc}") from exc
+    if n_frames > 1:
+        # Pillow would give the first frame only: the other pages would be lost without a word
+        raise ValueError(
+            f"Image {path} holds {n_frames} frames (pages); only single-frame images are supported."
+        )
+    if mode == "I":
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise ValueError(f"32-bit integer image {path} has values outside 0..65535.")
+        return pixels.astype(np.uint16)
+    if mode == "F":
+        return pixels.astype(np.float32)
+    return pixels
 
 
 def read_image(path):
@@ -89,9 +162,18 @@ def read_image(path):
     Raises
     ------
     FileNotFoundError
-        If the file does not exist.
+        If the file does not exist or is a broken symbolic link.
     ValueError
-        If the file is not a readable image; the message names the file.
+        If the file is not a readable image (unknown format, truncated,
+        a DICOM without decodable pixel data), holds several frames
+        (a multi-page TIFF, a multi-frame DICOM: only the first would be
+        read), or is a PGM/PPM whose maxval is outside 1..65535 or whose
+        grey levels exceed it. The message names the file.
+
+    Notes
+    -----
+    Pillow scales a PGM whose maxval is not 255 or 65535 to the full 8-
+    or 16-bit range (maxval 1000 becomes 65535).
 
     See Also
     --------
@@ -111,6 +193,8 @@ def read_image(path):
     """
     path = Path(path)
     if not path.is_file():
+        if path.is_symlink():
+            raise FileNotFoundError(f"Image file {path} is a broken symbolic link (to {os.readlink(path)}).")
         raise FileNotFoundError(f"Image file not found: {path}")
     if _is_dicom(path):
         return _read_dicom(path)
