@@ -69,6 +69,8 @@ _LN2 = math.log(2.0)
 # Pixel pairs per chunk: enough to amortise NumPy's per-call cost over many
 # matrices, few enough that a chunk's codes stay in cache.
 _PAIR_BUDGET = 1 << 20
+# Sorting and the per-cell feature arithmetic want a chunk's cells in the L2 cache.
+_PAIR_BUDGET_SORT = 1 << 18
 # Cost model of the counting (_counting_method), in ns on one core, measured
 # with NumPy 2.4 on an AMD EPYC: np.bincount per pair and per table cell
 # (allocation, zeroing and the scan for non-zero cells), a row-wise radix sort
@@ -350,9 +352,12 @@ class GLCMFeatures(BaseImageTransformer):
         pairs = np.array(
             [[max(height - abs(dr), 0) * max(width - abs(dc), 0) for dr, dc in row] for row in self.offsets_]
         )
-        blocks = _offset_blocks(pairs, _PAIR_BUDGET, merged)
+        bits = max(1, (n_levels - 1).bit_length())
+        per_group = pairs.sum() / groups_per_image
+        budget = _PAIR_BUDGET if _counting_method(bits, per_group) == "bincount" else _PAIR_BUDGET_SORT
+        blocks = _offset_blocks(pairs, budget, merged)
         block_pairs = max(pairs[d, a0:a1].sum() for d, a0, a1 in blocks)
-        chunk = min(_PAIR_BUDGET // max(block_pairs, 1), _DENSE_BUDGET // (groups_per_image * 2 * n_levels))
+        chunk = min(budget // max(block_pairs, 1), _DENSE_BUDGET // (groups_per_image * 2 * n_levels))
         n_workers = effective_n_jobs(self.n_jobs)
         if n_workers > 1:
             chunk = min(chunk, math.ceil(n / n_workers))
@@ -657,6 +662,7 @@ def _cells(levels, roi, offsets, merged):
     level_type = np.uint8 if bits <= 8 else np.uint16
     cell_type = np.uint16 if 2 * bits <= 16 else np.uint32
     work = levels.astype(level_type, copy=False)
+    interleave = False
     if method == "bincount":
         # Outside pairs and padding go to an extra cell per matrix; the table
         # is counted a block of matrices at a time so that it stays in cache.
@@ -668,7 +674,7 @@ def _cells(levels, roi, offsets, merged):
         for g, used in enumerate(row_len):
             codes[:, g, used:] = pad[:, g, None]
     else:
-        # 8-bit levels: code lo << 8 | hi is written as its two bytes
+        # 8-bit levels: the code lo << 8 | hi is written as its two bytes.
         interleave = bits <= 8 and sys.byteorder == "little"
         if interleave:
             bits, cell_type = 8, np.uint16
@@ -743,14 +749,15 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
     base, first_cell, cell, count, bits, n_groups = _cells(levels, roi, offsets, merged)
     per_image = n_groups // len(levels)
     low = (1 << bits) - 1
-    lo = (cell >> bits) & low
+    lo = (cell >> bits) & low  # the padding cell of 32-bit codes is above every real cell
     base_lo = base + lo
     base_hi = base + (cell & low)
+    weight = count.astype(np.float64)  # converted once, not by every np.bincount
     # Non-zero entries of the difference |i-j|, sum i+j and marginal pair-count
     # distributions of each group, whose index is (group << width_bits) + value.
-    g_d, k, c_d = _distribution(base_hi - lo, count, bits, n_groups)
-    g_s, s, c_s = _distribution(base_lo + base_hi, count, bits + 1, n_groups)
-    g_m, i, c_m = _distribution(np.concatenate((base_lo, base_hi)), np.concatenate((count, count)), bits, n_groups)
+    g_d, k, c_d = _distribution((base_hi - lo,), count, weight, bits, n_groups)
+    g_s, s, c_s = _distribution((base_lo + base_hi,), count, weight, bits + 1, n_groups)
+    g_m, i, c_m = _distribution((base_lo, base_hi), count, weight, bits, n_groups)
     s += 2  # i + j with 1-based indices
     i += 1
 
@@ -808,7 +815,8 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
         off_diagonal = 1 - group_sum(g_d, np.where(k == 0, p_d, 0.0))
         # An off-diagonal cell stands for two matrix entries of count c, a
         # diagonal one for one entry of count 2c (out of 2 * n_pairs).
-        entry = np.where(base_lo == base_hi, 2 * count, count)
+        entry = count.copy()
+        entry[base_lo == base_hi] *= 2
         owned = first_cell[1:] > first_cell[:-1]
         starts = first_cell[:-1][owned]
         peak, square, c_log_c = np.zeros((3, n_groups))
@@ -840,12 +848,14 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
     return out.reshape(len(levels), per_image, -1)
 
 
-def _distribution(index, count, width_bits, n_groups):
+def _distribution(indices, count, weight, width_bits, n_groups):
     """Non-zero entries of per-group histograms of integer counts.
 
-    ``index`` is ``(group << width_bits) + value``. Few possible entries are
-    counted densely; otherwise ``(index, count)`` pairs are packed into one
-    integer and sorted, so the cost does not grow with the number of levels.
+    Each array of ``indices`` holds ``(group << width_bits) + value`` of every
+    cell, which adds its ``count`` (``weight`` is the same as float64) to that
+    entry. Few possible entries are counted densely; otherwise ``(index,
+    count)`` pairs are packed into one integer and sorted, so the cost does not
+    grow with the number of levels.
 
     Returns
     -------
@@ -856,15 +866,18 @@ def _distribution(index, count, width_bits, n_groups):
         Sum of ``count`` over the entry; always positive.
     """
     size = n_groups << width_bits
-    if len(index) == 0:
-        return index, np.zeros(0), np.zeros(0)
-    if size <= max(2 * len(index), 1 << 12):
-        hist = np.bincount(index, weights=count, minlength=size)
+    n_index = sum(len(index) for index in indices)
+    if n_index == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    if size <= max(2 * n_index, 1 << 12):
+        hist = np.bincount(indices[0], weights=weight, minlength=size)
+        for index in indices[1:]:
+            hist += np.bincount(index, weights=weight, minlength=size)
         where = np.flatnonzero(hist != 0)
         total = hist[where]
     else:
         # index < 2**31 (chunks are bounded by _DENSE_BUDGET) and count < 2**32
-        packed = np.sort((index << 32) | count)
+        packed = np.sort(np.concatenate([(index << 32) | count for index in indices]))
         key = packed >> 32
         starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         total = np.add.reduceat(packed & 0xFFFFFFFF, starts).astype(np.float64)
