@@ -75,9 +75,12 @@ _PAIR_BUDGET_SORT = 1 << 18
 # with NumPy 2.4 on an AMD EPYC: np.bincount per pair and per table cell
 # (allocation, zeroing and the scan for non-zero cells), a row-wise radix sort
 # of 16-bit codes and NumPy's default sort of 32-bit codes, per pair.
-_BINCOUNT_NS, _TABLE_CELL_NS, _RADIX_NS, _SORT_NS = 2.5, 1.0, 8.0, 16.0
-# Table cells per np.bincount call: larger tables fall out of the L2 cache.
+_BINCOUNT_NS, _TABLE_CELL_NS, _RADIX_NS, _SORT_NS = 2.5, 4.0, 8.0, 16.0
+# Table cells per block of matrices made symmetric at once.
 _TABLE_BUDGET = 1 << 17
+# Pixel pairs coded and counted at once by np.bincount: their intp codes stay
+# in the L2 cache.
+_PIECE_PAIRS = 1 << 15
 # Elements of the per-matrix distributions (2 * N_g per matrix) per chunk.
 _DENSE_BUDGET = 1 << 22
 _MAX_LEVELS = 65536
@@ -457,10 +460,8 @@ class GLCMFeatures(BaseImageTransformer):
         scaled = n_bins * (np.arange(256, dtype=np.float64) - lo[:, None]) / span[:, None]
         level_type = np.uint8 if n_bins <= 256 else np.uint16
         table = np.clip(np.floor(scaled), 0, n_bins - 1).astype(level_type)
-        levels = np.empty(images.shape, dtype=level_type)
-        for i, image in enumerate(images):
-            np.take(table[i], image, out=levels[i])
-        return levels, mask, np.full(len(images), float(n_bins))
+        index = images + (np.arange(len(images)) << 8)[:, None, None]
+        return table.ravel()[index], mask, np.full(len(images), float(n_bins))
 
 
 # -- parameter checks ----------------------------------------------------------
@@ -661,36 +662,26 @@ def _cells(levels, roi, offsets, merged):
     method = _counting_method(bits, n_slots)
     level_type = np.uint8 if bits <= 8 else np.uint16
     cell_type = np.uint16 if 2 * bits <= 16 else np.uint32
-    work = levels.astype(level_type, copy=False)
-    interleave = False
     if method == "bincount":
-        # Outside pairs and padding go to an extra cell per matrix; the table
-        # is counted a block of matrices at a time so that it stays in cache.
-        stride = n_cells + 1
-        block = max(1, _TABLE_BUDGET // stride)
-        codes = np.empty((n_images, per_image, n_slots), dtype=np.intp)
-        offset = ((np.arange(n_images)[:, None] * per_image + np.arange(per_image)) % block) * stride
-        pad = offset + n_cells
-        for g, used in enumerate(row_len):
-            codes[:, g, used:] = pad[:, g, None]
-    else:
-        # 8-bit levels: the code lo << 8 | hi is written as its two bytes.
-        interleave = bits <= 8 and sys.byteorder == "little"
-        if interleave:
-            bits, cell_type = 8, np.uint16
-        codes = np.empty((n_images, per_image, n_slots), dtype=cell_type)
-        # The padding code sorts last; with 8- or 16-bit levels it is also the
-        # top cell (2**bits - 1, 2**bits - 1), so padding is subtracted below.
-        pad = np.iinfo(cell_type).max
-        for g, used in enumerate(row_len):
-            codes[:, g, used:] = pad
-        inside = np.broadcast_to(np.array(row_len), (n_images, per_image)).copy()
+        return _count_by_table(levels, roi, slots, n_images, per_image, bits, n_slots)
+    work = levels.astype(level_type, copy=False)
+    # 8-bit levels: the code lo << 8 | hi is written as its two bytes.
+    interleave = bits <= 8 and sys.byteorder == "little"
+    if interleave:
+        bits, cell_type = 8, np.uint16
+    codes = np.empty((n_images, per_image, n_slots), dtype=cell_type)
+    # The padding code sorts last; with 8- or 16-bit levels it is also the
+    # top cell (2**bits - 1, 2**bits - 1), so padding is subtracted below.
+    pad = np.iinfo(cell_type).max
+    for g, used in enumerate(row_len):
+        codes[:, g, used:] = pad
+    inside = np.broadcast_to(np.array(row_len), (n_images, per_image)).copy()
     for dr, dc, h, w, g, start in slots:
         r0, c0 = max(0, -dr), max(0, -dc)
         first = work[:, r0 : r0 + h, c0 : c0 + w]
         second = work[:, r0 + dr : r0 + dr + h, c0 + dc : c0 + dc + w]
         out = codes[:, g, start : start + h * w].reshape(n_images, h, w)
-        if method != "bincount" and interleave:
+        if interleave:
             halves = out.view(np.uint8).reshape(n_images, h, w, 2)
             np.minimum(first, second, out=halves[..., 1])
             np.maximum(first, second, out=halves[..., 0])
@@ -698,32 +689,12 @@ def _cells(levels, roi, offsets, merged):
             code = np.minimum(first, second).astype(cell_type)
             code <<= bits
             code |= np.maximum(first, second)
-            if method == "bincount":
-                np.add(code, offset[:, g, None, None], out=out)
-            else:
-                out[...] = code
+            out[...] = code
         if roi is not None:
             outside = ~(roi[:, r0 : r0 + h, c0 : c0 + w] & roi[:, r0 + dr : r0 + dr + h, c0 + dc : c0 + dc + w])
-            if method == "bincount":
-                np.copyto(out, pad[:, g, None, None], where=outside)
-            else:
-                np.copyto(out, cell_type(pad), where=outside)
-                inside[:, g] -= outside.sum(axis=(1, 2))
+            np.copyto(out, cell_type(pad), where=outside)
+            inside[:, g] -= outside.sum(axis=(1, 2))
     codes = codes.reshape(n_groups, n_slots)
-    if method == "bincount":
-        groups, cells, counts = [], [], []
-        for g0 in range(0, n_groups, block):
-            g1 = min(g0 + block, n_groups)
-            table = np.bincount(codes[g0:g1].ravel(), minlength=(g1 - g0) * stride)
-            table.reshape(g1 - g0, stride)[:, n_cells] = 0
-            # nonzero() of a boolean array skips zero words; of int64 it is ~5x slower
-            where = np.flatnonzero(table != 0)
-            groups.append(g0 + where // stride)
-            cells.append(where % stride)
-            counts.append(table[where])
-        group, cell, count = np.concatenate(groups), np.concatenate(cells), np.concatenate(counts)
-        first_cell = np.searchsorted(group, np.arange(n_groups + 1))
-        return group << bits, first_cell, cell, count, bits, n_groups
     codes.sort(axis=1, kind="stable" if method == "radix" else None)
     new_run = np.empty(codes.shape, dtype=bool)
     new_run[:, 0] = True
@@ -738,6 +709,78 @@ def _cells(levels, roi, offsets, merged):
     count[last[padded]] -= n_slots - inside.ravel()[padded]
     base = np.repeat(np.arange(n_groups, dtype=np.int64) << bits, np.diff(first_cell))
     return base, first_cell, cell, count, bits, n_groups
+
+
+def _count_by_table(levels, roi, slots, n_images, per_image, bits, pairs_per_group):
+    """``_cells`` by ``np.bincount`` over a table of every cell of every matrix.
+
+    The pairs are coded and counted a cache-sized piece at a time (a few
+    images, or a band of rows of one image) and added into the table. When the
+    table is small next to the pairs, ordered pairs ``first << bits | second``
+    are counted (two passes instead of four) and the table is made symmetric
+    afterwards; otherwise the unordered ``min << bits | max``.
+    """
+    n_cells = 1 << (2 * bits)
+    stride = n_cells + 1  # the last cell of each matrix takes the pairs outside the ROI
+    directed = 4 * n_cells <= pairs_per_group
+    work = levels.astype(np.intp, copy=False)
+    if directed:  # shifted once per pixel rather than once per pair
+        shifted = work << bits
+    table = np.zeros((n_images, per_image, stride), dtype=np.int64)
+    piece = max(_PIECE_PAIRS, 4 * stride)
+    buffer = np.empty(piece + max(w for *_, w, g, start in slots), dtype=np.intp)
+    for dr, dc, h, w, g, start in slots:
+        r0, c0 = max(0, -dr), max(0, -dc)
+        step_images = max(1, piece // (h * w))
+        step_rows = h if step_images > 1 else max(1, piece // w)
+        for i0 in range(0, n_images, step_images):
+            i1 = min(i0 + step_images, n_images)
+            base = (np.arange(i1 - i0) * stride)[:, None, None]
+            for a in range(0, h, step_rows):
+                b = min(a + step_rows, h)
+                first = work[i0:i1, r0 + a : r0 + b, c0 : c0 + w]
+                second = work[i0:i1, r0 + dr + a : r0 + dr + b, c0 + dc : c0 + dc + w]
+                out = buffer[: first.size].reshape(first.shape)
+                if directed:
+                    np.add(shifted[i0:i1, r0 + a : r0 + b, c0 : c0 + w], second, out=out)
+                else:
+                    np.minimum(first, second, out=out)
+                    out <<= bits
+                    out |= np.maximum(first, second)
+                out += base
+                if roi is not None:
+                    outside = ~(
+                        roi[i0:i1, r0 + a : r0 + b, c0 : c0 + w]
+                        & roi[i0:i1, r0 + dr + a : r0 + dr + b, c0 + dc : c0 + dc + w]
+                    )
+                    np.copyto(out, base + n_cells, where=outside)
+                table[i0:i1, g] += np.bincount(out.ravel(), minlength=(i1 - i0) * stride).reshape(i1 - i0, stride)
+    n_groups = n_images * per_image
+    side = 1 << bits
+    upper = np.triu(np.ones((side, side), dtype=bool)).ravel()
+    table = table.reshape(n_groups, stride)
+    groups, cells, counts = [], [], []
+    block = max(1, _TABLE_BUDGET // stride)
+    for g0 in range(0, n_groups, block):
+        g1 = min(g0 + block, n_groups)
+        counted = table[g0:g1, :n_cells]
+        if directed:
+            # unordered pairs: M+ + M+^T above the diagonal, M+ on it
+            ordered = counted.reshape(g1 - g0, side, side)
+            counted = ordered + ordered.transpose(0, 2, 1)
+            diagonal = np.arange(side)
+            counted[:, diagonal, diagonal] = ordered[:, diagonal, diagonal]
+            counted = counted.reshape(g1 - g0, n_cells)
+        # nonzero() of a boolean array skips zero words; of int64 it is ~5x slower
+        where = np.flatnonzero((counted != 0) & upper)
+        group = where >> (2 * bits)
+        cell = where & (n_cells - 1)
+        groups.append(g0 + group)
+        cells.append(cell)
+        counts.append(counted[group, cell])
+    group, cell, count = np.concatenate(groups), np.concatenate(cells), np.concatenate(counts)
+    first_cell = np.searchsorted(group, np.arange(n_groups + 1))
+    return group << bits, first_cell, cell, count, bits, n_groups
 
 
 def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
