@@ -475,7 +475,7 @@ def test_every_counting_method_gives_the_same_cells(levels, masked):
     for method in methods:
         original = _glcm._counting_method
         try:
-            _glcm._counting_method = lambda bits, pairs: method
+            _glcm._counting_method = lambda bits, pairs, method=method: method
             base, first_cell, cell, count, bits, n_groups = _glcm._cells(X, roi, offsets, False)
         finally:
             _glcm._counting_method = original
@@ -517,3 +517,27 @@ def test_fixed_bin_number_of_uint8_by_table_equals_float_arithmetic():
                 est._discretise(X, m, None, slice(None))[0],
                 est._discretise(X.astype(np.float32), m, None, slice(None))[0],
             )
+
+
+@pytest.mark.parametrize("levels", [32, 256])
+def test_table_counting_in_row_bands_of_large_images_equals_sorting(levels, monkeypatch):
+    """Images larger than a counting piece are counted in bands of rows."""
+    from skbreastcad.features import _glcm
+
+    rng = np.random.default_rng(levels)
+    X = rng.integers(0, levels, size=(2, 190, 230))
+    roi = rng.random(X.shape) > 0.1
+    offsets = np.array([[(0, 1), (1, 1), (1, 0), (1, -1)], [(0, -3), (-3, 3), (3, 0), (3, -3)]])
+    monkeypatch.setattr(_glcm, "_PIECE_PAIRS", 1 << 12)  # bands of 17 rows
+    got = {}
+    for method in ("bincount", "sort"):
+        monkeypatch.setattr(_glcm, "_counting_method", lambda bits, pairs, method=method: method)
+        for mask in (None, roi):
+            base, first_cell, cell, count, bits, _ = _glcm._cells(X, mask, offsets, True)
+            keep = count > 0
+            low = (1 << bits) - 1
+            got[method, mask is None] = sorted(
+                zip((base >> bits)[keep], (cell >> bits)[keep] & low, cell[keep] & low, count[keep])
+            )
+    assert got["bincount", True] == got["sort", True]
+    assert got["bincount", False] == got["sort", False]

@@ -1,11 +1,16 @@
 """Grey-level co-occurrence matrix (GLCM) features, as the IBSI defines them.
 
 A chunk of the batch is processed at once: the neighbour pairs of every image,
-distance and direction become integer cell codes, one row per matrix, which are
-counted by one ``np.bincount`` (few grey levels) or one row-wise ``np.sort``
-(many). Features are evaluated on the non-zero cells and on the 1-D marginal,
-sum and difference distributions, never on dense ``N_g x N_g`` matrices, so
-256 or 65536 grey levels cost little more than 32.
+distance and direction become integer cell codes in the smallest unsigned type,
+one row per matrix, counted in one pass by the cheapest of ``np.bincount`` over
+a table of every cell (few grey levels or large images; ordered pairs, the
+table made symmetric afterwards), a row-wise radix sort of 16-bit codes (8-bit
+levels) or NumPy's sort (more levels), chosen per chunk by a measured cost
+model (:func:`_counting_method`). Features are evaluated on the non-zero cells
+and on the 1-D marginal, sum and difference distributions, never on dense
+``N_g x N_g`` matrices, so 256 or 65536 grey levels cost little more than 32.
+Everything is NumPy: a compiled kernel would count faster, but would add a
+build or a heavy import (numba) for every user.
 """
 
 import math
@@ -658,7 +663,6 @@ def _cells(levels, roi, offsets, merged):
     if n_slots == 0:  # every offset is larger than the images
         nothing = np.zeros(0, dtype=np.int64)
         return nothing, np.zeros(n_groups + 1, dtype=np.int64), nothing, nothing, bits, n_groups
-    n_cells = 1 << (2 * bits)
     method = _counting_method(bits, n_slots)
     level_type = np.uint8 if bits <= 8 else np.uint16
     cell_type = np.uint16 if 2 * bits <= 16 else np.uint32
@@ -715,46 +719,62 @@ def _count_by_table(levels, roi, slots, n_images, per_image, bits, pairs_per_gro
     """``_cells`` by ``np.bincount`` over a table of every cell of every matrix.
 
     The pairs are coded and counted a cache-sized piece at a time (a few
-    images, or a band of rows of one image) and added into the table. When the
-    table is small next to the pairs, ordered pairs ``first << bits | second``
-    are counted (two passes instead of four) and the table is made symmetric
-    afterwards; otherwise the unordered ``min << bits | max``.
+    images, or a band of rows of one image) and added into the table. Images
+    are flat rows of pixels, so the pairs of one offset are one contiguous
+    range of first pixels and the same range shifted by ``dr * width + dc``;
+    the pairs that wrap around a row end go to an extra cell. When the table is
+    small next to the pairs, ordered pairs ``first << bits | second`` are
+    counted (one pass per pair; the shift is done once per pixel) and the table
+    is made symmetric afterwards; otherwise the unordered ``min << bits | max``.
     """
+    height, width = levels.shape[1:]
+    n_pixels = height * width
     n_cells = 1 << (2 * bits)
-    stride = n_cells + 1  # the last cell of each matrix takes the pairs outside the ROI
+    stride = n_cells + 1  # the last cell of each matrix takes pairs outside the ROI or wrapped
     directed = 4 * n_cells <= pairs_per_group
-    work = levels.astype(np.intp, copy=False)
-    if directed:  # shifted once per pixel rather than once per pair
-        shifted = work << bits
+    work = levels.astype(np.intp, copy=False).reshape(n_images, n_pixels)
+    inside_roi = None if roi is None else roi.reshape(n_images, n_pixels)
     table = np.zeros((n_images, per_image, stride), dtype=np.int64)
     piece = max(_PIECE_PAIRS, 4 * stride)
-    buffer = np.empty(piece + max(w for *_, w, g, start in slots), dtype=np.intp)
-    for dr, dc, h, w, g, start in slots:
-        r0, c0 = max(0, -dr), max(0, -dc)
-        step_images = max(1, piece // (h * w))
-        step_rows = h if step_images > 1 else max(1, piece // w)
-        for i0 in range(0, n_images, step_images):
-            i1 = min(i0 + step_images, n_images)
-            base = (np.arange(i1 - i0) * stride)[:, None, None]
-            for a in range(0, h, step_rows):
-                b = min(a + step_rows, h)
-                first = work[i0:i1, r0 + a : r0 + b, c0 : c0 + w]
-                second = work[i0:i1, r0 + dr + a : r0 + dr + b, c0 + dc : c0 + dc + w]
-                out = buffer[: first.size].reshape(first.shape)
-                if directed:
-                    np.add(shifted[i0:i1, r0 + a : r0 + b, c0 : c0 + w], second, out=out)
-                else:
-                    np.minimum(first, second, out=out)
-                    out <<= bits
-                    out |= np.maximum(first, second)
+    if n_pixels <= piece:
+        step = piece // n_pixels
+        pieces = [(i0, min(i0 + step, n_images), 0, height) for i0 in range(0, n_images, step)]
+    else:
+        rows = max(1, piece // width)
+        pieces = [(i, i + 1, a, min(a + rows, height)) for i in range(n_images) for a in range(0, height, rows)]
+    buffer = np.empty(min(n_images, max(1, piece // n_pixels)) * (piece + 2 * width) + n_pixels, dtype=np.intp)
+    for i0, i1, a, b in pieces:
+        m = i1 - i0
+        base = (np.arange(m) * stride)[:, None]
+        if directed:
+            shifted = work[i0:i1, a * width : b * width] << bits
+            shifted += base
+        for dr, dc, h, w, g, start in slots:
+            r0, c0 = max(0, -dr), max(0, -dc)
+            ra, rb = max(a, r0), min(b, r0 + h)
+            if ra >= rb:
+                continue
+            lo = ra * width + c0  # first pixel of the range
+            n = (rb - ra - 1) * width + w
+            second = work[i0:i1, lo + dr * width + dc : lo + dr * width + dc + n]
+            out = buffer[: m * n].reshape(m, n)
+            if directed:
+                np.add(shifted[:, lo - a * width : lo - a * width + n], second, out=out)
+            else:
+                first = work[i0:i1, lo : lo + n]
+                np.minimum(first, second, out=out)
+                out <<= bits
+                out |= np.maximum(first, second)
                 out += base
-                if roi is not None:
-                    outside = ~(
-                        roi[i0:i1, r0 + a : r0 + b, c0 : c0 + w]
-                        & roi[i0:i1, r0 + dr + a : r0 + dr + b, c0 + dc : c0 + dc + w]
-                    )
-                    np.copyto(out, base + n_cells, where=outside)
-                table[i0:i1, g] += np.bincount(out.ravel(), minlength=(i1 - i0) * stride).reshape(i1 - i0, stride)
+            if w < width:  # pairs whose second pixel wrapped to the next row
+                out[:, : (rb - ra - 1) * width].reshape(m, rb - ra - 1, width)[:, :, w:] = base[:, :, None] + n_cells
+            if inside_roi is not None:
+                outside = ~(
+                    inside_roi[i0:i1, lo : lo + n]
+                    & inside_roi[i0:i1, lo + dr * width + dc : lo + dr * width + dc + n]
+                )
+                np.copyto(out, base + n_cells, where=outside)
+            table[i0:i1, g] += np.bincount(out.ravel(), minlength=m * stride).reshape(m, stride)
     n_groups = n_images * per_image
     side = 1 << bits
     upper = np.triu(np.ones((side, side), dtype=bool)).ravel()
