@@ -723,7 +723,7 @@ def _count_by_table(levels, roi, slots, n_images, per_image, bits, pairs_per_gro
     are flat rows of pixels, so the pairs of one offset are one contiguous
     range of first pixels and the same range shifted by ``dr * width + dc``;
     the pairs that wrap around a row end go to an extra cell. When the table is
-    small next to the pairs, ordered pairs ``first << bits | second`` are
+    small next to the pairs (half of them or less), ordered pairs ``first << bits | second`` are
     counted (one pass per pair; the shift is done once per pixel) and the table
     is made symmetric afterwards; otherwise the unordered ``min << bits | max``.
     """
@@ -731,7 +731,7 @@ def _count_by_table(levels, roi, slots, n_images, per_image, bits, pairs_per_gro
     n_pixels = height * width
     n_cells = 1 << (2 * bits)
     stride = n_cells + 1  # the last cell of each matrix takes pairs outside the ROI or wrapped
-    directed = 4 * n_cells <= pairs_per_group
+    directed = 2 * n_cells <= pairs_per_group
     work = levels.astype(np.intp, copy=False).reshape(n_images, n_pixels)
     inside_roi = None if roi is None else roi.reshape(n_images, n_pixels)
     table = np.zeros((n_images, per_image, stride), dtype=np.int64)
