@@ -20,6 +20,7 @@ _STATISTICS = ("mean", "var", "std")
 _TILE = 32
 # Largest working set of one chunk of images, in bytes.
 _CHUNK_BYTES = 4 * 2**20
+_CHUNK_IMAGES = 8
 # Cost model of the two filtering paths (_choose_method), in ns on one core,
 # fitted to both paths' times for 64-384 px images and 9-69 px kernels with
 # NumPy 2.4 / SciPy 1.17 (OpenBLAS, pocketfft) on an AMD EPYC: per
@@ -580,7 +581,7 @@ class GaborFeatures(BaseImageTransformer):
         n_kernels = len(self.frequencies_) * self.n_orientations
         height, width = images.shape[1:]
         # About 8 images amortise the per-group Python work; fewer for large images.
-        chunk_size = max(1, min(8, _CHUNK_BYTES // (32 * height * width)))
+        chunk_size = max(1, min(_CHUNK_IMAGES, _CHUNK_BYTES // (32 * height * width)))
 
         def run(sl):
             return _filter_chunk(images[sl], None if mask is None else mask[sl], groups, self.statistics_, n_kernels)
