@@ -187,7 +187,7 @@ def save_plot(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    fig, ax = plt.subplots(figsize=(12, 5.5))
     names = list(dict.fromkeys(r["name"] for r in results if r["size"] != 24))
     for index, name in enumerate(names):
         rows = [r for r in results if r["name"] == name]
@@ -203,7 +203,7 @@ def save_plot(results, path):
     ax.set_ylabel("ROI/s, one core")
     ax.set_title(f"Texture features vs peers, synthetic phantoms\n{cpu_name()}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}.png"
