@@ -1,23 +1,29 @@
-"""Throughput of the hand-crafted feature transformers against their peers.
+"""Throughput of the hand-crafted feature transformers against their peers, 64 to 512 px.
 
 For each ROI size, every transformer and its peer run on the same images with
 the same settings, in this one run, on one CPU core (BLAS/FFT threads pinned to
-1, ``n_jobs=1``), and the script prints ROI/s and the ratio.
+1, ``n_jobs=1``; pin the process too, e.g. ``taskset -c 0``). The two sides are
+timed in alternating rounds and the best round of each is kept, so that both
+meet the same load. The script prints ROI/s (and pixel pairs/s for GLCM), the
+ratio, and saves a log-log plot of ROI/s against ROI size.
 
-Peers (issue 2): Gabor vs a per-image ``skimage.filters.gabor`` loop over the
-same 32-kernel bank (plus the mean/variance of the magnitude); GLCM vs
-``mahotas.features.haralick`` (256 grey levels, distance 1, 4 directions) and vs
-``skimage.feature.graycomatrix``/``graycoprops`` (256 levels, 2 distances x 4
-angles, 6 properties); Haar vs ``skimage.feature.haar_like_feature`` on the
-same feature coordinates.
+Peers: Gabor vs a per-image ``skimage.filters.gabor`` loop over the same
+32-kernel bank (plus the mean/variance of the magnitude); GLCM vs
+``mahotas.features.haralick`` (distance 1, 4 directions) on 256 grey levels
+and on the ROIs quantised to our 32 fixed bins (on phantoms and on
+random-texture ROIs), and vs ``skimage.feature.graycomatrix``/``graycoprops``
+(256 levels, 2 distances x 4 angles, 6 properties); Haar vs
+``skimage.feature.haar_like_feature`` on the same feature coordinates.
 
 Usage::
 
-    python benchmarks/bench_features.py            # 64x64 and 128x128
-    python benchmarks/bench_features.py --quick    # a smoke run
+    taskset -c 0 python benchmarks/bench_features.py     # 64, 128, 256, 512 px
+    python benchmarks/bench_features.py --quick          # a smoke run
 """
 
 import argparse
+import os
+import platform
 import time
 
 import numpy as np
@@ -32,14 +38,36 @@ ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 SKIMAGE_PROPS = ("contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation")
 
 
-def best_rate(func, n_images, repeat):
-    """ROI/s of the fastest of ``repeat`` calls of ``func`` over ``n_images``."""
-    best = np.inf
+def clock(kind):
+    """``time.process_time`` (CPU time of this process) or ``time.perf_counter``."""
+    return time.process_time if kind == "cpu" else time.perf_counter
+
+
+def best_rates(ours, n_ours, peer, n_peer, repeat, timer):
+    """ROI/s of the fastest of ``repeat`` alternating rounds of each side."""
+    best = [np.inf, np.inf]
     for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return n_images / best
+        for side, func in enumerate((ours, peer)):
+            start = timer()
+            func()
+            best[side] = min(best[side], timer() - start)
+    return n_ours / best[0], n_peer / best[1]
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def glcm_pairs(offsets, height, width):
+    """Pixel pairs of one ROI over all offsets."""
+    return int(sum((height - abs(dr)) * (width - abs(dc)) for dr, dc in np.asarray(offsets).reshape(-1, 2)))
 
 
 # -- peers --------------------------------------------------------------------
@@ -88,33 +116,59 @@ def skimage_haar(images, coords, types):
 
 
 # -- cases --------------------------------------------------------------------
-def cases(size, n_ours, n_peer, n_haar_peer):
+class Case:
+    """One row: our transformer and its peer on the same ROIs."""
+
+    def __init__(self, name, peer_name, ours, n_ours, peer, n_peer, pairs=None):
+        self.name, self.peer_name = name, peer_name
+        self.ours, self.n_ours, self.peer, self.n_peer = ours, n_ours, peer, n_peer
+        self.pairs = pairs  # pixel pairs per ROI (GLCM)
+
+
+def fbn_levels(images, n_bins=32):
+    """Our fixed-bin-number levels 0..n_bins-1 (what mahotas gets in the 32-bin case)."""
+    est = GLCMFeatures(n_bins=n_bins).fit(images)
+    return est._discretise(images, None, None, slice(None))[0].astype(np.uint8)
+
+
+def cases(size, n_ours, n_peer, n_gabor_peer):
     images, _ = make_phantoms(n_ours, image_size=size, random_state=0)
     images = np.ascontiguousarray(images, dtype=np.uint8)
     peer = images[:n_peer]
+    random = np.random.default_rng(0).integers(0, 256, size=images.shape, dtype=np.uint8)
 
     gabor = GaborFeatures(frequencies=GABOR_FREQUENCIES, n_orientations=N_ORIENTATIONS, n_jobs=1).fit(images)
-    yield ("Gabor 8x4 bank", "skimage.filters.gabor loop", lambda: gabor.transform(images), len(images),
-           lambda: skimage_gabor(peer[: max(2, n_peer // 8)]), max(2, n_peer // 8))
+    yield Case("Gabor 8x4 bank", "skimage.filters.gabor loop", lambda: gabor.transform(images), len(images),
+               lambda: skimage_gabor(peer[:n_gabor_peer]), n_gabor_peer)
 
     glcm_mahotas = GLCMFeatures(
         distances=(1,), angles=ANGLES, discretisation="none", n_levels=256, aggregation="none", n_jobs=1
     ).fit(images)
-    yield ("GLCM 256 lv, d=1, 4 dir", "mahotas haralick", lambda: glcm_mahotas.transform(images), len(images),
-           lambda: mahotas_haralick(peer), len(peer))
+    pairs = glcm_pairs(glcm_mahotas.offsets_, size, size)
+    yield Case("GLCM 256 lv, d=1, 4 dir", "mahotas haralick", lambda: glcm_mahotas.transform(images),
+               len(images), lambda: mahotas_haralick(peer), len(peer), pairs)
+
+    # The default 32 fixed bins (per ROI min/max), per direction; mahotas gets the same levels.
+    glcm_32 = GLCMFeatures(distances=(1,), angles=ANGLES, n_bins=32, aggregation="none", n_jobs=1).fit(images)
+    for label, rois in (("phantom", images), ("random", random)):
+        quantised = fbn_levels(rois[:n_peer])
+        yield Case(f"GLCM 32 bins, 4 dir ({label})", "mahotas on the 32 levels",
+                   lambda rois=rois: glcm_32.transform(rois), len(rois),
+                   lambda quantised=quantised: mahotas_haralick(quantised), len(quantised), pairs)
 
     # skimage's diagonal neighbour at distance 2 is (1, 1) pixels away (Euclidean rounding).
     glcm_skimage = GLCMFeatures(
         distances=(1, 2), angles=ANGLES, distance_metric="euclidean", discretisation="none", n_levels=256,
         aggregation="none", n_jobs=1,
     ).fit(images)
-    yield ("GLCM 256 lv, 2 d x 4 dir", "skimage graycoprops", lambda: glcm_skimage.transform(images), len(images),
-           lambda: skimage_glcm(peer), len(peer))
+    yield Case("GLCM 256 lv, 2 d x 4 dir", "skimage graycoprops", lambda: glcm_skimage.transform(images),
+               len(images), lambda: skimage_glcm(peer), len(peer), glcm_pairs(glcm_skimage.offsets_, size, size))
 
-    haar = HaarFeatures(n_jobs=1).fit(images)
-    coords, types = haar.skimage_feature_coord()
-    yield (f"Haar default ({len(types)} feat.)", "skimage haar_like_feature", lambda: haar.transform(images),
-           len(images), lambda: skimage_haar(peer[:n_haar_peer], coords, types), n_haar_peer)
+    if size <= 128:  # the default Haar grid grows with the square of the ROI area
+        haar = HaarFeatures(n_jobs=1).fit(images)
+        coords, types = haar.skimage_feature_coord()
+        yield Case(f"Haar default ({len(types)} feat.)", "skimage haar_like_feature", lambda: haar.transform(images),
+                   len(images), lambda: skimage_haar(peer[:n_gabor_peer], coords, types), n_gabor_peer)
 
 
 def haar_full_window_case(n_ours, n_peer):
@@ -122,39 +176,86 @@ def haar_full_window_case(n_ours, n_peer):
     images, _ = make_phantoms(n_ours, image_size=24, random_state=1)
     haar = HaarFeatures(min_size=1, size_step=1, step=1, n_jobs=1).fit(images)
     coords, types = haar.skimage_feature_coord()
-    return ("Haar 24x24 all features", "skimage haar_like_feature", lambda: haar.transform(images), len(images),
-            lambda: skimage_haar(images[:n_peer], coords, types), n_peer, len(types))
+    return Case(f"Haar 24x24 all {len(types)} feat.", "skimage haar_like_feature", lambda: haar.transform(images),
+                len(images), lambda: skimage_haar(images[:n_peer], coords, types), n_peer)
+
+
+def save_plot(results, path):
+    """ROI/s against ROI size, ours (solid) and each peer (dashed), log-log; written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    names = list(dict.fromkeys(r["name"] for r in results if r["size"] != 24))
+    for index, name in enumerate(names):
+        rows = [r for r in results if r["name"] == name]
+        sizes = [r["size"] for r in rows]
+        colour = f"C{index}"
+        ax.plot(sizes, [r["ours"] for r in rows], "o-", color=colour, label=f"{name}: skbreastcad")
+        ax.plot(sizes, [r["peer"] for r in rows], "s--", color=colour, alpha=0.7, label=f"{name}: {rows[0]['peer_name']}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    sizes = sorted({r["size"] for r in results if r["size"] != 24})
+    ax.set_xticks(sizes, [f"{s}\u00b2" for s in sizes])
+    ax.set_xlabel("ROI size (px)")
+    ax.set_ylabel("ROI/s, one core")
+    ax.set_title(f"Texture features vs peers, synthetic phantoms\n{cpu_name()}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--n-images", type=int, default=256, help="ROIs for skbreastcad")
-    parser.add_argument("--n-peer", type=int, default=32, help="ROIs for the per-image peers")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
+    parser.add_argument("--n-images", type=int, default=256, help="ROIs for skbreastcad at 64 px (fewer above)")
+    parser.add_argument("--n-peer", type=int, default=32, help="ROIs for the per-image peers at 64 px")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
+                        help="CPU time of this process (robust to other jobs on a shared machine) or wall time")
+    parser.add_argument("--plot", default="docs/images/texture_scaling.png", help="where to save the scaling plot")
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.n_images, args.n_peer, args.repeat = [64], 16, 4, 1
+    timer = clock(args.clock)
 
-    print(f"one CPU core (threadpoolctl limits=1, n_jobs=1); ROI/s = best of {args.repeat} runs, both sides")
-    header = f"{'size':>7}  {'transformer':<30}{'ROI/s':>10}  {'peer':<28}{'ROI/s':>9}{'ratio':>9}"
+    print(f"CPU: {cpu_name()}; one core (threadpoolctl limits=1, n_jobs=1); {args.clock} time, "
+          f"best of {args.repeat} alternating rounds per side; synthetic phantom ROIs unless marked random")
+    header = (f"{'size':>7}  {'transformer':<32}{'ROI/s':>10}{'Mpairs/s':>10}  {'peer':<28}{'ROI/s':>9}"
+              f"{'Mpairs/s':>10}{'ratio':>9}")
     print(header)
     print("-" * len(header))
+    results = []
+
+    def report(size, case, suffix=""):
+        ours, peer = best_rates(case.ours, case.n_ours, case.peer, case.n_peer, args.repeat, timer)
+        pairs = "" if case.pairs is None else f"{ours * case.pairs / 1e6:.1f}"
+        peer_pairs = "" if case.pairs is None else f"{peer * case.pairs / 1e6:.1f}"
+        print(f"{size:>4}px  {case.name:<32}{ours:>10.1f}{pairs:>10}  {case.peer_name:<28}{peer:>9.2f}"
+              f"{peer_pairs:>10}{ours / peer:>8.1f}x{suffix}", flush=True)
+        results.append({"size": size, "name": case.name, "peer_name": case.peer_name, "ours": ours, "peer": peer})
+
     with threadpool_limits(limits=1):
         for size in args.sizes:
-            for name, peer_name, ours, n_ours, peer, n_peer in cases(size, args.n_images, args.n_peer, args.n_peer):
-                ours_rate = best_rate(ours, n_ours, args.repeat)
-                peer_rate = best_rate(peer, n_peer, args.repeat)
-                print(f"{size:>4}px  {name:<30}{ours_rate:>10.1f}  {peer_name:<28}{peer_rate:>9.2f}"
-                      f"{ours_rate / peer_rate:>8.1f}x", flush=True)
-        name, peer_name, ours, n_ours, peer, n_peer, n_feat = haar_full_window_case(
-            max(8, args.n_images // 4), 2 if args.quick else 4
-        )
-        ours_rate = best_rate(ours, n_ours, args.repeat)
-        peer_rate = best_rate(peer, n_peer, args.repeat)
-        print(f"{24:>4}px  {name:<30}{ours_rate:>10.1f}  {peer_name:<28}{peer_rate:>9.2f}"
-              f"{ours_rate / peer_rate:>8.1f}x   ({n_feat} features)", flush=True)
+            scale = (64 / size) ** 2
+            n_ours = max(4, round(args.n_images * scale))
+            n_peer = max(2, round(args.n_peer * scale))
+            n_gabor_peer = max(1, round(args.n_peer / 8 * min(1.0, 4 * scale)))
+            for case in cases(size, n_ours, n_peer, n_gabor_peer):
+                report(size, case)
+        report(24, haar_full_window_case(max(8, args.n_images // 4), 2 if args.quick else 4))
+    if args.plot:
+        save_plot(results, args.plot)
+        print(f"scaling plot: {os.path.abspath(args.plot)}")
+    return results
 
 
 if __name__ == "__main__":

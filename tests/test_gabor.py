@@ -222,3 +222,47 @@ def test_pairing_of_theta_and_pi_minus_theta_with_odd_orientation_count():
     got = GaborFeatures(frequencies=(0.25,), n_orientations=5).fit_transform(X)[0]
     assert_allclose(got, _reference(X[0], (0.25,), 5), rtol=1e-6)
     assert math.isclose(got[0], _reference(X[0], (0.25,), 5)[0], rel_tol=1e-9)
+
+
+# -- FFT path ---------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(37, 51), (64, 64), (6, 9)])
+def test_fft_path_equals_spatial_path(shape):
+    """Both filtering paths give the same statistics to 1e-10 relative (in practice
+    ~1e-14), with and without a mask, also for images smaller than a kernel (repeated
+    reflection)."""
+    from skbreastcad.features._gabor import _filter_chunk
+
+    X = _images(3, shape, seed=4)
+    mask = np.random.default_rng(4).random(X.shape) > 0.3
+    mask[:, 0, 0] = True
+    stats = ("mean", "var", "std")
+    spatial = _gabor_bank(FREQS, 8, 1.0, 3.0, *shape, "spatial")
+    fft = _gabor_bank(FREQS, 8, 1.0, 3.0, *shape, "fft")
+    assert {g["method"] for g in spatial} == {"spatial"} and {g["method"] for g in fft} == {"fft"}
+    for m in (None, mask):
+        assert_allclose(_filter_chunk(X, m, fft, stats, 32), _filter_chunk(X, m, spatial, stats, 32), rtol=1e-10)
+    if shape == (37, 51):
+        assert_allclose(_filter_chunk(X[:1], None, fft, ("mean", "var"), 32)[0], _reference(X[0]), rtol=1e-6)
+
+
+def test_automatic_choice_uses_both_paths_with_equal_results():
+    """A large kernel on a large image goes to the FFT, small ones stay spatial."""
+    from skbreastcad.features._gabor import _filter_chunk
+
+    X = _images(1, (256, 256), seed=5)
+    est = GaborFeatures(frequencies=(0.25, 0.07), n_orientations=2).fit(X)
+    methods = {g["method"] for g in est._bank()}
+    assert methods == {"spatial", "fft"}
+    got = est.transform(X)
+    spatial = _gabor_bank((0.25, 0.07), 2, 1.0, 3.0, 256, 256, "spatial")
+    assert_allclose(got, _filter_chunk(X, None, spatial, ("mean", "var"), 4), rtol=1e-10)
+    assert_allclose(got[0], _reference(X[0], (0.25, 0.07), 2), rtol=1e-6)
+
+
+def test_fft_is_chosen_only_where_the_cost_model_says_it_is_cheaper():
+    from skbreastcad.features._gabor import _choose_method
+
+    small = _gabor_bank(FREQS, 8, 1.0, 3.0, 64, 64)
+    assert {g["method"] for g in small} == {"spatial"}  # the study's bank on 64 px ROIs
+    for group in _gabor_bank((0.03,), 2, 1.0, 3.0, 1024, 1024, "spatial"):
+        assert _choose_method(group, 1024, 1024) == "fft"  # 115 px kernels on a 1024 px image

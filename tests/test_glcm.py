@@ -445,3 +445,99 @@ def test_bad_data_is_a_clear_error():
         GLCMFeatures().fit(X).transform(X, mask=np.ones((2, 8, 7), dtype=bool))
     with pytest.raises(ValueError, match="more than 65536"):
         GLCMFeatures(discretisation="fixed_bin_width", bin_width=1e-4).fit(X).transform(X)
+
+
+# -- counting paths ----------------------------------------------------------------
+@pytest.mark.parametrize("levels", [6, 32, 256, 600])
+@pytest.mark.parametrize("masked", [False, True])
+def test_every_counting_method_gives_the_same_cells(levels, masked):
+    """np.bincount, the radix sort of 16-bit codes and the general sort count the
+    same cells, including the top cell (which the padding code of the sorts shares
+    with 8-bit levels) and with masks; checked against a plain dictionary count."""
+    from skbreastcad.features import _glcm
+
+    rng = np.random.default_rng(levels)
+    X = rng.integers(0, levels, size=(3, 17, 23))
+    X[0, :4, :4] = levels - 1  # many pairs in the top cell (levels - 1, levels - 1)
+    roi = rng.random(X.shape) > 0.25 if masked else None
+    offsets = np.array([[(0, 1), (1, 1), (1, 0), (1, -1)], [(0, 2), (2, 2), (2, 0), (2, -2)]])
+    methods = ["bincount", "radix", "sort"] if levels <= 256 else ["bincount", "sort"]
+    expected = {}
+    for b in range(3):
+        for g, (dr, dc) in enumerate(offsets.reshape(-1, 2)):
+            for r in range(17):
+                for c in range(23):
+                    r2, c2 = r + dr, c + dc
+                    if not (0 <= r2 < 17 and 0 <= c2 < 23) or (roi is not None and not (roi[b, r, c] and roi[b, r2, c2])):
+                        continue
+                    key = (b * 8 + g, min(X[b, r, c], X[b, r2, c2]), max(X[b, r, c], X[b, r2, c2]))
+                    expected[key] = expected.get(key, 0) + 1
+    for method in methods:
+        original = _glcm._counting_method
+        try:
+            _glcm._counting_method = lambda bits, pairs, method=method: method
+            base, first_cell, cell, count, bits, n_groups = _glcm._cells(X, roi, offsets, False)
+        finally:
+            _glcm._counting_method = original
+        group = base >> bits
+        low = (1 << bits) - 1
+        got = {
+            (int(g), int((c >> bits) & low), int(c & low)): int(n) for g, c, n in zip(group, cell, count) if n > 0
+        }
+        assert got == expected, method
+        assert n_groups == 24 and np.all(np.diff(group) >= 0)
+        assert all(np.all(group[first_cell[g] : first_cell[g + 1]] == g) for g in range(n_groups))
+
+
+def test_transform_is_the_same_whichever_counting_method(monkeypatch):
+    from skbreastcad.features import _glcm
+
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, size=(5, 40, 40), dtype=np.uint8)
+    mask = rng.random(X.shape) > 0.2
+    results = []
+    for method in ["bincount", "radix", "sort"]:
+        monkeypatch.setattr(_glcm, "_counting_method", lambda bits, pairs, m=method: m)
+        est = GLCMFeatures(discretisation="none", aggregation="none").fit(X)
+        results.append(est.transform(X, mask=mask))
+    for other in results[1:]:
+        np.testing.assert_allclose(other, results[0], rtol=1e-12, atol=1e-15)
+
+
+def test_fixed_bin_number_of_uint8_by_table_equals_float_arithmetic():
+    """The look-up table of 8-bit images gives the levels of the float formula."""
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, size=(6, 30, 30), dtype=np.uint8)
+    X[1] = 7  # constant ROI
+    mask = rng.random(X.shape) > 0.3
+    for n_bins in (3, 32, 256, 1000):
+        est = GLCMFeatures(n_bins=n_bins).fit(X)
+        for m in (None, mask):
+            np.testing.assert_array_equal(
+                est._discretise(X, m, None, slice(None))[0],
+                est._discretise(X.astype(np.float32), m, None, slice(None))[0],
+            )
+
+
+@pytest.mark.parametrize("levels", [32, 256])
+def test_table_counting_in_row_bands_of_large_images_equals_sorting(levels, monkeypatch):
+    """Images larger than a counting piece are counted in bands of rows."""
+    from skbreastcad.features import _glcm
+
+    rng = np.random.default_rng(levels)
+    X = rng.integers(0, levels, size=(2, 190, 230))
+    roi = rng.random(X.shape) > 0.1
+    offsets = np.array([[(0, 1), (1, 1), (1, 0), (1, -1)], [(0, -3), (-3, 3), (3, 0), (3, -3)]])
+    monkeypatch.setattr(_glcm, "_PIECE_PAIRS", 1 << 12)  # bands of 17 rows
+    got = {}
+    for method in ("bincount", "sort"):
+        monkeypatch.setattr(_glcm, "_counting_method", lambda bits, pairs, method=method: method)
+        for mask in (None, roi):
+            base, first_cell, cell, count, bits, _ = _glcm._cells(X, mask, offsets, True)
+            keep = count > 0
+            low = (1 << bits) - 1
+            got[method, mask is None] = sorted(
+                zip((base >> bits)[keep], (cell >> bits)[keep] & low, cell[keep] & low, count[keep])
+            )
+    assert got["bincount", True] == got["sort", True]
+    assert got["bincount", False] == got["sort", False]

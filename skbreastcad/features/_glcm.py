@@ -1,14 +1,20 @@
 """Grey-level co-occurrence matrix (GLCM) features, as the IBSI defines them.
 
 A chunk of the batch is processed at once: the neighbour pairs of every image,
-distance and direction become integer cell codes, one row per matrix, which are
-counted by one ``np.bincount`` (few grey levels) or one row-wise ``np.sort``
-(many). Features are evaluated on the non-zero cells and on the 1-D marginal,
-sum and difference distributions, never on dense ``N_g x N_g`` matrices, so
-256 or 65536 grey levels cost little more than 32.
+distance and direction become integer cell codes in the smallest unsigned type,
+one row per matrix, counted in one pass by the cheapest of ``np.bincount`` over
+a table of every cell (few grey levels or large images; ordered pairs, the
+table made symmetric afterwards), a row-wise radix sort of 16-bit codes (8-bit
+levels) or NumPy's sort (more levels), chosen per chunk by a measured cost
+model (:func:`_counting_method`). Features are evaluated on the non-zero cells
+and on the 1-D marginal, sum and difference distributions, never on dense
+``N_g x N_g`` matrices, so 256 or 65536 grey levels cost little more than 32.
+Everything is NumPy: a compiled kernel would count faster, but would add a
+build or a heavy import (numba) for every user.
 """
 
 import math
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -67,12 +73,21 @@ _CELL_FEATURES = frozenset(
 )
 
 _LN2 = math.log(2.0)
-# Pixel pairs per chunk. Sorting codes is fastest while a chunk's arrays stay
-# in a core's L2 cache; dense counting gains from fewer, larger chunks.
-_PAIR_BUDGET_SORT = 1 << 16
-# Count cells densely when a matrix has at most this many cells per pixel pair.
-_DENSE_FACTOR = 2
-_PAIR_BUDGET = 1 << 18
+# Pixel pairs per chunk: enough to amortise NumPy's per-call cost over many
+# matrices, few enough that a chunk's codes stay in cache.
+_PAIR_BUDGET = 1 << 20
+# Sorting and the per-cell feature arithmetic want a chunk's cells in the L2 cache.
+_PAIR_BUDGET_SORT = 1 << 18
+# Cost model of the counting (_counting_method), in ns on one core, measured
+# with NumPy 2.4 on an AMD EPYC: np.bincount per pair and per table cell
+# (allocation, zeroing and the scan for non-zero cells), a row-wise radix sort
+# of 16-bit codes and NumPy's default sort of 32-bit codes, per pair.
+_BINCOUNT_NS, _TABLE_CELL_NS, _RADIX_NS, _SORT_NS = 2.5, 4.0, 8.0, 16.0
+# Table cells per block of matrices made symmetric at once.
+_TABLE_BUDGET = 1 << 17
+# Pixel pairs coded and counted at once by np.bincount: their intp codes stay
+# in the L2 cache.
+_PIECE_PAIRS = 1 << 15
 # Elements of the per-matrix distributions (2 * N_g per matrix) per chunk.
 _DENSE_BUDGET = 1 << 22
 _MAX_LEVELS = 65536
@@ -345,8 +360,9 @@ class GLCMFeatures(BaseImageTransformer):
         pairs = np.array(
             [[max(height - abs(dr), 0) * max(width - abs(dc), 0) for dr, dc in row] for row in self.offsets_]
         )
-        sorted_counting = n_levels * n_levels > _DENSE_FACTOR * pairs.sum() / groups_per_image  # as _cells
-        budget = _PAIR_BUDGET_SORT if sorted_counting else _PAIR_BUDGET
+        bits = max(1, (n_levels - 1).bit_length())
+        per_group = pairs.sum() / groups_per_image
+        budget = _PAIR_BUDGET if _counting_method(bits, per_group) == "bincount" else _PAIR_BUDGET_SORT
         blocks = _offset_blocks(pairs, budget, merged)
         block_pairs = max(pairs[d, a0:a1].sum() for d, a0, a1 in blocks)
         chunk = min(budget // max(block_pairs, 1), _DENSE_BUDGET // (groups_per_image * 2 * n_levels))
@@ -408,6 +424,8 @@ class GLCMFeatures(BaseImageTransformer):
         """Grey levels ``0..N_g-1``, the ROI mask (or None) and ``N_g`` per image."""
         if self.discretisation == "none":
             return images, mask, np.full(len(images), float(self.n_levels_))
+        if self.discretisation == "fixed_bin_number" and images.dtype == np.uint8:
+            return self._discretise_uint8(images, mask)
         x = images.astype(np.float64, copy=False)
         lo, hi = _roi_range(x, mask)
         empty = ~(lo <= hi)
@@ -431,6 +449,24 @@ class GLCMFeatures(BaseImageTransformer):
             mask = inside if mask is None else mask & inside
         levels = np.clip(np.floor(scaled), 0, (n_g - 1)[:, None, None]).astype(np.int32)
         return levels, mask, n_g
+
+    def _discretise_uint8(self, images, mask):
+        """Fixed bin number of 8-bit images by a look-up table per image.
+
+        The 256 possible values are binned with the same float64 arithmetic as
+        the pixels would be, so the levels are identical, at the cost of one
+        gather per pixel instead of a dozen floating-point passes.
+        """
+        n_bins = int(self.n_bins)
+        lo, hi = _roi_range(images, mask)
+        empty = ~(lo <= hi)
+        lo = np.where(empty, 0.0, lo)
+        span = np.where(empty | (hi <= lo), 1.0, hi - lo)
+        scaled = n_bins * (np.arange(256, dtype=np.float64) - lo[:, None]) / span[:, None]
+        level_type = np.uint8 if n_bins <= 256 else np.uint16
+        table = np.clip(np.floor(scaled), 0, n_bins - 1).astype(level_type)
+        index = images + (np.arange(len(images)) << 8)[:, None, None]
+        return table.ravel()[index], mask, np.full(len(images), float(n_bins))
 
 
 # -- parameter checks ----------------------------------------------------------
@@ -565,15 +601,33 @@ def _nan_mean(values, axis):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _cells(levels, roi, offsets, merged, distinct=True):
+def _counting_method(bits, pairs_per_group):
+    """``"bincount"``, ``"radix"`` or ``"sort"``: the cheapest way to count the cells.
+
+    A table of ``4**bits`` cells per matrix costs its allocation and the scan
+    for non-zero cells even where no pair falls; sorting costs per pair only.
+    """
+    sort_ns = _RADIX_NS if bits <= 8 else _SORT_NS
+    table_ns = _BINCOUNT_NS * pairs_per_group + _TABLE_CELL_NS * (1 << (2 * bits))
+    if table_ns <= sort_ns * pairs_per_group:
+        return "bincount"
+    return "radix" if bits <= 8 else "sort"
+
+
+def _cells(levels, roi, offsets, merged):
     """Distinct cells of every group's co-occurrence matrix, with their counts.
 
     A group is one matrix: ``image * per_image + distance * n_angles + angle``,
     or ``image * per_image + distance`` when ``merged``. Each unordered
     neighbour pair is one count of its upper-triangle cell ``(lo, hi)``,
-    ``lo <= hi``; the symmetric matrix holds it in both orders. With
-    ``distinct=False`` the pairs are returned as they are, each a "cell" of
-    count 1, which is all the 1-D distributions need.
+    ``lo <= hi``; the symmetric matrix holds it in both orders, so it is
+    derived, never counted twice.
+
+    The pairs of the whole chunk become cell codes ``lo << bits | hi`` in the
+    smallest unsigned type, one row per matrix, counted in one pass: by
+    ``np.bincount`` over a table of all cells when the matrices are small next
+    to their pairs (few grey levels, large images), otherwise by a row-wise
+    sort (a radix sort for 16-bit codes) and run lengths.
 
     Returns
     -------
@@ -609,56 +663,144 @@ def _cells(levels, roi, offsets, merged, distinct=True):
     if n_slots == 0:  # every offset is larger than the images
         nothing = np.zeros(0, dtype=np.int64)
         return nothing, np.zeros(n_groups + 1, dtype=np.int64), nothing, nothing, bits, n_groups
-    # Few possible cells: count them densely. Many: sort each group's codes.
-    dense = (1 << (2 * bits)) <= _DENSE_FACTOR * n_slots
-    code_type = np.uint32 if 2 * bits <= 31 else np.uint64
-    pad = (1 << (2 * bits)) if dense else np.iinfo(code_type).max
-    codes = np.empty((n_images, per_image, n_slots), dtype=code_type)
+    method = _counting_method(bits, n_slots)
+    level_type = np.uint8 if bits <= 8 else np.uint16
+    cell_type = np.uint16 if 2 * bits <= 16 else np.uint32
+    if method == "bincount":
+        return _count_by_table(levels, roi, slots, n_images, per_image, bits, n_slots)
+    work = levels.astype(level_type, copy=False)
+    # 8-bit levels: the code lo << 8 | hi is written as its two bytes.
+    interleave = bits <= 8 and sys.byteorder == "little"
+    if interleave:
+        bits, cell_type = 8, np.uint16
+    codes = np.empty((n_images, per_image, n_slots), dtype=cell_type)
+    # The padding code sorts last; with 8- or 16-bit levels it is also the
+    # top cell (2**bits - 1, 2**bits - 1), so padding is subtracted below.
+    pad = np.iinfo(cell_type).max
     for g, used in enumerate(row_len):
         codes[:, g, used:] = pad
-    work = levels.astype(code_type, copy=False)
+    inside = np.broadcast_to(np.array(row_len), (n_images, per_image)).copy()
     for dr, dc, h, w, g, start in slots:
         r0, c0 = max(0, -dr), max(0, -dc)
         first = work[:, r0 : r0 + h, c0 : c0 + w]
         second = work[:, r0 + dr : r0 + dr + h, c0 + dc : c0 + dc + w]
         out = codes[:, g, start : start + h * w].reshape(n_images, h, w)
-        hi = np.maximum(first, second)
-        np.minimum(first, second, out=out)
-        np.left_shift(out, code_type(bits), out=out)
-        np.bitwise_or(out, hi, out=out)
+        if interleave:
+            halves = out.view(np.uint8).reshape(n_images, h, w, 2)
+            np.minimum(first, second, out=halves[..., 1])
+            np.maximum(first, second, out=halves[..., 0])
+        else:
+            code = np.minimum(first, second).astype(cell_type)
+            code <<= bits
+            code |= np.maximum(first, second)
+            out[...] = code
         if roi is not None:
             outside = ~(roi[:, r0 : r0 + h, c0 : c0 + w] & roi[:, r0 + dr : r0 + dr + h, c0 + dc : c0 + dc + w])
-            np.copyto(out, code_type(pad), where=outside)
+            np.copyto(out, cell_type(pad), where=outside)
+            inside[:, g] -= outside.sum(axis=(1, 2))
     codes = codes.reshape(n_groups, n_slots)
-    if not distinct:
-        count = (codes != pad).ravel().astype(np.int64)
-        first_cell = np.arange(n_groups + 1) * n_slots
-        base = np.repeat(np.arange(n_groups, dtype=np.int64) << bits, n_slots)
-        return base, first_cell, codes.ravel().astype(np.int64), count, bits, n_groups
-    if dense:
-        stride = (1 << (2 * bits)) + 1
-        flat = codes.astype(np.int64) + (np.arange(n_groups, dtype=np.int64) * stride)[:, None]
-        table = np.bincount(flat.ravel(), minlength=n_groups * stride).reshape(n_groups, stride)
-        table = np.ascontiguousarray(table[:, :-1])
-        where = np.flatnonzero(table)
-        count = table.ravel()[where]
-        group = where >> (2 * bits)
-        cell = where & ((1 << (2 * bits)) - 1)
-        first_cell = np.searchsorted(group, np.arange(n_groups + 1))
-        base = group << bits
+    codes.sort(axis=1, kind="stable" if method == "radix" else None)
+    new_run = np.empty(codes.shape, dtype=bool)
+    new_run[:, 0] = True
+    np.not_equal(codes[:, 1:], codes[:, :-1], out=new_run[:, 1:])
+    starts = np.flatnonzero(new_run)
+    count = np.diff(starts, append=codes.size)
+    cell = codes.ravel()[starts].astype(np.int64)
+    first_cell = np.searchsorted(starts, np.arange(n_groups + 1) * n_slots)
+    # The last run of a row holds its padding, if any.
+    last = first_cell[1:] - 1
+    padded = cell[last] == pad
+    count[last[padded]] -= n_slots - inside.ravel()[padded]
+    base = np.repeat(np.arange(n_groups, dtype=np.int64) << bits, np.diff(first_cell))
+    return base, first_cell, cell, count, bits, n_groups
+
+
+def _count_by_table(levels, roi, slots, n_images, per_image, bits, pairs_per_group):
+    """``_cells`` by ``np.bincount`` over a table of every cell of every matrix.
+
+    The pairs are coded and counted a cache-sized piece at a time (a few
+    images, or a band of rows of one image) and added into the table. Images
+    are flat rows of pixels, so the pairs of one offset are one contiguous
+    range of first pixels and the same range shifted by ``dr * width + dc``;
+    the pairs that wrap around a row end go to an extra cell. When the table is
+    small next to the pairs (half of them or less), ordered pairs ``first << bits | second`` are
+    counted (one pass per pair; the shift is done once per pixel) and the table
+    is made symmetric afterwards; otherwise the unordered ``min << bits | max``.
+    """
+    height, width = levels.shape[1:]
+    n_pixels = height * width
+    n_cells = 1 << (2 * bits)
+    stride = n_cells + 1  # the last cell of each matrix takes pairs outside the ROI or wrapped
+    directed = 2 * n_cells <= pairs_per_group
+    work = levels.astype(np.intp, copy=False).reshape(n_images, n_pixels)
+    inside_roi = None if roi is None else roi.reshape(n_images, n_pixels)
+    table = np.zeros((n_images, per_image, stride), dtype=np.int64)
+    piece = max(_PIECE_PAIRS, 4 * stride)
+    if n_pixels <= piece:
+        step = piece // n_pixels
+        pieces = [(i0, min(i0 + step, n_images), 0, height) for i0 in range(0, n_images, step)]
     else:
-        codes.sort(axis=1)
-        new_run = np.empty(codes.shape, dtype=bool)
-        new_run[:, 0] = True
-        np.not_equal(codes[:, 1:], codes[:, :-1], out=new_run[:, 1:])
-        starts = np.flatnonzero(new_run)
-        count = np.diff(starts, append=codes.size)
-        cell = codes.ravel()[starts]
-        if roi is not None or min(row_len) < n_slots:
-            count[cell == pad] = 0
-        first_cell = np.searchsorted(starts, np.arange(n_groups + 1) * n_slots)
-        base = np.repeat(np.arange(n_groups, dtype=np.int64) << bits, np.diff(first_cell))
-    return base, first_cell, cell.astype(np.int64), count, bits, n_groups
+        rows = max(1, piece // width)
+        pieces = [(i, i + 1, a, min(a + rows, height)) for i in range(n_images) for a in range(0, height, rows)]
+    buffer = np.empty(min(n_images, max(1, piece // n_pixels)) * (piece + 2 * width) + n_pixels, dtype=np.intp)
+    for i0, i1, a, b in pieces:
+        m = i1 - i0
+        base = (np.arange(m) * stride)[:, None]
+        if directed:
+            shifted = work[i0:i1, a * width : b * width] << bits
+            shifted += base
+        for dr, dc, h, w, g, start in slots:
+            r0, c0 = max(0, -dr), max(0, -dc)
+            ra, rb = max(a, r0), min(b, r0 + h)
+            if ra >= rb:
+                continue
+            lo = ra * width + c0  # first pixel of the range
+            n = (rb - ra - 1) * width + w
+            second = work[i0:i1, lo + dr * width + dc : lo + dr * width + dc + n]
+            out = buffer[: m * n].reshape(m, n)
+            if directed:
+                np.add(shifted[:, lo - a * width : lo - a * width + n], second, out=out)
+            else:
+                first = work[i0:i1, lo : lo + n]
+                np.minimum(first, second, out=out)
+                out <<= bits
+                out |= np.maximum(first, second)
+                out += base
+            if w < width:  # pairs whose second pixel wrapped to the next row
+                out[:, : (rb - ra - 1) * width].reshape(m, rb - ra - 1, width)[:, :, w:] = base[:, :, None] + n_cells
+            if inside_roi is not None:
+                outside = ~(
+                    inside_roi[i0:i1, lo : lo + n]
+                    & inside_roi[i0:i1, lo + dr * width + dc : lo + dr * width + dc + n]
+                )
+                np.copyto(out, base + n_cells, where=outside)
+            table[i0:i1, g] += np.bincount(out.ravel(), minlength=m * stride).reshape(m, stride)
+    n_groups = n_images * per_image
+    side = 1 << bits
+    upper = np.triu(np.ones((side, side), dtype=bool)).ravel()
+    table = table.reshape(n_groups, stride)
+    groups, cells, counts = [], [], []
+    block = max(1, _TABLE_BUDGET // stride)
+    for g0 in range(0, n_groups, block):
+        g1 = min(g0 + block, n_groups)
+        counted = table[g0:g1, :n_cells]
+        if directed:
+            # unordered pairs: M+ + M+^T above the diagonal, M+ on it
+            ordered = counted.reshape(g1 - g0, side, side)
+            counted = ordered + ordered.transpose(0, 2, 1)
+            diagonal = np.arange(side)
+            counted[:, diagonal, diagonal] = ordered[:, diagonal, diagonal]
+            counted = counted.reshape(g1 - g0, n_cells)
+        # nonzero() of a boolean array skips zero words; of int64 it is ~5x slower
+        where = np.flatnonzero((counted != 0) & upper)
+        group = where >> (2 * bits)
+        cell = where & (n_cells - 1)
+        groups.append(g0 + group)
+        cells.append(cell)
+        counts.append(counted[group, cell])
+    group, cell, count = np.concatenate(groups), np.concatenate(cells), np.concatenate(counts)
+    first_cell = np.searchsorted(group, np.arange(n_groups + 1))
+    return group << bits, first_cell, cell, count, bits, n_groups
 
 
 def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
@@ -667,17 +809,18 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
     ``levels`` are 0-based grey levels; ``n_g`` is IBSI's ``N_g`` of each
     image (used by the normalised inverse differences).
     """
-    base, first_cell, cell, count, bits, n_groups = _cells(levels, roi, offsets, merged, distinct=need_cells)
+    base, first_cell, cell, count, bits, n_groups = _cells(levels, roi, offsets, merged)
     per_image = n_groups // len(levels)
     low = (1 << bits) - 1
-    lo = (cell >> bits) & low
+    lo = (cell >> bits) & low  # the padding cell of 32-bit codes is above every real cell
     base_lo = base + lo
     base_hi = base + (cell & low)
+    weight = count.astype(np.float64)  # converted once, not by every np.bincount
     # Non-zero entries of the difference |i-j|, sum i+j and marginal pair-count
     # distributions of each group, whose index is (group << width_bits) + value.
-    g_d, k, c_d = _distribution(base_hi - lo, count, bits, n_groups)
-    g_s, s, c_s = _distribution(base_lo + base_hi, count, bits + 1, n_groups)
-    g_m, i, c_m = _distribution(np.concatenate((base_lo, base_hi)), np.concatenate((count, count)), bits, n_groups)
+    g_d, k, c_d = _distribution((base_hi - lo,), count, weight, bits, n_groups)
+    g_s, s, c_s = _distribution((base_lo + base_hi,), count, weight, bits + 1, n_groups)
+    g_m, i, c_m = _distribution((base_lo, base_hi), count, weight, bits, n_groups)
     s += 2  # i + j with 1-based indices
     i += 1
 
@@ -735,7 +878,8 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
         off_diagonal = 1 - group_sum(g_d, np.where(k == 0, p_d, 0.0))
         # An off-diagonal cell stands for two matrix entries of count c, a
         # diagonal one for one entry of count 2c (out of 2 * n_pairs).
-        entry = np.where(base_lo == base_hi, 2 * count, count)
+        entry = count.copy()
+        entry[base_lo == base_hi] *= 2
         owned = first_cell[1:] > first_cell[:-1]
         starts = first_cell[:-1][owned]
         peak, square, c_log_c = np.zeros((3, n_groups))
@@ -767,12 +911,14 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
     return out.reshape(len(levels), per_image, -1)
 
 
-def _distribution(index, count, width_bits, n_groups):
+def _distribution(indices, count, weight, width_bits, n_groups):
     """Non-zero entries of per-group histograms of integer counts.
 
-    ``index`` is ``(group << width_bits) + value``. Few possible entries are
-    counted densely; otherwise ``(index, count)`` pairs are packed into one
-    integer and sorted, so the cost does not grow with the number of levels.
+    Each array of ``indices`` holds ``(group << width_bits) + value`` of every
+    cell, which adds its ``count`` (``weight`` is the same as float64) to that
+    entry. Few possible entries are counted densely; otherwise ``(index,
+    count)`` pairs are packed into one integer and sorted, so the cost does not
+    grow with the number of levels.
 
     Returns
     -------
@@ -783,15 +929,18 @@ def _distribution(index, count, width_bits, n_groups):
         Sum of ``count`` over the entry; always positive.
     """
     size = n_groups << width_bits
-    if len(index) == 0:
-        return index, np.zeros(0), np.zeros(0)
-    if size <= max(2 * len(index), 1 << 12):
-        hist = np.bincount(index, weights=count, minlength=size)
-        where = np.flatnonzero(hist)
+    n_index = sum(len(index) for index in indices)
+    if n_index == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    if size <= max(2 * n_index, 1 << 12):
+        hist = np.bincount(indices[0], weights=weight, minlength=size)
+        for index in indices[1:]:
+            hist += np.bincount(index, weights=weight, minlength=size)
+        where = np.flatnonzero(hist != 0)
         total = hist[where]
     else:
         # index < 2**31 (chunks are bounded by _DENSE_BUDGET) and count < 2**32
-        packed = np.sort((index << 32) | count)
+        packed = np.sort(np.concatenate([(index << 32) | count for index in indices]))
         key = packed >> 32
         starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         total = np.add.reduceat(packed & 0xFFFFFFFF, starts).astype(np.float64)
