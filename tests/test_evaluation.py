@@ -30,6 +30,7 @@ from sklearn.model_selection import (
     ShuffleSplit,
     StratifiedKFold,
     cross_val_predict,
+    cross_validate,
 )
 from sklearn.svm import LinearSVC
 
@@ -437,3 +438,26 @@ def test_binary_metric_on_non_binary_labels_is_refused():
         bootstrap_metrics([0, 1, 2, 1], scores=[0.1, 0.2, 0.3, 0.4], metrics=["roc_auc"], n_boot=5)
     with pytest.raises(ValueError, match="binary 0/1"):
         delong_test([0, 1, 2, 1], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4])
+
+
+def test_a_pipeline_transforms_each_test_fold_once(tabular):
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y, _ = tabular
+    calls = []
+
+    def count(Z):
+        calls.append(len(Z))
+        return Z
+
+    pipe = make_pipeline(FunctionTransformer(count), RandomOverSampler(random_state=0), LogisticRegression())
+    scoring = {"auc": "roc_auc", "acc": "accuracy", "ap": "average_precision"}
+    res = cross_val_predictions(pipe, X, y, cv=3, scoring=scoring)
+    test_sizes = [n for n in calls if n < 100]  # training folds hold 100 samples, test folds 50
+    assert test_sizes == [50, 50, 50]
+    ref = cross_val_predict(pipe, X, y, cv=3, method="predict_proba")[:, 1]
+    np.testing.assert_allclose(res.predictions.sort_values("sample")["score"], ref)
+    ref_auc = cross_validate(pipe, X, y, cv=3, scoring="roc_auc")["test_score"]
+    np.testing.assert_allclose([res.cv_results_[f"split{k}_test_auc"][0] for k in range(3)], ref_auc)

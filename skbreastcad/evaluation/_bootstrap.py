@@ -2,9 +2,9 @@
 
 A resample is a vector of counts, one per patient (group): how often the patient was
 drawn. Every ROI of a patient drawn twice counts twice, which is what ``np.isin`` on
-the drawn ids gets wrong. Counts expand to per-sample weights, and
-:func:`~skbreastcad.evaluation._metrics.weighted_metrics` turns a block of weight rows
-into metric values with matrix products, so no Python code runs per resample.
+the drawn ids gets wrong. :func:`~skbreastcad.evaluation._metrics.weighted_metrics`
+turns a block of count rows into metric values with matrix products, so no Python
+code runs per resample.
 """
 
 from dataclasses import dataclass, field
@@ -14,11 +14,13 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 from sklearn.utils import check_random_state
 
-from ._metrics import DEFAULT_METRICS, _CHUNK, weighted_metrics
+from ._metrics import DEFAULT_METRICS, weighted_metrics
 
 __all__ = ["BootstrapResult", "bootstrap_counts", "bootstrap_metrics", "confidence_interval"]
 
 _MAX_REDRAW_ROUNDS = 1000
+# jackknife weightings built at once: bounds their memory to _JACKKNIFE_BLOCK * n_groups floats
+_JACKKNIFE_BLOCK = 1024
 
 
 def _check_n_boot(n_boot):
@@ -211,21 +213,19 @@ class BootstrapResult:
     confidence_level: float = 0.95
 
 
-def _expand(counts, codes):
-    """Yield per-sample weight blocks for blocks of resamples."""
-    for start in range(0, len(counts), _CHUNK):
-        yield counts[start : start + _CHUNK][:, codes].astype(float)
+def _evaluate(counts, codes, y, scores, y_pred, metrics):
+    """Metrics under every row of per-group counts."""
+    return weighted_metrics(counts, y, scores=scores, y_pred=y_pred, metrics=metrics, codes=codes)
 
 
-def _evaluate_blocks(blocks, y, scores, y_pred, metrics):
-    parts = [weighted_metrics(W, y, scores=scores, y_pred=y_pred, metrics=metrics) for W in blocks]
+def _evaluate_jackknife(codes, n_groups, y, scores, y_pred, metrics):
+    """Metrics with each group left out in turn, in blocks (n_groups^2 weights at most)."""
+    parts = []
+    for start in range(0, n_groups, _JACKKNIFE_BLOCK):
+        left_out = np.arange(start, min(start + _JACKKNIFE_BLOCK, n_groups))
+        block = (np.arange(n_groups)[None, :] != left_out[:, None]).astype(float)
+        parts.append(_evaluate(block, codes, y, scores, y_pred, metrics))
     return {m: np.concatenate([p[m] for p in parts]) for m in metrics}
-
-
-def _jackknife_blocks(codes, n_groups):
-    for start in range(0, n_groups, _CHUNK):
-        left_out = np.arange(start, min(start + _CHUNK, n_groups))
-        yield (codes[None, :] != left_out[:, None]).astype(float)
 
 
 def bootstrap_metrics(
@@ -306,10 +306,10 @@ def bootstrap_metrics(
     ones = np.ones((1, n))
     full = weighted_metrics(ones, y, scores=scores, y_pred=y_pred, metrics=metrics)
     estimate = {m: full[m][0] for m in metrics}
-    distribution = _evaluate_blocks(_expand(counts, codes), y, scores, y_pred, metrics)
+    distribution = _evaluate(counts, codes, y, scores, y_pred, metrics)
     jackknife = None
     if method == "bca":
-        jackknife = _evaluate_blocks(_jackknife_blocks(codes, n_groups), y, scores, y_pred, metrics)
+        jackknife = _evaluate_jackknife(codes, n_groups, y, scores, y_pred, metrics)
     ci_low, ci_high = {}, {}
     for m in metrics:
         ci_low[m], ci_high[m] = confidence_interval(

@@ -12,10 +12,9 @@ from scipy.stats import binomtest, chi2, norm, rankdata
 
 from ._bootstrap import (
     _check_level,
-    _evaluate_blocks,
-    _expand,
+    _evaluate,
+    _evaluate_jackknife,
     _group_codes,
-    _jackknife_blocks,
     bootstrap_counts,
     confidence_interval,
 )
@@ -316,11 +315,11 @@ def paired_bootstrap_test(
     counts, n_redrawn = bootstrap_counts(codes, n_groups, n_boot, y=y, random_state=random_state)
     full = weighted_metrics(np.ones((1, n)), y, scores=scores_, y_pred=y_pred_, metrics=[metric])[metric][0]
     diff = full[0] - full[1]
-    dist = _evaluate_blocks(_expand(counts, codes), y, scores_, y_pred_, [metric])[metric]
+    dist = _evaluate(counts, codes, y, scores_, y_pred_, [metric])[metric]
     d = dist[:, 0] - dist[:, 1]
     jack = None
     if method == "bca":
-        j = _evaluate_blocks(_jackknife_blocks(codes, n_groups), y, scores_, y_pred_, [metric])[metric]
+        j = _evaluate_jackknife(codes, n_groups, y, scores_, y_pred_, [metric])[metric]
         jack = j[:, 0] - j[:, 1]
     low, high = confidence_interval(d, diff, method=method, confidence_level=confidence_level, jackknife=jack)
     p = bootstrap_pvalue(d)

@@ -1,11 +1,13 @@
 """Binary metrics under many weightings at once: the engine behind every interval.
 
 A bootstrap resample, a jackknife leave-one-out set and the original data are all
-the same thing here: a vector of non-negative weights, one per sample (how often
-the sample is in the set). Stacking them as rows of a matrix ``W`` turns every
-count a metric needs into a matrix product (``W @ is_true_positive``) and every
-rank-based metric into cumulative sums over samples sorted once by score, so
-thousands of resamples cost a few BLAS calls instead of a Python loop.
+the same thing here: a vector of non-negative weights, one per patient (how often
+the patient is in the set; every ROI of the patient carries it). Stacking them as
+rows of a matrix ``W`` turns every count a metric needs into a matrix product with
+per-patient sums (``W @ true_positives_per_patient``), and every rank-based metric
+into a sparse product with a (distinct score x patient) incidence matrix followed by
+cumulative sums over scores sorted once, so thousands of resamples cost a few BLAS
+and sparse calls instead of a Python loop.
 """
 
 import re
@@ -30,8 +32,9 @@ DEFAULT_METRICS = (
 
 _AT = re.compile(r"^(sensitivity|specificity)@(specificity|sensitivity)=([0-9.eE+-]+)$")
 
-# Rows of W handled at once: bounds memory at about _CHUNK * n_samples * 8 bytes per array.
-_CHUNK = 256
+# Weightings handled at once. Small blocks keep the (distinct scores x block) arrays in
+# cache: on one core, 32 ran 2.8x faster than 256 on the 5,000-sample benchmark.
+_CHUNK = 32
 
 
 def parse_metric(name):
@@ -86,12 +89,8 @@ def _divide(num, den):
     return out
 
 
-def _threshold_metrics(W, y, y_pred, names):
-    """Confusion counts for every (weighting, candidate) pair by matrix products."""
-    pos = W @ y  # (B,)
-    neg = W.sum(axis=1) - pos
-    tp = W @ (y[:, None] * y_pred.T)  # (B, C)
-    fp = W @ ((1.0 - y)[:, None] * y_pred.T)
+def _threshold_metrics(W, pos, neg, tp, fp, names):
+    """The study's five metrics from weighted confusion counts (arrays of shape (B, C))."""
     fn = pos[:, None] - tp
     tn = neg[:, None] - fp
     out = {}
@@ -109,55 +108,64 @@ def _threshold_metrics(W, y, y_pred, names):
     return out
 
 
-def _ranking_metrics(W, y, score, specs):
-    """Rank-based metrics of one candidate for every weighting (row of ``W``).
+def _score_bins(score, y, codes, n_units):
+    """Incidence of (unit, distinct score) for positives and negatives, scores decreasing.
 
-    Samples are sorted once by decreasing score; tied scores form one bin, so
-    ties count one half in the AUC exactly as in the Mann-Whitney statistic and
-    in scikit-learn's ``roc_auc_score``.
+    ``counts @ incidence`` sums the weights of the positives (negatives) at each
+    distinct score under every weighting at once; tied scores share a bin, so ties
+    count one half in the AUC exactly as in scikit-learn's ``roc_auc_score``.
     """
-    order = np.argsort(-score, kind="stable")
-    sorted_score = score[order]
-    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
-    Ws = W[:, order]
-    ys = y[order]
-    P_bin = np.add.reduceat(Ws * ys, starts, axis=1)  # (B, U) positives per distinct score
-    N_bin = np.add.reduceat(Ws * (1.0 - ys), starts, axis=1)
-    tps = np.cumsum(P_bin, axis=1)
-    fps = np.cumsum(N_bin, axis=1)
-    P = tps[:, -1:]
-    N = fps[:, -1:]
-    tpr = _divide(tps, P)
-    fpr = _divide(fps, N)
+    from scipy.sparse import csr_matrix
+
+    unique, inverse = np.unique(-score, return_inverse=True)
+    inverse = inverse.ravel()
+    shape = (len(unique), n_units)
+    pos = csr_matrix((y, (inverse, codes)), shape=shape)
+    neg = csr_matrix((1.0 - y, (inverse, codes)), shape=shape)
+    return pos, neg
+
+
+def _ranking_metrics(WT, bins, specs):
+    """Rank-based metrics of one candidate for every weighting (column of ``WT``)."""
+    pos_inc, neg_inc = bins
+    P_bin = pos_inc @ WT  # (U, B): weight of positives at each distinct score, decreasing
+    N_bin = neg_inc @ WT
+    tps = np.cumsum(P_bin, axis=0)
+    fps = np.cumsum(N_bin, axis=0)
+    P = tps[-1]
+    N = fps[-1]
     out = {}
     for name, (kind, level) in specs.items():
         if name == "roc_auc":
             # each negative beats every positive above it, and half of those tied with it
-            num = np.sum(N_bin * (tps - 0.5 * P_bin), axis=1)
-            out[name] = _divide(num, (P * N)[:, 0])
+            tps -= 0.5 * P_bin
+            num = np.einsum("ub,ub->b", N_bin, tps)
+            tps += 0.5 * P_bin
+            out[name] = _divide(num, P * N)
         elif name == "average_precision":
             # scikit-learn's step-wise sum: recall increments times precision at each threshold
             precision = _divide(tps, tps + fps)
-            out[name] = _divide(np.sum(P_bin * precision, axis=1), P[:, 0])
+            out[name] = _divide(np.einsum("ub,ub->b", P_bin, precision), P)
         elif kind == "sens_at_spec":
             # best sensitivity among thresholds whose specificity reaches the level;
             # the threshold above every score (sensitivity 0) always qualifies
-            ok = fpr <= 1 - level + 1e-12
-            out[name] = np.max(np.where(ok, tpr, 0.0), axis=1)
+            ok = _divide(fps, N) <= 1 - level + 1e-12
+            out[name] = np.max(np.where(ok, _divide(tps, P), 0.0), axis=0)
         elif kind == "spec_at_sens":
-            ok = tpr >= level - 1e-12
-            out[name] = np.max(np.where(ok, 1 - fpr, 0.0), axis=1)
+            ok = _divide(tps, P) >= level - 1e-12
+            out[name] = np.max(np.where(ok, 1 - _divide(fps, N), 0.0), axis=0)
     return out
 
 
-def weighted_metrics(W, y, *, scores=None, y_pred=None, metrics=DEFAULT_METRICS):
+def weighted_metrics(W, y, *, scores=None, y_pred=None, metrics=DEFAULT_METRICS, codes=None):
     """Binary metrics of several candidates under every weighting in ``W``.
 
     Parameters
     ----------
-    W : ndarray of shape (n_weightings, n_samples)
-        Non-negative sample weights, one row per resample (bootstrap counts,
-        jackknife indicators, or a row of ones for the data as they are).
+    W : ndarray of shape (n_weightings, n_units)
+        Non-negative weights, one row per resample (bootstrap counts, jackknife
+        indicators, or a row of ones for the data as they are), one column per
+        unit: per sample, or per patient with ``codes``.
     y : ndarray of shape (n_samples,)
         True labels as 0/1 (1 = positive).
     scores : ndarray of shape (n_candidates, n_samples), default=None
@@ -166,6 +174,9 @@ def weighted_metrics(W, y, *, scores=None, y_pred=None, metrics=DEFAULT_METRICS)
         Predicted 0/1 labels; needed by threshold metrics.
     metrics : sequence of str, default=DEFAULT_METRICS
         Names understood by :func:`parse_metric`.
+    codes : ndarray of shape (n_samples,), default=None
+        Column of ``W`` (patient) of every sample; ``None``: one column per sample.
+        All samples of a patient carry the patient's weight.
 
     Returns
     -------
@@ -192,18 +203,33 @@ def weighted_metrics(W, y, *, scores=None, y_pred=None, metrics=DEFAULT_METRICS)
         raise ValueError(f"Metrics {threshold_names} need predicted labels (y_pred).")
     if ranking_specs and scores is None:
         raise ValueError(f"Metrics {list(ranking_specs)} need continuous scores.")
-    n_candidates = len(y_pred if y_pred is not None else scores)
-    out = {m: np.empty((len(W), n_candidates)) for m in specs}
+    n_units = W.shape[1]
+    codes = np.arange(len(y)) if codes is None else np.asarray(codes)
+    if codes.shape != y.shape or (len(codes) and codes.max() >= n_units):
+        raise ValueError(f"codes must give each of the {len(y)} samples one of the {n_units} columns of W.")
     y_pred = None if y_pred is None else np.asarray(y_pred, dtype=float)
     scores = None if scores is None else np.asarray(scores, dtype=float)
+    n_candidates = len(y_pred if y_pred is not None else scores)
+    out = {m: np.empty((len(W), n_candidates)) for m in specs}
+    # everything a metric needs, summed per unit (patient): weights act on units only
+    unit_pos = np.bincount(codes, weights=y, minlength=n_units)
+    unit_all = np.bincount(codes, minlength=n_units).astype(float)
+    if threshold_names:
+        unit_tp = np.stack([np.bincount(codes, weights=y * p, minlength=n_units) for p in y_pred], axis=1)
+        unit_fp = np.stack([np.bincount(codes, weights=(1 - y) * p, minlength=n_units) for p in y_pred], axis=1)
+    bins = [_score_bins(s, y, codes, n_units) for s in scores] if ranking_specs else []
     for start in range(0, len(W), _CHUNK):
         block = W[start : start + _CHUNK]
         rows = slice(start, start + len(block))
         if threshold_names:
-            for name, values in _threshold_metrics(block, y, y_pred, threshold_names).items():
-                out[name][rows] = values
+            pos = block @ unit_pos
+            neg = block @ unit_all - pos
+            values = _threshold_metrics(block, pos, neg, block @ unit_tp, block @ unit_fp, threshold_names)
+            for name, v in values.items():
+                out[name][rows] = v
         if ranking_specs:
+            WT = np.ascontiguousarray(block.T)
             for c in range(n_candidates):
-                for name, values in _ranking_metrics(block, y, scores[c], ranking_specs).items():
+                for name, values in _ranking_metrics(WT, bins[c], ranking_specs).items():
                     out[name][rows, c] = values
     return out

@@ -35,23 +35,42 @@ PREDICTION_COLUMNS = ("sample", "group", "fold", "candidate", "y_true", "score",
 
 
 class _CachedResponses:
-    """An estimator stand-in that answers ``predict*`` on the test fold once.
+    """An estimator stand-in that answers ``predict*`` on the test fold from one transform.
 
     Scorers, the score column and the label column all ask the fitted estimator
-    for the same outputs on the same test fold; for a texture pipeline each ask
-    recomputes every feature. Answers for that exact ``X`` are cached.
+    for outputs on the same test fold (``predict``, ``predict_proba``,
+    ``decision_function``); for a texture pipeline each ask would recompute every
+    feature. For a pipeline the test fold goes through the transforms once and
+    the final step answers all asks; any other estimator's answers are cached.
     """
 
     def __init__(self, estimator, X):
         self._estimator = estimator
         self._X = X
         self._cache = {}
+        self._Xt = None
+
+    def _final_input(self):
+        from sklearn.pipeline import Pipeline
+
+        if not isinstance(self._estimator, Pipeline):
+            return self._estimator, self._X
+        if self._Xt is None:
+            Xt = self._X
+            # what Pipeline.predict does: passthrough steps and (imblearn) samplers are skipped
+            for _, step in self._estimator.steps[:-1]:
+                if step is None or step == "passthrough" or hasattr(step, "fit_resample"):
+                    continue
+                Xt = step.transform(Xt)
+            self._Xt = Xt
+        return self._estimator.steps[-1][1], self._Xt
 
     def _respond(self, method, X):
         if X is not self._X:
             return getattr(self._estimator, method)(X)
         if method not in self._cache:
-            self._cache[method] = getattr(self._estimator, method)(X)
+            final, Xt = self._final_input()
+            self._cache[method] = getattr(final, method)(Xt)
         return self._cache[method]
 
     @available_if(lambda self: hasattr(self._estimator, "predict"))
@@ -68,7 +87,7 @@ class _CachedResponses:
 
     def __getattr__(self, name):
         # classes_, tags, score, ...: whatever scorers look up on the estimator
-        if name.startswith("_CachedResponses") or name in ("_estimator", "_X", "_cache"):
+        if name in ("_estimator", "_X", "_cache", "_Xt"):
             raise AttributeError(name)
         return getattr(self._estimator, name)
 

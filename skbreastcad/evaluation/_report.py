@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._bootstrap import _check_level, _check_n_boot, _expand, _group_codes, bootstrap_counts, bootstrap_metrics
+from ._bootstrap import _check_level, _check_n_boot, _group_codes, bootstrap_counts, bootstrap_metrics
 from ._comparison import bootstrap_pvalue, delong_test, holm_correction, mcnemar_test
-from ._metrics import DEFAULT_METRICS, THRESHOLD_METRICS, parse_metric, weighted_metrics
+from ._metrics import DEFAULT_METRICS, _score_bins, parse_metric, weighted_metrics
 from ._predictions import PREDICTION_COLUMNS, cross_val_predictions
 from ._thresholds import apply_threshold_policy, check_threshold_policy
 
@@ -144,22 +144,18 @@ def _per_fold(data, metrics):
 def _roc_band(y, score, codes, n_groups, n_boot, random_state, grid):
     """Pointwise percentile band of sensitivity over a grid of false positive rates."""
     counts, _ = bootstrap_counts(codes, n_groups, n_boot, y=y, random_state=random_state)
-    order = np.argsort(-score, kind="stable")
-    s = score[order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    rows = []
-    for W in _expand(counts, codes):
-        Ws = W[:, order]
-        tps = np.cumsum(np.add.reduceat(Ws * y[order], starts, axis=1), axis=1)
-        fps = np.cumsum(np.add.reduceat(Ws * (1.0 - y[order]), starts, axis=1), axis=1)
-        tpr = np.hstack([np.zeros((len(W), 1)), tps / tps[:, -1:]])
-        fpr = np.hstack([np.zeros((len(W), 1)), fps / fps[:, -1:]])
-        # highest sensitivity at a false positive rate <= each grid point, all rows in one
-        # searchsorted: rows are offset by 2 so that every row's values stay in their own range
-        offset = 2.0 * np.arange(len(W))[:, None]
-        idx = np.searchsorted((fpr + offset).ravel(), (grid[None, :] + offset).ravel(), side="right") - 1
-        rows.append(tpr.ravel()[idx].reshape(len(W), len(grid)))
-    values = np.vstack(rows)
+    pos_inc, neg_inc = _score_bins(score, y, codes, n_groups)
+    WT = np.ascontiguousarray(counts.T, dtype=float)
+    tps = np.cumsum(pos_inc @ WT, axis=0).T  # (B, U)
+    fps = np.cumsum(neg_inc @ WT, axis=0).T
+    B = len(counts)
+    tpr = np.hstack([np.zeros((B, 1)), tps / tps[:, -1:]])
+    fpr = np.hstack([np.zeros((B, 1)), fps / fps[:, -1:]])
+    # highest sensitivity at a false positive rate <= each grid point, all rows in one
+    # searchsorted: rows are offset by 2 so that every row's values stay in their own range
+    offset = 2.0 * np.arange(B)[:, None]
+    idx = np.searchsorted((fpr + offset).ravel(), (grid[None, :] + offset).ravel(), side="right") - 1
+    values = tpr.ravel()[idx].reshape(B, len(grid))
     return np.quantile(values, [0.025, 0.975], axis=0)
 
 
