@@ -28,10 +28,10 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import time  # noqa: E402
+import time
 
-import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+import numpy as np
+from threadpoolctl import threadpool_limits
 
 METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1", "roc_auc", "average_precision")
 

@@ -132,32 +132,35 @@ def test_sample_level_intervals_equal_scipy_bootstrap_on_same_resamples(method):
         assert ours.ci_high[name][0] == pytest.approx(ref.confidence_interval.high, abs=1e-12)
 
 
-def _clustered_scores(rng, n_patients=40, per_patient=4, d=1.5, patient_sd=1.0):
+def _clustered_scores(rng, n_patients=40, per_patient=8, d=1.0):
+    """ROIs of 40 women: 40% have 4 lesion ROIs, and every woman 4 or 8 normal ones.
+
+    All ROIs of a woman share a texture offset, and her lesions share their
+    conspicuity, so ROIs of one woman are not independent (as in MIAS).
+    """
     groups = np.repeat(np.arange(n_patients), per_patient)
-    y = (rng.random(len(groups)) < 0.35).astype(int)
-    s = d * y + rng.normal(scale=patient_sd, size=n_patients)[groups] + rng.normal(size=len(groups))
-    # population AUC of a random positive against a random negative (of other patients)
-    auc = stats.norm.cdf(d / np.sqrt(2 * (patient_sd**2 + 1)))
+    cancer = rng.random(n_patients) < 0.4
+    y = (cancer[groups] & (np.arange(len(groups)) % per_patient < 4)).astype(int)
+    s = d * y + rng.normal(size=n_patients)[groups] + rng.normal(size=n_patients)[groups] * y
+    s = s + rng.normal(size=len(groups))
+    # a random lesion ROI ~ N(d, 3) against a random normal ROI ~ N(0, 2) of another woman
+    auc = stats.norm.cdf(d / np.sqrt(5))
     return y, s, groups, auc
 
 
 def test_patient_bootstrap_interval_covers_the_population_auc():
-    rng = np.random.default_rng(2024)
-    covered, widths_patient, widths_sample = 0, [], []
+    rng = np.random.default_rng(7)
+    covered = {"patients": 0, "rois": 0}
     n_rep = 200
     for _ in range(n_rep):
         y, s, groups, auc = _clustered_scores(rng)
-        res = bootstrap_metrics(y, scores=s, groups=groups, metrics=["roc_auc"], n_boot=400,
-                                random_state=rng.integers(1 << 31))
-        low, high = res.ci_low["roc_auc"][0], res.ci_high["roc_auc"][0]
-        covered += low <= auc <= high
-        widths_patient.append(high - low)
-        if len(widths_sample) < 20:
-            naive = bootstrap_metrics(y, scores=s, metrics=["roc_auc"], n_boot=400, random_state=0)
-            widths_sample.append(naive.ci_high["roc_auc"][0] - naive.ci_low["roc_auc"][0])
-    assert covered / n_rep >= 0.90, covered
-    # ROIs of one patient are not independent: resampling ROIs understates the uncertainty
-    assert np.mean(widths_sample) < np.mean(widths_patient[:20])
+        seed = rng.integers(1 << 31)
+        for unit, g in (("patients", groups), ("rois", None)):
+            res = bootstrap_metrics(y, scores=s, groups=g, metrics=["roc_auc"], n_boot=400, random_state=seed)
+            covered[unit] += res.ci_low["roc_auc"][0] <= auc <= res.ci_high["roc_auc"][0]
+    assert covered["patients"] / n_rep >= 0.90, covered
+    # resampling ROIs as if independent gives intervals that are too narrow
+    assert covered["rois"] / n_rep < 0.85, covered
 
 
 def test_one_class_resamples_are_redrawn_and_counted():

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._bootstrap import _check_level, _check_n_boot, _group_codes, bootstrap_counts, bootstrap_metrics
+from ._bootstrap import (
+    _check_level,
+    _check_n_boot,
+    _group_codes,
+    bootstrap_counts,
+    bootstrap_metrics,
+)
 from ._comparison import bootstrap_pvalue, delong_test, holm_correction, mcnemar_test
 from ._metrics import DEFAULT_METRICS, _score_bins, parse_metric, weighted_metrics
 from ._predictions import PREDICTION_COLUMNS, cross_val_predictions
@@ -248,12 +254,17 @@ class Report:
         from sklearn.calibration import calibration_curve
         from sklearn.metrics import confusion_matrix, roc_curve
 
-        from ..plotting import plot_calibration_curves, plot_confusion_matrices, plot_metric_bars, plot_roc_curves
+        from ..plotting import (
+            plot_calibration_curves,
+            plot_confusion_matrices,
+            plot_metric_bars,
+            plot_roc_curves,
+        )
 
         data = _aligned(self.predictions)
         figures = {}
         plot_metric_bars(self.results, path=folder / "metrics.png")
-        ci = f"{self.config['confidence_level']:.0%} {self.config['ci_method']} bootstrap CIs"
+        ci = f"{self.config['confidence_level']:.0%} {_method_name(self.config['ci_method'])} bootstrap CIs"
         figures["metrics.png"] = f"Metrics per candidate with {ci} as error bars."
         codes, n_groups = _group_codes(data["groups"], len(data["y"]))
         grid = np.linspace(0, 1, 101)
@@ -315,10 +326,13 @@ class Report:
         }
 
     def _markdown(self, figures):
+        intro = (
+            "Estimate on the pooled out-of-fold predictions, with its "
+            f"{self.config['confidence_level']:.0%} {_method_name(self.config['ci_method'])} "
+            f"bootstrap interval (resampling {self.config['resampled_units']})."
+        )
         lines = [f"# {self.title}", "", self._summary(), "", "## Results", "",
-                 "Estimate on the pooled out-of-fold predictions, with its "
-                 f"{self.config['confidence_level']:.0%} {self.config['ci_method']} bootstrap interval "
-                 f"(resampling {self.config['resampled_units']}).", "", "```", self.format_table(), "```", "",
+                 intro, "", "```", self.format_table(), "```", "",
                  "## Paired comparisons", "", f"Reference: **{self.reference}**.", "",
                  _frame_markdown(self.comparisons), ""]
         lines += ["## Figures", ""]
@@ -330,9 +344,13 @@ class Report:
 
     def _summary(self):
         c = self.config
+        if c.get("resampled_units") == "samples":
+            units = f"{c.get('n_samples')} samples (no patient groups: intervals resample samples)"
+        else:
+            units = f"{c.get('n_samples')} samples from {c.get('n_groups')} patients (intervals resample patients)"
         return (
-            f"{c.get('n_samples')} samples from {c.get('n_groups')} {c.get('resampled_units')}, "
-            f"{c.get('n_positive')} positive; {c.get('n_folds')} folds; {len(self.candidates)} candidates; "
+            f"{units}, {c.get('n_positive')} positive; {c.get('n_folds')} folds; "
+            f"{len(self.candidates)} candidates; "
             f"threshold policy {c.get('threshold')!r}; {c.get('n_boot')} bootstrap resamples "
             f"({c.get('n_redrawn')} redrawn because they held one class only); seed {c.get('random_state')}."
         )
@@ -341,19 +359,28 @@ class Report:
         style = (
             "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
             "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
-            "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
+            "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}"
+            ".wide{overflow-x:auto}"
             "th{background:#f0f0f0}img{max-width:100%;border:1px solid #eee}"
             "pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}"
         )
+        results_intro = (
+            f"<p>Estimate on the pooled out-of-fold predictions [{self.config['confidence_level']:.0%} "
+            f"{_method_name(self.config['ci_method'])} bootstrap interval, resampling "
+            f"{html.escape(str(self.config['resampled_units']))}].</p>"
+        )
+        comparisons_intro = (
+            f"<p>Every candidate against the reference, <b>{html.escape(self.reference)}</b> (the best "
+            f"by {html.escape(str(self.config.get('compare_metric')))}): difference reference minus "
+            "candidate; p-values Holm-adjusted within each metric and test.</p>"
+        )
         parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>",
                  f"<style>{style}</style></head><body>", f"<h1>{html.escape(self.title)}</h1>",
-                 f"<p>{html.escape(self._summary())}</p>", "<h2>Results</h2>",
-                 f"<p>Estimate on the pooled out-of-fold predictions [{self.config['confidence_level']:.0%} "
-                 f"{html.escape(self.config['ci_method'])} bootstrap interval, resampling "
-                 f"{html.escape(str(self.config['resampled_units']))}].</p>",
-                 _ci_html_table(self.results), "<h2>Paired comparisons</h2>",
-                 f"<p>Reference: <b>{html.escape(self.reference)}</b>.</p>",
-                 self.comparisons.to_html(index=False, float_format=lambda v: f"{v:.4g}"), "<h2>Figures</h2>"]
+                 f"<p>{html.escape(self._summary())}</p>", "<h2>Results</h2>", results_intro,
+                 f"<div class='wide'>{_ci_html_table(self.results)}</div>", "<h2>Paired comparisons</h2>",
+                 comparisons_intro,
+                 "<div class='wide'>" + self.comparisons.to_html(index=False, float_format=lambda v: f"{v:.4g}")
+                 + "</div>", "<h2>Figures</h2>"]
         for name, caption in figures.items():
             data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
             parts.append(
@@ -409,6 +436,10 @@ class Report:
         else:
             os.replace(tmp, folder)
         return folder
+
+
+def _method_name(method):
+    return {"bca": "BCa", "percentile": "percentile"}.get(method, str(method))
 
 
 def _frame_markdown(frame):
@@ -601,11 +632,11 @@ def evaluate_predictions(
         "random_state": random_state,
         "compare_metric": compare_metric,
         "reference": reference,
-        "n_samples": int(len(data["y"])),
+        "n_samples": len(data["y"]),
         "n_positive": int(data["y"].sum()),
         "n_groups": int(boot.n_groups),
         "resampled_units": "patients (groups)" if boot.n_groups < len(data["y"]) else "samples",
-        "n_folds": int(len(folds)),
+        "n_folds": len(folds),
         "n_redrawn": int(boot.n_redrawn),
         "candidates": candidates,
         "versions": _versions(),
@@ -665,7 +696,7 @@ def _compare(data, boot, metrics, reference, confidence_level):
         })
     frame = pd.DataFrame(rows)
     frame["pvalue_holm"] = np.nan
-    for _, idx in frame.groupby(["metric", "test"], sort=False).groups.items():
+    for idx in frame.groupby(["metric", "test"], sort=False).groups.values():
         frame.loc[idx, "pvalue_holm"] = holm_correction(frame.loc[idx, "pvalue"].to_numpy())
     return frame
 

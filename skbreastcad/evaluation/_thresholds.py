@@ -11,7 +11,7 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["apply_threshold_policy", "choose_threshold", "check_threshold_policy"]
+__all__ = ["apply_threshold_policy", "check_threshold_policy", "choose_threshold"]
 
 _SPEC = re.compile(r"^(specificity|sensitivity)=(.+)$")
 
