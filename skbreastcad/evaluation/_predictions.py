@@ -295,8 +295,8 @@ def cross_val_predictions(
     >>> res = cross_val_predictions(search, X, y)
     >>> res.predictions.shape, res.candidates_
     ((200, 7), ['C=0.01', 'C=1.0'])
-    >>> res.best_params_
-    {'C': 1.0}
+    >>> res.best_params_ == search.fit(X, y).best_params_
+    True
     """
     base, candidates, search_cv, search_scoring, search_refit, search_n_jobs = _read_search(estimator)
     cv = search_cv if cv is None else cv
