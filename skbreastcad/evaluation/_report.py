@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import norm
 
 from ._bootstrap import (
     _check_level,
@@ -677,17 +678,17 @@ def _compare(data, boot, metrics, reference, confidence_level):
                 "difference": float(boot.estimate[m][r] - boot.estimate[m][c]), "ci_low": float(low),
                 "ci_high": float(high), "pvalue": bootstrap_pvalue(d),
             })
-    for c, candidate in enumerate(candidates):
-        if c == r:
-            continue
-        if "roc_auc" in metrics:
+    others = [(c, candidate) for c, candidate in enumerate(candidates) if c != r]
+    if "roc_auc" in metrics:
+        z = float(norm.ppf(1 - alpha))
+        for c, candidate in others:
             res = delong_test(data["y"], data["scores"][r], data["scores"][c])
-            z = float(norm_ppf(1 - alpha))
             rows.append({
                 "candidate": candidate, "reference": reference, "metric": "roc_auc", "test": "DeLong",
                 "difference": res.difference, "ci_low": res.difference - z * res.se,
                 "ci_high": res.difference + z * res.se, "pvalue": res.pvalue,
             })
+    for c, candidate in others:
         res = mcnemar_test(data["y"], data["y_pred"][r], data["y_pred"][c])
         diff = float(np.mean(data["y_pred"][r] == data["y"]) - np.mean(data["y_pred"][c] == data["y"]))
         rows.append({
@@ -699,12 +700,6 @@ def _compare(data, boot, metrics, reference, confidence_level):
     for idx in frame.groupby(["metric", "test"], sort=False).groups.values():
         frame.loc[idx, "pvalue_holm"] = holm_correction(frame.loc[idx, "pvalue"].to_numpy())
     return frame
-
-
-def norm_ppf(q):
-    from scipy.stats import norm
-
-    return norm.ppf(q)
 
 
 def evaluate(
