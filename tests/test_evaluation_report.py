@@ -146,3 +146,27 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(report, tmp
     assert match, dom[-2000:]
     assert match.group(1) == match.group(2) == "4"
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_roc_band_equals_resampled_roc_curves_by_brute_force():
+    from sklearn.metrics import roc_curve
+
+    from skbreastcad.evaluation import bootstrap_counts
+    from skbreastcad.evaluation._report import _roc_band
+
+    rng = np.random.default_rng(0)
+    groups = np.arange(90) // 3
+    y = (rng.random(90) < 0.4).astype(float)
+    s = np.round(y + rng.normal(size=90), 1)
+    grid = np.linspace(0, 1, 21)
+    low, high = _roc_band(y, s, groups, 30, 40, 5, grid)
+    counts, _ = bootstrap_counts(groups, 30, 40, y=y, random_state=5)
+    curves = []
+    for row in counts:
+        idx = np.concatenate([np.tile(np.flatnonzero(groups == g), k) for g, k in enumerate(row)])
+        fpr, tpr, _ = roc_curve(y[idx], s[idx], drop_intermediate=False)
+        # sensitivity of the best threshold whose false positive rate stays within each grid point
+        curves.append([tpr[fpr <= f + 1e-12].max() for f in grid])
+    ref = np.quantile(np.array(curves), [0.025, 0.975], axis=0)
+    np.testing.assert_allclose(low, ref[0], atol=1e-12)
+    np.testing.assert_allclose(high, ref[1], atol=1e-12)
