@@ -1,30 +1,204 @@
 """The skorch callbacks of each training stage of :class:`TwoStageTransferClassifier`."""
 
-from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
+import os
+
+import torch
+from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 from skorch.utils import noop
 
-__all__ = ["default_callbacks"]
+from ..nn._weights import load_torch_file, save_torch_file
+
+__all__ = ["StageCheckpoint", "StopOnNonFinite", "default_callbacks", "plain"]
+
+# Version of the resume files: bump when their content changes.
+_RESUME_FORMAT = 1
+RESUME_FILE = "resume.pt"
+BEST_FILE = "params.pt"
 
 
-class _BestCheckpoint(Checkpoint):
-    """skorch's ``Checkpoint``, failing clearly when no epoch was ever saved.
+def plain(obj):
+    """History rows with numpy and torch scalars turned into Python ones (safe to load anywhere)."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:
+        return obj.item()
+    return obj
 
-    That happens when the monitored validation value is NaN in every epoch
-    (diverged training); skorch would then try to load a file that does not exist.
+
+class StopOnNonFinite(Callback):
+    """Stop a stage at the first non-finite loss, network output or weight.
+
+    A NaN loss otherwise trains on silently: without a validation split, or
+    with a scorer that accepts NaN probabilities (accuracy, F1), the stage
+    "succeeds" with a network that predicts NaN.
     """
 
-    def on_train_end(self, net, **kwargs):
-        if self.load_best and not any(row.get(self.event_name) for row in net.history):
-            monitor = self.monitor.removesuffix("_best")
+    def on_batch_end(self, net, batch=None, training=None, loss=None, y_pred=None, **kwargs):
+        # one device synchronisation per batch, as skorch's own loss.item()
+        finite = torch.isfinite(loss).all()
+        if y_pred is not None:
+            finite = finite & torch.isfinite(y_pred).all()
+        if not bool(finite):
+            part = "training" if training else "validation"
             raise RuntimeError(
-                f"No epoch of stage {net.stage} reached a finite {monitor}, so there is no "
+                f"Stage {net.stage} diverged in epoch {len(net.history)}: the {part} loss or "
+                f"the network's outputs are not finite (loss {float(loss.detach()):.4g}). Try a lower "
+                "learning rate (lr / source_lr), value_range matching the data, or gradient "
+                "clipping (skorch.callbacks.GradientNormClipping in callbacks)."
+            )
+
+    def on_epoch_end(self, net, **kwargs):
+        # the last optimiser step of the epoch is not followed by a loss
+        tensors = [t for t in net.module_.state_dict().values() if t.is_floating_point()]
+        if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+            raise RuntimeError(
+                f"Stage {net.stage} diverged in epoch {len(net.history)}: the network's weights "
+                "are not finite. Try a lower learning rate (lr / source_lr) or gradient clipping."
+            )
+
+
+class StageCheckpoint(Callback):
+    """Best weights and resume state of one stage, written atomically and verified on read.
+
+    Parameters
+    ----------
+    dirname : str
+        Folder of the stage's files.
+    monitor : str or None
+        History key (``"valid_loss"``, ``"valid_score"``) whose ``*_best``
+        flag saves ``params.pt``; at the end of training the best weights are
+        loaded back. None keeps the last epoch's weights.
+    resumable : bool
+        Also write ``resume.pt`` after every epoch: weights, optimizer,
+        learning-rate schedule, early-stopping counters, history and random
+        number generator states, enough to continue bit for bit.
+    """
+
+    def __init__(self, dirname, monitor=None, resumable=False):
+        self.dirname = dirname
+        self.monitor = monitor
+        self.resumable = resumable
+
+    def _path(self, name):
+        return os.path.join(self.dirname, name)
+
+    def on_train_begin(self, net, **kwargs):
+        os.makedirs(self.dirname, exist_ok=True)
+        state = getattr(net, "resume_state_", None)
+        if state is not None:
+            # after the schedule and early stopping set themselves up (they come first)
+            _restore_callbacks(net, state)
+            _restore_rng(net, state)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.monitor is not None and net.history[-1].get(f"{self.monitor}_best"):
+            save_torch_file(net.module_.state_dict(), self._path(BEST_FILE))
+        if self.resumable:
+            save_torch_file(resume_state(net), self._path(RESUME_FILE))
+
+    def on_train_end(self, net, **kwargs):
+        if self.monitor is None:
+            return
+        if not any(row.get(f"{self.monitor}_best") for row in net.history):
+            raise RuntimeError(
+                f"No epoch of stage {net.stage} reached a finite {self.monitor}, so there is no "
                 "best checkpoint to restore: training diverged. Try a lower learning rate."
             )
-        super().on_train_end(net, **kwargs)
+        net.module_.load_state_dict(load_torch_file(self._path(BEST_FILE)))
 
 
-def default_callbacks(*, scoring, has_valid, max_epochs, lr_schedule, early_stopping, checkpoint_dir, progress):
-    """Scoring, LR schedule, early stopping, checkpointing and progress callbacks.
+def _named(net):
+    return dict(net.callbacks_)
+
+
+def resume_state(net):
+    """Everything an interrupted stage needs to continue as if never stopped."""
+    callbacks = _named(net)
+    schedule = callbacks.get("lr_schedule")
+    stopping = callbacks.get("early_stopping")
+    generator = getattr(net, "generator", None)
+    return {
+        "format": _RESUME_FORMAT,
+        "stage": net.stage,
+        "epoch": len(net.history),
+        "module": net.module_.state_dict(),
+        "optimizer": net.optimizer_.state_dict(),
+        "lr_schedule": None if schedule is None else schedule.lr_scheduler_.state_dict(),
+        "early_stopping": None
+        if stopping is None
+        else {k: plain(getattr(stopping, k)) for k in ("misses_", "dynamic_threshold_", "best_epoch_")},
+        "history": plain(list(net.history)),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generator": None if generator is None else generator.get_state(),
+    }
+
+
+def read_resume_state(dirname, stage):
+    """The resume state saved in ``dirname``, or None when there is none.
+
+    Raises
+    ------
+    ValueError
+        If the file is damaged or is not a resume state of ``stage``.
+    """
+    path = os.path.join(dirname, RESUME_FILE)
+    if not os.path.exists(path):
+        return None
+    state = load_torch_file(path, what="resume file")
+    if not isinstance(state, dict) or state.get("format") != _RESUME_FORMAT or state.get("stage") != stage:
+        raise ValueError(f"The resume file {path!r} is not a stage-{stage} resume state of this version.")
+    return state
+
+
+def apply_resume_state(net, state):
+    """Load weights, optimizer and history into an initialised net (the rest at train begin)."""
+    from skorch.history import History
+
+    net.module_.load_state_dict(state["module"])
+    net.optimizer_.load_state_dict(state["optimizer"])
+    net.history = History(state["history"])
+    net.resume_state_ = state
+
+
+def _restore_callbacks(net, state):
+    callbacks = _named(net)
+    if state["lr_schedule"] is not None and "lr_schedule" in callbacks:
+        callbacks["lr_schedule"].lr_scheduler_.load_state_dict(state["lr_schedule"])
+    if state["early_stopping"] is not None and "early_stopping" in callbacks:
+        for key, value in state["early_stopping"].items():
+            setattr(callbacks["early_stopping"], key, value)
+
+
+def _restore_rng(net, state):
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if state["generator"] is not None and getattr(net, "generator", None) is not None:
+        net.generator.set_state(state["generator"])
+
+
+def is_early_stop(exc):
+    """Whether a KeyboardInterrupt is skorch's ``EarlyStopping`` ending training, not Ctrl-C.
+
+    skorch stops a training loop by raising KeyboardInterrupt from
+    ``EarlyStopping.on_epoch_end`` (also when a user passes their own).
+    """
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code is EarlyStopping.on_epoch_end.__code__
+
+
+def default_callbacks(
+    *, scoring, has_valid, max_epochs, lr_schedule, early_stopping, checkpoint_dir, progress,
+    resumable=False,
+):
+    """Finiteness guard, scoring, LR schedule, early stopping, checkpointing and progress.
 
     Returns
     -------
@@ -32,7 +206,7 @@ def default_callbacks(*, scoring, has_valid, max_epochs, lr_schedule, early_stop
     monitor : str or None
         History key of the validation metric ("valid_loss" or "valid_score").
     """
-    callbacks = []
+    callbacks = [("stop_on_non_finite", StopOnNonFinite())]
     monitor = None
     lower_is_better = True
     if has_valid:
@@ -65,22 +239,8 @@ def default_callbacks(*, scoring, has_valid, max_epochs, lr_schedule, early_stop
                 EarlyStopping(monitor=monitor, patience=early_stopping, lower_is_better=lower_is_better, sink=noop),
             )
         )
-    if has_valid:
-        callbacks.append(
-            (
-                "checkpoint",
-                _BestCheckpoint(
-                    monitor=f"{monitor}_best",
-                    dirname=checkpoint_dir,
-                    f_params="params.pt",
-                    f_optimizer=None,
-                    f_criterion=None,
-                    f_history=None,
-                    load_best=True,
-                    sink=noop,
-                ),
-            )
-        )
+    # after the schedule and early stopping: it saves their state once they have stepped
+    callbacks.append(("checkpoint", StageCheckpoint(checkpoint_dir, monitor=monitor, resumable=resumable)))
     if progress:
         callbacks.append(("progress", ProgressBar()))
     return callbacks, monitor

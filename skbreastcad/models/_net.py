@@ -5,16 +5,32 @@ from skorch import NeuralNetClassifier
 
 from ..nn._device import use_amp, use_channels_last
 from ..nn._input import to_unit_tensor
-from ._callbacks import default_callbacks
+from ._callbacks import apply_resume_state, default_callbacks, is_early_stop, read_resume_state
 
 __all__ = ["train_stage"]
 
 
+class _Interrupted(BaseException):
+    """Carries a user's KeyboardInterrupt past skorch, which swallows KeyboardInterrupt."""
+
+
 class _TransferNet(NeuralNetClassifier):
-    """skorch classifier with bfloat16 autocast (``amp_device``) and a ``stage`` tag."""
+    """skorch classifier with bfloat16 autocast (``amp_device``), a ``stage`` tag and a
+    training loop that Ctrl-C really stops."""
 
     amp_device = None
     stage = None
+    generator = None
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            # skorch's partial_fit treats every KeyboardInterrupt as "stop
+            # training" and returns normally: fine for EarlyStopping's, not for Ctrl-C
+            if is_early_stop(exc):
+                raise
+            raise _Interrupted() from exc
 
     def infer(self, x, **fit_params):
         if self.amp_device is None:
@@ -41,7 +57,9 @@ def _multiclass_scoring(scoring, n_classes):
     return scoring
 
 
-def train_stage(est, model, images, y, plan, *, stage, lr, max_epochs, device, augmenter, workdir):
+def train_stage(
+    est, model, images, y, plan, *, stage, lr, max_epochs, device, augmenter, workdir, resumable=False
+):
     """Train ``model`` on ``images[plan["train"]]`` with skorch; restore the best epoch.
 
     Parameters
@@ -63,6 +81,9 @@ def train_stage(est, model, images, y, plan, *, stage, lr, max_epochs, device, a
     augmenter : callable or None
     workdir : str
         Folder of the checkpoints.
+    resumable : bool, default=False
+        Save a resume state after every epoch, and continue from the one
+        found in ``workdir`` (if any) rather than from epoch 1.
 
     Returns
     -------
@@ -111,6 +132,7 @@ def train_stage(est, model, images, y, plan, *, stage, lr, max_epochs, device, a
             early_stopping=est.early_stopping,
             checkpoint_dir=workdir,
             progress=est.verbose > 0,
+            resumable=resumable,
         )
         for i, cb in enumerate(est.callbacks or []):
             callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
@@ -136,7 +158,19 @@ def train_stage(est, model, images, y, plan, *, stage, lr, max_epochs, device, a
         )
         net.stage = stage
         net.amp_device = device if amp else None
-        net.fit(train_ds, y=None)
+        net.generator = generator
+        net.initialize()
+        epochs = max_epochs
+        state = _resume_state(workdir, stage) if resumable else None
+        if state is not None:
+            apply_resume_state(net, state)
+            epochs = max_epochs - state["epoch"]
+        try:
+            # epochs is 0 when the process stopped between the last epoch and
+            # the end of the stage: the callbacks still restore the best weights
+            net.partial_fit(train_ds, y=None, epochs=epochs)
+        except _Interrupted as exc:
+            raise exc.__cause__ from None
     history = net.history
     if monitor is None:
         best = len(history)
@@ -147,3 +181,15 @@ def train_stage(est, model, images, y, plan, *, stage, lr, max_epochs, device, a
     model.channels_last = False
     model.eval()
     return model, history, best
+
+
+def _resume_state(workdir, stage):
+    """The saved state to continue from; a damaged one is discarded with a warning."""
+    import warnings
+
+    try:
+        return read_resume_state(workdir, stage)
+    except ValueError as exc:
+        warnings.warn(f"{exc} Stage {stage} starts again from epoch 1.", UserWarning, stacklevel=3)
+        return None
+

@@ -8,14 +8,23 @@ import joblib
 import numpy as np
 from sklearn.utils.validation import check_memory
 
-__all__ = ["run_stage1", "stage1_settings"]
+__all__ = [
+    "callbacks_key",
+    "check_stage1_result",
+    "run_stage1",
+    "settings_of",
+    "stage1_result",
+    "stage1_settings",
+    "weights_key",
+]
 
 # Bump when stage-1 training changes in a way the settings do not show: joblib
 # invalidates entries when _stage1's own code changes, not when train_stage's does.
-_CACHE_VERSION = 2
+# 3: entries carry a digest of their weights; training stops on non-finite values.
+_CACHE_VERSION = 3
 
 
-def _settings_of(obj):
+def settings_of(obj):
     """What identifies a setting object in the cache key: its parameters when it
     has scikit-learn-style ones (its fitted state changes with use), else itself."""
     if hasattr(obj, "get_params"):
@@ -34,6 +43,22 @@ def _plain(obj):
     return obj
 
 
+def weights_key(weights):
+    """``weights`` as a cache key: a checkpoint file by its path, size and modification time."""
+    if weights is not None and os.path.isfile(weights):
+        stat = os.stat(weights)
+        return (os.path.abspath(weights), stat.st_size, stat.st_mtime_ns)
+    return weights
+
+
+def callbacks_key(callbacks):
+    """``callbacks`` as a cache key: each by its parameters, not its fitted state."""
+    return [
+        (cb[0], settings_of(cb[1])) if isinstance(cb, tuple) else settings_of(cb)
+        for cb in callbacks or []
+    ]
+
+
 def stage1_settings(est, spec, seed, amp):
     """Everything stage 1 depends on besides the source data, as plain values.
 
@@ -50,15 +75,10 @@ def stage1_settings(est, spec, seed, amp):
     -------
     settings : dict
     """
-    weights = est.weights
-    if weights is not None and os.path.isfile(weights):
-        # a checkpoint file is known by its path, size and modification time
-        stat = os.stat(weights)
-        weights = (os.path.abspath(weights), stat.st_size, stat.st_mtime_ns)
     return dict(
         version=_CACHE_VERSION,
         backbone=spec.name,
-        weights=weights,
+        weights=weights_key(est.weights),
         source_freeze_depth=est.source_freeze_depth,
         source_max_epochs=est.source_max_epochs,
         source_lr=est.source_lr,
@@ -69,12 +89,9 @@ def stage1_settings(est, spec, seed, amp):
         early_stopping=est.early_stopping,
         validation_fraction=est.validation_fraction,
         scoring=est.scoring,
-        augment=_settings_of(est.augment),
+        augment=settings_of(est.augment),
         balance=est.balance,
-        callbacks=[
-            (cb[0], _settings_of(cb[1])) if isinstance(cb, tuple) else _settings_of(cb)
-            for cb in est.callbacks or []
-        ],
+        callbacks=callbacks_key(est.callbacks),
         amp=amp,
         input_size=est.input_size_,
         value_range=est.value_range,
@@ -92,11 +109,36 @@ def _stage1(settings, source_digest, train):
     by joblib for every lookup.
     """
     model, history, best = train()
+    return stage1_result(model, history, best)
+
+
+def stage1_result(model, history, best):
+    """Stage 1's plain result, with a digest of its weights to verify it on read."""
+    state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return {
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": state_dict,
         "history": _plain(list(history)),
         "best_epoch": best,
+        "digest": _digest(state_dict),
     }
+
+
+def _digest(state_dict):
+    return joblib.hash({k: v.numpy() for k, v in state_dict.items()})
+
+
+def check_stage1_result(result):
+    """Raise ValueError unless ``result`` is a complete, unaltered stage-1 result."""
+    import torch
+
+    if not isinstance(result, dict) or not {"state_dict", "history", "best_epoch", "digest"} <= set(result):
+        raise ValueError("it is not a stage-1 result of this version")
+    state = result["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError("its weights are not a state dict of tensors")
+    if _digest(state) != result["digest"]:
+        raise ValueError("its weights do not match their digest")
+    return result
 
 
 def run_stage1(memory, settings, X_source, y_source, train):
@@ -139,5 +181,21 @@ def run_stage1(memory, settings, X_source, y_source, train):
         return _stage1(settings, None, train), False
     digest = joblib.hash((X_source, y_source))
     cached = memory.cache(_stage1, ignore=["train"])
-    from_cache = cached.check_call_in_cache(settings, digest, train)
-    return cached(settings, digest, train), from_cache
+    if cached.check_call_in_cache(settings, digest, train):
+        entry = cached.call_and_shelve(settings, digest, train)
+        try:
+            return check_stage1_result(entry.get()), True
+        except Exception as exc:
+            # Unpickling a damaged file fails in many ways (EOFError,
+            # UnpicklingError, KeyError, ...); whichever, the entry is useless
+            # and training again is always correct.
+            warnings.warn(
+                f"The stage-1 cache entry {entry!r} is damaged ({type(exc).__name__}: {exc}); "
+                "it is discarded and stage 1 is trained again.",
+                UserWarning,
+                stacklevel=2,
+            )
+            entry.clear()
+    # joblib stores a result only when train() returns: an interrupted or
+    # failed stage 1 is never cached
+    return cached(settings, digest, train), False

@@ -1,8 +1,8 @@
 """Two-stage transfer learning (the study's "second migration") as a scikit-learn classifier."""
 
 import os
-import shutil
-import tempfile
+import pickle
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,8 +20,19 @@ from ..nn._input import check_unit_range, unit_scaling
 from ..nn._weights import check_weights
 from ..sampling import balanced_class_weight, random_oversample_indices
 from ..utils._validation import validate_images
+from ._run_dir import RunDir, find_resumable, remove_dead_runs
 from ._source_data import SourceData, validate_source_data
-from ._stage1 import run_stage1, stage1_settings
+from ._stage1 import (
+    callbacks_key,
+    check_stage1_result,
+    run_stage1,
+    settings_of,
+    stage1_settings,
+    weights_key,
+)
+
+# Bump when what a fit folder holds, or how a fit continues from it, changes.
+_RUN_VERSION = 1
 
 __all__ = ["TwoStageTransferClassifier"]
 
@@ -137,8 +148,19 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
     checkpoint_dir : str, path-like or None, default=None
         Parent folder of the checkpoints. Every ``fit`` writes into a fresh
         unique sub-folder (safe under ``GridSearchCV(n_jobs>1)``), kept and
-        recorded in ``checkpoint_dir_``. None uses a temporary folder removed
-        at the end of ``fit``.
+        recorded in ``checkpoint_dir_``, with the state to resume it after
+        every epoch (see ``resume``). None uses a temporary folder removed at
+        the end of ``fit``; the folders of killed processes are removed by a
+        later ``fit``.
+    resume : bool, default=False
+        Continue an unfinished fit found in ``checkpoint_dir`` rather than
+        start afresh: one of the same data and settings whose process was
+        killed or interrupted. It goes on from its last completed epoch with
+        the saved weights, optimizer and learning-rate schedule state,
+        early-stopping counters, history and random generator states, so on
+        the CPU it ends with the same weights as an uninterrupted fit (see
+        Notes). Without such a folder the fit starts afresh. Needs
+        ``checkpoint_dir``.
     memory : str, path-like, joblib.Memory or None, default=None
         Caches stage 1's result, as scikit-learn's ``Pipeline(memory=...)``
         does its transformers: a folder (or a :class:`joblib.Memory`) shared by
@@ -197,7 +219,25 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
     grid search over stage-2 settings, or the folds of a cross-validation,
     train stage 1 once. With ``random_state=None`` the first stage-1 result
     is reused. ``augment`` or ``callbacks`` that cannot be pickled (lambdas,
-    local functions) switch the cache off, with a warning.
+    local functions) switch the cache off, with a warning. A damaged cache
+    entry is discarded with a warning and stage 1 trained again; a stage
+    that did not finish (interrupted, diverged) is never cached.
+
+    *Faults.* A non-finite loss, network output or weight stops the stage
+    at once with a ``RuntimeError`` naming the stage and epoch, whatever the
+    ``scoring``. ``KeyboardInterrupt`` (Ctrl-C) stops ``fit`` and propagates
+    (skorch alone would swallow it and return a half-trained model).
+
+    *Resuming.* With ``checkpoint_dir`` set, each stage writes
+    ``resume.pt`` after every epoch, and stage 1 its result when it ends,
+    atomically (temporary file, then rename) and verified by checksums
+    when read back. A fit folder is locked by its process; ``resume=True``
+    finds an unlocked, unfinished folder whose fingerprint (a hash of the
+    data, ``groups``, ``source_data`` and every parameter except
+    ``checkpoint_dir``, ``resume``, ``memory`` and ``verbose``) matches, and
+    continues it with its own seeds. The epoch that was running when the
+    process stopped is trained again from its start. User ``callbacks`` see
+    the restored history, but their own state is not saved.
 
     References
     ----------
@@ -242,6 +282,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         "callbacks": [list, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "resume": ["boolean"],
     }
     _torch_attributes = ("module_",)
 
@@ -271,6 +312,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         balance=None,
         callbacks=None,
         checkpoint_dir=None,
+        resume=False,
         memory=None,
         device="auto",
         amp="auto",
@@ -302,6 +344,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         self.balance = balance
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
         self.memory = memory
         self.device = device
         self.amp = amp
@@ -345,7 +388,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
                 "data's grey-level range, or use ImageAugmenter(clip=False)."
             )
 
-    def _split(self, y, groups, seed):
+    def _split(self, y, groups, seed, name="X"):
         """Train/validation indices of one stage (validation None without a split)."""
         n = len(y)
         if self.validation_fraction is None:
@@ -373,11 +416,20 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
                 "cannot pick the best epoch; use more patient groups, a larger "
                 "validation_fraction, scoring='loss' or validation_fraction=None."
             )
+        missing = np.setdiff1d(np.unique(y), y[valid])
+        if self.scoring != "loss" and missing.size:
+            # multi-class scorers (roc_auc_ovr, log loss) fail mid-training on it
+            raise ValueError(
+                f"The validation split of {name} holds no sample of {missing.size} of its "
+                f"{len(np.unique(y))} classes, on which scoring={self.scoring!r} cannot score "
+                "every class; use a larger validation_fraction, more samples of the rare "
+                "classes, scoring='loss' or validation_fraction=None."
+            )
         return train, valid
 
-    def _plan(self, y, groups, seed, n_classes):
+    def _plan(self, y, groups, seed, n_classes, name="X"):
         """Indices and class weights of one stage, fixed before any training."""
-        train, valid = self._split(y, groups, seed)
+        train, valid = self._split(y, groups, seed, name)
         class_weight = None
         if self.balance == "oversample":
             train = train[random_oversample_indices(y[train], random_state=seed)]
@@ -432,31 +484,60 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         check_unit_range(images, self.value_range)
         self._check_scoring()
         augmenter = self._augmenter()
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError("resume=True continues a fit saved in checkpoint_dir; set checkpoint_dir.")
         rng = check_random_state(self.random_state)
-        seed1, seed2 = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
-        plan2 = self._plan(y_enc, groups, seed2, len(self.classes_))
+        seeds = [int(s) for s in rng.randint(0, 2**31 - 1, size=2)]
+        Xs = ys = None
         if self.transfer == "two_stage":
             Xs, ys, n_source_classes = validate_source_data(
                 self.source_data, image_shape=self.image_shape, target_shape=images.shape[1:],
                 estimator=self,
             )
             check_unit_range(Xs, self.value_range, name="source_data")
-            plan1 = self._plan(ys, None, seed1, n_source_classes)
-            self._check_augment_range(augmenter, Xs, "source_data")
-        self._check_augment_range(augmenter, images, "X")
+        run = None
+        fingerprint = None
+        if self.checkpoint_dir is not None:
+            fingerprint = self._fingerprint(images, y_enc, groups, Xs, ys)
+            if self.resume and fingerprint is not None:
+                run = find_resumable(os.fspath(self.checkpoint_dir), fingerprint)
+        try:
+            if run is not None:
+                # the interrupted fit's own seeds: same splits, same initialisation
+                seeds = list(run.read_manifest()["seeds"])
+            seed1, seed2 = seeds
+            plan2 = self._plan(y_enc, groups, seed2, len(self.classes_))
+            if self.transfer == "two_stage":
+                plan1 = self._plan(ys, None, seed1, n_source_classes, name="source_data")
+                self._check_augment_range(augmenter, Xs, "source_data")
+            self._check_augment_range(augmenter, images, "X")
+        except BaseException:
+            if run is not None:
+                run.release()
+            raise
 
         import torch
         from torch import nn
 
         from ._net import train_stage
 
-        workdir = tempfile.mkdtemp(prefix="skbreastcad-fit-", dir=self.checkpoint_dir)
+        resumable = self.checkpoint_dir is not None
+        if not resumable:
+            remove_dead_runs()
+        if run is None:
+            run = RunDir.create(self.checkpoint_dir)
+        run.write_manifest(
+            version=_RUN_VERSION, fingerprint=fingerprint, seeds=[seed1, seed2], status="running"
+        )
+        workdir = run.path
         try:
             self.stage1_history_ = None
             self.stage1_best_epoch_ = None
             self.stage1_from_cache_ = False
             if self.transfer == "two_stage":
-                stage1 = self._stage1(spec, Xs, ys, n_source_classes, plan1, device, augmenter, workdir)
+                stage1 = self._stage1(
+                    spec, Xs, ys, n_source_classes, plan1, device, augmenter, workdir, resumable
+                )
                 model = self._build_model(spec.name, None, seed2, num_classes=n_source_classes)
                 model.load_state_dict(stage1["state_dict"])
                 # a fresh classification layer for the target classes
@@ -471,15 +552,23 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
             model, history, best = train_stage(
                 self, model, images, y_enc, plan2, stage=2, lr=self.lr, max_epochs=self.max_epochs,
                 device=device, augmenter=augmenter, workdir=os.path.join(workdir, "stage2"),
+                resumable=resumable,
             )
-        except BaseException:
-            if self.checkpoint_dir is None:
-                shutil.rmtree(workdir, ignore_errors=True)
+        except BaseException as exc:
+            if not resumable:
+                run.remove()
+            else:
+                # an interrupted or killed fit can be resumed; a failed one would fail again
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                run.write_manifest(status="interrupted" if interrupted else "failed")
+                run.release()
             raise
-        if self.checkpoint_dir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if not resumable:
+            run.remove()
             self.checkpoint_dir_ = None
         else:
+            run.write_manifest(status="complete")
+            run.release()
             self.checkpoint_dir_ = workdir
         self.module_ = model
         self.history_ = history
@@ -498,9 +587,37 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
                 "(see sklearn.metrics.get_scorer_names())."
             )
 
-    def _stage1(self, spec, Xs, ys, n_classes, plan, device, augmenter, workdir):
+    def _fingerprint(self, images, y, groups, X_source, y_source):
+        """Hash of everything a fit's result depends on, to find it again for ``resume``."""
+        import joblib
+
+        params = self.get_params(deep=False)
+        for key in ("checkpoint_dir", "resume", "memory", "verbose", "source_data"):
+            params.pop(key)
+        params["weights"] = weights_key(self.weights)
+        params["augment"] = settings_of(self.augment)
+        params["callbacks"] = callbacks_key(self.callbacks)
+        if not isinstance(self.random_state, Integral):
+            # an interrupted fit's seeds are read back from its folder
+            params["random_state"] = None
+        try:
+            return joblib.hash(
+                (_RUN_VERSION, sorted(params.items()), images, y, groups, X_source, y_source)
+            )
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            if self.resume:
+                warnings.warn(
+                    f"resume=True cannot find this fit again: its settings cannot be hashed "
+                    f"({exc}). Use module-level functions in augment and callbacks.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return None
+
+    def _stage1(self, spec, Xs, ys, n_classes, plan, device, augmenter, workdir, resumable):
         from skorch.history import History
 
+        from ..nn._weights import load_torch_file, save_torch_file
         from ._net import train_stage
 
         def train():
@@ -509,11 +626,23 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
             return train_stage(
                 self, model, Xs, ys, plan, stage=1, lr=self.source_lr,
                 max_epochs=self.source_max_epochs, device=device, augmenter=augmenter,
-                workdir=os.path.join(workdir, "stage1"),
+                workdir=os.path.join(workdir, "stage1"), resumable=resumable,
             )
 
-        settings = stage1_settings(self, spec, plan["seed"], use_amp(self.amp, device))
-        result, self.stage1_from_cache_ = run_stage1(self.memory, settings, Xs, ys, train)
+        saved = os.path.join(workdir, "stage1", "result.pt")
+        result = None
+        if resumable and os.path.exists(saved):
+            # a resumed fit whose stage 1 had finished
+            try:
+                result = check_stage1_result(load_torch_file(saved, what="stage-1 result"))
+            except ValueError as exc:
+                warnings.warn(f"{exc} Stage 1 is trained again.", UserWarning, stacklevel=3)
+        if result is None:
+            settings = stage1_settings(self, spec, plan["seed"], use_amp(self.amp, device))
+            result, self.stage1_from_cache_ = run_stage1(self.memory, settings, Xs, ys, train)
+            if resumable:
+                os.makedirs(os.path.dirname(saved), exist_ok=True)
+                save_torch_file(result, saved)
         self.stage1_history_ = History(result["history"])
         self.stage1_best_epoch_ = result["best_epoch"]
         return result

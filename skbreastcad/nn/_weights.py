@@ -1,6 +1,8 @@
 """Weight files: checkpoints on disk, the torch hub cache, and early checks of ``weights``."""
 
 import os
+import tempfile
+import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -9,8 +11,95 @@ __all__ = [
     "hub_checkpoint_path",
     "is_checkpoint_path",
     "load_checkpoint",
+    "load_torch_file",
     "read_checkpoint",
+    "save_torch_file",
 ]
+
+# torch.save writes a zip archive; a file that starts like one but has no
+# central directory at its end was cut short
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def save_torch_file(obj, path):
+    """``torch.save`` that never leaves a partial file at ``path``.
+
+    The payload goes to a temporary file in the same folder, is flushed to
+    disk and then renamed over ``path`` (``os.replace`` is atomic), so a
+    process killed mid-write leaves either the old file or the new one.
+
+    Parameters
+    ----------
+    obj : object
+        What to save (tensors, state dicts, plain Python values).
+    path : str or path-like
+    """
+    import torch
+
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_torch_file(path, *, what="checkpoint file"):
+    """Load a file written by ``torch.save`` after verifying it.
+
+    The zip archive's CRC-32 checksums are checked first: ``torch.load``
+    itself reads a truncated archive with an obscure message and a file
+    with flipped bytes without any. Only tensors and plain Python values
+    are unpickled (``weights_only=True``).
+
+    Parameters
+    ----------
+    path : str or path-like
+    what : str, default="checkpoint file"
+        How the error message names the file.
+
+    Returns
+    -------
+    obj : object
+
+    Raises
+    ------
+    ValueError
+        If the file is truncated, damaged or not a torch file; the message
+        names it.
+    """
+    import torch
+
+    path = os.fspath(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad is not None:
+                raise ValueError(f"checksum mismatch in member {bad!r}")
+        else:
+            _check_not_truncated_zip(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(
+            f"The {what} {path!r} is damaged (truncated or modified after it was written) "
+            f"or is not a torch file: {exc}"
+        ) from exc
+
+
+def _check_not_truncated_zip(path):
+    with open(path, "rb") as f:
+        head = f.read(len(_ZIP_MAGIC))
+    if head == _ZIP_MAGIC:
+        raise ValueError("a zip archive without its central directory (truncated)")
 
 
 def hub_checkpoint_path(url):
@@ -42,7 +131,7 @@ def read_checkpoint(path):
     """
     import torch
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch_file(path, what="weights file")
     if isinstance(state, dict):
         for key in ("state_dict", "model_state_dict", "model", "module"):
             if key in state and isinstance(state[key], dict):
@@ -126,6 +215,15 @@ def check_weights(spec, weights):
     if is_checkpoint_path(weights):
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"weights: no checkpoint file at {os.fspath(weights)!r}.")
+        try:
+            # cheap (the end of the file only): a cut-short download or copy
+            # fails here, before any training, rather than inside torch.load
+            if not zipfile.is_zipfile(weights):
+                _check_not_truncated_zip(weights)
+        except ValueError as exc:
+            raise ValueError(
+                f"weights: the checkpoint file {os.fspath(weights)!r} is damaged: {exc}."
+            ) from None
         return
     if weights == "imagenet" and not spec.has_imagenet:
         raise ValueError(

@@ -1,0 +1,362 @@
+"""TwoStageTransferClassifier under faults: diverged and interrupted training,
+fits killed with SIGKILL and resumed, leaked temporary folders, damaged caches,
+checkpoints and weight files, and validation splits that miss a class."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from skbreastcad.models import SourceData, TwoStageTransferClassifier
+from skbreastcad.models._run_dir import RunDir, remove_dead_runs
+from skbreastcad.nn import build_backbone
+from skbreastcad.nn._weights import load_torch_file, read_checkpoint, save_torch_file
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+
+# (stage, epoch) of every epoch trained in this process (module level on purpose:
+# the callback has no parameters, so it does not change a fit's fingerprint)
+EPOCHS = []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_epochs():
+    EPOCHS.clear()
+
+
+class CountEpochs(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        EPOCHS.append((net.stage, len(net.history)))
+
+
+class StopOnce(Callback):
+    """Stops a fit once, after training batch ``batch`` of ``epoch`` of ``stage``.
+
+    It raises KeyboardInterrupt as Ctrl-C does, or, in a process that set
+    ``StopOnce.freeze = True`` (not a parameter, so that the fingerprints
+    match), sleeps until the test kills the process. The ``flag`` file,
+    created when it fires, makes it a no-op afterwards: the resumed fit and
+    the reference fit have the very same settings.
+    """
+
+    freeze = False
+
+    def __init__(self, stage=2, epoch=2, batch=2, flag=None):
+        self.stage = stage
+        self.epoch = epoch
+        self.batch = batch
+        self.flag = flag
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        here = (net.stage, len(net.history), len(net.history[-1]["batches"]))
+        if not training or here != (self.stage, self.epoch, self.batch) or os.path.exists(self.flag):
+            return
+        open(self.flag, "w").close()
+        if not self.freeze:
+            raise KeyboardInterrupt
+        time.sleep(600)
+
+
+def _data(n=40, size=12, n_classes=2, seed=0, shift=60):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    X = rng.integers(0, 120, (n, size, size)) + shift * y[:, None, None]
+    return X.astype(np.uint8), y
+
+
+def _clf(**params):
+    base = dict(
+        backbone="tiny_cnn", transfer="none", weights=None, max_epochs=3, source_max_epochs=3,
+        batch_size=8, lr=0.01, source_lr=0.01, random_state=0, device="cpu",
+        validation_fraction=0.25,
+    )
+    base.update(params)
+    return TwoStageTransferClassifier(**base)
+
+
+def _resume_clf(flag, stage=2, **params):
+    """A two-stage fit with every kind of state a resume must restore."""
+    base = dict(
+        transfer="two_stage", source_data=SourceData(*_data(n=32, n_classes=3, seed=3)),
+        max_epochs=4, source_max_epochs=3, augment="default", balance="oversample",
+        optimizer="adam", lr_schedule="cosine", early_stopping=3,
+        callbacks=[CountEpochs(), StopOnce(stage=stage, epoch=2, batch=2, flag=flag)],
+    )
+    base.update(params)
+    return _clf(**base)
+
+
+def _assert_same_weights(a, b):
+    sa, sb = a.module_.state_dict(), b.module_.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+# -- diverged training --------------------------------------------------------------
+@pytest.mark.parametrize("validation_fraction", [None, 0.25])
+@pytest.mark.parametrize("scoring", ["loss", "accuracy", "f1", "balanced_accuracy", "roc_auc"])
+def test_non_finite_loss_stops_the_stage_whatever_the_scoring(scoring, validation_fraction):
+    X, y = _data()
+    clf = _clf(optimizer="sgd", lr=1e30, scoring=scoring, validation_fraction=validation_fraction)
+    with pytest.raises(RuntimeError, match="Stage 2 diverged in epoch 1: .*not finite"):
+        clf.fit(X, y)
+
+
+class PoisonWeights(Callback):
+    """Turns one weight NaN before the first batch of ``epoch``."""
+
+    def __init__(self, epoch=2):
+        self.epoch = epoch
+
+    def on_batch_begin(self, net, training=None, **kwargs):
+        # the history's row of the batch starting now is already there
+        if training and len(net.history) == self.epoch and len(net.history[-1]["batches"]) == 1:
+            with torch.no_grad():
+                next(net.module_.parameters()).view(-1)[0] = float("nan")
+
+
+def test_divergence_names_the_stage_and_epoch():
+    X, y = _data()
+    source = SourceData(*_data(n=32, seed=3))
+    clf = _clf(
+        transfer="two_stage", source_data=source, validation_fraction=None,
+        callbacks=[PoisonWeights(epoch=2)],
+    )
+    with pytest.raises(RuntimeError, match="Stage 1 diverged in epoch 2"):
+        clf.fit(X, y)
+
+
+# -- Ctrl-C ---------------------------------------------------------------------
+def test_keyboard_interrupt_propagates_and_an_interrupted_stage_1_is_not_cached(tmp_path):
+    X, y = _data()
+    flag = str(tmp_path / "fired")
+    clf = _resume_clf(flag, stage=1, memory=str(tmp_path / "cache"))
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert EPOCHS == [(1, 1)]
+    EPOCHS.clear()
+    # the same settings (the callback no longer fires): stage 1 is trained, not read back
+    again = _resume_clf(flag, stage=1, memory=str(tmp_path / "cache")).fit(X, y)
+    assert not again.stage1_from_cache_
+    assert [e for e in EPOCHS if e[0] == 1] == [(1, 1), (1, 2), (1, 3)]
+    assert _resume_clf(flag, stage=1, memory=str(tmp_path / "cache")).fit(X, y).stage1_from_cache_
+
+
+def test_early_stopping_still_ends_training_normally():
+    # skorch's EarlyStopping stops by raising KeyboardInterrupt too
+    X, y = _data()
+    stopped = _clf(lr=1e-9, freeze_depth=-1, max_epochs=20, early_stopping=2).fit(X, y)
+    assert len(stopped.history_) == 3
+
+
+# -- resume ------------------------------------------------------------------------
+@pytest.mark.parametrize("stage, lr_schedule", [(1, "plateau"), (2, "cosine")])
+def test_resume_after_ctrl_c_ends_with_the_uninterrupted_weights(tmp_path, stage, lr_schedule):
+    X, y = _data()
+    flag = str(tmp_path / "fired")
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    params = dict(stage=stage, lr_schedule=lr_schedule, checkpoint_dir=str(ckpt), resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        _resume_clf(flag, **params).fit(X, y)
+    (run,) = ckpt.iterdir()
+    EPOCHS.clear()
+    resumed = _resume_clf(flag, **params).fit(X, y)
+    assert resumed.checkpoint_dir_ == str(run)
+    # epoch 2 of the interrupted stage is trained again from its start, nothing before it
+    done_before = [(s, e) for s in (1, 2) for e in range(1, 5) if (s, e) < (stage, 2)]
+    assert not set(done_before) & set(EPOCHS) and (stage, 2) in EPOCHS
+    reference = _resume_clf(flag, stage=stage, lr_schedule=lr_schedule).fit(X, y)
+    _assert_same_weights(resumed, reference)
+    assert resumed.best_epoch_ == reference.best_epoch_
+    assert [row["train_loss"] for row in resumed.history_] == [
+        row["train_loss"] for row in reference.history_
+    ]
+    assert [row["event_lr"] for row in resumed.stage1_history_] == [
+        row["event_lr"] for row in reference.stage1_history_
+    ]
+    # a finished fit is not resumed again: a new folder
+    assert _resume_clf(flag, **params).fit(X, y).checkpoint_dir_ != str(run)
+
+
+_KILLED_FIT = """
+import sys
+import torch
+torch.set_num_threads(1)
+from test_transfer_reliability import StopOnce, _data, _resume_clf
+StopOnce.freeze = True
+X, y = _data()
+_resume_clf(sys.argv[1], **eval(sys.argv[2])).fit(X, y)
+"""
+
+
+def _fit_and_kill(tmp_path, flag, params, env=None):
+    """Run a fit in a subprocess and SIGKILL it where StopOnce freezes it."""
+    script = tmp_path / "killed_fit.py"
+    script.write_text(_KILLED_FIT)
+    env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([ROOT, TESTS])}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), flag, repr(params)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(flag):
+            if proc.poll() is not None:
+                pytest.fail(f"the fit ended before it was killed:\n{proc.stdout.read().decode()}")
+            assert time.monotonic() < deadline, "the fit never reached the kill point"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+def test_fit_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp_path):
+    X, y = _data()
+    flag = str(tmp_path / "fired")
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    params = dict(checkpoint_dir=str(ckpt), resume=True)
+    _fit_and_kill(tmp_path, flag, params)
+    (run,) = ckpt.iterdir()
+    assert os.path.isfile(run / "stage1" / "result.pt")
+    assert os.path.isfile(run / "stage2" / "resume.pt")
+    resumed = _resume_clf(flag, **params).fit(X, y)
+    assert resumed.checkpoint_dir_ == str(run)
+    # stage 1 was finished and is not trained again; stage 2 goes on from epoch 2
+    assert EPOCHS == [(2, 2), (2, 3), (2, 4)]
+    reference = _resume_clf(flag).fit(X, y)
+    _assert_same_weights(resumed, reference)
+    np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+    assert resumed.stage1_best_epoch_ == reference.stage1_best_epoch_
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+def test_temporary_folders_of_killed_fits_are_removed(tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    flag = str(tmp_path / "fired")
+    _fit_and_kill(tmp_path, flag, {}, env={"TMPDIR": str(scratch)})
+    (leaked,) = scratch.glob("skbreastcad-fit-*")
+    assert (leaked / "stage1").is_dir()
+    # a folder whose process is alive (this one) is left alone
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    alive = RunDir.create(None)
+    X, y = _data()
+    _clf(max_epochs=1).fit(X, y)
+    assert sorted(scratch.iterdir()) == [scratch / os.path.basename(alive.path)]
+    alive.release()
+    assert remove_dead_runs() == [alive.path]
+    assert list(scratch.iterdir()) == []
+
+
+def test_resume_needs_checkpoint_dir():
+    X, y = _data()
+    with pytest.raises(ValueError, match="resume=True .* checkpoint_dir"):
+        _clf(resume=True).fit(X, y)
+
+
+def test_a_damaged_resume_file_restarts_the_stage_with_a_warning(tmp_path):
+    X, y = _data()
+    flag = str(tmp_path / "fired")
+    params = dict(checkpoint_dir=str(tmp_path), resume=True, transfer="none", source_data=None)
+    with pytest.raises(KeyboardInterrupt):
+        _resume_clf(flag, **params).fit(X, y)
+    (resume_file,) = glob.glob(str(tmp_path / "skbreastcad-fit-*" / "stage2" / "resume.pt"))
+    with open(resume_file, "rb") as f:
+        payload = f.read()
+    with open(resume_file, "wb") as f:
+        f.write(payload[: len(payload) // 2])
+    EPOCHS.clear()
+    with pytest.warns(UserWarning, match="resume file .* is damaged.*starts again from epoch 1"):
+        resumed = _resume_clf(flag, **params).fit(X, y)
+    assert EPOCHS[0] == (2, 1)
+    _assert_same_weights(resumed, _resume_clf(flag, transfer="none", source_data=None).fit(X, y))
+
+
+# -- damaged files ----------------------------------------------------------------
+def test_truncated_stage1_cache_entry_is_discarded_with_a_warning_and_retrained(tmp_path):
+    X, y = _data()
+    params = dict(
+        transfer="two_stage", source_data=SourceData(*_data(n=30, seed=2)), max_epochs=1,
+        memory=str(tmp_path), callbacks=[CountEpochs()],
+    )
+    first = _clf(**params).fit(X, y)
+    (entry,) = glob.glob(str(tmp_path / "**" / "output.pkl"), recursive=True)
+    with open(entry, "rb") as f:
+        payload = f.read()
+    with open(entry, "wb") as f:
+        f.write(payload[: len(payload) // 2])
+    EPOCHS.clear()
+    with pytest.warns(UserWarning, match="stage-1 cache entry .* is damaged.*trained again"):
+        second = _clf(**params).fit(X, y)
+    assert not second.stage1_from_cache_ and (1, 1) in EPOCHS
+    _assert_same_weights(first, second)
+    # the retrained entry replaced the damaged one
+    assert _clf(**params).fit(X, y).stage1_from_cache_
+
+
+def test_truncated_weights_file_is_a_clear_error_before_training(tmp_path):
+    path = tmp_path / "tiny.pt"
+    torch.save(build_backbone("tiny_cnn", num_classes=2).model.state_dict(), path)
+    payload = path.read_bytes()
+    path.write_bytes(payload[: len(payload) // 2])
+    X, y = _data()
+    with pytest.raises(ValueError, match=f"weights: the checkpoint file '{path}' is damaged"):
+        _clf(transfer="imagenet", weights=str(path), callbacks=[CountEpochs()]).fit(X, y)
+    assert EPOCHS == []
+
+
+def test_checkpoint_files_are_written_atomically_and_verified_on_read(tmp_path, monkeypatch):
+    path = tmp_path / "state.pt"
+    state = {"w": torch.arange(1000, dtype=torch.float32)}
+    save_torch_file(state, path)
+    assert torch.equal(load_torch_file(path)["w"], state["w"])
+
+    # a write that dies half-way leaves the previous file intact, and no debris
+    def dying_save(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(torch, "save", dying_save)
+        with pytest.raises(KeyboardInterrupt):
+            save_torch_file({"w": torch.zeros(3)}, path)
+    assert os.listdir(tmp_path) == ["state.pt"]
+    assert torch.equal(load_torch_file(path)["w"], state["w"])
+    # one flipped byte inside the tensor data, which torch.load alone reads silently
+    payload = bytearray(path.read_bytes())
+    offset = payload.find(state["w"].numpy().tobytes()[400:416])
+    payload[offset] ^= 0xFF
+    path.write_bytes(bytes(payload))
+    assert zipfile.is_zipfile(path)
+    with pytest.raises(ValueError, match=f"checkpoint file '{path}' is damaged.*checksum"):
+        load_torch_file(path)
+    with pytest.raises(ValueError, match="weights file .* is damaged"):
+        read_checkpoint(str(path))
+
+
+# -- validation split ---------------------------------------------------------------
+def test_multiclass_validation_split_missing_a_class_fails_before_training():
+    X, _ = _data()
+    y = np.array([0, 1] * 19 + [2, 2])  # with random_state=0 both 2s land in training
+    with pytest.raises(ValueError, match="validation split of X holds no sample of 1 of its 3 classes"):
+        _clf(scoring="roc_auc", callbacks=[CountEpochs()]).fit(X, y)
+    assert EPOCHS == []
+    # the loss needs no particular class
+    assert _clf(scoring="loss", max_epochs=1).fit(X, y).predict_proba(X).shape == (40, 3)
