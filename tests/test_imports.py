@@ -102,3 +102,24 @@ def test_every_public_name_has_one_home():
     assert not shared, f"names exported by several packages: {shared}"
     assert homes["GLCM_FEATURE_NAMES"] == ["skbreastcad.features"]
     assert homes["list_backbones"] == ["skbreastcad.nn"]
+
+
+def test_private_scikit_learn_apis_are_imported_in_one_place():
+    """Only utils/_sklearn_compat.py imports scikit-learn's private names."""
+    import ast
+    from pathlib import Path
+
+    import skbreastcad
+
+    root = Path(skbreastcad.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "_sklearn_compat.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sklearn"):
+                private_module = any(part.startswith("_") for part in node.module.split("."))
+                private_names = [a.name for a in node.names if a.name.startswith("_")]
+                if private_module or private_names:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno} {node.module}")
+    assert not offenders, "import these through skbreastcad.utils._sklearn_compat: " + ", ".join(offenders)

@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 from ._readers import IMAGE_EXTENSIONS, read_image
 from ._roi import Film, cut_roi, mask_box, place_negatives, roi_bunch
 

@@ -5,8 +5,7 @@ import re
 from numbers import Integral, Real
 from pathlib import Path
 
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-
+from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 from ._readers import IMAGE_EXTENSIONS, read_image
 from ._roi import cut_roi, mask_box, roi_bunch
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 from ._readers import read_image
 from ._roi import Film, cut_roi, distance_to_breast, place_negatives, roi_bunch
 

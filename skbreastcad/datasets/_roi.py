@@ -342,9 +342,11 @@ def _user_stacklevel():
     As pandas' ``find_stack_level``: the warning then points at the user's
     call of the loader however deep in the loader it is raised.
     """
-    from sklearn.utils import _param_validation
+    from ..utils._sklearn_compat import validate_params
 
-    ours = (os.path.dirname(os.path.dirname(__file__)) + os.sep, _param_validation.__file__)
+    # validate_params' wrapper lives in scikit-learn's _param_validation module
+    wrapper = validate_params.__code__.co_filename
+    ours = (os.path.dirname(os.path.dirname(__file__)) + os.sep, wrapper)
     frame, level = inspect.currentframe(), 0
     while frame is not None and frame.f_code.co_filename.startswith(ours):
         frame, level = frame.f_back, level + 1

@@ -22,12 +22,12 @@ from sklearn.model_selection import (
     StratifiedGroupKFold,
     check_cv,
 )
-from sklearn.model_selection._search import BaseSearchCV
-from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import indexable
+
+from ..utils._sklearn_compat import BaseSearchCV, _safe_indexing
 
 __all__ = ["CrossValPredictions", "cross_val_predictions", "positive_scores"]
 

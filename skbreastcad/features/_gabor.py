@@ -7,11 +7,11 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.fft
 from joblib import effective_n_jobs
-from sklearn.utils._param_validation import Interval
 
 from ..utils._batching import map_chunks, single_threaded_blas
-from ._base import BaseImageTransformer
 from ..utils._docstrings import substitute_docs
+from ..utils._sklearn_compat import Interval
+from ._base import BaseImageTransformer
 
 __all__ = ["GaborFeatures"]
 

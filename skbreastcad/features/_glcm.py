@@ -21,11 +21,11 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import effective_n_jobs
 from scipy.special import xlogy
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._batching import map_chunks
-from ._base import BaseImageTransformer
 from ..utils._docstrings import substitute_docs
+from ..utils._sklearn_compat import Interval, StrOptions
+from ._base import BaseImageTransformer
 
 __all__ = ["GLCMFeatures", "GLCM_FEATURE_NAMES"]
 

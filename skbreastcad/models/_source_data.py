@@ -3,8 +3,9 @@
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_y, check_consistent_length
+from sklearn.utils.validation import check_consistent_length
 
+from ..utils._sklearn_compat import _check_y
 from ..utils._validation import validate_images
 
 __all__ = ["SourceData"]

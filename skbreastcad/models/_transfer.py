@@ -6,19 +6,19 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_y, check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ..nn._base import BaseDeepEstimator
 from ..nn._device import use_amp
 from ..nn._input import check_unit_range, unit_scaling
 from ..nn._weights import check_weights
 from ..sampling import balanced_class_weight, random_oversample_indices
+from ..utils._sklearn_compat import HasMethods, Interval, StrOptions, _check_y, _fit_context
 from ..utils._validation import validate_images
 from ._run_dir import RunDir, find_resumable, remove_dead_runs
 from ._source_data import SourceData, validate_source_data

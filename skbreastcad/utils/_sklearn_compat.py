@@ -13,9 +13,14 @@ supported: scikit-learn 1.6, the first with ``validate_data`` and
   public functions, ``validate_parameter_constraints`` for objects that are
   not fitted (``ImageAugmenter``) and ``InvalidParameterError``.
 - ``sklearn.utils.validation._check_y``: the label checks of ``fit``.
+- ``sklearn.utils._safe_indexing`` and ``sklearn.model_selection._search.BaseSearchCV``:
+  the candidate x fold loop of :func:`skbreastcad.evaluation.cross_val_predictions`
+  (indexing any array-like, recognising any search object).
 """
 
 from sklearn.base import _fit_context
+from sklearn.model_selection._search import BaseSearchCV
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -28,6 +33,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import _check_y
 
 __all__ = [
+    "BaseSearchCV",
     "HasMethods",
     "Interval",
     "InvalidParameterError",
@@ -35,6 +41,7 @@ __all__ = [
     "StrOptions",
     "_check_y",
     "_fit_context",
+    "_safe_indexing",
     "validate_parameter_constraints",
     "validate_params",
 ]
