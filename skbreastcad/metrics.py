@@ -22,7 +22,7 @@ CAD_METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1")
 
 
 def cad_scoring(pos_label=1, roc_auc=False):
-    """Scorers for :func:`~sklearn.model_selection.cross_validate` / ``GridSearchCV``.
+    """Build the study's scorers for ``cross_validate`` and ``GridSearchCV``.
 
     Parameters
     ----------
@@ -37,13 +37,18 @@ def cad_scoring(pos_label=1, roc_auc=False):
         Keys are :data:`CAD_METRICS` (plus ``"roc_auc"``). When searching, pass
         one of them as ``refit``.
 
+    See Also
+    --------
+    cad_report : The same metrics for one set of predictions.
+    sklearn.model_selection.cross_validate : Score an estimator with these scorers.
+
     Examples
     --------
     >>> from sklearn.datasets import make_classification
-    >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.model_selection import cross_validate
+    >>> from sklearn.naive_bayes import GaussianNB
     >>> X, y = make_classification(random_state=0)
-    >>> scores = cross_validate(LogisticRegression(), X, y, scoring=cad_scoring())
+    >>> scores = cross_validate(GaussianNB(), X, y, scoring=cad_scoring())
     >>> sorted(k for k in scores if k.startswith("test_"))
     ['test_accuracy', 'test_f1', 'test_precision', 'test_sensitivity', 'test_specificity']
     """
@@ -60,18 +65,25 @@ def cad_scoring(pos_label=1, roc_auc=False):
 
 
 def cad_report(y_true, y_pred, *, pos_label=1):
-    """The study's five metrics for one set of predictions.
+    """Compute the study's five metrics for one set of predictions.
 
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
+        True labels.
     y_pred : array-like of shape (n_samples,)
+        Predicted labels.
     pos_label : int or str, default=1
+        The tumour (positive) class.
 
     Returns
     -------
     report : dict of str to float
         Keys in :data:`CAD_METRICS` order.
+
+    See Also
+    --------
+    cad_scoring : The same metrics as scorers for cross-validation.
 
     Examples
     --------

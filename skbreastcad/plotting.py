@@ -66,6 +66,7 @@ def plot_roi_grid(
         Where to save the PNG; parent folders are created. ``None`` only
         returns the figure.
     dpi : int, default=100
+        Resolution of the figure in dots per inch.
 
     Returns
     -------
@@ -74,14 +75,12 @@ def plot_roi_grid(
 
     Examples
     --------
-    >>> import tempfile, pathlib
     >>> from skbreastcad.datasets import make_phantoms
     >>> from skbreastcad.plotting import plot_roi_grid
-    >>> X, y = make_phantoms(8, image_size=32, random_state=0)
-    >>> out = plot_roi_grid(X, y, target_names=["non-tumour", "tumour"],
-    ...                     path=pathlib.Path(tempfile.mkdtemp()) / "rois.png")
-    >>> out.suffix
-    '.png'
+    >>> X, y = make_phantoms(4, image_size=16, random_state=0)
+    >>> fig = plot_roi_grid(X, y, target_names=["non-tumour", "tumour"])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['tumour', 'non-tumour', 'non-tumour', 'non-tumour']
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -166,7 +165,7 @@ def _label(value):
 
 
 def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=110):
-    """Grouped bars of metrics per candidate, with confidence intervals as error bars.
+    """Draw grouped bars of metrics per candidate, with confidence intervals as error bars.
 
     Parameters
     ----------
@@ -178,11 +177,14 @@ def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=11
     path : str or path-like, default=None
         PNG to write; ``None`` returns the figure.
     ylabel : str, default="score"
+        Label of the y axis.
     dpi : int, default=110
+        Resolution of the figure in dots per inch.
 
     Returns
     -------
     path_or_figure : pathlib.Path or matplotlib.figure.Figure
+        The saved file's path, or the figure when ``path`` is None.
 
     Examples
     --------
@@ -222,7 +224,7 @@ def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=11
 
 
 def plot_roc_curves(curves, *, path=None, dpi=110):
-    """ROC curves of several candidates with their confidence bands.
+    """Draw the ROC curves of several candidates with their confidence bands.
 
     Parameters
     ----------
@@ -231,11 +233,26 @@ def plot_roc_curves(curves, *, path=None, dpi=110):
         ``low`` and ``high`` (a band of sensitivity over a false-positive-rate
         grid) and ``auc``, ``auc_low``, ``auc_high`` for the legend.
     path : str or path-like, default=None
+        PNG to write; parent folders are created. ``None`` returns the figure.
     dpi : int, default=110
+        Resolution of the figure in dots per inch.
 
     Returns
     -------
     path_or_figure : pathlib.Path or matplotlib.figure.Figure
+        The saved file's path, or the figure when ``path`` is None.
+
+    See Also
+    --------
+    sklearn.metrics.roc_curve : The ``fpr`` and ``tpr`` of one candidate.
+
+    Examples
+    --------
+    >>> curves = {"a": {"fpr": [0.0, 0.0, 1.0], "tpr": [0.0, 1.0, 1.0], "auc": 1.0},
+    ...           "b": {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.5, 1.0], "auc": 0.5}}
+    >>> fig = plot_roc_curves(curves)
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['a  AUC 1.000', 'b  AUC 0.500']
     """
     fig = _new_figure((5.6, 5.2), dpi)
     ax = fig.subplots()
@@ -260,21 +277,39 @@ def plot_roc_curves(curves, *, path=None, dpi=110):
 
 
 def plot_confusion_matrices(matrices, *, class_names=("negative", "positive"), titles=None, path=None, dpi=110):
-    """One 2 x 2 confusion matrix per candidate, counts and row shares written in.
+    """Draw one 2 x 2 confusion matrix per candidate, counts and row shares written in.
 
     Parameters
     ----------
     matrices : dict of str to array-like of shape (2, 2)
         Rows are true classes, columns predicted classes (scikit-learn's layout).
     class_names : sequence of str, default=("negative", "positive")
+        Names of the classes 0 and 1, written on the axes.
     titles : dict of str to str, default=None
         Extra line under each candidate's name (e.g. its threshold).
     path : str or path-like, default=None
+        PNG to write; parent folders are created. ``None`` returns the figure.
     dpi : int, default=110
+        Resolution of the figure in dots per inch.
 
     Returns
     -------
     path_or_figure : pathlib.Path or matplotlib.figure.Figure
+        The saved file's path, or the figure when ``path`` is None.
+
+    See Also
+    --------
+    sklearn.metrics.confusion_matrix : The matrix of one candidate.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> matrices = {"a": [[8, 2], [1, 9]], "b": [[6, 4], [3, 7]]}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     out = plot_confusion_matrices(matrices, path=Path(folder) / "confusion.png")
+    ...     out.name, out.stat().st_size > 0
+    ('confusion.png', True)
     """
     n = len(matrices)
     n_cols = min(n, 4)
@@ -301,7 +336,7 @@ def plot_confusion_matrices(matrices, *, class_names=("negative", "positive"), t
 
 
 def plot_calibration_curves(curves, *, path=None, dpi=110):
-    """Reliability diagram: observed share of positives against mean predicted probability.
+    """Draw a reliability diagram: observed share of positives against mean predicted probability.
 
     Parameters
     ----------
@@ -309,11 +344,25 @@ def plot_calibration_curves(curves, *, path=None, dpi=110):
         Per candidate ``(mean_predicted, fraction_positive)`` per bin, as
         :func:`sklearn.calibration.calibration_curve` returns them (reversed).
     path : str or path-like, default=None
+        PNG to write; parent folders are created. ``None`` returns the figure.
     dpi : int, default=110
+        Resolution of the figure in dots per inch.
 
     Returns
     -------
     path_or_figure : pathlib.Path or matplotlib.figure.Figure
+        The saved file's path, or the figure when ``path`` is None.
+
+    See Also
+    --------
+    sklearn.calibration.calibration_curve : The bins of one candidate.
+
+    Examples
+    --------
+    >>> curves = {"model": ([0.1, 0.5, 0.9], [0.0, 0.4, 1.0])}
+    >>> fig = plot_calibration_curves(curves)
+    >>> len(fig.axes[0].get_lines())  # the diagonal and one curve
+    2
     """
     fig = _new_figure((5.2, 5.0), dpi)
     ax = fig.subplots()

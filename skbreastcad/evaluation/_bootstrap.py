@@ -57,6 +57,7 @@ def bootstrap_counts(codes, n_groups, n_boot, *, y=None, random_state=None):
     codes : ndarray of shape (n_samples,)
         Group code (``0 .. n_groups - 1``) of every sample.
     n_groups : int
+        Number of groups, ``codes.max() + 1``; each resample draws this many.
     n_boot : int
         Number of resamples, each of ``n_groups`` draws.
     y : ndarray of shape (n_samples,), default=None
@@ -128,13 +129,21 @@ def confidence_interval(distribution, estimate, *, method="bca", confidence_leve
     estimate : ndarray of shape (...)
         The statistic on the data as they are.
     method : {"bca", "percentile"}, default="bca"
+        Bias-corrected and accelerated interval, or the plain percentile one.
     confidence_level : float, default=0.95
+        Coverage of the two-sided interval, in (0, 1).
     jackknife : ndarray of shape (n_groups, ...), default=None
         Leave-one-group-out values of the statistic; required by ``"bca"``.
 
     Returns
     -------
     low, high : ndarray of shape (...)
+        Lower and upper bounds of the interval, one per entry of ``estimate``.
+
+    See Also
+    --------
+    bootstrap_metrics : Intervals of several metrics, resampling patients.
+    scipy.stats.bootstrap : The same intervals for an arbitrary statistic.
 
     Notes
     -----
@@ -147,6 +156,14 @@ def confidence_interval(distribution, estimate, *, method="bca", confidence_leve
     ----------
     .. [1] B. Efron and R. J. Tibshirani, "An Introduction to the Bootstrap",
        Chapman & Hall, 1993.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> distribution = rng.normal(loc=1.0, scale=0.1, size=1000)
+    >>> low, high = confidence_interval(distribution, 1.0, method="percentile")
+    >>> bool(0.7 < low < 1.0 < high < 1.3)
+    True
     """
     confidence_level = _check_level(confidence_level)
     distribution = np.asarray(distribution, dtype=float)
@@ -187,18 +204,43 @@ def confidence_interval(distribution, estimate, *, method="bca", confidence_leve
 class BootstrapResult:
     """Estimates, intervals and bootstrap distributions of several metrics.
 
-    Attributes
+    Returned by :func:`bootstrap_metrics`; every parameter is stored as an
+    attribute of the same name.
+
+    Parameters
     ----------
     metrics : list of str
-    estimate, ci_low, ci_high : dict of str to ndarray of shape (n_candidates,)
+        Names of the metrics, the keys of the dicts below.
+    estimate : dict of str to ndarray of shape (n_candidates,)
+        Each metric on the data as they are.
+    ci_low : dict of str to ndarray of shape (n_candidates,)
+        Lower bound of each metric's interval.
+    ci_high : dict of str to ndarray of shape (n_candidates,)
+        Upper bound of each metric's interval.
     distribution : dict of str to ndarray of shape (n_boot, n_candidates)
-    n_boot : int
-    n_redrawn : int
+        Each metric on every resample.
+    n_boot : int, default=0
+        Number of resamples.
+    n_redrawn : int, default=0
         Resamples drawn again because they held one class only.
-    n_groups : int
+    n_groups : int, default=0
         Units resampled (patients, or samples when there are no groups).
-    method : str
-    confidence_level : float
+    method : str, default="bca"
+        Interval method, ``"bca"`` or ``"percentile"``.
+    confidence_level : float, default=0.95
+        Coverage of the two-sided intervals.
+
+    See Also
+    --------
+    bootstrap_metrics : Build this result from labels, scores and groups.
+
+    Examples
+    --------
+    >>> y = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+    >>> s = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.7, 0.6, 0.9])
+    >>> res = bootstrap_metrics(y, scores=s, metrics=["roc_auc"], n_boot=100, random_state=0)
+    >>> res.metrics, res.n_boot, res.distribution["roc_auc"].shape
+    (['roc_auc'], 100, (100, 1))
     """
 
     metrics: list
@@ -254,14 +296,27 @@ def bootstrap_metrics(
         Patient of each sample: patients are resampled and all their samples
         follow. ``None`` resamples samples.
     metrics : sequence of str, default=DEFAULT_METRICS
+        Metric names understood by :func:`~skbreastcad.evaluation.parse_metric`.
     n_boot : int, default=2000
+        Number of resamples.
     method : {"bca", "percentile"}, default="bca"
+        Bias-corrected and accelerated interval, or the plain percentile one.
     confidence_level : float, default=0.95
+        Coverage of the two-sided intervals, in (0, 1).
     random_state : int, Generator or None, default=None
+        Seeds the resampling (see :func:`bootstrap_counts`); pass an int for
+        reproducible intervals.
 
     Returns
     -------
     result : BootstrapResult
+        Estimates, intervals and the bootstrap distribution of every metric,
+        one column per candidate.
+
+    See Also
+    --------
+    confidence_interval : The interval of one bootstrap distribution.
+    paired_bootstrap_test : The difference of a metric between two candidates.
 
     Examples
     --------

@@ -54,9 +54,15 @@ def _paired(a, name, n):
 class DeLongResult:
     """DeLong's test of two correlated ROC AUCs.
 
-    Attributes
+    Returned by :func:`delong_test`; every parameter is stored as an attribute
+    of the same name.
+
+    Parameters
     ----------
-    auc_a, auc_b : float
+    auc_a : float
+        ROC AUC of candidate A.
+    auc_b : float
+        ROC AUC of candidate B.
     difference : float
         ``auc_a - auc_b``.
     se : float
@@ -64,9 +70,20 @@ class DeLongResult:
     statistic : float
         ``difference / se`` (a standard normal deviate under the null).
     pvalue : float
-        Two-sided.
+        Two-sided p-value of "equal AUCs".
     covariance : ndarray of shape (2, 2)
         DeLong's covariance matrix of the two AUCs.
+
+    See Also
+    --------
+    delong_test : Build this result from labels and two candidates' scores.
+
+    Examples
+    --------
+    >>> res = delong_test([0, 0, 1, 1, 0, 1], [0.1, 0.3, 0.8, 0.7, 0.2, 0.9],
+    ...                   [0.2, 0.6, 0.5, 0.7, 0.4, 0.3])
+    >>> res.auc_a, round(res.auc_b, 3), res.covariance.shape
+    (1.0, 0.667, (2, 2))
     """
 
     auc_a: float
@@ -79,18 +96,26 @@ class DeLongResult:
 
 
 def delong_covariance(y_true, scores):
-    """AUCs and DeLong's covariance matrix by the fast algorithm of Sun & Xu (2014).
+    """Compute AUCs and DeLong's covariance matrix by the fast algorithm of Sun & Xu (2014).
 
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
         0/1 labels.
     scores : array-like of shape (n_candidates, n_samples)
+        Every candidate's scores for the same samples; a single 1-D array is one
+        candidate.
 
     Returns
     -------
     aucs : ndarray of shape (n_candidates,)
+        ROC AUC of every candidate.
     covariance : ndarray of shape (n_candidates, n_candidates)
+        DeLong's estimate of the covariance matrix of the AUCs.
+
+    See Also
+    --------
+    delong_test : Test the difference of two AUCs with this covariance.
 
     References
     ----------
@@ -100,6 +125,12 @@ def delong_covariance(y_true, scores):
     .. [2] X. Sun and W. Xu, "Fast implementation of DeLong's algorithm for comparing
        the areas under correlated receiver operating characteristic curves", IEEE
        Signal Processing Letters 21(11), 1389-1393, 2014.
+
+    Examples
+    --------
+    >>> aucs, cov = delong_covariance([0, 0, 1, 1], [[0.1, 0.4, 0.35, 0.8], [0.1, 0.2, 0.3, 0.4]])
+    >>> aucs.tolist(), cov.shape
+    ([0.75, 1.0], (2, 2))
     """
     y = _binary_labels(y_true)
     scores = np.atleast_2d(np.asarray(scores, dtype=float))
@@ -118,7 +149,7 @@ def delong_covariance(y_true, scores):
 
 
 def delong_test(y_true, scores_a, scores_b):
-    """DeLong's test for the difference of two correlated ROC AUCs.
+    """Test the difference of two correlated ROC AUCs (DeLong's test).
 
     Parameters
     ----------
@@ -130,6 +161,12 @@ def delong_test(y_true, scores_a, scores_b):
     Returns
     -------
     result : DeLongResult
+        Both AUCs, their difference with its standard error, the z statistic
+        and the two-sided p-value.
+
+    See Also
+    --------
+    paired_bootstrap_test : Patient-level comparison by the bootstrap.
 
     Notes
     -----
@@ -164,11 +201,16 @@ def delong_test(y_true, scores_a, scores_b):
 
 
 def mcnemar_test(y_true, y_pred_a, y_pred_b, *, exact=True, correction=True):
-    """McNemar's test that two classifiers have the same accuracy on the same samples.
+    """Test that two classifiers have the same accuracy on the same samples (McNemar's test).
 
     Parameters
     ----------
-    y_true, y_pred_a, y_pred_b : array-like of shape (n_samples,)
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_pred_a : array-like of shape (n_samples,)
+        Labels predicted by classifier A.
+    y_pred_b : array-like of shape (n_samples,)
+        Labels predicted by classifier B.
     exact : bool, default=True
         Exact binomial test on the discordant pairs; otherwise the chi-square
         statistic.
@@ -204,7 +246,7 @@ def mcnemar_test(y_true, y_pred_a, y_pred_b, *, exact=True, correction=True):
 
 
 def holm_correction(pvalues):
-    """Holm's step-down adjustment of p-values for multiple comparisons.
+    """Adjust p-values for multiple comparisons by Holm's step-down procedure.
 
     Parameters
     ----------
@@ -248,10 +290,12 @@ def bootstrap_pvalue(differences):
     Parameters
     ----------
     differences : array-like of shape (n_boot,)
+        The bootstrapped differences of a statistic between two candidates.
 
     Returns
     -------
     pvalue : float
+        Two-sided p-value, in ``(0, 1]``.
 
     Examples
     --------
@@ -290,15 +334,35 @@ def paired_bootstrap_test(
     groups : array-like of shape (n_samples,), default=None
         Patients: resampled as wholes, the same patients for both candidates.
     n_boot : int, default=2000
+        Number of resamples.
     method : {"percentile", "bca"}, default="percentile"
+        Interval of the difference: percentile, or bias-corrected and accelerated.
     confidence_level : float, default=0.95
+        Coverage of the two-sided interval, in (0, 1).
     random_state : int, Generator or None, default=None
+        Seeds the resampling (see :func:`bootstrap_counts`); pass an int for
+        reproducible results.
 
     Returns
     -------
     result : dict
         ``difference`` (A - B), ``ci_low``, ``ci_high``, ``pvalue`` (see
         :func:`bootstrap_pvalue`), ``n_redrawn``.
+
+    See Also
+    --------
+    delong_test : Analytic test of two AUCs, samples taken as independent.
+    bootstrap_pvalue : The p-value from the bootstrapped differences.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.r_[np.zeros(40), np.ones(40)].astype(int)
+    >>> scores = np.vstack([y + rng.normal(size=80), y + rng.normal(scale=3, size=80)])
+    >>> res = paired_bootstrap_test(y, scores=scores, groups=np.arange(80) // 2,
+    ...                             n_boot=200, random_state=0)
+    >>> bool(res["ci_low"] < res["difference"] < res["ci_high"]), sorted(res)
+    (True, ['ci_high', 'ci_low', 'difference', 'n_redrawn', 'pvalue'])
     """
     y = _binary_labels(y_true)
     n = len(y)

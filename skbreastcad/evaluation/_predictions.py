@@ -93,18 +93,31 @@ class _CachedResponses:
 
 
 def positive_scores(estimator, X, pos_label):
-    """Continuous score of the positive class: probability, else decision value, else label.
+    """Score the positive class: its probability, else the decision value, else the label.
 
     Parameters
     ----------
     estimator : fitted classifier
-    X : array-like
+        Asked for ``predict_proba``, else ``decision_function``, else ``predict``.
+    X : array-like of shape (n_samples, ...)
+        Samples the estimator accepts.
     pos_label : int or str
+        The positive class, one of ``estimator.classes_``.
 
     Returns
     -------
     scores : ndarray of shape (n_samples,)
         Higher means more likely positive.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> y = np.array(["benign", "benign", "tumour", "tumour"])
+    >>> clf = LogisticRegression().fit(X, y)
+    >>> scores = positive_scores(clf, X, "tumour")
+    >>> bool(np.all(np.diff(scores) > 0))
+    True
     """
     classes = getattr(estimator, "classes_", None)
     if hasattr(estimator, "predict_proba"):
@@ -175,6 +188,11 @@ def candidate_labels(candidates):
 class CrossValPredictions:
     """Result of :func:`cross_val_predictions`: a search's results and its predictions.
 
+    Parameters
+    ----------
+    **attributes : dict
+        The attributes below, set by :func:`cross_val_predictions`.
+
     Attributes
     ----------
     predictions : pandas.DataFrame
@@ -195,6 +213,21 @@ class CrossValPredictions:
     pos_label : int or str
     elapsed_s : float
         Wall time of the candidate x fold loop.
+
+    See Also
+    --------
+    cross_val_predictions : Build this result.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> X, y = make_classification(60, random_state=0)
+    >>> res = cross_val_predictions(GaussianNB(), X, y, cv=3)
+    >>> res
+    CrossValPredictions(1 candidates x 3 folds, 60 predictions)
+    >>> res.predictions.columns.tolist()
+    ['sample', 'group', 'fold', 'candidate', 'y_true', 'score', 'y_pred']
     """
 
     def __init__(self, **attributes):
@@ -276,6 +309,7 @@ def cross_val_predictions(
     n_jobs : int, default=None
         Parallel fits (joblib; ``parallel_config(backend="dask")`` runs them on Dask).
     verbose : int, default=0
+        Timing of every fit when above 1; passed to joblib's ``Parallel``.
     fit_params : dict, default=None
         Passed to every ``fit``; per-sample arrays are sliced to the training fold.
 
@@ -291,7 +325,8 @@ def cross_val_predictions(
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.model_selection import GridSearchCV
     >>> X, y = make_classification(100, random_state=0)
-    >>> search = GridSearchCV(LogisticRegression(), {"C": [0.01, 1.0]}, cv=3, scoring="roc_auc")
+    >>> clf = LogisticRegression(solver="liblinear")
+    >>> search = GridSearchCV(clf, {"C": [0.01, 1.0]}, cv=3, scoring="roc_auc")
     >>> res = cross_val_predictions(search, X, y)
     >>> res.predictions.shape, res.candidates_
     ((200, 7), ['C=0.01', 'C=1.0'])

@@ -51,6 +51,7 @@ def data_fingerprint(*arrays):
     Parameters
     ----------
     *arrays : array-like or None
+        The data to fingerprint, in order; None is hashed as a marker.
 
     Returns
     -------
@@ -170,9 +171,10 @@ class Report:
     """Everything an evaluation produced: results with CIs, predictions, configuration, timings.
 
     Built by :func:`evaluate` or :func:`evaluate_predictions`; every experiment of
-    :mod:`skbreastcad.experiments` returns one.
+    :mod:`skbreastcad.experiments` returns one. Every parameter is stored as an
+    attribute of the same name.
 
-    Attributes
+    Parameters
     ----------
     results : pandas.DataFrame
         Tidy: one row per candidate and metric with ``estimate`` (on the pooled
@@ -190,11 +192,39 @@ class Report:
     config : dict
         Parameters, seeds, package versions and a fingerprint of the data.
     timings : dict of str to float
-        Seconds.
-    search : CrossValPredictions or None
-        The candidate x fold run (``cv_results_``, ``best_estimator_``...).
+        Seconds spent in each stage.
     reference : str
         The candidate others are compared with.
+    search : CrossValPredictions or None, default=None
+        The candidate x fold run (``cv_results_``, ``best_estimator_``...).
+    title : str, default="Evaluation report"
+        Heading of the saved report.
+
+    Attributes
+    ----------
+    candidates : list of str
+        Candidate labels, in order.
+    metrics : list of str
+        Metric names, in order.
+
+    See Also
+    --------
+    evaluate : Cross-validate an estimator or a search and build its report.
+    evaluate_predictions : Build a report from out-of-fold predictions.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> y = np.tile([0, 1], 10)
+    >>> score = y + np.linspace(-0.6, 0.6, 20)
+    >>> predictions = pd.DataFrame({"sample": np.arange(20), "fold": np.arange(20) % 2,
+    ...                             "candidate": "model", "y_true": y, "score": score,
+    ...                             "y_pred": (score > 0.5).astype(int)})
+    >>> report = evaluate_predictions(predictions, metrics=["roc_auc", "f1"], n_boot=100)
+    >>> report.candidates, report.metrics
+    (['model'], ['roc_auc', 'f1'])
+    >>> report.results.columns.tolist()
+    ['candidate', 'metric', 'estimate', 'ci_low', 'ci_high', 'mean', 'sd', 'per_fold']
     """
 
     def __init__(self, *, results, comparisons, predictions, thresholds, config, timings, reference,
@@ -246,7 +276,20 @@ class Report:
         return results_table(self.results, metrics)
 
     def format_table(self, metrics=None, *, digits=3):
-        """The results as text: ``estimate [ci_low, ci_high]`` per candidate and metric."""
+        """Format the results as text: ``estimate [ci_low, ci_high]`` per candidate and metric.
+
+        Parameters
+        ----------
+        metrics : sequence of str, default=None
+            Columns of the table, in order; all of the report's metrics by default.
+        digits : int, default=3
+            Decimals of the estimates; the bounds get one fewer.
+
+        Returns
+        -------
+        text : str
+            A fixed-width table, one line per candidate under a header line.
+        """
         return format_results(self.results, metrics, digits=digits)
 
     # ------------------------------------------------------------------ saving
@@ -311,7 +354,15 @@ class Report:
         return figures
 
     def to_dict(self):
-        """Results, comparisons, thresholds, configuration and timings as JSON-ready data."""
+        """Return results, comparisons, thresholds, configuration and timings as JSON-ready data.
+
+        Returns
+        -------
+        data : dict
+            ``title``, ``reference``, ``results``, ``comparisons`` and
+            ``thresholds`` (each a list of row records), ``config`` and
+            ``timings``; what ``results.json`` of :meth:`save` holds.
+        """
 
         def records(frame):
             return json.loads(frame.to_json(orient="records"))
@@ -407,10 +458,12 @@ class Report:
         Parameters
         ----------
         folder : str or path-like
+            The report folder to write; its parent folders are created.
 
         Returns
         -------
         folder : pathlib.Path
+            The written folder.
         """
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -558,10 +611,13 @@ def evaluate_predictions(
     threshold : "default", "youden", "specificity=S", "sensitivity=S" or float, default="default"
         Threshold policy, applied per fold with thresholds chosen on the other folds.
     metrics : sequence of str, default=DEFAULT_METRICS
+        Metric names understood by :func:`~skbreastcad.evaluation.parse_metric`.
     n_boot : int, default=2000
         Bootstrap resamples (of groups when the predictions have them).
     ci_method : {"bca", "percentile"}, default="bca"
+        Bootstrap interval: bias-corrected and accelerated, or percentile.
     confidence_level : float, default=0.95
+        Coverage of the two-sided intervals, in (0, 1).
     compare_metric : str or None, default="roc_auc"
         Metric that picks the reference candidate (the best); ``None`` skips comparisons.
     reference : str, default=None
@@ -571,11 +627,36 @@ def evaluate_predictions(
     config, timings : dict, default=None
         Merged into the report's configuration and timings.
     search : CrossValPredictions, default=None
+        The run that made the predictions, kept as ``Report.search``.
     title : str, default="Evaluation report"
+        Heading of the saved report.
 
     Returns
     -------
     report : Report
+        Results with intervals, paired comparisons, the relabelled
+        predictions, thresholds, configuration and timings.
+
+    See Also
+    --------
+    evaluate : Cross-validate and build the report in one call.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.tile([0, 1], 20)
+    >>> predictions = pd.concat([
+    ...     pd.DataFrame({"sample": np.arange(40), "group": np.arange(40) // 2,
+    ...                   "fold": np.arange(40) % 4, "candidate": name, "y_true": y,
+    ...                   "score": y + rng.normal(scale=noise, size=40)})
+    ...     for name, noise in [("sharp", 0.5), ("blurred", 2.0)]])
+    >>> predictions["y_pred"] = (predictions["score"] > 0.5).astype(int)
+    >>> report = evaluate_predictions(predictions, metrics=["roc_auc", "accuracy"], n_boot=100)
+    >>> report.reference, report.candidates
+    ('sharp', ['sharp', 'blurred'])
+    >>> sorted(set(report.comparisons["test"]))
+    ['DeLong', 'McNemar', 'paired bootstrap']
     """
     import pandas as pd
 
@@ -736,31 +817,69 @@ def evaluate(
     Parameters
     ----------
     estimator : estimator, GridSearchCV or RandomizedSearchCV
+        A plain classifier is one candidate; a (not yet fitted) search gives its
+        estimator, candidates, ``cv``, ``scoring``, ``refit`` and ``n_jobs``.
     X : array-like of shape (n_samples, ...)
+        Images ``(n, H, W)``, rows, or anything the estimator accepts.
     y : array-like of shape (n_samples,)
         Binary labels.
     groups : array-like of shape (n_samples,), default=None
         Patient ids: they reach the splitter and are the bootstrap's units.
-    cv, scoring, refit, candidate_names, pos_label, n_jobs, verbose, fit_params
-        See :func:`cross_val_predictions`.
-    threshold, metrics, n_boot, ci_method, confidence_level, compare_metric
-        See :func:`evaluate_predictions`.
+    cv : int, splitter or iterable, default=None
+        Every sample must be in exactly one test fold; see
+        :func:`cross_val_predictions`.
+    scoring : str, callable, list or dict, default=None
+        As in ``GridSearchCV``; ``None``: the search's, else the estimator's ``score``.
+    refit : bool, str or callable, default=None
+        As in ``GridSearchCV``; ``None``: the search's, else False.
+    candidate_names : sequence of str, default=None
+        Labels of the candidates; default labels are built from their parameters.
+    pos_label : int or str, default=None
+        The positive class; ``None`` takes the greater of the two labels.
+    threshold : "default", "youden", "specificity=S", "sensitivity=S" or float, default="default"
+        Threshold policy, applied per fold with thresholds chosen on the other
+        folds; see :func:`check_threshold_policy`.
+    metrics : sequence of str, default=DEFAULT_METRICS
+        Metric names understood by :func:`~skbreastcad.evaluation.parse_metric`.
+    n_boot : int, default=2000
+        Bootstrap resamples (of patients when ``groups`` are given).
+    ci_method : {"bca", "percentile"}, default="bca"
+        Bootstrap interval: bias-corrected and accelerated, or percentile.
+    confidence_level : float, default=0.95
+        Coverage of the two-sided intervals, in (0, 1).
+    compare_metric : str or None, default="roc_auc"
+        Metric that picks the reference candidate (the best); ``None`` skips comparisons.
     random_state : int, default=0
         Seeds the bootstrap (the folds are seeded by ``cv``).
+    n_jobs : int, default=None
+        Parallel fits (joblib; ``parallel_config(backend="dask")`` runs them on Dask).
+    verbose : int, default=0
+        Timing of every fit when above 1; passed to joblib's ``Parallel``.
+    fit_params : dict, default=None
+        Passed to every ``fit``; per-sample arrays are sliced to the training fold.
     config : dict, default=None
         Extra entries for the report's configuration.
     title : str, default="Evaluation report"
+        Heading of the saved report.
 
     Returns
     -------
     report : Report
+        Results with intervals, paired comparisons, out-of-fold predictions,
+        thresholds, configuration (with a fingerprint of the data) and timings;
+        ``report.search`` holds the search's ``cv_results_``.
+
+    See Also
+    --------
+    cross_val_predictions : The candidate x fold run alone.
+    evaluate_predictions : The report from predictions made elsewhere.
 
     Examples
     --------
     >>> from sklearn.datasets import make_classification
-    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.naive_bayes import GaussianNB
     >>> X, y = make_classification(120, random_state=0)
-    >>> report = evaluate(LogisticRegression(), X, y, cv=3, n_boot=200, metrics=["roc_auc", "f1"])
+    >>> report = evaluate(GaussianNB(), X, y, cv=3, n_boot=200, metrics=["roc_auc", "f1"])
     >>> report.table().columns[:3].tolist()
     ['roc_auc', 'roc_auc_ci_low', 'roc_auc_ci_high']
     """

@@ -34,6 +34,8 @@ def check_threshold_policy(policy):
     kind : str
         ``"default"``, ``"fixed"``, ``"youden"``, ``"specificity"`` or ``"sensitivity"``.
     value : float or None
+        The fixed threshold, specificity or sensitivity; None for ``"default"``
+        and ``"youden"``.
 
     Examples
     --------
@@ -72,6 +74,7 @@ def choose_threshold(y_true, scores, policy):
     y_true : array-like of shape (n_samples,)
         0/1 labels of the samples the threshold is chosen on.
     scores : array-like of shape (n_samples,)
+        Continuous scores of the same samples, higher meaning more likely positive.
     policy : str or float
         See :func:`check_threshold_policy`; ``"default"`` returns NaN.
 
@@ -130,6 +133,22 @@ def apply_threshold_policy(predictions, policy):
         that candidate's other folds (unchanged for ``"default"``).
     thresholds : pandas.DataFrame
         One row per candidate and fold: the threshold used (NaN for ``"default"``).
+
+    See Also
+    --------
+    choose_threshold : The threshold chosen on one set of scores.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> predictions = pd.DataFrame({
+    ...     "candidate": "a", "fold": [0, 0, 0, 1, 1, 1], "y_true": [0, 1, 1, 0, 0, 1],
+    ...     "score": [0.2, 0.6, 0.9, 0.1, 0.7, 0.8], "y_pred": [0, 1, 1, 0, 1, 1]})
+    >>> relabelled, thresholds = apply_threshold_policy(predictions, "youden")
+    >>> thresholds["threshold"].tolist()
+    [0.8, 0.6]
+    >>> relabelled["y_pred"].tolist()
+    [0, 0, 1, 0, 1, 1]
     """
     import pandas as pd
 
