@@ -170,14 +170,14 @@ def read_image(path):
         read), or is a PGM/PPM whose maxval is outside 1..65535 or whose
         grey levels exceed it. The message names the file.
 
+    See Also
+    --------
+    load_image_folder : ROIs from a folder of such images.
+
     Notes
     -----
     Pillow scales a PGM whose maxval is not 255 or 65535 to the full 8-
     or 16-bit range (maxval 1000 becomes 65535).
-
-    See Also
-    --------
-    load_image_folder : ROIs from a folder of such images.
 
     Examples
     --------
