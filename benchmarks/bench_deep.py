@@ -56,7 +56,7 @@ def paired_rates(ours, plain, n_images, repeat, device):
     best_ours = best_plain = np.inf
     for _ in range(repeat):
         own_list = []
-        elapsed = timed(lambda: own_list.append(ours()), device)
+        elapsed = timed(lambda own_list=own_list: own_list.append(ours()), device)
         best_ours = min(best_ours, own_list[0] if own_list[0] is not None else elapsed)
         best_plain = min(best_plain, timed(plain, device))
     return n_images / best_ours, n_images / best_plain
@@ -66,14 +66,22 @@ def plain_inference(model, images, batch_size, device, amp, channels_last):
     """Hand-written feature extraction: head removed, same preprocessing."""
     backbone = model.backbone
     mean, std = model.mean, model.std
-    head = next(name for name, m in reversed(list(backbone.named_modules())) if isinstance(m, nn.Linear))
+    head = next(
+        name for name, m in reversed(list(backbone.named_modules())) if isinstance(m, nn.Linear)
+    )
     body = _without_head(backbone, head)
 
     def run():
         out = []
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
-                x = torch.from_numpy(images[start:start + batch_size]).to(device).float().div_(255).unsqueeze(1)
+                x = (
+                    torch.from_numpy(images[start : start + batch_size])
+                    .to(device)
+                    .float()
+                    .div_(255)
+                    .unsqueeze(1)
+                )
                 x = (x - mean) / std
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
@@ -103,7 +111,7 @@ def plain_training_epoch(model, X_dev, y_dev, batch_size, device, amp, lr, seed)
         model.train()
         perm = torch.randperm(len(X_dev), generator=generator).to(device)
         for start in range(0, len(perm), batch_size):
-            rows = perm[start:start + batch_size]
+            rows = perm[start : start + batch_size]
             if len(rows) < 2:
                 continue
             xb, yb = X_dev.index_select(0, rows), y_dev.index_select(0, rows)
@@ -118,17 +126,30 @@ def plain_training_epoch(model, X_dev, y_dev, batch_size, device, amp, lr, seed)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
-    parser.add_argument("--backbone", default=None, help="default: resnet18 on CPU, resnet50 on GPU")
-    parser.add_argument("--size", type=int, default=None, help="input side (default 64 on CPU, 224 on GPU)")
-    parser.add_argument("--batch-size", type=int, default=None, help="default 32 on CPU, 256 on GPU")
-    parser.add_argument("--n-images", type=int, default=None, help="default 128 on CPU, 4096 on GPU")
+    parser.add_argument(
+        "--backbone", default=None, help="default: resnet18 on CPU, resnet50 on GPU"
+    )
+    parser.add_argument(
+        "--size", type=int, default=None, help="input side (default 64 on CPU, 224 on GPU)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default 32 on CPU, 256 on GPU"
+    )
+    parser.add_argument(
+        "--n-images", type=int, default=None, help="default 128 on CPU, 4096 on GPU"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--amp", default="auto", choices=["auto", "on", "off"])
     parser.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"])
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: 1 on CPU, torch's default on GPU)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 on CPU, torch's default on GPU)",
     )
     args = parser.parse_args(argv)
 
@@ -151,7 +172,11 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (n_images, size, size), dtype=np.uint8)
     y = np.arange(n_images) % 2
-    name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} torch threads"
+    name = (
+        torch.cuda.get_device_name(device)
+        if gpu
+        else f"CPU, {torch.get_num_threads()} torch threads"
+    )
     print(f"device: {device} ({name})")
     print(
         f"backbone={backbone} input={size}x{size} batch={batch_size} images={n_images} "
@@ -160,8 +185,14 @@ def main(argv=None):
 
     # -- inference ---------------------------------------------------------------
     est = CNNLayerFeatures(
-        backbone, weights=None, input_size="native", batch_size=batch_size, device=str(device),
-        amp=amp, channels_last=channels_last, random_state=0,
+        backbone,
+        weights=None,
+        input_size="native",
+        batch_size=batch_size,
+        device=str(device),
+        amp=amp,
+        channels_last=channels_last,
+        random_state=0,
     ).fit(X[:batch_size])
     model = est._model_on(device, cl_on)
     plain = plain_inference(model, X, batch_size, device, amp_on, cl_on)
@@ -191,9 +222,19 @@ def main(argv=None):
     def ours_epoch():
         # a 2-epoch fit; skorch's duration of its second epoch (kernels warm)
         clf = TwoStageTransferClassifier(
-            backbone, transfer="none", weights=None, input_size="native", batch_size=batch_size,
-            max_epochs=2, lr=1e-4, lr_schedule="constant", early_stopping=None,
-            validation_fraction=None, device=str(device), amp=amp, channels_last=channels_last,
+            backbone,
+            transfer="none",
+            weights=None,
+            input_size="native",
+            batch_size=batch_size,
+            max_epochs=2,
+            lr=1e-4,
+            lr_schedule="constant",
+            early_stopping=None,
+            validation_fraction=None,
+            device=str(device),
+            amp=amp,
+            channels_last=channels_last,
             random_state=0,
         ).fit(X, y)
         durations.append(clf.history_[-1, "dur"])
@@ -204,8 +245,12 @@ def main(argv=None):
     print()
     print(f"{'':28s}{'skbreastcad':>14s}{'plain PyTorch':>16s}{'ratio':>8s}")
     print(f"{'inference (img/s)':28s}{ours_inf:14.1f}{plain_inf:16.1f}{ours_inf / plain_inf:8.2f}")
-    print(f"{'training epoch (img/s)':28s}{ours_train:14.1f}{plain_train:16.1f}{ours_train / plain_train:8.2f}")
-    print(f"(skorch epoch durations, s: {[round(d, 2) for d in durations]}; the first fit is the warm-up)")
+    print(
+        f"{'training epoch (img/s)':28s}{ours_train:14.1f}{plain_train:16.1f}{ours_train / plain_train:8.2f}"
+    )
+    print(
+        f"(skorch epoch durations, s: {[round(d, 2) for d in durations]}; the first fit is the warm-up)"
+    )
 
 
 if __name__ == "__main__":

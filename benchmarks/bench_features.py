@@ -67,7 +67,9 @@ def cpu_name():
 
 def glcm_pairs(offsets, height, width):
     """Pixel pairs of one ROI over all offsets."""
-    return int(sum((height - abs(dr)) * (width - abs(dc)) for dr, dc in np.asarray(offsets).reshape(-1, 2)))
+    return int(
+        sum((height - abs(dr)) * (width - abs(dc)) for dr, dc in np.asarray(offsets).reshape(-1, 2))
+    )
 
 
 # -- peers --------------------------------------------------------------------
@@ -97,7 +99,9 @@ def skimage_glcm(images):
 
     out = []
     for image in images:
-        glcm = graycomatrix(image, distances=(1, 2), angles=ANGLES, levels=256, symmetric=True, normed=True)
+        glcm = graycomatrix(
+            image, distances=(1, 2), angles=ANGLES, levels=256, symmetric=True, normed=True
+        )
         out.append(np.concatenate([graycoprops(glcm, p).ravel() for p in SKIMAGE_PROPS]))
     return np.asarray(out)
 
@@ -109,7 +113,9 @@ def skimage_haar(images, coords, types):
     height, width = images.shape[1:]
     return np.asarray(
         [
-            haar_like_feature(integral_image(image), 0, 0, width, height, feature_type=types, feature_coord=coords)
+            haar_like_feature(
+                integral_image(image), 0, 0, width, height, feature_type=types, feature_coord=coords
+            )
             for image in images
         ]
     )
@@ -137,38 +143,84 @@ def cases(size, n_ours, n_peer, n_gabor_peer):
     peer = images[:n_peer]
     random = np.random.default_rng(0).integers(0, 256, size=images.shape, dtype=np.uint8)
 
-    gabor = GaborFeatures(frequencies=GABOR_FREQUENCIES, n_orientations=N_ORIENTATIONS, n_jobs=1).fit(images)
-    yield Case("Gabor 8x4 bank", "skimage.filters.gabor loop", lambda: gabor.transform(images), len(images),
-               lambda: skimage_gabor(peer[:n_gabor_peer]), n_gabor_peer)
+    gabor = GaborFeatures(
+        frequencies=GABOR_FREQUENCIES, n_orientations=N_ORIENTATIONS, n_jobs=1
+    ).fit(images)
+    yield Case(
+        "Gabor 8x4 bank",
+        "skimage.filters.gabor loop",
+        lambda: gabor.transform(images),
+        len(images),
+        lambda: skimage_gabor(peer[:n_gabor_peer]),
+        n_gabor_peer,
+    )
 
     glcm_mahotas = GLCMFeatures(
-        distances=(1,), angles=ANGLES, discretisation="none", n_levels=256, aggregation="none", n_jobs=1
+        distances=(1,),
+        angles=ANGLES,
+        discretisation="none",
+        n_levels=256,
+        aggregation="none",
+        n_jobs=1,
     ).fit(images)
     pairs = glcm_pairs(glcm_mahotas.offsets_, size, size)
-    yield Case("GLCM 256 lv, d=1, 4 dir", "mahotas haralick", lambda: glcm_mahotas.transform(images),
-               len(images), lambda: mahotas_haralick(peer), len(peer), pairs)
+    yield Case(
+        "GLCM 256 lv, d=1, 4 dir",
+        "mahotas haralick",
+        lambda: glcm_mahotas.transform(images),
+        len(images),
+        lambda: mahotas_haralick(peer),
+        len(peer),
+        pairs,
+    )
 
     # The default 32 fixed bins (per ROI min/max), per direction; mahotas gets the same levels.
-    glcm_32 = GLCMFeatures(distances=(1,), angles=ANGLES, n_bins=32, aggregation="none", n_jobs=1).fit(images)
+    glcm_32 = GLCMFeatures(
+        distances=(1,), angles=ANGLES, n_bins=32, aggregation="none", n_jobs=1
+    ).fit(images)
     for label, rois in (("phantom", images), ("random", random)):
         quantised = fbn_levels(rois[:n_peer])
-        yield Case(f"GLCM 32 bins, 4 dir ({label})", "mahotas on the 32 levels",
-                   lambda rois=rois: glcm_32.transform(rois), len(rois),
-                   lambda quantised=quantised: mahotas_haralick(quantised), len(quantised), pairs)
+        yield Case(
+            f"GLCM 32 bins, 4 dir ({label})",
+            "mahotas on the 32 levels",
+            lambda rois=rois: glcm_32.transform(rois),
+            len(rois),
+            lambda quantised=quantised: mahotas_haralick(quantised),
+            len(quantised),
+            pairs,
+        )
 
     # skimage's diagonal neighbour at distance 2 is (1, 1) pixels away (Euclidean rounding).
     glcm_skimage = GLCMFeatures(
-        distances=(1, 2), angles=ANGLES, distance_metric="euclidean", discretisation="none", n_levels=256,
-        aggregation="none", n_jobs=1,
+        distances=(1, 2),
+        angles=ANGLES,
+        distance_metric="euclidean",
+        discretisation="none",
+        n_levels=256,
+        aggregation="none",
+        n_jobs=1,
     ).fit(images)
-    yield Case("GLCM 256 lv, 2 d x 4 dir", "skimage graycoprops", lambda: glcm_skimage.transform(images),
-               len(images), lambda: skimage_glcm(peer), len(peer), glcm_pairs(glcm_skimage.offsets_, size, size))
+    yield Case(
+        "GLCM 256 lv, 2 d x 4 dir",
+        "skimage graycoprops",
+        lambda: glcm_skimage.transform(images),
+        len(images),
+        lambda: skimage_glcm(peer),
+        len(peer),
+        glcm_pairs(glcm_skimage.offsets_, size, size),
+    )
 
     if size <= 128:  # the default Haar grid grows with the square of the ROI area
         haar = HaarFeatures(n_jobs=1).fit(images)
         coords, types = haar.skimage_feature_coord()
-        yield Case(f"Haar default ({len(types)} feat.)", "skimage haar_like_feature", lambda: haar.transform(images),
-                   len(images), lambda: skimage_haar(peer[:n_gabor_peer], coords, types), n_gabor_peer)
+        yield Case(
+            f"Haar default ({len(types)} feat.)",
+            "skimage haar_like_feature",
+            lambda: haar.transform(images),
+            len(images),
+            lambda: skimage_haar(peer[:n_gabor_peer], coords, types),
+            n_gabor_peer,
+        )
 
 
 def haar_full_window_case(n_ours, n_peer):
@@ -176,8 +228,14 @@ def haar_full_window_case(n_ours, n_peer):
     images, _ = make_phantoms(n_ours, image_size=24, random_state=1)
     haar = HaarFeatures(min_size=1, size_step=1, step=1, n_jobs=1).fit(images)
     coords, types = haar.skimage_feature_coord()
-    return Case(f"Haar 24x24 all {len(types)} feat.", "skimage haar_like_feature", lambda: haar.transform(images),
-                len(images), lambda: skimage_haar(images[:n_peer], coords, types), n_peer)
+    return Case(
+        f"Haar 24x24 all {len(types)} feat.",
+        "skimage haar_like_feature",
+        lambda: haar.transform(images),
+        len(images),
+        lambda: skimage_haar(images[:n_peer], coords, types),
+        n_peer,
+    )
 
 
 def save_plot(results, path):
@@ -194,7 +252,14 @@ def save_plot(results, path):
         sizes = [r["size"] for r in rows]
         colour = f"C{index}"
         ax.plot(sizes, [r["ours"] for r in rows], "o-", color=colour, label=f"{name}: skbreastcad")
-        ax.plot(sizes, [r["peer"] for r in rows], "s--", color=colour, alpha=0.7, label=f"{name}: {rows[0]['peer_name']}")
+        ax.plot(
+            sizes,
+            [r["peer"] for r in rows],
+            "s--",
+            color=colour,
+            alpha=0.7,
+            label=f"{name}: {rows[0]['peer_name']}",
+        )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     sizes = sorted({r["size"] for r in results if r["size"] != 24})
@@ -215,22 +280,36 @@ def save_plot(results, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
-    parser.add_argument("--n-images", type=int, default=256, help="ROIs for skbreastcad at 64 px (fewer above)")
-    parser.add_argument("--n-peer", type=int, default=32, help="ROIs for the per-image peers at 64 px")
+    parser.add_argument(
+        "--n-images", type=int, default=256, help="ROIs for skbreastcad at 64 px (fewer above)"
+    )
+    parser.add_argument(
+        "--n-peer", type=int, default=32, help="ROIs for the per-image peers at 64 px"
+    )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
-                        help="CPU time of this process (robust to other jobs on a shared machine) or wall time")
-    parser.add_argument("--plot", default="docs/images/texture_scaling.png", help="where to save the scaling plot")
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="CPU time of this process (robust to other jobs on a shared machine) or wall time",
+    )
+    parser.add_argument(
+        "--plot", default="docs/images/texture_scaling.png", help="where to save the scaling plot"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.n_images, args.n_peer, args.repeat = [64], 16, 4, 1
     timer = clock(args.clock)
 
-    print(f"CPU: {cpu_name()}; one core (threadpoolctl limits=1, n_jobs=1); {args.clock} time, "
-          f"best of {args.repeat} alternating rounds per side; synthetic phantom ROIs unless marked random")
-    header = (f"{'size':>7}  {'transformer':<32}{'ROI/s':>10}{'Mpairs/s':>10}  {'peer':<28}{'ROI/s':>9}"
-              f"{'Mpairs/s':>10}{'ratio':>9}")
+    print(
+        f"CPU: {cpu_name()}; one core (threadpoolctl limits=1, n_jobs=1); {args.clock} time, "
+        f"best of {args.repeat} alternating rounds per side; synthetic phantom ROIs unless marked random"
+    )
+    header = (
+        f"{'size':>7}  {'transformer':<32}{'ROI/s':>10}{'Mpairs/s':>10}  {'peer':<28}{'ROI/s':>9}"
+        f"{'Mpairs/s':>10}{'ratio':>9}"
+    )
     print(header)
     print("-" * len(header))
     results = []
@@ -239,9 +318,20 @@ def main(argv=None):
         ours, peer = best_rates(case.ours, case.n_ours, case.peer, case.n_peer, args.repeat, timer)
         pairs = "" if case.pairs is None else f"{ours * case.pairs / 1e6:.1f}"
         peer_pairs = "" if case.pairs is None else f"{peer * case.pairs / 1e6:.1f}"
-        print(f"{size:>4}px  {case.name:<32}{ours:>10.1f}{pairs:>10}  {case.peer_name:<28}{peer:>9.2f}"
-              f"{peer_pairs:>10}{ours / peer:>8.1f}x{suffix}", flush=True)
-        results.append({"size": size, "name": case.name, "peer_name": case.peer_name, "ours": ours, "peer": peer})
+        print(
+            f"{size:>4}px  {case.name:<32}{ours:>10.1f}{pairs:>10}  {case.peer_name:<28}{peer:>9.2f}"
+            f"{peer_pairs:>10}{ours / peer:>8.1f}x{suffix}",
+            flush=True,
+        )
+        results.append(
+            {
+                "size": size,
+                "name": case.name,
+                "peer_name": case.peer_name,
+                "ours": ours,
+                "peer": peer,
+            }
+        )
 
     with threadpool_limits(limits=1):
         for size in args.sizes:

@@ -7,7 +7,9 @@ from sklearn.base import clone
 
 from skbreastcad.augmentation import ImageAugmenter
 
-NO_OP = dict(hflip=0.0, vflip=0.0, rot90=False, affine_p=0.0, brightness=0.0, contrast=0.0, noise=0.0)
+NO_OP = dict(
+    hflip=0.0, vflip=0.0, rot90=False, affine_p=0.0, brightness=0.0, contrast=0.0, noise=0.0
+)
 
 
 def _gen(seed=0):
@@ -49,8 +51,12 @@ def test_rot90_uses_only_shape_preserving_turns(shape, allowed):
     out = ImageAugmenter(**{**NO_OP, "rot90": True})(x, _gen())
     seen = set()
     for xi, oi in zip(x, out):
-        ks = [k for k in (0, 1, 2, 3) if torch.rot90(xi, k, dims=(-2, -1)).shape == oi.shape
-              and torch.equal(torch.rot90(xi, k, dims=(-2, -1)), oi)]
+        ks = [
+            k
+            for k in (0, 1, 2, 3)
+            if torch.rot90(xi, k, dims=(-2, -1)).shape == oi.shape
+            and torch.equal(torch.rot90(xi, k, dims=(-2, -1)), oi)
+        ]
         assert ks and ks[0] in allowed
         seen.add(ks[0])
     assert seen == set(allowed)
@@ -72,7 +78,10 @@ def test_affine_rotation_is_rigid_on_non_square_images():
     # coordinates without the aspect correction would shear and stretch it
     x = torch.zeros(32, 1, 64, 128)
     x[:, :, 31:33, 34:94] = 1.0
-    aug = ImageAugmenter(**{**NO_OP, "affine_p": 1.0, "degrees": 30.0, "translate": 0.0, "scale": (1.0, 1.0)}, clip=False)
+    aug = ImageAugmenter(
+        **{**NO_OP, "affine_p": 1.0, "degrees": 30.0, "translate": 0.0, "scale": (1.0, 1.0)},
+        clip=False,
+    )
     out = aug(x, _gen()).numpy()[:, 0]
     _, length0 = _bar_moments(x.numpy()[0, 0])
     angles = []
@@ -86,9 +95,13 @@ def test_affine_rotation_is_rigid_on_non_square_images():
 
 def test_affine_identity_and_zoom():
     x = torch.rand(4, 1, 16, 16)
-    identity = ImageAugmenter(**{**NO_OP, "affine_p": 1.0, "degrees": 0.0, "translate": 0.0, "scale": (1.0, 1.0)})
+    identity = ImageAugmenter(
+        **{**NO_OP, "affine_p": 1.0, "degrees": 0.0, "translate": 0.0, "scale": (1.0, 1.0)}
+    )
     torch.testing.assert_close(identity(x, _gen()), x, atol=1e-5, rtol=0)
-    zoom = ImageAugmenter(**{**NO_OP, "affine_p": 1.0, "degrees": 0.0, "translate": 0.0, "scale": (2.0, 2.0)})
+    zoom = ImageAugmenter(
+        **{**NO_OP, "affine_p": 1.0, "degrees": 0.0, "translate": 0.0, "scale": (2.0, 2.0)}
+    )
     blob = torch.zeros(1, 1, 16, 16)
     blob[..., 6:10, 6:10] = 1
     assert float(zoom(blob, _gen()).sum()) == pytest.approx(4 * float(blob.sum()), rel=0.05)
@@ -119,8 +132,12 @@ def test_same_result_on_the_gpu():
 @pytest.mark.parametrize(
     "params, name",
     [
-        ({"hflip": 1.5}, "hflip"), ({"degrees": -1}, "degrees"), ({"scale": (1.2, 0.8)}, "scale"),
-        ({"scale": 1.1}, "scale"), ({"scale": (0.9, 1.0, 1.1)}, "scale"), ({"contrast": 2}, "contrast"),
+        ({"hflip": 1.5}, "hflip"),
+        ({"degrees": -1}, "degrees"),
+        ({"scale": (1.2, 0.8)}, "scale"),
+        ({"scale": 1.1}, "scale"),
+        ({"scale": (0.9, 1.0, 1.1)}, "scale"),
+        ({"contrast": 2}, "contrast"),
     ],
 )
 def test_bad_parameters(params, name):
@@ -149,7 +166,9 @@ def test_parameters_are_validated_once_per_parameter_set(monkeypatch):
     calls = []
     real = _augmenter.validate_parameter_constraints
     monkeypatch.setattr(
-        _augmenter, "validate_parameter_constraints", lambda *a, **k: calls.append(1) or real(*a, **k)
+        _augmenter,
+        "validate_parameter_constraints",
+        lambda *a, **k: calls.append(1) or real(*a, **k),
     )
     aug = ImageAugmenter()
     for _ in range(3):

@@ -16,7 +16,6 @@ from skbreastcad.nn import (
 from skbreastcad.nn._image_model import ImageModel
 
 
-
 @pytest.fixture
 def hub_dir(tmp_path):
     """A temporary torch hub cache; nothing is ever downloaded."""
@@ -36,7 +35,9 @@ def _fake_state_dict(name, **kwargs):
     gen = torch.Generator().manual_seed(0)
     # positive values everywhere keep BatchNorm running variances valid
     return {
-        k: torch.rand(v.shape, generator=gen) if v.dtype.is_floating_point else torch.zeros(v.shape, dtype=v.dtype)
+        k: torch.rand(v.shape, generator=gen)
+        if v.dtype.is_floating_point
+        else torch.zeros(v.shape, dtype=v.dtype)
         for k, v in model.state_dict().items()
     }
 
@@ -49,8 +50,13 @@ def _hub_filename(name):
 
 def test_registered_backbones():
     assert {
-        "vgg16", "inception_v3", "resnet50", "efficientnet_lite0", "efficientnet_lite1",
-        "efficientnet_lite2", "tiny_cnn",
+        "vgg16",
+        "inception_v3",
+        "resnet50",
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+        "tiny_cnn",
     } <= set(list_backbones())
     assert get_backbone_spec("inception_v3").input_size == (299, 299)
     assert get_backbone_spec("vgg16").input_size == (224, 224)
@@ -61,7 +67,15 @@ def test_unknown_backbone_lists_the_valid_ones():
         get_backbone_spec("resnet5O")
     message = str(info.value)
     assert "Did you mean 'resnet50'" in message
-    for name in ("vgg16", "inception_v3", "resnet50", "efficientnet_lite0", "tiny_cnn", "convnext_tiny", "timm:"):
+    for name in (
+        "vgg16",
+        "inception_v3",
+        "resnet50",
+        "efficientnet_lite0",
+        "tiny_cnn",
+        "convnext_tiny",
+        "timm:",
+    ):
         assert name in message
 
 
@@ -78,12 +92,24 @@ def test_vgg16_study_layers_follow_keras_numbering():
     # Keras' VGG16(include_top=False).layers[1:] names, and the output shapes the
     # Keras model summary gives at 224x224 (height, width, channels)
     keras = [
-        ("block1_conv1", 224, 64), ("block1_conv2", 224, 64), ("block1_pool", 112, 64),
-        ("block2_conv1", 112, 128), ("block2_conv2", 112, 128), ("block2_pool", 56, 128),
-        ("block3_conv1", 56, 256), ("block3_conv2", 56, 256), ("block3_conv3", 56, 256),
-        ("block3_pool", 28, 256), ("block4_conv1", 28, 512), ("block4_conv2", 28, 512),
-        ("block4_conv3", 28, 512), ("block4_pool", 14, 512), ("block5_conv1", 14, 512),
-        ("block5_conv2", 14, 512), ("block5_conv3", 14, 512), ("block5_pool", 7, 512),
+        ("block1_conv1", 224, 64),
+        ("block1_conv2", 224, 64),
+        ("block1_pool", 112, 64),
+        ("block2_conv1", 112, 128),
+        ("block2_conv2", 112, 128),
+        ("block2_pool", 56, 128),
+        ("block3_conv1", 56, 256),
+        ("block3_conv2", 56, 256),
+        ("block3_conv3", 56, 256),
+        ("block3_pool", 28, 256),
+        ("block4_conv1", 28, 512),
+        ("block4_conv2", 28, 512),
+        ("block4_conv3", 28, 512),
+        ("block4_pool", 14, 512),
+        ("block5_conv1", 14, 512),
+        ("block5_conv2", 14, 512),
+        ("block5_conv3", 14, 512),
+        ("block5_pool", 7, 512),
     ]
     assert sorted(VGG16_STUDY_LAYERS) == list(range(1, 19))
     layers = list_layers("vgg16")
@@ -133,7 +159,9 @@ def test_inception_v3_hub_weights_with_auxiliary_logits_handled(hub_dir):
     built = build_backbone("inception_v3", "imagenet", num_classes=2)
     model = built.model
     assert model.AuxLogits is None and not model.aux_logits
-    torch.testing.assert_close(model.Mixed_7c.branch1x1.conv.weight, state["Mixed_7c.branch1x1.conv.weight"])
+    torch.testing.assert_close(
+        model.Mixed_7c.branch1x1.conv.weight, state["Mixed_7c.branch1x1.conv.weight"]
+    )
     # Google's weights see (x - 0.5) / 0.5: our normalisation equals torchvision's
     # ImageNet normalisation followed by its transform_input
     import torchvision.models as tvm
@@ -145,7 +173,9 @@ def test_inception_v3_hub_weights_with_auxiliary_logits_handled(hub_dir):
     model.eval()
     pixels = torch.rand(2, 3, 80, 80)
     t = Inception_V3_Weights.DEFAULT.transforms()
-    imagenet = (pixels - torch.tensor(t.mean).view(1, 3, 1, 1)) / torch.tensor(t.std).view(1, 3, 1, 1)
+    imagenet = (pixels - torch.tensor(t.mean).view(1, 3, 1, 1)) / torch.tensor(t.std).view(
+        1, 3, 1, 1
+    )
     with torch.no_grad():
         ours = build_backbone("inception_v3", "imagenet").model.eval()((pixels - 0.5) / 0.5)
         torch.testing.assert_close(ours, reference(imagenet), rtol=1e-4, atol=1e-4)
@@ -215,7 +245,9 @@ def test_grayscale_becomes_three_normalised_channels():
     model(grey)
     x = seen["x"]
     assert x.shape == (2, 3, 8, 6)
-    resized = torch.nn.functional.interpolate(grey, size=(8, 6), mode="bilinear", align_corners=False)
+    resized = torch.nn.functional.interpolate(
+        grey, size=(8, 6), mode="bilinear", align_corners=False
+    )
     for c, (m, s) in enumerate([(0.1, 0.5), (0.2, 0.25), (0.3, 0.125)]):
         torch.testing.assert_close(x[:, c : c + 1], (resized - m) / s)
 
@@ -224,7 +256,9 @@ def test_freeze_counts_weight_layers_and_keeps_bn_in_eval():
     model = ImageModel(build_backbone("tiny_cnn", num_classes=2).model, (0.5,) * 3, (0.5,) * 3)
     frozen = model.freeze(1)
     assert frozen == ["conv1", "bn1"]
-    assert not model.backbone.conv1.weight.requires_grad and model.backbone.conv2.weight.requires_grad
+    assert (
+        not model.backbone.conv1.weight.requires_grad and model.backbone.conv2.weight.requires_grad
+    )
     model.train()
     assert not model.backbone.bn1.training and model.backbone.bn2.training
     model2 = ImageModel(build_backbone("tiny_cnn", num_classes=2).model, (0.5,) * 3, (0.5,) * 3)
@@ -279,7 +313,9 @@ def test_container_parameters_freeze_with_their_first_weight_layer():
             return x + self.scale * self.conv(x)
 
     def net():
-        return nn.Sequential(nn.Conv2d(3, 4, 3), Block(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+        return nn.Sequential(
+            nn.Conv2d(3, 4, 3), Block(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+        )
 
     model = ImageModel(net(), (0.5,) * 3, (0.5,) * 3)
     assert model.freeze(1) == ["0"]

@@ -18,7 +18,6 @@ from skbreastcad.features._cnn import CNNLayerFeatures
 from skbreastcad.nn import VGG16_STUDY_LAYERS, build_backbone, list_layers
 
 
-
 @pytest.fixture
 def images():
     return np.random.default_rng(0).integers(0, 256, (10, 20, 20), dtype=np.uint8)
@@ -30,7 +29,13 @@ def _tiny(**params):
 
 @pytest.mark.parametrize(
     "layer, pooling, n_out",
-    [("relu1", "avg", 8), ("relu2", "max", 16), ("relu2", "avgmax", 32), ("pool", "flatten", 64), (None, "avg", 64)],
+    [
+        ("relu1", "avg", 8),
+        ("relu2", "max", 16),
+        ("relu2", "avgmax", 32),
+        ("pool", "flatten", 64),
+        (None, "avg", 64),
+    ],
 )
 def test_shapes_and_names(images, layer, pooling, n_out):
     est = _tiny(layer=layer, pooling=pooling).fit(images)
@@ -51,9 +56,13 @@ def test_deterministic_and_batch_independent(images):
     # other images of the call, bit for bit
     est = _tiny(layer="relu2", batch_size=4).fit(images)
     whole = est.transform(images)
-    np.testing.assert_array_equal(np.vstack([est.transform(images[i : i + 1]) for i in range(10)]), whole)
+    np.testing.assert_array_equal(
+        np.vstack([est.transform(images[i : i + 1]) for i in range(10)]), whole
+    )
     np.testing.assert_array_equal(est.transform(images[::-1]), whole[::-1])
-    other_seed = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=1).fit_transform(images)
+    other_seed = CNNLayerFeatures(
+        "tiny_cnn", layer="relu2", weights=None, random_state=1
+    ).fit_transform(images)
     assert not np.allclose(a, other_seed)
 
 
@@ -63,7 +72,9 @@ def test_vgg16_study_layer_equals_a_plain_torchvision_pass(images):
     import torch.nn.functional as F
 
     layer = VGG16_STUDY_LAYERS[10]  # block3_pool
-    est = CNNLayerFeatures("vgg16", layer=layer, weights=None, input_size=32, random_state=0, device="cpu").fit(images)
+    est = CNNLayerFeatures(
+        "vgg16", layer=layer, weights=None, input_size=32, random_state=0, device="cpu"
+    ).fit(images)
     ours = est.transform(images)
     vgg = est.model_.backbone
     x = torch.as_tensor(images, dtype=torch.float32)[:, None] / 255
@@ -84,8 +95,13 @@ def test_imagenet_weights_from_the_hub_cache(tmp_path, images):
     torch.hub.set_dir(str(tmp_path))
     try:
         (tmp_path / "checkpoints").mkdir()
-        torch.save(model.state_dict(), tmp_path / "checkpoints" / ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1])
-        est = CNNLayerFeatures("resnet18", weights="imagenet", input_size=32, device="cpu").fit(images)
+        torch.save(
+            model.state_dict(),
+            tmp_path / "checkpoints" / ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1],
+        )
+        est = CNNLayerFeatures("resnet18", weights="imagenet", input_size=32, device="cpu").fit(
+            images
+        )
     finally:
         torch.hub._hub_dir = previous
     Xt = est.transform(images)
@@ -114,8 +130,12 @@ def test_a_module_run_several_times_per_pass_is_refused(images):
     # a ResNet block calls its one ReLU module after bn1 and after the sum:
     # capturing its first call silently gave the wrong activation
     with pytest.raises(ValueError, match="'layer1.0.relu'.*runs 2 times.*'layer1.0'"):
-        CNNLayerFeatures("resnet18", layer="layer1.0.relu", weights=None, input_size=32, device="cpu").fit(images)
-    est = CNNLayerFeatures("resnet18", layer="layer1.0.bn2", weights=None, input_size=32, device="cpu")
+        CNNLayerFeatures(
+            "resnet18", layer="layer1.0.relu", weights=None, input_size=32, device="cpu"
+        ).fit(images)
+    est = CNNLayerFeatures(
+        "resnet18", layer="layer1.0.bn2", weights=None, input_size=32, device="cpu"
+    )
     assert est.fit(images).transform(images).shape == (10, 64)
 
 
@@ -157,7 +177,9 @@ def test_read_only_input_as_in_parallel_grid_search(images):
     expected = _tiny(layer="relu2").fit_transform(images)
     for X in (images.copy(), (images / 255).astype(np.float32)):
         X.flags.writeable = False
-        np.testing.assert_allclose(_tiny(layer="relu2").fit_transform(X), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            _tiny(layer="relu2").fit_transform(X), expected, rtol=1e-5, atol=1e-6
+        )
 
 
 def test_gpu_pickle_loads_on_a_cpu_only_machine(images, as_if_pickled_on_gpu):
@@ -179,7 +201,9 @@ def test_gpu_pickle_loads_on_a_cpu_only_machine(images, as_if_pickled_on_gpu):
 
 
 def test_pickles_with_a_torchvision_backbone(images):
-    est = CNNLayerFeatures("resnet18", layer="layer2", weights=None, input_size=32, random_state=0).fit(images)
+    est = CNNLayerFeatures(
+        "resnet18", layer="layer2", weights=None, input_size=32, random_state=0
+    ).fit(images)
     restored = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(restored.transform(images), est.transform(images))
 
@@ -214,8 +238,13 @@ def test_imagenet_efficientnet_lite0_beats_random_init_on_mias(mias_dir):
     auc = {}
     for weights in ("imagenet", None):
         features = CNNLayerFeatures(
-            "efficientnet_lite0", layer="blocks.4", weights=weights, input_size="native",
-            batch_size=100, random_state=0, device="cpu",
+            "efficientnet_lite0",
+            layer="blocks.4",
+            weights=weights,
+            input_size="native",
+            batch_size=100,
+            random_state=0,
+            device="cpu",
         )
         F = features.fit_transform(X)
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
@@ -245,7 +274,9 @@ def test_device_constraint_takes_str_and_torch_device_only(images):
 
     est = _tiny(layer="relu2")
     est.set_params(device=torch.device("cpu")).fit(images)
-    np.testing.assert_array_equal(est.transform(images), est.set_params(device="cpu").transform(images))
+    np.testing.assert_array_equal(
+        est.transform(images), est.set_params(device="cpu").transform(images)
+    )
     with pytest.raises(InvalidParameterError, match="'device' parameter.*'torch.device'. Got 3"):
         est.set_params(device=3).fit(images)
 
@@ -261,7 +292,9 @@ def test_integer_images_map_their_dtype_range_to_unit_values():
     # uint8 is divided by 255 exactly as before
     u8 = (u16 >> 8).astype(np.uint8)
     unit = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=0, device="cpu")
-    np.testing.assert_allclose(cnn.fit_transform(u8), unit.fit_transform(u8 / 255.0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        cnn.fit_transform(u8), unit.fit_transform(u8 / 255.0), rtol=1e-5, atol=1e-6
+    )
     assert np.isfinite(cnn.fit_transform(i64)).all()
 
 

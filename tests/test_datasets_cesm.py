@@ -26,7 +26,9 @@ def cesm(cesm_dir, recording_warnings):
 @pytest.fixture(scope="module")
 def labels(cesm_dir):
     with open(cesm_dir / "labels.csv", newline="") as f:
-        return {row["Image_name"]: row["PathologyClassification"].lower() for row in csv.DictReader(f)}
+        return {
+            row["Image_name"]: row["PathologyClassification"].lower() for row in csv.DictReader(f)
+        }
 
 
 def test_every_image_is_loaded_with_its_labelled_class(cesm, labels):
@@ -50,7 +52,10 @@ def test_rois_are_the_files_pixels(cesm, cesm_dir):
 
 def test_groups_are_women_and_grouped_folds_never_split_one(cesm):
     bunch, _ = cesm
-    women = [re.match(r"P(\d+)_[LR]_CM_(CC|MLO)$", f.split("/")[-1][:-4]).group(1) for f in bunch.metadata["file"]]
+    women = [
+        re.match(r"P(\d+)_[LR]_CM_(CC|MLO)$", f.split("/")[-1][:-4]).group(1)
+        for f in bunch.metadata["file"]
+    ]
     assert list(bunch.metadata["group"]) == [f"P{w}" for w in women]
     assert len(set(women)) == len(np.unique(bunch.groups)) == 218
     for train, test in GroupKFold(5).split(bunch.images, bunch.target, bunch.groups):

@@ -77,7 +77,9 @@ def test_colour_jpeg_becomes_grayscale_and_monochrome1_is_inverted(tmp_path, wri
     (tmp_path / "c").mkdir()
     Image.fromarray(np.full((20, 20, 3), (200, 100, 50), np.uint8)).save(tmp_path / "c" / "rgb.jpg")
     assert read_image(tmp_path / "c" / "rgb.jpg").ndim == 2
-    write_dicom(tmp_path / "d" / "m1.dcm", np.full((10, 10), 1000, np.uint16), photometric="MONOCHROME1")
+    write_dicom(
+        tmp_path / "d" / "m1.dcm", np.full((10, 10), 1000, np.uint16), photometric="MONOCHROME1"
+    )
     image = read_image(tmp_path / "d" / "m1.dcm")
     assert image.dtype == np.uint16 and (image == 65535 - 1000).all()
 
@@ -87,7 +89,9 @@ def test_mask_size_mismatch_names_both_files(tmp_path):
     (tmp_path / "a").mkdir()
     Image.fromarray(image).save(tmp_path / "a" / "x.png")
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "a" / "x_mask.png")
-    with pytest.raises(ValueError, match=r"x_mask.png is 10x10 pixels but its image .*x.png is 80x60"):
+    with pytest.raises(
+        ValueError, match=r"x_mask.png is 10x10 pixels but its image .*x.png is 80x60"
+    ):
         load_image_folder(tmp_path)
 
 
@@ -116,7 +120,11 @@ def test_left_out_items_are_counted(tmp_path, load):
     bunch, messages = load(tmp_path)
     assert "skipped 3 item(s)" in messages[0]
     assert len(bunch.target) == 1  # x_mask2 only
-    assert "empty mask" in messages[0] and "mask without an image" in messages[0] and "not an image" in messages[0]
+    assert (
+        "empty mask" in messages[0]
+        and "mask without an image" in messages[0]
+        and "not an image" in messages[0]
+    )
 
 
 def test_mixed_bit_depths_are_refused(tmp_path):
@@ -152,7 +160,9 @@ def test_even_sized_masks_and_images_are_cut_whole_not_shifted(tmp_path, load):
     image = np.full((60, 60), 50, np.uint8)
     image[10:20, 13:21] = 200  # rows 10..19 (centre 14.5), columns 13..20 (centre 16.5)
     Image.fromarray(image).save(tmp_path / "lesion" / "a" / "x.png")
-    Image.fromarray((image == 200).astype(np.uint8) * 255).save(tmp_path / "lesion" / "a" / "x_mask.png")
+    Image.fromarray((image == 200).astype(np.uint8) * 255).save(
+        tmp_path / "lesion" / "a" / "x_mask.png"
+    )
     bunch, _ = load(tmp_path / "lesion", margin=0.0, output_size=None)
     assert bunch.images.shape == (1, 10, 10)
     assert (bunch.images[0, :, 1:9] == 200).all() and (bunch.images[0] == 200).sum() == 80
@@ -165,7 +175,10 @@ def test_images_sharing_a_name_are_reported_not_dropped_silently(tmp_path, load)
     bunch, messages = load(tmp_path, output_size=None)
     assert list(bunch.metadata["file"]) == ["a/X.bmp"]  # the first in sorted order
     assert "skipped 2 item(s)" in messages[0]
-    assert "a/x.png: same name as X.bmp" in messages[0] and "a/x.tif: same name as X.bmp" in messages[0]
+    assert (
+        "a/x.png: same name as X.bmp" in messages[0]
+        and "a/x.tif: same name as X.bmp" in messages[0]
+    )
 
 
 # --- Nothing lost, nothing silent (issue 9) ---------------------------------------------------------
@@ -200,7 +213,9 @@ def test_broken_link_and_unreadable_class_folder_are_counted(tmp_path, load, mon
     ]
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads folders without permission")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="root reads folders without permission"
+)
 def test_real_unreadable_folder_is_counted(tmp_path, load):
     (tmp_path / "a" / "locked").mkdir(parents=True)
     Image.fromarray(np.full((8, 8), 10, np.uint8)).save(tmp_path / "a" / "x.png")
@@ -225,7 +240,9 @@ def test_linked_subfolders_are_read_once_and_loops_counted(tmp_path, load):
     assert list(bunch.metadata["file"]) == ["a/x.png", "a/linked/y.png"]
     assert [int(image[0, 0]) for image in bunch.images] == [10, 20]
     assert "skipped 1 item(s)" in messages[0]
-    assert _skipped(bunch) == {"a/loop/": "the same folder as a/ (a symbolic link), which is loaded once"}
+    assert _skipped(bunch) == {
+        "a/loop/": "the same folder as a/ (a symbolic link), which is loaded once"
+    }
 
 
 def _busi(root):
@@ -251,15 +268,22 @@ def _busi(root):
 
 def test_busi_style_folder_keeps_its_normal_class(tmp_path, load):
     images = _busi(tmp_path)
-    bunch, messages = load(tmp_path, output_size=40)  # the whole images' size: they are not resampled
+    bunch, messages = load(
+        tmp_path, output_size=40
+    )  # the whole images' size: they are not resampled
     assert not messages
     assert list(bunch.target_names) == ["benign", "normal"]
     assert np.bincount(bunch.target).tolist() == [3, 3]
     meta = bunch.metadata
     assert list(meta["crop"]) == ["mask"] * 3 + ["whole image"] * 3
-    assert list(meta["mask_file"][:3]) == ["benign/benign (1)_mask.png", "benign/benign (2)_mask.png",
-                                           "benign/benign (2)_mask_1.png"]
-    assert meta.loc[2, "crop_size"] == 8 and meta.loc[2, "center_col"] == 32  # ceil(6 px x 1.2), columns 30..35
+    assert list(meta["mask_file"][:3]) == [
+        "benign/benign (1)_mask.png",
+        "benign/benign (2)_mask.png",
+        "benign/benign (2)_mask_1.png",
+    ]
+    assert (
+        meta.loc[2, "crop_size"] == 8 and meta.loc[2, "center_col"] == 32
+    )  # ceil(6 px x 1.2), columns 30..35
     # an all-zero mask gives the ROI an image without a mask gives: the whole image, zero-padded square
     for k in range(3, 6):
         file = meta.loc[k, "file"]
@@ -275,9 +299,15 @@ def test_empty_mask_policies(tmp_path, load):
     assert np.bincount(bunch.target).tolist() == [3]
     assert "skipped 4 item(s)" in messages[0]
     skipped = _skipped(bunch)
-    assert skipped["normal/normal (1)_mask.png"].startswith("empty mask (no lesion pixel): its image gives no ROI")
-    assert skipped["normal/"] == "class 'normal' (target 1) gives no ROI: it is absent from the data"
-    with pytest.raises(ValueError, match=r"Mask .*normal \(1\)_mask.png is empty .*empty_mask='whole_image'"):
+    assert skipped["normal/normal (1)_mask.png"].startswith(
+        "empty mask (no lesion pixel): its image gives no ROI"
+    )
+    assert (
+        skipped["normal/"] == "class 'normal' (target 1) gives no ROI: it is absent from the data"
+    )
+    with pytest.raises(
+        ValueError, match=r"Mask .*normal \(1\)_mask.png is empty .*empty_mask='whole_image'"
+    ):
         load_image_folder(tmp_path, empty_mask="error")
     with pytest.raises(ValueError, match="empty_mask"):
         load_image_folder(tmp_path, empty_mask="whole")
@@ -286,9 +316,14 @@ def test_empty_mask_policies(tmp_path, load):
 def test_invalid_group_pattern_is_a_clear_error(tmp_path):
     (tmp_path / "a").mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a" / "P_001.png")
-    with pytest.raises(ValueError, match=r"group_pattern '\(P_\\\\d\+' is not a valid regular expression: missing \)"):
+    with pytest.raises(
+        ValueError,
+        match=r"group_pattern '\(P_\\\\d\+' is not a valid regular expression: missing \)",
+    ):
         load_image_folder(tmp_path, group_pattern=r"(P_\d+")
-    with pytest.raises(ValueError, match=r"group_pattern '\(Q\)\?P' matches a/P_001.png but captures no patient id"):
+    with pytest.raises(
+        ValueError, match=r"group_pattern '\(Q\)\?P' matches a/P_001.png but captures no patient id"
+    ):
         load_image_folder(tmp_path, group_pattern=r"(Q)?P")
 
 
@@ -324,15 +359,24 @@ def test_images_outside_class_folders_and_empty_classes_are_counted(tmp_path, lo
     [
         (b"P5\n4 4\n0\n" + bytes(16), "header gives maxval 0 .* must be 1..65535"),
         (b"P5\n2 2\n70000\n" + bytes(8), "header gives maxval 70000"),
-        (b"P5\n# a comment\n2 2\n1000\n" + np.array([0, 500, 1000, 2000], ">u2").tobytes(),
-         "grey level 2000 above its header's maxval 1000"),
+        (
+            b"P5\n# a comment\n2 2\n1000\n" + np.array([0, 500, 1000, 2000], ">u2").tobytes(),
+            "grey level 2000 above its header's maxval 1000",
+        ),
         (b"P2\n2 2\n100\n0 50 100 200\n", "Channel value too large"),
         (b"P5\n2 x\n255\n" + bytes(4), "are not integers"),
         (b"P5\n64 64\n255\n" + bytes(100), "truncated"),
         (b"P5\n64", "header ends before"),
     ],
-    ids=["maxval-0", "maxval-too-large", "above-maxval", "ascii-above-maxval", "bad-header", "truncated",
-         "short-header"],
+    ids=[
+        "maxval-0",
+        "maxval-too-large",
+        "above-maxval",
+        "ascii-above-maxval",
+        "bad-header",
+        "truncated",
+        "short-header",
+    ],
 )
 def test_malformed_pgm_names_the_file(tmp_path, content, match):
     path = tmp_path / "film.pgm"

@@ -96,8 +96,11 @@ def test_lesion_without_coordinates_is_counted_and_its_film_gives_no_negatives(d
 
 
 def test_note_pointer_in_place_of_coordinates(tmp_path, load):
-    folder = _write(tmp_path / "m", ["mdb001 G CIRC B 300 800 20", "mdb002 G CALC M *NOTE 3*"],
-                    {"mdb001": _film([(300, 800, 20, 250)]), "mdb002": _film()})
+    folder = _write(
+        tmp_path / "m",
+        ["mdb001 G CIRC B 300 800 20", "mdb002 G CALC M *NOTE 3*"],
+        {"mdb001": _film([(300, 800, 20, 250)]), "mdb002": _film()},
+    )
     info = read_mias_info(folder / "Info.txt")
     assert info.loc[1, "note"] == "*NOTE 3*" and np.isnan(info.loc[1, "x"])
     bunch, messages = load(folder, task="malignancy")
@@ -105,7 +108,9 @@ def test_note_pointer_in_place_of_coordinates(tmp_path, load):
 
 
 def test_negatives_lie_in_the_breast_and_clear_of_every_lesion(database, load):
-    bunch, _ = load(database, roi_size=64, output_size=None, negatives_per_positive=4, random_state=0)
+    bunch, _ = load(
+        database, roi_size=64, output_size=None, negatives_per_positive=4, random_state=0
+    )
     negatives = bunch.images[bunch.target == 0]
     assert len(negatives) == 16
     # breast (at most the 5 % allowed at the skin line is background), none of the lesion grey levels
@@ -125,7 +130,12 @@ def test_counts_follow_negatives_per_positive(database, load):
 def test_malignancy_task_and_class_filter(database, load):
     bunch, _ = load(database, task="malignancy")
     assert list(bunch.target_names) == ["benign", "malignant"]
-    assert sorted(zip(bunch.metadata["severity"], bunch.target, strict=True)) == [("B", 0), ("B", 0), ("M", 1), ("M", 1)]
+    assert sorted(zip(bunch.metadata["severity"], bunch.target, strict=True)) == [
+        ("B", 0),
+        ("B", 0),
+        ("M", 1),
+        ("M", 1),
+    ]
     bunch, _ = load(database, task="malignancy", abnormality_classes=["circ", "SPIC"])
     assert set(bunch.metadata["abnormality"]) == {"CIRC", "SPIC"}
     with pytest.raises(ValueError, match="abnormality_classes"):
@@ -138,7 +148,9 @@ def test_deterministic_given_random_state(database, load):
     c, _ = load(database, random_state=4)
     np.testing.assert_array_equal(a.images, b.images)
     assert a.metadata.equals(b.metadata)
-    assert not a.metadata[["center_row", "center_col"]].equals(c.metadata[["center_row", "center_col"]])
+    assert not a.metadata[["center_row", "center_col"]].equals(
+        c.metadata[["center_row", "center_col"]]
+    )
 
 
 def test_groups_pair_the_two_films_of_a_woman(database, load):
@@ -151,7 +163,9 @@ def test_groups_pair_the_two_films_of_a_woman(database, load):
 
 def test_png_copies_give_the_same_rois(database, tmp_path, load):
     films = {p.stem: np.asarray(Image.open(p)) for p in database.glob("*.pgm")}
-    rows = [line for line in (database / "Info.txt").read_text().splitlines() if line.startswith("mdb")]
+    rows = [
+        line for line in (database / "Info.txt").read_text().splitlines() if line.startswith("mdb")
+    ]
     png = _write(tmp_path / "png", rows, films, ext=".png")
     a, _ = load(database)
     b, _ = load(png)
@@ -191,8 +205,11 @@ def test_unlisted_image_is_reported(database, load):
 
 
 def test_lesion_outside_the_breast_is_skipped_with_a_warning(tmp_path, load):
-    folder = _write(tmp_path / "m", ["mdb001 G CIRC B 300 800 20", "mdb002 G CALC B 900 900 5"],
-                    {"mdb001": _film([(300, 800, 20, 250)]), "mdb002": _film()})
+    folder = _write(
+        tmp_path / "m",
+        ["mdb001 G CIRC B 300 800 20", "mdb002 G CALC B 900 900 5"],
+        {"mdb001": _film([(300, 800, 20, 250)]), "mdb002": _film()},
+    )
     bunch, messages = load(folder)
     assert (bunch.target == 1).sum() == 1
     assert "mdb002 CALC (line" in messages[0] and "outside the breast" in messages[0]
@@ -260,7 +277,9 @@ def test_the_order_of_references_does_not_change_the_rois(database, load):
 def test_a_second_copy_of_a_film_is_reported(database, load):
     Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(database / "mdb002.png")
     bunch, messages = load(database)
-    assert set(bunch.metadata.loc[bunch.metadata["reference"] == "mdb002", "file"]) == {"mdb002.pgm"}
+    assert set(bunch.metadata.loc[bunch.metadata["reference"] == "mdb002", "file"]) == {
+        "mdb002.pgm"
+    }
     assert "mdb002.png: another copy of mdb002.pgm, which is read" in messages[0]
     _, messages = load(database, references=["mdb001"])
     assert "mdb002.png" not in " ".join(messages)
@@ -269,5 +288,7 @@ def test_a_second_copy_of_a_film_is_reported(database, load):
 def test_film_with_maxval_zero_names_the_file(database):
     # Pillow's own message ("maxval must be greater than 0 ...") named no file
     (database / "mdb002.pgm").write_bytes(b"P5\n1024 1024\n0\n" + b"\0" * SIZE * SIZE)
-    with pytest.raises(ValueError, match=r"Cannot read image .*mdb002.pgm: its PGM/PPM header gives maxval 0"):
+    with pytest.raises(
+        ValueError, match=r"Cannot read image .*mdb002.pgm: its PGM/PPM header gives maxval 0"
+    ):
         load_mias(database)

@@ -53,8 +53,13 @@ def test_lesions_are_brighter_than_the_background_at_the_centre():
 
 @pytest.mark.parametrize("kind", ["circumscribed", "spiculated", "calcification"])
 def test_each_lesion_kind_can_be_drawn_alone(kind):
-    X, y = make_phantoms(20, image_size=32, lesion_types=(kind,), imbalance_ratio=1.0, random_state=0)
-    assert X[y == 1].astype(float).max(axis=(1, 2)).mean() > X[y == 0].astype(float).max(axis=(1, 2)).mean()
+    X, y = make_phantoms(
+        20, image_size=32, lesion_types=(kind,), imbalance_ratio=1.0, random_state=0
+    )
+    assert (
+        X[y == 1].astype(float).max(axis=(1, 2)).mean()
+        > X[y == 0].astype(float).max(axis=(1, 2)).mean()
+    )
 
 
 def test_mri_is_a_different_domain():

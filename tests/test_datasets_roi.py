@@ -22,8 +22,11 @@ from skbreastcad.datasets._roi import (
 
 
 @given(
-    h=st.integers(1, 30), w=st.integers(1, 30), side=st.integers(1, 40),
-    row2=st.integers(-20, 80), col2=st.integers(-20, 80),
+    h=st.integers(1, 30),
+    w=st.integers(1, 30),
+    side=st.integers(1, 40),
+    row2=st.integers(-20, 80),
+    col2=st.integers(-20, 80),
 )
 @settings(max_examples=200, deadline=None)
 def test_crop_square_equals_a_zero_padded_slice(h, w, side, row2, col2):
@@ -36,14 +39,17 @@ def test_crop_square_equals_a_zero_padded_slice(h, w, side, row2, col2):
     padded = np.pad(image, pad)
     np.testing.assert_array_equal(roi, padded[top + pad : bottom + pad, left + pad : right + pad])
     # the box is centred on the requested centre (exactly when the parities allow, else by half a pixel)
-    assert abs((top + bottom - 1) / 2 - row2 / 2) <= 0.5 and abs((left + right - 1) / 2 - col2 / 2) <= 0.5
+    assert (
+        abs((top + bottom - 1) / 2 - row2 / 2) <= 0.5
+        and abs((left + right - 1) / 2 - col2 / 2) <= 0.5
+    )
 
 
 def test_mask_box_encloses_the_mask_as_scipy_finds_it():
     mask = np.zeros((50, 60), bool)
     mask[10:20, 13:21] = True
     mask[25, 30] = True
-    (rows, cols), = ndi.find_objects(mask.astype(int))
+    ((rows, cols),) = ndi.find_objects(mask.astype(int))
     row, col, side = mask_box(mask, 0.0)
     assert side == max(rows.stop - rows.start, cols.stop - cols.start) == 18
     assert (row, col) == ((rows.start + rows.stop - 1) / 2, (cols.start + cols.stop - 1) / 2)
@@ -63,16 +69,23 @@ def test_stack_rois_refuses_mixed_bit_depths_and_sizes():
 def _disc_film(size=256, radius=110):
     rows, cols = np.ogrid[:size, :size]
     image = np.zeros((size, size), np.uint8)
-    image[(rows - size // 2) ** 2 + cols**2 < radius**2] = 120  # a half-disc breast at the left edge
+    image[(rows - size // 2) ** 2 + cols**2 < radius**2] = (
+        120  # a half-disc breast at the left edge
+    )
     return image
 
 
 @pytest.mark.parametrize("attempts, match", [(1, False), (3, True)])
 def test_placed_negatives_keep_every_rule(global_random_seed, attempts, match):
-    films = [Film(_disc_film(), factor=4, keep_away=[(128, 40, 20)]), Film(_disc_film(radius=90), factor=4)]
+    films = [
+        Film(_disc_film(), factor=4, keep_away=[(128, 40, 20)]),
+        Film(_disc_film(radius=90), factor=4),
+    ]
     templates = [(24, 1.0), (16, 0.7), (32, 0.98)]
     rng = np.random.RandomState(global_random_seed)
-    placed = place_negatives(40, films, templates, rng, attempts=attempts, match_breast_fraction=match)
+    placed = place_negatives(
+        40, films, templates, rng, attempts=attempts, match_breast_fraction=match
+    )
     assert 0 < len(placed) <= 40
     boxes = {0: [], 1: []}
     for k, row, col, side in placed:
@@ -82,7 +95,9 @@ def test_placed_negatives_keep_every_rule(global_random_seed, attempts, match):
         top, left, bottom, right = box
         assert film.breast[row // 4, col // 4]  # centred in the breast
         fraction = film.breast_fraction(box)
-        assert fraction >= 0.95 - 1e-9 or (match and side == 16 and abs(fraction - 0.7) <= 0.05 + 1e-9)
+        assert fraction >= 0.95 - 1e-9 or (
+            match and side == 16 and abs(fraction - 0.7) <= 0.05 + 1e-9
+        )
         for r, c, radius in film.keep_away:  # clear of the lesion circle
             dr, dc = max(top - r, r - bottom, 0), max(left - c, c - right, 0)
             assert dr**2 + dc**2 > radius**2
@@ -91,8 +106,14 @@ def test_placed_negatives_keep_every_rule(global_random_seed, attempts, match):
         boxes[k].append(box)
     # round robin: the two films take turns while both have room
     assert abs(len(boxes[0]) - len(boxes[1])) <= 1 or len(placed) < 40
-    again = place_negatives(40, films, templates, np.random.RandomState(global_random_seed),
-                            attempts=attempts, match_breast_fraction=match)
+    again = place_negatives(
+        40,
+        films,
+        templates,
+        np.random.RandomState(global_random_seed),
+        attempts=attempts,
+        match_breast_fraction=match,
+    )
     assert again == placed
     assert place_negatives(0, films, templates, rng) == []
 
@@ -115,7 +136,9 @@ def test_mias_films_of_mixed_bit_depth_are_refused_not_promoted(tmp_path):
     (tmp_path / "Info.txt").write_text("mdb001 G CIRC B 300 500 20\nmdb003 G CIRC M 300 500 20\n")
     Image.fromarray(film).save(tmp_path / "mdb001.pgm")
     Image.fromarray(film.astype(np.uint16) * 256).save(tmp_path / "mdb003.png")
-    with pytest.raises(ValueError, match=r"mix pixel types: uint8 \(e.g. mdb001.pgm\), uint16 \(e.g. mdb003.png\)"):
+    with pytest.raises(
+        ValueError, match=r"mix pixel types: uint8 \(e.g. mdb001.pgm\), uint16 \(e.g. mdb003.png\)"
+    ):
         load_mias(tmp_path, task="malignancy")
 
 
@@ -131,5 +154,7 @@ def test_pydicom_is_imported_only_to_read_a_dicom(tmp_path, write_dicom):
         f"read_image({str(tmp_path / 'd' / 'y.dcm')!r})\n"
         "print('pydicom' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["False", "True"]

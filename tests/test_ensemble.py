@@ -47,7 +47,11 @@ def test_seed_ensemble_of_a_deep_classifier():
     X = rng.integers(0, 256, (16, 12, 12), dtype=np.uint8)
     y = np.array([0, 1] * 8)
     clf = TwoStageTransferClassifier(
-        "tiny_cnn", transfer="none", weights=None, max_epochs=1, validation_fraction=None,
+        "tiny_cnn",
+        transfer="none",
+        weights=None,
+        max_epochs=1,
+        validation_fraction=None,
         device="cpu",
     )
     ens = SeedEnsembleClassifier(clf, n_estimators=2, random_state=0).fit(X, y)
@@ -104,7 +108,7 @@ class _TopLeft(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         X = np.asarray(X, dtype=float)
-        p = (X.reshape(len(X), *self.image_shape_)[:, 0, 0] / 255.0)
+        p = X.reshape(len(X), *self.image_shape_)[:, 0, 0] / 255.0
         return np.column_stack([1 - p, p])
 
 
@@ -140,8 +144,10 @@ def test_tta_on_flattened_rows_and_a_real_pipeline():
     tta = TTAClassifier(pipe, transforms="flips").fit(Xi, yi)
     fitted = tta.estimator_
     manual = np.mean(
-        [fitted.predict_proba(np.ascontiguousarray(t)) for t in
-         (Xi, Xi[:, :, ::-1], Xi[:, ::-1, :], Xi[:, ::-1, ::-1])],
+        [
+            fitted.predict_proba(np.ascontiguousarray(t))
+            for t in (Xi, Xi[:, :, ::-1], Xi[:, ::-1, :], Xi[:, ::-1, ::-1])
+        ],
         axis=0,
     )
     np.testing.assert_allclose(tta.predict_proba(Xi), manual)

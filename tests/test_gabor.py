@@ -21,7 +21,9 @@ def _reference(image, frequencies=FREQS, n_orientations=8, bandwidth=1, n_stds=3
     row = []
     for f in frequencies:
         for k in range(n_orientations):
-            real, imag = gabor(image, f, theta=k * np.pi / n_orientations, bandwidth=bandwidth, n_stds=n_stds)
+            real, imag = gabor(
+                image, f, theta=k * np.pi / n_orientations, bandwidth=bandwidth, n_stds=n_stds
+            )
             mag = np.hypot(real, imag)
             if mask is not None:
                 mag = mag[mask]
@@ -80,7 +82,10 @@ def test_feature_names():
     ]
     assert names[-1] == "gabor_theta7_freq0.1_std"
     one = GaborFeatures(frequencies=(0.25,), statistics="std").fit(_images(1, (40, 40)))
-    assert list(one.get_feature_names_out()[:2]) == ["gabor_theta0_freq0.25_std", "gabor_theta1_freq0.25_std"]
+    assert list(one.get_feature_names_out()[:2]) == [
+        "gabor_theta0_freq0.25_std",
+        "gabor_theta1_freq0.25_std",
+    ]
 
 
 def test_std_is_sqrt_of_var():
@@ -155,7 +160,9 @@ def _padded_reference(image, frequencies=FREQS, n_orientations=8):
 
 def test_images_smaller_than_a_kernel():
     X = _images(2, (20, 30))
-    with pytest.raises(ValueError, match=r"\(20, 30\).*frequency 0\.1.*\(35, 35\).*allow_small_images"):
+    with pytest.raises(
+        ValueError, match=r"\(20, 30\).*frequency 0\.1.*\(35, 35\).*allow_small_images"
+    ):
         GaborFeatures().fit(X)
     # allowed: repeated reflection, as skimage does where scipy.ndimage gets it right
     got = GaborFeatures(allow_small_images=True).fit_transform(X)
@@ -240,9 +247,13 @@ def test_fft_path_equals_spatial_path(shape):
     fft = _gabor_bank(FREQS, 8, 1.0, 3.0, *shape, "fft")
     assert {g["method"] for g in spatial} == {"spatial"} and {g["method"] for g in fft} == {"fft"}
     for m in (None, mask):
-        assert_allclose(_filter_chunk(X, m, fft, stats, 32), _filter_chunk(X, m, spatial, stats, 32), rtol=1e-10)
+        assert_allclose(
+            _filter_chunk(X, m, fft, stats, 32), _filter_chunk(X, m, spatial, stats, 32), rtol=1e-10
+        )
     if shape == (37, 51):
-        assert_allclose(_filter_chunk(X[:1], None, fft, ("mean", "var"), 32)[0], _reference(X[0]), rtol=1e-6)
+        assert_allclose(
+            _filter_chunk(X[:1], None, fft, ("mean", "var"), 32)[0], _reference(X[0]), rtol=1e-6
+        )
 
 
 def test_automatic_choice_uses_both_paths_with_equal_results():

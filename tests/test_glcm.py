@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skbreastcad.features import GLCMFeatures
-from skbreastcad.features import GLCM_FEATURE_NAMES
+from skbreastcad.features import GLCM_FEATURE_NAMES, GLCMFeatures
 
 ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 
@@ -29,7 +28,10 @@ def _ibsi_reference(ibsi_dir, config):
     with open(ibsi_dir / "glcm_reference.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["config"] == config]
     assert len(rows) == 25
-    return {r["feature_name"].lower().replace(" ", "_"): (float(r["value"]), float(r["tolerance"])) for r in rows}
+    return {
+        r["feature_name"].lower().replace(" ", "_"): (float(r["value"]), float(r["tolerance"]))
+        for r in rows
+    }
 
 
 @pytest.mark.parametrize(
@@ -38,7 +40,10 @@ def _ibsi_reference(ibsi_dir, config):
 @pytest.mark.parametrize(
     "discretisation",
     # IBSI: a fixed bin number of 6 or a bin width of 1 leaves the phantom's levels 1..6 unchanged
-    [{"discretisation": "fixed_bin_number", "n_bins": 6}, {"discretisation": "fixed_bin_width", "bin_width": 1}],
+    [
+        {"discretisation": "fixed_bin_number", "n_bins": 6},
+        {"discretisation": "fixed_bin_width", "bin_width": 1},
+    ],
     ids=["fbn6", "fbs1"],
 )
 def test_ibsi_digital_phantom_reference_values(ibsi_dir, aggregation, config, discretisation):
@@ -104,7 +109,11 @@ def test_equals_skimage_graycoprops(global_random_seed, metric, distances, angle
 
     X = _skimage_images(global_random_seed)
     est = GLCMFeatures(
-        distances=distances, angles=angles, distance_metric=metric, discretisation="none", aggregation="none"
+        distances=distances,
+        angles=angles,
+        distance_metric=metric,
+        discretisation="none",
+        aggregation="none",
     ).fit(X)
     ours = _per_matrix(est, X).reshape(len(X), len(distances), len(angles), -1)
     for b, image in enumerate(X):
@@ -138,9 +147,13 @@ def test_merged_equals_skimage_on_the_summed_matrices_of_large_images():
         P = P / P.sum(axis=(0, 1), keepdims=True)
         for prop, (name, to_ours) in SKIMAGE_PROPS.items():
             expected = to_ours(graycoprops(P, prop))
-            np.testing.assert_allclose(ours_none[b, :, :, _column(per_angle, name)], expected, rtol=1e-10)
+            np.testing.assert_allclose(
+                ours_none[b, :, :, _column(per_angle, name)], expected, rtol=1e-10
+            )
             expected = to_ours(graycoprops(P_merged, prop))[:, 0]
-            np.testing.assert_allclose(ours_merged[b, :, _column(merged, name)], expected, rtol=1e-10)
+            np.testing.assert_allclose(
+                ours_merged[b, :, _column(merged, name)], expected, rtol=1e-10
+            )
 
 
 def test_equals_skimage_on_16_bit_images(global_random_seed):
@@ -154,7 +167,10 @@ def test_equals_skimage_on_16_bit_images(global_random_seed):
         P = graycomatrix(image, (1,), ANGLES, levels=300, symmetric=True, normed=True)
         for prop, (name, to_ours) in SKIMAGE_PROPS.items():
             np.testing.assert_allclose(
-                ours[b, :, _column(est, name)], to_ours(graycoprops(P, prop))[0], rtol=1e-10, atol=1e-12
+                ours[b, :, _column(est, name)],
+                to_ours(graycoprops(P, prop))[0],
+                rtol=1e-10,
+                atol=1e-12,
             )
 
 
@@ -168,12 +184,17 @@ def test_masked_roi_equals_skimage_on_the_roi_pairs(global_random_seed):
     ours = _per_matrix(est, X, mask)
     for b in range(len(X)):
         # outside pixels become an extra level 16, whose row and column are then dropped
-        P = graycomatrix(np.where(mask[b], X[b], 16).astype(np.uint8), (1,), ANGLES, levels=17, symmetric=True)
+        P = graycomatrix(
+            np.where(mask[b], X[b], 16).astype(np.uint8), (1,), ANGLES, levels=17, symmetric=True
+        )
         P = P[:16, :16].astype(np.float64)
         P /= P.sum(axis=(0, 1), keepdims=True)
         for prop, (name, to_ours) in SKIMAGE_PROPS.items():
             np.testing.assert_allclose(
-                ours[b, :, _column(est, name)], to_ours(graycoprops(P, prop))[0], rtol=1e-10, atol=1e-12
+                ours[b, :, _column(est, name)],
+                to_ours(graycoprops(P, prop))[0],
+                rtol=1e-10,
+                atol=1e-12,
             )
 
 
@@ -220,17 +241,27 @@ def test_dense_and_sorted_counting_agree():
     rng = np.random.default_rng(0)
     X = rng.integers(0, 6, size=(4, 18, 18)).astype(np.uint16)
     shift = 3000
-    names = [f for f in GLCM_FEATURE_NAMES if f not in ("joint_average", "sum_average", "autocorrelation")]
+    names = [
+        f
+        for f in GLCM_FEATURE_NAMES
+        if f not in ("joint_average", "sum_average", "autocorrelation")
+    ]
     names = [f for f in names if not f.startswith("normalised") and not f.startswith("cluster_")]
-    small = GLCMFeatures(discretisation="none", n_levels=4000, features=names, aggregation="none").fit(X)
+    small = GLCMFeatures(
+        discretisation="none", n_levels=4000, features=names, aggregation="none"
+    ).fit(X)
     large = GLCMFeatures(discretisation="none", n_levels=4000, aggregation="none").fit(X + shift)
     np.testing.assert_allclose(
-        _per_matrix(small, X), _per_matrix(large, X + shift)[:, :, [_column(large, f) for f in names]], rtol=1e-10
+        _per_matrix(small, X),
+        _per_matrix(large, X + shift)[:, :, [_column(large, f) for f in names]],
+        rtol=1e-10,
     )
     avg = _column(large, "joint_average")
     np.testing.assert_allclose(
         _per_matrix(large, X + shift)[:, :, avg],
-        _per_matrix(GLCMFeatures(discretisation="none", n_levels=4000, aggregation="none").fit(X), X)[:, :, avg]
+        _per_matrix(
+            GLCMFeatures(discretisation="none", n_levels=4000, aggregation="none").fit(X), X
+        )[:, :, avg]
         + shift,
     )
 
@@ -241,12 +272,19 @@ def test_feature_subset_equals_columns_of_all():
     mask = rng.random(X.shape) < 0.8
     for discretisation in ("fixed_bin_number", "none"):  # dense and sorted counting
         everything = GLCMFeatures(distances=(1, 3), discretisation=discretisation).fit(X)
-        for subset in (["contrast", "correlation"], ["joint_entropy", "sum_average", "joint_maximum"]):
-            est = GLCMFeatures(distances=(1, 3), discretisation=discretisation, features=subset).fit(X)
+        for subset in (
+            ["contrast", "correlation"],
+            ["joint_entropy", "sum_average", "joint_maximum"],
+        ):
+            est = GLCMFeatures(
+                distances=(1, 3), discretisation=discretisation, features=subset
+            ).fit(X)
             for m in (None, mask):
                 full = _per_matrix(everything, X, m)[:, :, [_column(everything, f) for f in subset]]
                 np.testing.assert_allclose(_per_matrix(est, X, m), full, rtol=1e-12)
-            assert list(est.get_feature_names_out()) == [f"glcm_d{d}_{f}" for d in (1, 3) for f in subset]
+            assert list(est.get_feature_names_out()) == [
+                f"glcm_d{d}_{f}" for d in (1, 3) for f in subset
+            ]
 
 
 def test_merged_with_one_angle_equals_per_angle():
@@ -276,11 +314,21 @@ def test_16_bit_levels_without_discretisation():
     assert large.n_levels_ == 65536
     a, b = small.transform(X), large.transform(Y)
     col = {f: _column(large, f) for f in GLCM_FEATURE_NAMES}
-    for name in ("joint_entropy", "angular_second_moment", "correlation", "joint_maximum", "sum_entropy",
-                 "difference_entropy", "information_correlation_1", "information_correlation_2"):
+    for name in (
+        "joint_entropy",
+        "angular_second_moment",
+        "correlation",
+        "joint_maximum",
+        "sum_entropy",
+        "difference_entropy",
+        "information_correlation_1",
+        "information_correlation_2",
+    ):
         np.testing.assert_allclose(b[:, col[name]], a[:, col[name]], rtol=1e-10, err_msg=name)
     np.testing.assert_allclose(b[:, col["contrast"]], a[:, col["contrast"]] * 300**2, rtol=1e-10)
-    np.testing.assert_allclose(b[:, col["joint_average"]] - 1, (a[:, col["joint_average"]] - 1) * 300, rtol=1e-10)
+    np.testing.assert_allclose(
+        b[:, col["joint_average"]] - 1, (a[:, col["joint_average"]] - 1) * 300, rtol=1e-10
+    )
 
 
 def test_fixed_bin_width_equals_pre_binned_levels():
@@ -311,9 +359,13 @@ def test_mask_as_rectangle_equals_cropping():
     est = GLCMFeatures(distances=(1, 2))
     full = est.fit(X, mask=mask).transform(X, mask=mask)
     crop = X[:, 3:15, 5:18]
-    np.testing.assert_allclose(full, GLCMFeatures(distances=(1, 2)).fit(crop).transform(crop), rtol=1e-12)
+    np.testing.assert_allclose(
+        full, GLCMFeatures(distances=(1, 2)).fit(crop).transform(crop), rtol=1e-12
+    )
     # a flattened mask is the same mask
-    np.testing.assert_allclose(est.transform(X, mask=mask.reshape(3, -1).astype(int)), full, rtol=1e-12)
+    np.testing.assert_allclose(
+        est.transform(X, mask=mask.reshape(3, -1).astype(int)), full, rtol=1e-12
+    )
 
 
 def test_mask_travels_through_a_pipeline_with_metadata_routing():
@@ -338,8 +390,12 @@ def test_n_jobs_and_chunking_do_not_change_values():
     mask = rng.random(X.shape) < 0.9
     serial = GLCMFeatures(discretisation="none", n_jobs=1).fit(X).transform(X, mask=mask)
     parallel = GLCMFeatures(discretisation="none", n_jobs=2).fit(X).transform(X, mask=mask)
-    one_by_one = np.vstack([GLCMFeatures(discretisation="none").fit(x[None]).transform(x[None], mask=m[None])
-                            for x, m in zip(X[:5], mask[:5])])
+    one_by_one = np.vstack(
+        [
+            GLCMFeatures(discretisation="none").fit(x[None]).transform(x[None], mask=m[None])
+            for x, m in zip(X[:5], mask[:5])
+        ]
+    )
     np.testing.assert_array_equal(serial, parallel)
     np.testing.assert_allclose(serial[:5], one_by_one, rtol=1e-12)
 
@@ -350,13 +406,31 @@ def test_constant_roi_gets_the_documented_values():
     est = GLCMFeatures(discretisation="none").fit(X)
     values = dict(zip(est.features_, est.transform(X)[0]))
     expected = {
-        "joint_maximum": 1.0, "joint_average": 38.0, "joint_variance": 0.0, "joint_entropy": 0.0,
-        "difference_average": 0.0, "difference_variance": 0.0, "difference_entropy": 0.0,
-        "sum_average": 76.0, "sum_variance": 0.0, "sum_entropy": 0.0, "angular_second_moment": 1.0,
-        "contrast": 0.0, "dissimilarity": 0.0, "inverse_difference": 1.0, "normalised_inverse_difference": 1.0,
-        "inverse_difference_moment": 1.0, "normalised_inverse_difference_moment": 1.0, "inverse_variance": 0.0,
-        "correlation": 1.0, "autocorrelation": 38.0**2, "cluster_tendency": 0.0, "cluster_shade": 0.0,
-        "cluster_prominence": 0.0, "information_correlation_1": 0.0, "information_correlation_2": 0.0,
+        "joint_maximum": 1.0,
+        "joint_average": 38.0,
+        "joint_variance": 0.0,
+        "joint_entropy": 0.0,
+        "difference_average": 0.0,
+        "difference_variance": 0.0,
+        "difference_entropy": 0.0,
+        "sum_average": 76.0,
+        "sum_variance": 0.0,
+        "sum_entropy": 0.0,
+        "angular_second_moment": 1.0,
+        "contrast": 0.0,
+        "dissimilarity": 0.0,
+        "inverse_difference": 1.0,
+        "normalised_inverse_difference": 1.0,
+        "inverse_difference_moment": 1.0,
+        "normalised_inverse_difference_moment": 1.0,
+        "inverse_variance": 0.0,
+        "correlation": 1.0,
+        "autocorrelation": 38.0**2,
+        "cluster_tendency": 0.0,
+        "cluster_shade": 0.0,
+        "cluster_prominence": 0.0,
+        "information_correlation_1": 0.0,
+        "information_correlation_2": 0.0,
     }
     for name, value in expected.items():
         assert values[name] == pytest.approx(value, abs=1e-12), name
@@ -380,7 +454,11 @@ def test_rois_without_pairs_are_nan_with_a_warning_and_do_not_disturb_the_batch(
     np.testing.assert_allclose(out[[0, 2, 4]], alone, rtol=1e-12)
     # images smaller than every offset
     tiny = np.zeros((2, 1, 1), dtype=np.uint8)
-    for params in ({}, {"features": ["contrast"]}, {"discretisation": "none", "aggregation": "merged"}):
+    for params in (
+        {},
+        {"features": ["contrast"]},
+        {"discretisation": "none", "aggregation": "merged"},
+    ):
         with pytest.warns(UserWarning, match="2 of 2 images"):
             assert np.isnan(GLCMFeatures(**params).fit(tiny).transform(tiny)).all()
 
@@ -393,7 +471,7 @@ def test_thin_rois_average_over_the_directions_that_have_pairs():
     np.testing.assert_allclose(averaged, horizontal, rtol=1e-12)
     with pytest.warns(UserWarning, match="3 of 3 images"):
         per_angle = GLCMFeatures(aggregation="none").fit(X).transform(X)
-    assert np.isnan(per_angle[:, len(GLCM_FEATURE_NAMES):]).all()
+    assert np.isnan(per_angle[:, len(GLCM_FEATURE_NAMES) :]).all()
     assert not np.isnan(per_angle[:, : len(GLCM_FEATURE_NAMES)]).any()
 
 
@@ -468,7 +546,9 @@ def test_every_counting_method_gives_the_same_cells(levels, masked):
             for r in range(17):
                 for c in range(23):
                     r2, c2 = r + dr, c + dc
-                    if not (0 <= r2 < 17 and 0 <= c2 < 23) or (roi is not None and not (roi[b, r, c] and roi[b, r2, c2])):
+                    if not (0 <= r2 < 17 and 0 <= c2 < 23) or (
+                        roi is not None and not (roi[b, r, c] and roi[b, r2, c2])
+                    ):
                         continue
                     key = (b * 8 + g, min(X[b, r, c], X[b, r2, c2]), max(X[b, r, c], X[b, r2, c2]))
                     expected[key] = expected.get(key, 0) + 1
@@ -482,7 +562,9 @@ def test_every_counting_method_gives_the_same_cells(levels, masked):
         group = base >> bits
         low = (1 << bits) - 1
         got = {
-            (int(g), int((c >> bits) & low), int(c & low)): int(n) for g, c, n in zip(group, cell, count) if n > 0
+            (int(g), int((c >> bits) & low), int(c & low)): int(n)
+            for g, c, n in zip(group, cell, count)
+            if n > 0
         }
         assert got == expected, method
         assert n_groups == 24 and np.all(np.diff(group) >= 0)

@@ -24,7 +24,8 @@ def _skimage_coords(est, index=slice(None)):
     coords = np.empty(len(ours), dtype=object)
     for i, (t, (y, x, h, w)) in enumerate(zip(types, ours)):
         coords[i] = [
-            [(y + oy * h, x + ox * w), (y + (oy + 1) * h - 1, x + (ox + 1) * w - 1)] for oy, ox in _RECTANGLES[t]
+            [(y + oy * h, x + ox * w), (y + (oy + 1) * h - 1, x + (ox + 1) * w - 1)]
+            for oy, ox in _RECTANGLES[t]
         ]
     return coords
 
@@ -32,7 +33,13 @@ def _skimage_coords(est, index=slice(None)):
 def _skimage_values(est, image):
     height, width = image.shape
     return haar_like_feature(
-        integral_image(image), 0, 0, width, height, feature_type=est.feature_types_, feature_coord=_skimage_coords(est)
+        integral_image(image),
+        0,
+        0,
+        width,
+        height,
+        feature_type=est.feature_types_,
+        feature_coord=_skimage_coords(est),
     )
 
 
@@ -77,7 +84,10 @@ def test_sign_conventions():
     image = np.zeros((1, 4, 4))
     image[0, :, 2:] = 1
     est = HaarFeatures(feature_types="type-2-x", min_size=2, step=4).fit(image)
-    assert list(est.get_feature_names_out()) == ["haar_type-2-x_y0_x0_h2_w2", "haar_type-2-x_y0_x0_h4_w2"]
+    assert list(est.get_feature_names_out()) == [
+        "haar_type-2-x_y0_x0_h2_w2",
+        "haar_type-2-x_y0_x0_h4_w2",
+    ]
     assert_array_equal(est.transform(image), [[4.0, 8.0]])
     # type-4: top-right + bottom-left - top-left - bottom-right
     image = np.array([[[1.0, 2.0], [3.0, 4.0]]])
@@ -91,7 +101,10 @@ def test_default_counts_are_moderate_and_size_independent():
         assert est.n_features_enumerated_ == 2056
         # corners on multiples of side/8 only: a 9x9 integral image per image
         assert est._matrix[0].shape[1] == 81
-    assert HaarFeatures(step=0.25, min_size=0.125).fit(_images(1, (64, 64))).n_features_enumerated_ == 700
+    assert (
+        HaarFeatures(step=0.25, min_size=0.125).fit(_images(1, (64, 64))).n_features_enumerated_
+        == 700
+    )
 
 
 def test_feature_names_say_type_and_coordinates():
@@ -108,7 +121,9 @@ def test_centred_window_equals_features_of_the_cropped_centre():
     assert est.window_ == (3, 3, 24, 20)
     full = HaarFeatures(min_size=2, step=3).fit(X[:, 3:27, 3:23])
     assert_array_equal(est.transform(X), full.transform(X[:, 3:27, 3:23]))
-    with pytest.raises(ValueError, match=r"\(30, 27\) are smaller than the Haar detection window \(31, 20\)"):
+    with pytest.raises(
+        ValueError, match=r"\(30, 27\) are smaller than the Haar detection window \(31, 20\)"
+    ):
         HaarFeatures(window_shape=(31, 20)).fit(X)
     with pytest.raises(ValueError, match="window_shape must be None or"):
         HaarFeatures(window_shape=(0, 5)).fit(X)
@@ -156,7 +171,10 @@ def test_masks_are_rejected_clearly():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"feature_types": ("type-2-x", "type-5")}, r"feature_types.*'type-2-x'.*'type-4'.*unknown: \['type-5'\]"),
+        (
+            {"feature_types": ("type-2-x", "type-5")},
+            r"feature_types.*'type-2-x'.*'type-4'.*unknown: \['type-5'\]",
+        ),
         ({"feature_types": "edge"}, "feature_types must be distinct names from"),
         ({"feature_types": ()}, "feature_types"),
         ({"min_size": 0}, "min_size"),
@@ -171,7 +189,11 @@ def test_masks_are_rejected_clearly():
 )
 def test_bad_parameters_are_clear_errors(params, match):
     with pytest.raises(ValueError, match=match):
-        HaarFeatures(**params).fit(_images(1, (80, 80)) if "step" in params and params["step"] == 1 else _images(1, (16, 16)))
+        HaarFeatures(**params).fit(
+            _images(1, (80, 80))
+            if "step" in params and params["step"] == 1
+            else _images(1, (16, 16))
+        )
 
 
 def test_pickle_drops_the_sparse_matrix_and_rebuilds_it():

@@ -122,4 +122,6 @@ def test_private_scikit_learn_apis_are_imported_in_one_place():
                 private_names = [a.name for a in node.names if a.name.startswith("_")]
                 if private_module or private_names:
                     offenders.append(f"{path.relative_to(root)}:{node.lineno} {node.module}")
-    assert not offenders, "import these through skbreastcad.utils._sklearn_compat: " + ", ".join(offenders)
+    assert not offenders, "import these through skbreastcad.utils._sklearn_compat: " + ", ".join(
+        offenders
+    )

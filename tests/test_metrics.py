@@ -23,7 +23,9 @@ def test_cad_report_matches_confusion_matrix_definitions(global_random_seed):
 
 
 def test_pos_label_string_classes():
-    report = cad_report(["normal", "tumour", "tumour"], ["tumour", "tumour", "normal"], pos_label="tumour")
+    report = cad_report(
+        ["normal", "tumour", "tumour"], ["tumour", "tumour", "normal"], pos_label="tumour"
+    )
     assert report["sensitivity"] == pytest.approx(0.5)
     assert report["specificity"] == pytest.approx(0.0)
 

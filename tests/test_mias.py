@@ -32,7 +32,11 @@ def _info_rows(mias_dir):
 
 def _lesions(mias_dir):
     """(reference, class, severity, x, y, radius) of every row with coordinates."""
-    return [(t[0], t[2], t[3], int(t[4]), int(t[5]), int(t[6])) for t in _info_rows(mias_dir) if len(t) == 7]
+    return [
+        (t[0], t[2], t[3], int(t[4]), int(t[5]), int(t[6]))
+        for t in _info_rows(mias_dir)
+        if len(t) == 7
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +84,17 @@ def test_lesion_rois_are_the_film_cut_at_the_flipped_coordinates(mias_dir, load)
     assert len(bunch.target) == len(expected) == 9  # several lesions on mdb223, mdb226 and mdb249
     meta = bunch.metadata
     for reference, _, severity, x, y, _radius in expected:
-        (k,) = np.flatnonzero((meta["reference"] == reference) & (meta["x"] == x) & (meta["y"] == y))
+        (k,) = np.flatnonzero(
+            (meta["reference"] == reference) & (meta["x"] == x) & (meta["y"] == y)
+        )
         film = np.asarray(Image.open(mias_dir / f"{reference}.pgm"))
         row = 1023 - y  # Info.txt origin: bottom-left corner
         patch = np.zeros((96, 96), np.uint8)
         top, left = row - 48, x - 48
         r0, c0 = max(top, 0), max(left, 0)
-        patch[r0 - top : row + 48 - top, c0 - left : x + 48 - left] = film[r0 : row + 48, c0 : x + 48]
+        patch[r0 - top : row + 48 - top, c0 - left : x + 48 - left] = film[
+            r0 : row + 48, c0 : x + 48
+        ]
         np.testing.assert_array_equal(bunch.images[k], patch)
         assert bunch.target[k] == (severity == "M")
 
@@ -108,7 +116,9 @@ def test_mass_rois_are_centred_on_something_brighter_than_its_surround(tumour):
     bunch, _ = tumour
     meta = bunch.metadata
     masses = np.flatnonzero(meta["abnormality"].isin(["CIRC", "SPIC", "MISC"]).to_numpy())
-    contrast = np.array([_centre_contrast(bunch.images[k].astype(float), meta["radius"][k], 0.5) for k in masses])
+    contrast = np.array(
+        [_centre_contrast(bunch.images[k].astype(float), meta["radius"][k], 0.5) for k in masses]
+    )
     assert len(masses) >= 30
     assert (contrast > 0).mean() >= 0.95
     assert np.median(contrast) > 10
@@ -139,7 +149,16 @@ def test_negatives_match_the_lesion_crops_in_share_of_breast(tumour):
     bunch, _ = tumour
     share = bunch.metadata.groupby("kind")["breast_fraction"]
     assert abs(share.mean()["lesion"] - share.mean()["background"]) < 0.03
-    assert abs((bunch.metadata["breast_fraction"] == 1).groupby(bunch.metadata["kind"]).mean().diff().iloc[-1]) < 0.1
+    assert (
+        abs(
+            (bunch.metadata["breast_fraction"] == 1)
+            .groupby(bunch.metadata["kind"])
+            .mean()
+            .diff()
+            .iloc[-1]
+        )
+        < 0.1
+    )
 
 
 def test_deterministic_given_random_state(mias_dir, tumour, load):
@@ -149,8 +168,12 @@ def test_deterministic_given_random_state(mias_dir, tumour, load):
     assert first.metadata.equals(again.metadata)
     other, _ = load(mias_dir, task="tumour", random_state=1)
     lesion = first.metadata["kind"] == "lesion"
-    np.testing.assert_array_equal(first.images[lesion], other.images[other.metadata["kind"] == "lesion"])
-    assert not np.array_equal(first.images[~lesion], other.images[other.metadata["kind"] != "lesion"])
+    np.testing.assert_array_equal(
+        first.images[lesion], other.images[other.metadata["kind"] == "lesion"]
+    )
+    assert not np.array_equal(
+        first.images[~lesion], other.images[other.metadata["kind"] != "lesion"]
+    )
 
 
 def test_groups_are_women_and_grouped_folds_never_split_one(tumour):
@@ -169,7 +192,9 @@ def test_groups_are_women_and_grouped_folds_never_split_one(tumour):
 def test_png_copies_and_a_subset_folder_give_the_same_rois(mias_dir, tmp_path, load):
     films = ["mdb223", "mdb224", "mdb225", "mdb226"]
     for reference in films:  # outside the repository, deleted with tmp_path
-        Image.fromarray(read_image(mias_dir / f"{reference}.pgm")).save(tmp_path / f"{reference}.png")
+        Image.fromarray(read_image(mias_dir / f"{reference}.pgm")).save(
+            tmp_path / f"{reference}.png"
+        )
     shutil.copy(mias_dir / "Info.txt", tmp_path / "Info.txt")
     copies, messages = load(tmp_path, random_state=5)
     original, _ = load(mias_dir, references=films, random_state=5)

@@ -45,7 +45,13 @@ def test_masks_route_through_pipeline_and_grid_search(data):
 
 def test_feature_fusion_union_names(data):
     X, y, _ = data
-    union = FeatureUnion([("gabor", GaborFeatures()), ("glcm", GLCMFeatures()), ("haar", HaarFeatures(max_features=50, random_state=0))])
+    union = FeatureUnion(
+        [
+            ("gabor", GaborFeatures()),
+            ("glcm", GLCMFeatures()),
+            ("haar", HaarFeatures(max_features=50, random_state=0)),
+        ]
+    )
     Xt = union.fit_transform(X)
     names = union.get_feature_names_out()
     assert Xt.shape == (len(X), 64 + 25 + 50)
@@ -55,12 +61,14 @@ def test_feature_fusion_union_names(data):
 def test_image_oversampler_then_features_in_imblearn_pipeline(data):
     X, y, _ = data
     groups = np.arange(len(y)) // 3
-    pipe = ImbPipeline([
-        ("oversample", RandomImageOverSampler(random_state=0)),
-        ("features", GLCMFeatures()),
-        ("scale", StandardScaler()),
-        ("clf", LogisticRegression(max_iter=2000)),
-    ])
+    pipe = ImbPipeline(
+        [
+            ("oversample", RandomImageOverSampler(random_state=0)),
+            ("features", GLCMFeatures()),
+            ("scale", StandardScaler()),
+            ("clf", LogisticRegression(max_iter=2000)),
+        ]
+    )
     search = GridSearchCV(pipe, {"features__n_bins": [8, 32]}, cv=GroupKFold(3))
     search.fit(X, y, groups=groups)
     assert search.best_estimator_.predict(X).shape == y.shape

@@ -9,7 +9,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import FunctionTransformer
 
 from skbreastcad.datasets import make_phantoms
-from skbreastcad.sampling import RandomImageOverSampler, balanced_class_weight, balanced_sample_weight
+from skbreastcad.sampling import (
+    RandomImageOverSampler,
+    balanced_class_weight,
+    balanced_sample_weight,
+)
 
 # imbalanced-learn's own checks (its sampler checks and scikit-learn's API checks,
 # which test_common.py skips for samplers). Default parameters: flattened rows of any
@@ -17,7 +21,10 @@ from skbreastcad.sampling import RandomImageOverSampler, balanced_class_weight, 
 EXPECTED_FAILED_CHECKS = {}
 
 _checks = parametrize_with_checks(
-    [RandomImageOverSampler(random_state=0), RandomImageOverSampler(random_state=0, image_shape=(1, -1))],
+    [
+        RandomImageOverSampler(random_state=0),
+        RandomImageOverSampler(random_state=0, image_shape=(1, -1)),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 # imblearn hands pytest a generator, which pytest >= 9 deprecates: materialise it.
@@ -51,7 +58,9 @@ def test_images_keep_their_shape_and_copies_are_exact():
 def test_flattened_images_give_the_same_draw():
     X, y = _ids()
     X3, y3 = RandomImageOverSampler(random_state=3).fit_resample(X, y)
-    X2, y2 = RandomImageOverSampler(random_state=3, image_shape=(8, 8)).fit_resample(X.reshape(30, -1), y)
+    X2, y2 = RandomImageOverSampler(random_state=3, image_shape=(8, 8)).fit_resample(
+        X.reshape(30, -1), y
+    )
     np.testing.assert_array_equal(X3.reshape(len(X3), -1), X2)
     np.testing.assert_array_equal(y3, y2)
 
@@ -102,28 +111,36 @@ class _Recorder(ClassifierMixin, BaseEstimator):
 def test_resampling_touches_only_training_folds_in_grid_search():
     X, y = _ids(n=40, minority=8)
     _Recorder.log.clear()
-    pipe = Pipeline([
-        ("oversample", RandomImageOverSampler(random_state=0)),
-        ("flatten", FunctionTransformer(lambda images: images.reshape(len(images), -1))),
-        ("clf", _Recorder()),
-    ])
+    pipe = Pipeline(
+        [
+            ("oversample", RandomImageOverSampler(random_state=0)),
+            ("flatten", FunctionTransformer(lambda images: images.reshape(len(images), -1))),
+            ("clf", _Recorder()),
+        ]
+    )
     cv = StratifiedKFold(4, shuffle=True, random_state=0)
-    search = GridSearchCV(pipe, {"oversample__sampling_strategy": ["auto", 0.5]}, cv=cv, scoring="accuracy")
+    search = GridSearchCV(
+        pipe, {"oversample__sampling_strategy": ["auto", 0.5]}, cv=cv, scoring="accuracy"
+    )
     search.fit(X, y)
     splits = list(cv.split(X, y))
     fits = [entry for entry in _Recorder.log if entry[0] == "fit"]
     predicts = [entry for entry in _Recorder.log if entry[0] == "predict"]
     assert len(fits) == 2 * 4 + 1  # every candidate on every fold, then the refit
-    for k, (_, ids, y_fit) in enumerate(fits[:-1]):
+    for k, (_, ids, _y_fit) in enumerate(fits[:-1]):
         train, test = splits[k % 4]
-        assert set(ids) <= set(train) and not set(ids) & set(test)  # copies come from training images only
+        assert set(ids) <= set(train) and not set(ids) & set(
+            test
+        )  # copies come from training images only
         assert len(ids) > len(train)  # ...and there were copies
     for k, (_, ids, _) in enumerate(predicts):
         train, test = splits[k % 4]
         np.testing.assert_array_equal(np.sort(ids), np.sort(test))  # test fold as it is: no copies
     _, ids, y_refit = fits[-1]
-    assert np.bincount(y_refit).tolist() == [32, 32 if search.best_params_["oversample__sampling_strategy"] == "auto"
-                                                 else 16]
+    assert np.bincount(y_refit).tolist() == [
+        32,
+        32 if search.best_params_["oversample__sampling_strategy"] == "auto" else 16,
+    ]
 
 
 def test_class_weight_route_equals_balanced_class_weight():

@@ -21,7 +21,6 @@ from skbreastcad.nn import build_backbone
 TRAININGS = []
 
 
-
 @pytest.fixture(autouse=True)
 def _fresh_trainings():
     TRAININGS.clear()
@@ -31,7 +30,9 @@ class Recorder(Callback):
     """Snapshots the weights at the start of each stage and after every epoch."""
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        TRAININGS.append({"stage": net.stage, "start": _state(net.module_), "epochs": [], "valid_idx": None})
+        TRAININGS.append(
+            {"stage": net.stage, "start": _state(net.module_), "epochs": [], "valid_idx": None}
+        )
         TRAININGS[-1]["valid_idx"] = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -71,8 +72,17 @@ def pretrained(tmp_path_factory):
 
 def _clf(**params):
     base = dict(
-        backbone="tiny_cnn", transfer="none", weights=None, max_epochs=3, source_max_epochs=3,
-        batch_size=8, lr=0.01, source_lr=0.01, random_state=0, device="cpu", validation_fraction=0.25,
+        backbone="tiny_cnn",
+        transfer="none",
+        weights=None,
+        max_epochs=3,
+        source_max_epochs=3,
+        batch_size=8,
+        lr=0.01,
+        source_lr=0.01,
+        random_state=0,
+        device="cpu",
+        validation_fraction=0.25,
     )
     base.update(params)
     return TwoStageTransferClassifier(**base)
@@ -100,8 +110,14 @@ def test_stage2_starts_from_stage1_best_checkpoint(pretrained):
     # validation loss is best at an early epoch
     source = _data(n=48, n_classes=3, seed=1, shift=0)
     clf = _clf(
-        transfer="two_stage", weights=path, source_data=source, source_max_epochs=6, source_lr=0.05,
-        optimizer="sgd", lr_schedule="constant", callbacks=[Recorder()],
+        transfer="two_stage",
+        weights=path,
+        source_data=source,
+        source_max_epochs=6,
+        source_lr=0.05,
+        optimizer="sgd",
+        lr_schedule="constant",
+        callbacks=[Recorder()],
     ).fit(X, y)
     stage1, stage2 = TRAININGS
     assert (stage1["stage"], stage2["stage"]) == (1, 2)
@@ -117,7 +133,11 @@ def test_stage2_starts_from_stage1_best_checkpoint(pretrained):
     body = [k for k in best_state if not k.startswith("backbone.fc.")]
     for key in body:
         torch.testing.assert_close(stage2["start"][key], best_state[key], rtol=0, atol=0)
-    assert any(not torch.equal(best_state[k], last_state[k]) for k in body if best_state[k].is_floating_point())
+    assert any(
+        not torch.equal(best_state[k], last_state[k])
+        for k in body
+        if best_state[k].is_floating_point()
+    )
     # ... and they are not the pretrained weights any more
     assert not torch.equal(stage2["start"]["backbone.conv2.weight"], pre["conv2.weight"])
     # a fresh classification layer for the 2 target classes
@@ -138,7 +158,10 @@ def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_pat
     X, y = _data()
     source = _data(n=30, seed=2)
     params = dict(
-        transfer="two_stage", weights=path, source_data=source, callbacks=[Recorder()],
+        transfer="two_stage",
+        weights=path,
+        source_data=source,
+        callbacks=[Recorder()],
         memory=str(tmp_path / "cache"),
     )
     first = _clf(**params).fit(X, y)
@@ -153,8 +176,14 @@ def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_pat
     from joblib import Memory
 
     TRAININGS.clear()
-    assert _clf(**dict(params, memory=Memory(str(tmp_path / "cache"), verbose=0))).fit(X, y).stage1_from_cache_
-    assert _clf(**dict(params, memory=tmp_path / "cache"), source_lr=0.02).fit(X, y).stage1_from_cache_
+    assert (
+        _clf(**dict(params, memory=Memory(str(tmp_path / "cache"), verbose=0)))
+        .fit(X, y)
+        .stage1_from_cache_
+    )
+    assert (
+        _clf(**dict(params, memory=tmp_path / "cache"), source_lr=0.02).fit(X, y).stage1_from_cache_
+    )
     assert [run["stage"] for run in TRAININGS] == [2, 2]
     # memory=None (the default) caches nothing: stage 1 trains on every fit
     TRAININGS.clear()
@@ -168,9 +197,18 @@ def test_freezing_freezes_weights_and_batchnorm_statistics(pretrained):
     X, y = _data()
     clf = _clf(transfer="imagenet", weights=path, freeze_depth=2, max_epochs=2).fit(X, y)
     state = clf.module_.backbone.state_dict()
-    for key in ("conv1.weight", "conv1.bias", "bn1.weight", "bn1.running_mean", "bn1.running_var",
-                "bn1.num_batches_tracked", "conv2.weight", "bn2.running_mean", "bn2.running_var",
-                "bn2.num_batches_tracked"):
+    for key in (
+        "conv1.weight",
+        "conv1.bias",
+        "bn1.weight",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "bn1.num_batches_tracked",
+        "conv2.weight",
+        "bn2.running_mean",
+        "bn2.running_var",
+        "bn2.num_batches_tracked",
+    ):
         assert torch.equal(state[key], pre[key]), key
     assert clf.frozen_layers_ == ["conv1", "bn1", "conv2", "bn2"]
     # with one weight layer frozen, bn2 trains and its statistics move
@@ -208,7 +246,9 @@ def test_augmentation_and_oversampling_touch_only_training_data():
     X, y = _data(n=40)
     y = (np.arange(40) % 4 == 0).astype(int)  # 10 positives : 30 negatives
     augmenter = RecordingAugmenter()
-    clf = _clf(augment=augmenter, balance="oversample", max_epochs=2, callbacks=[Recorder()]).fit(X, y)
+    clf = _clf(augment=augmenter, balance="oversample", max_epochs=2, callbacks=[Recorder()]).fit(
+        X, y
+    )
     run = TRAININGS[-1]
     train_idx, valid_idx = np.unique(run["train_idx"]), run["valid_idx"]
     assert len(np.intersect1d(train_idx, valid_idx)) == 0 and len(valid_idx) == 10
@@ -248,7 +288,9 @@ def test_class_weight_loss():
         def on_train_begin(self, net, **kwargs):
             weights.append(net.criterion_.weight.cpu().numpy())
 
-    _clf(balance="class_weight", max_epochs=1, validation_fraction=None, callbacks=[Spy()]).fit(X, y)
+    _clf(balance="class_weight", max_epochs=1, validation_fraction=None, callbacks=[Spy()]).fit(
+        X, y
+    )
     np.testing.assert_allclose(weights[0], [40 / (2 * 30), 40 / (2 * 10)])
 
 
@@ -292,9 +334,12 @@ def test_single_class_validation_split_fails_before_training():
     groups = np.arange(40) // 4
     for seed in range(3):
         with pytest.raises(ValueError, match="split holds a single class"):
-            _clf(scoring="roc_auc", validation_fraction=0.25, random_state=seed, callbacks=[Recorder()]).fit(
-                X, y, groups=groups
-            )
+            _clf(
+                scoring="roc_auc",
+                validation_fraction=0.25,
+                random_state=seed,
+                callbacks=[Recorder()],
+            ).fit(X, y, groups=groups)
     assert TRAININGS == []
 
 
@@ -342,13 +387,19 @@ def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu):
 def test_bad_input_fails_before_any_training(pretrained):
     path, _ = pretrained
     X, y = _data()
-    with pytest.raises(ValueError, match="source_data holds images of shape \\(10, 10\\).*\\(12, 12\\)"):
-        _clf(transfer="two_stage", weights=path, source_data=_data(size=10), callbacks=[Recorder()]).fit(X, y)
+    with pytest.raises(
+        ValueError, match="source_data holds images of shape \\(10, 10\\).*\\(12, 12\\)"
+    ):
+        _clf(
+            transfer="two_stage", weights=path, source_data=_data(size=10), callbacks=[Recorder()]
+        ).fit(X, y)
     Xs, ys = _data(seed=3)
     Xs = Xs.astype(float)
     Xs[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        _clf(transfer="two_stage", weights=path, source_data=(Xs, ys), callbacks=[Recorder()]).fit(X, y)
+        _clf(transfer="two_stage", weights=path, source_data=(Xs, ys), callbacks=[Recorder()]).fit(
+            X, y
+        )
     with pytest.raises(ValueError, match="needs source_data"):
         _clf(transfer="two_stage", weights=path, callbacks=[Recorder()]).fit(X, y)
     with pytest.raises(ValueError, match="too small for backbone 'vgg16'"):
@@ -369,10 +420,17 @@ def test_bad_input_fails_before_any_training(pretrained):
         _clf(input_size=(12,), callbacks=[Recorder()]).fit(X, y)
     # float grey levels 0..180 taken as [0, 1]: the augmenter would clip the
     # training images but not the images given to predict
-    with pytest.raises(ValueError, match=r"clips training images to \[0, 1\], but X maps to \[0, 1\d\d\]"):
+    with pytest.raises(
+        ValueError, match=r"clips training images to \[0, 1\], but X maps to \[0, 1\d\d\]"
+    ):
         _clf(augment="default", callbacks=[Recorder()]).fit(X.astype(np.float32), y)
     with pytest.raises(ValueError, match="but source_data maps to"):
-        _clf(transfer="two_stage", weights=path, source_data=(X.astype(np.float32), y), augment="default").fit(X, y)
+        _clf(
+            transfer="two_stage",
+            weights=path,
+            source_data=(X.astype(np.float32), y),
+            augment="default",
+        ).fit(X, y)
     assert TRAININGS == []
     # the same data with its range declared, or without clipping, train
     _clf(augment="default", value_range=(0, 255), max_epochs=1).fit(X.astype(np.float32), y)
@@ -387,11 +445,18 @@ def test_fig6_grid_with_groups_and_shared_stage1(pretrained, tmp_path):
     groups = np.arange(48) // 2
     source = SourceData(*_data(n=30, seed=4))
     clf = _clf(
-        weights=path, source_data=source, max_epochs=2, source_max_epochs=2, callbacks=[Recorder()],
+        weights=path,
+        source_data=source,
+        max_epochs=2,
+        source_max_epochs=2,
+        callbacks=[Recorder()],
         memory=str(tmp_path),
     )
     grid = GridSearchCV(
-        clf, {"transfer": ["none", "imagenet", "two_stage"]}, cv=GroupKFold(n_splits=2), scoring="roc_auc"
+        clf,
+        {"transfer": ["none", "imagenet", "two_stage"]},
+        cv=GroupKFold(n_splits=2),
+        scoring="roc_auc",
     ).fit(X, y, groups=groups)
     assert list(grid.cv_results_["param_transfer"]) == ["none", "imagenet", "two_stage"]
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
@@ -427,14 +492,22 @@ def test_in_an_imblearn_pipeline_with_the_image_oversampler():
     X, _ = _data(n=40)
     y = (np.arange(40) % 4 == 0).astype(int)
     groups = np.arange(40) // 2
-    pipe = make_pipeline(RandomImageOverSampler(random_state=0), _clf(max_epochs=1, validation_fraction=None))
+    pipe = make_pipeline(
+        RandomImageOverSampler(random_state=0), _clf(max_epochs=1, validation_fraction=None)
+    )
     pipe.fit(X, y)
     assert pipe.predict_proba(X).shape == (40, 2)
     flat = make_pipeline(
-        RandomImageOverSampler(random_state=0), _clf(max_epochs=1, validation_fraction=None, image_shape=(12, 12))
+        RandomImageOverSampler(random_state=0),
+        _clf(max_epochs=1, validation_fraction=None, image_shape=(12, 12)),
     )
     scores = cross_val_score(
-        flat, X.reshape(40, -1), y, groups=groups, cv=StratifiedGroupKFold(n_splits=2), scoring="roc_auc"
+        flat,
+        X.reshape(40, -1),
+        y,
+        groups=groups,
+        cv=StratifiedGroupKFold(n_splits=2),
+        scoring="roc_auc",
     )
     assert scores.shape == (2,)
 
@@ -453,17 +526,27 @@ def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(pretrained
     path, _ = pretrained
     X, y = _data()
     params = dict(
-        transfer="two_stage", weights=path, source_data=_data(n=30, seed=2), max_epochs=1,
+        transfer="two_stage",
+        weights=path,
+        source_data=_data(n=30, seed=2),
+        max_epochs=1,
         memory=str(tmp_path),
     )
     _clf(**params, callbacks=[Recorder()]).fit(X, y)
     # settings that change stage 1's training train it again
-    clipped = _clf(**params, callbacks=[Recorder(), GradientNormClipping(gradient_clip_value=0.01)]).fit(X, y)
+    clipped = _clf(
+        **params, callbacks=[Recorder(), GradientNormClipping(gradient_clip_value=0.01)]
+    ).fit(X, y)
     bf16 = _clf(**params, callbacks=[Recorder()], amp=True).fit(X, y)
     assert not clipped.stage1_from_cache_ and not bf16.stage1_from_cache_
     assert [run["stage"] for run in TRAININGS] == [1, 2, 1, 2, 1, 2]
     # callbacks are compared by their parameters, also when passed with a name
-    assert _clf(**params, callbacks=[Recorder(), GradientNormClipping(gradient_clip_value=0.01)]).fit(X, y).stage1_from_cache_
+    assert (
+        _clf(**params, callbacks=[Recorder(), GradientNormClipping(gradient_clip_value=0.01)])
+        .fit(X, y)
+        .stage1_from_cache_
+    )
+
     class EpochCounter(Callback):
         def on_epoch_end(self, net, **kwargs):
             self.epochs_ = getattr(self, "epochs_", 0) + 1
@@ -509,7 +592,11 @@ def test_balancing_through_sampling_draws_as_before(seed, balance, n_classes):
     y[:6] = np.arange(6) % len(p)  # every present class in both splits
     plan = _clf(balance=balance, validation_fraction=0.25)._plan(y, None, seed, n_classes)
     previous = _previous_plan_balance(
-        y, _clf(validation_fraction=0.25)._plan(y, None, seed, n_classes)["train"], seed, n_classes, balance
+        y,
+        _clf(validation_fraction=0.25)._plan(y, None, seed, n_classes)["train"],
+        seed,
+        n_classes,
+        balance,
     )
     if balance == "oversample":
         np.testing.assert_array_equal(plan["train"], previous)
@@ -521,8 +608,13 @@ def test_grey_levels_that_overflow_the_network_are_an_error_before_training():
     X = np.full((8, 16, 16), np.finfo(np.float32).max, dtype=np.float32)
     y = np.array([0, 1] * 4)
     clf = TwoStageTransferClassifier(
-        "tiny_cnn", transfer="none", weights=None, max_epochs=1, validation_fraction=None,
-        random_state=0, device="cpu",
+        "tiny_cnn",
+        transfer="none",
+        weights=None,
+        max_epochs=1,
+        validation_fraction=None,
+        random_state=0,
+        device="cpu",
     )
     with pytest.raises(ValueError, match="value_range"):
         clf.fit(X, y)

@@ -59,7 +59,11 @@ class StopOnce(Callback):
 
     def on_batch_end(self, net, training=None, **kwargs):
         here = (net.stage, len(net.history), len(net.history[-1]["batches"]))
-        if not training or here != (self.stage, self.epoch, self.batch) or os.path.exists(self.flag):
+        if (
+            not training
+            or here != (self.stage, self.epoch, self.batch)
+            or os.path.exists(self.flag)
+        ):
             return
         open(self.flag, "w").close()
         if not self.freeze:
@@ -76,8 +80,16 @@ def _data(n=40, size=12, n_classes=2, seed=0, shift=60):
 
 def _clf(**params):
     base = dict(
-        backbone="tiny_cnn", transfer="none", weights=None, max_epochs=3, source_max_epochs=3,
-        batch_size=8, lr=0.01, source_lr=0.01, random_state=0, device="cpu",
+        backbone="tiny_cnn",
+        transfer="none",
+        weights=None,
+        max_epochs=3,
+        source_max_epochs=3,
+        batch_size=8,
+        lr=0.01,
+        source_lr=0.01,
+        random_state=0,
+        device="cpu",
         validation_fraction=0.25,
     )
     base.update(params)
@@ -87,9 +99,15 @@ def _clf(**params):
 def _resume_clf(flag, stage=2, **params):
     """A two-stage fit with every kind of state a resume must restore."""
     base = dict(
-        transfer="two_stage", source_data=SourceData(*_data(n=32, n_classes=3, seed=3)),
-        max_epochs=4, source_max_epochs=3, augment="default", balance="oversample",
-        optimizer="adam", lr_schedule="cosine", early_stopping=3,
+        transfer="two_stage",
+        source_data=SourceData(*_data(n=32, n_classes=3, seed=3)),
+        max_epochs=4,
+        source_max_epochs=3,
+        augment="default",
+        balance="oversample",
+        optimizer="adam",
+        lr_schedule="cosine",
+        early_stopping=3,
         callbacks=[CountEpochs(), StopOnce(stage=stage, epoch=2, batch=2, flag=flag)],
     )
     base.update(params)
@@ -130,7 +148,9 @@ def test_divergence_names_the_stage_and_epoch():
     X, y = _data()
     source = SourceData(*_data(n=32, seed=3))
     clf = _clf(
-        transfer="two_stage", source_data=source, validation_fraction=None,
+        transfer="two_stage",
+        source_data=source,
+        validation_fraction=None,
         callbacks=[PoisonWeights(epoch=2)],
     )
     with pytest.raises(RuntimeError, match="Stage 1 diverged in epoch 2"):
@@ -207,8 +227,10 @@ def _fit_and_kill(tmp_path, flag, params, env=None):
     script.write_text(_KILLED_FIT)
     env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([ROOT, TESTS])}
     proc = subprocess.Popen(
-        [sys.executable, str(script), flag, repr(params)], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, str(script), flag, repr(params)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120
@@ -293,8 +315,11 @@ def test_a_damaged_resume_file_restarts_the_stage_with_a_warning(tmp_path):
 def test_truncated_stage1_cache_entry_is_discarded_with_a_warning_and_retrained(tmp_path):
     X, y = _data()
     params = dict(
-        transfer="two_stage", source_data=SourceData(*_data(n=30, seed=2)), max_epochs=1,
-        memory=str(tmp_path), callbacks=[CountEpochs()],
+        transfer="two_stage",
+        source_data=SourceData(*_data(n=30, seed=2)),
+        max_epochs=1,
+        memory=str(tmp_path),
+        callbacks=[CountEpochs()],
     )
     first = _clf(**params).fit(X, y)
     (entry,) = glob.glob(str(tmp_path / "**" / "output.pkl"), recursive=True)
@@ -355,7 +380,9 @@ def test_checkpoint_files_are_written_atomically_and_verified_on_read(tmp_path, 
 def test_multiclass_validation_split_missing_a_class_fails_before_training():
     X, _ = _data()
     y = np.array([0, 1] * 19 + [2, 2])  # with random_state=0 both 2s land in training
-    with pytest.raises(ValueError, match="validation split of X holds no sample of 1 of its 3 classes"):
+    with pytest.raises(
+        ValueError, match="validation split of X holds no sample of 1 of its 3 classes"
+    ):
         _clf(scoring="roc_auc", callbacks=[CountEpochs()]).fit(X, y)
     assert EPOCHS == []
     # the loss needs no particular class

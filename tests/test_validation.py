@@ -13,18 +13,27 @@ class _Probe(BaseEstimator):
 
 @pytest.mark.parametrize(
     "n_features, image_shape, expected",
-    [(16, None, (4, 4)), (12, (3, 4), (3, 4)), (12, (-1, 4), (3, 4)), (12, (3, -1), (3, 4)), (5, (1, -1), (1, 5))],
+    [
+        (16, None, (4, 4)),
+        (12, (3, 4), (3, 4)),
+        (12, (-1, 4), (3, 4)),
+        (12, (3, -1), (3, 4)),
+        (5, (1, -1), (1, 5)),
+    ],
 )
 def test_resolve_image_shape(n_features, image_shape, expected):
     assert resolve_image_shape(n_features, image_shape) == expected
 
 
-@pytest.mark.parametrize("n_features, image_shape, match", [
-    (15, None, "not a perfect square"),
-    (12, (5, -1), "does not fit"),
-    (12, (3, 5), "does not fit"),
-    (12, (-1, -1), "only one dimension"),
-])
+@pytest.mark.parametrize(
+    "n_features, image_shape, match",
+    [
+        (15, None, "not a perfect square"),
+        (12, (5, -1), "does not fit"),
+        (12, (3, 5), "does not fit"),
+        (12, (-1, -1), "only one dimension"),
+    ],
+)
 def test_resolve_image_shape_errors(n_features, image_shape, match):
     with pytest.raises(ValueError, match=match):
         resolve_image_shape(n_features, image_shape)
@@ -100,7 +109,9 @@ def test_transformers_without_mask_support_refuse_a_mask():
 def test_nested_lists_of_images_are_array_like():
     X = np.arange(2 * 3 * 4).reshape(2, 3, 4)
     np.testing.assert_array_equal(validate_images(_Probe(), X.tolist(), reset=True), X)
-    np.testing.assert_array_equal(validate_images(_Probe(), X.reshape(2, -1).tolist(), reset=True, image_shape=(3, 4)), X)
+    np.testing.assert_array_equal(
+        validate_images(_Probe(), X.reshape(2, -1).tolist(), reset=True, image_shape=(3, 4)), X
+    )
 
 
 @pytest.mark.parametrize(

@@ -48,13 +48,17 @@ def _read_descriptions(root, abnormality, split):
         frame = _normalise_columns(_read_csv(csv))
         missing = [c for c in _REQUIRED if c not in frame.columns]
         if missing:
-            raise ValueError(f"{csv} lacks the column(s) {missing} of a CBIS-DDSM description file.")
+            raise ValueError(
+                f"{csv} lacks the column(s) {missing} of a CBIS-DDSM description file."
+            )
         frame["csv_file"] = csv.name
         frame["csv_line"] = np.arange(2, len(frame) + 2)  # line 1 is the header
         frame["split"] = part
         frames.append(frame)
     if not frames:
-        raise ValueError(f"No description CSV under {root} matches abnormality={abnormality!r}, split={split!r}.")
+        raise ValueError(
+            f"No description CSV under {root} matches abnormality={abnormality!r}, split={split!r}."
+        )
     table = pd.concat(frames, ignore_index=True)
     for column in ("image file path", "ROI mask file path", "cropped image file path"):
         if column in table:
@@ -81,7 +85,12 @@ def _read_csv(csv):
             # index and shift every column by one; pandas then warns that data is lost
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return pd.read_csv(csv, dtype=str, keep_default_na=False, index_col=False)
-    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.ParserWarning,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+    ) as exc:
         raise ValueError(f"Cannot parse the CBIS-DDSM description file {csv}: {exc}") from exc
 
 
@@ -135,15 +144,22 @@ class _Resolver:
     def candidates(self, relative):
         path = PurePosixPath(relative.replace("\\", "/"))
         direct = self.root / path
-        for candidate in [direct] + [direct.with_suffix(ext) for ext in (".png", ".tif", ".tiff", ".jpg")]:
+        for candidate in [direct] + [
+            direct.with_suffix(ext) for ext in (".png", ".tif", ".tiff", ".jpg")
+        ]:
             if candidate.is_file():
                 return [candidate]
         # only names that identify one case or series: the case folder and the DICOM UIDs
-        folders = [part for part in reversed(path.parts[1:-1]) if _UID.match(part)] + list(path.parts[:1])
+        folders = [part for part in reversed(path.parts[1:-1]) if _UID.match(part)] + list(
+            path.parts[:1]
+        )
         for folder in folders:
             found = self.folders().get(folder, [])
             files = sorted(
-                f for d in found for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                f
+                for d in found
+                for f in d.rglob("*")
+                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
             )
             if files:
                 return files
@@ -305,12 +321,16 @@ def load_cbis_ddsm(
     rois, films, incomplete = [], {}, set()
     for image_path_text, rows in table.groupby("image file path", sort=False):
         key = _view_key(rows, image_path_text)
-        image_path, image, lesions, left_out = _read_view(resolver, image_path_text, rows, root, missing, margin)
+        image_path, image, lesions, left_out = _read_view(
+            resolver, image_path_text, rows, root, missing, margin
+        )
         skipped += left_out
         if left_out:
             incomplete.add(key)
-        rois += [_lesion_roi(image, row, root, image_path, mask_path, box, output_size)
-                 for row, mask_path, box in lesions]
+        rois += [
+            _lesion_roi(image, row, root, image_path, mask_path, box, output_size)
+            for row, mask_path, box in lesions
+        ]
         if task == "tumour" and lesions:
             # kept until the negatives are placed: the mammogram, its lesion boxes, a record to copy
             if key in films and films[key][0].image.shape != image.shape:
@@ -319,21 +339,40 @@ def load_cbis_ddsm(
                 films[key][0].keep_away.extend(_keep_away(lesions))
             else:
                 factor = max(1, max(image.shape) // _LOW_RES)
-                films[key] = (Film(image, factor=factor, keep_away=_keep_away(lesions)), rois[-1][0])
+                films[key] = (
+                    Film(image, factor=factor, keep_away=_keep_away(lesions)),
+                    rois[-1][0],
+                )
     if not rois:
-        raise ValueError(f"No lesion ROI could be loaded from {root}: {_left_out_summary(skipped)}.")
+        raise ValueError(
+            f"No lesion ROI could be loaded from {root}: {_left_out_summary(skipped)}."
+        )
 
     if task == "tumour":
-        skipped += [(" ".join(key) if isinstance(key, tuple) else key,
-                     "a lesion of this mammogram was left out: no non-tumour ROI placed on it")
-                    for key in films if key in incomplete]
+        skipped += [
+            (
+                " ".join(key) if isinstance(key, tuple) else key,
+                "a lesion of this mammogram was left out: no non-tumour ROI placed on it",
+            )
+            for key in films
+            if key in incomplete
+        ]
         usable = [film for key, film in films.items() if key not in incomplete]
         sides = [record["crop_size"] for record, _ in rois]
         n_negatives = int(round(negatives_per_positive * len(sides)))
-        placed = place_negatives(n_negatives, [film for film, _ in usable], [(side, 1.0) for side in sides], rng)
-        rois += [_background_roi(*usable[k], row, col, side, output_size) for k, row, col, side in placed]
+        placed = place_negatives(
+            n_negatives, [film for film, _ in usable], [(side, 1.0) for side in sides], rng
+        )
+        rois += [
+            _background_roi(*usable[k], row, col, side, output_size) for k, row, col, side in placed
+        ]
         if len(placed) < n_negatives:
-            skipped.append((f"{n_negatives - len(placed)} non-tumour ROI(s)", "no room left in the breast tissue"))
+            skipped.append(
+                (
+                    f"{n_negatives - len(placed)} non-tumour ROI(s)",
+                    "no room left in the breast tissue",
+                )
+            )
     return _bunch(rois, task, skipped, root, output_size, margin)
 
 
@@ -378,7 +417,9 @@ def _find_mask(resolver, row, image, image_path):
         if data.shape == image.shape:
             return candidate, data
     if candidates:
-        shapes = ", ".join(f"{c.name}: {read_image(c).shape[1]}x{read_image(c).shape[0]}" for c in candidates)
+        shapes = ", ".join(
+            f"{c.name}: {read_image(c).shape[1]}x{read_image(c).shape[0]}" for c in candidates
+        )
         raise ValueError(
             f"{_where(row)}: no ROI mask of the size of its mammogram {image_path} "
             f"({image.shape[1]}x{image.shape[0]}); found {shapes}."
@@ -394,7 +435,12 @@ def _read_view(resolver, image_path_text, rows, root, missing, margin):
     """
     images = resolver.candidates(image_path_text)
     if not images:
-        return None, None, [], [_not_found(row, "image file path", root, missing) for _, row in rows.iterrows()]
+        return (
+            None,
+            None,
+            [],
+            [_not_found(row, "image file path", root, missing) for _, row in rows.iterrows()],
+        )
     image_path = images[0]
     image = read_image(image_path)
     lesions, skipped = [], []
@@ -425,8 +471,17 @@ def _lesion_roi(image, row, root, image_path, mask_path, box, output_size):
 def _background_roi(film, template, center_row, center_col, side, output_size):
     """A non-tumour ROI: only the fields of its film are copied from a lesion record of that film."""
     roi, _ = cut_roi(film.image, center_row, center_col, side, output_size)
-    record = {**template, "pathology": None, "mask_file": None, "abnormality_id": None, "abnormality_type": None,
-              "center_row": center_row, "center_col": center_col, "crop_size": side, "kind": "background"}
+    record = {
+        **template,
+        "pathology": None,
+        "mask_file": None,
+        "abnormality_id": None,
+        "abnormality_type": None,
+        "center_row": center_row,
+        "center_col": center_col,
+        "crop_size": side,
+        "kind": "background",
+    }
     return record, roi
 
 
@@ -450,9 +505,15 @@ def _bunch(rois, task, skipped, root, output_size, margin):
         )
 
     return roi_bunch(
-        f"load_cbis_ddsm({str(root)!r})", rois=[roi for _, roi in rois], sources=[r["image_file"] for r in records],
-        target=target, groups=metadata["patient_id"].map(patients).to_numpy(), metadata=metadata,
-        target_names=target_names, skipped=skipped, describe=describe,
+        f"load_cbis_ddsm({str(root)!r})",
+        rois=[roi for _, roi in rois],
+        sources=[r["image_file"] for r in records],
+        target=target,
+        groups=metadata["patient_id"].map(patients).to_numpy(),
+        metadata=metadata,
+        target_names=target_names,
+        skipped=skipped,
+        describe=describe,
     )
 
 
@@ -461,11 +522,19 @@ def _record(row, root, image_path, mask_path, center_row, center_col, side, kind
         return row[column] if column in row.index else None
 
     return dict(
-        patient_id=row["patient_id"], split=row["split"], abnormality_type=get("abnormality type"),
-        breast=get("left or right breast"), view=get("image view"), abnormality_id=row["abnormality id"],
+        patient_id=row["patient_id"],
+        split=row["split"],
+        abnormality_type=get("abnormality type"),
+        breast=get("left or right breast"),
+        view=get("image view"),
+        abnormality_id=row["abnormality id"],
         pathology=row["pathology"].strip().upper() if kind == "lesion" else None,
         image_file=str(image_path.relative_to(root)),
         mask_file=None if mask_path is None else str(mask_path.relative_to(root)),
-        center_row=int(round(center_row)), center_col=int(round(center_col)), crop_size=int(side), kind=kind,
-        csv_file=row["csv_file"], csv_line=int(row["csv_line"]),
+        center_row=int(round(center_row)),
+        center_col=int(round(center_col)),
+        crop_size=int(side),
+        kind=kind,
+        csv_file=row["csv_file"],
+        csv_line=int(row["csv_line"]),
     )

@@ -146,12 +146,16 @@ def load_image_folder(
             elif (path.parent, path.stem.lower()) in images:
                 # masks pair with images by name, so only one file per name can be used
                 kept = images[(path.parent, path.stem.lower())]
-                skipped.append((_relative(path, root), f"same name as {kept.name}, which is loaded instead"))
+                skipped.append(
+                    (_relative(path, root), f"same name as {kept.name}, which is loaded instead")
+                )
             else:
                 images[(path.parent, path.stem.lower())] = path
         for key in sorted(set(masks) - set(images)):
             for mask_path in masks[key]:
-                skipped.append((_relative(mask_path, root), "mask without an image of the same name"))
+                skipped.append(
+                    (_relative(mask_path, root), "mask without an image of the same name")
+                )
         for key, path in sorted(images.items()):
             relative = _relative(path, root)
             group_key = relative if pattern is None else _group_key(pattern, relative)
@@ -162,12 +166,22 @@ def load_image_folder(
             ):
                 roi, _ = cut_roi(image, row, col, side, output_size)
                 rois.append(roi)
-                records.append(dict(
-                    file=relative, mask_file=None if mask_path is None else _relative(mask_path, root),
-                    **{"class": name}, group=group_key, center_row=int(round(row)), center_col=int(round(col)),
-                    crop_size=int(side), image_height=image.shape[0], image_width=image.shape[1], crop=crop,
-                    target=label, group_id=group,
-                ))
+                records.append(
+                    dict(
+                        file=relative,
+                        mask_file=None if mask_path is None else _relative(mask_path, root),
+                        **{"class": name},
+                        group=group_key,
+                        center_row=int(round(row)),
+                        center_col=int(round(col)),
+                        crop_size=int(side),
+                        image_height=image.shape[0],
+                        image_width=image.shape[1],
+                        crop=crop,
+                        target=label,
+                        group_id=group,
+                    )
+                )
         if len(rois) == n_before:
             reason = f"class {name!r} (target {label}) gives no ROI: it is absent from the data"
             skipped.append((f"{name}{os.sep}", reason))
@@ -179,10 +193,18 @@ def load_image_folder(
     target = metadata.pop("target").to_numpy()
     groups = metadata.pop("group_id").to_numpy()
     return roi_bunch(
-        f"load_image_folder({str(root)!r})", rois=rois, sources=[r["file"] for r in records], target=target,
-        groups=groups, metadata=metadata, target_names=classes, skipped=skipped,
-        describe=lambda counts: f"Image folder {root}: {len(target)} ROIs ({counts}), {len(group_ids)} groups, "
-        f"output_size={output_size}, margin={margin}. Items left out: {len(skipped)}.",
+        f"load_image_folder({str(root)!r})",
+        rois=rois,
+        sources=[r["file"] for r in records],
+        target=target,
+        groups=groups,
+        metadata=metadata,
+        target_names=classes,
+        skipped=skipped,
+        describe=lambda counts: (
+            f"Image folder {root}: {len(target)} ROIs ({counts}), {len(group_ids)} groups, "
+            f"output_size={output_size}, margin={margin}. Items left out: {len(skipped)}."
+        ),
     )
 
 
@@ -202,7 +224,9 @@ def _class_folders(root, classes, skipped):
         if entry.is_symlink() and not entry.exists():
             skipped.append((entry.name, f"broken symbolic link (to {os.readlink(entry)})"))
         elif entry.is_file() and entry.suffix.lower() in IMAGE_EXTENSIONS:
-            skipped.append((entry.name, "image outside any class folder (expected root/<class>/<image>)"))
+            skipped.append(
+                (entry.name, "image outside any class folder (expected root/<class>/<image>)")
+            )
     if classes is None:
         classes = [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
         if not classes:
@@ -229,16 +253,24 @@ def _class_files(root, folder, skipped, seen_folders):
     """
 
     def unreadable(error):
-        skipped.append((_relative(error.filename, root) + os.sep,
-                        f"folder cannot be read ({error.strerror or error}): its files are not loaded"))
+        skipped.append(
+            (
+                _relative(error.filename, root) + os.sep,
+                f"folder cannot be read ({error.strerror or error}): its files are not loaded",
+            )
+        )
 
     files = []
     for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen_folders:
             dirnames[:] = []
-            skipped.append((_relative(dirpath, root) + os.sep,
-                            f"the same folder as {seen_folders[real]} (a symbolic link), which is loaded once"))
+            skipped.append(
+                (
+                    _relative(dirpath, root) + os.sep,
+                    f"the same folder as {seen_folders[real]} (a symbolic link), which is loaded once",
+                )
+            )
             continue
         seen_folders[real] = _relative(dirpath, root) + os.sep
         dirnames.sort()
@@ -249,7 +281,9 @@ def _class_files(root, folder, skipped, seen_folders):
             if path.is_file():
                 files.append(path)
             elif path.is_symlink() and not path.exists():
-                skipped.append((_relative(path, root), f"broken symbolic link (to {os.readlink(path)})"))
+                skipped.append(
+                    (_relative(path, root), f"broken symbolic link (to {os.readlink(path)})")
+                )
             else:
                 skipped.append((_relative(path, root), "not a regular file"))
     return sorted(files)
@@ -261,7 +295,9 @@ def _compile_group_pattern(group_pattern):
     try:
         return re.compile(group_pattern)
     except re.error as exc:
-        raise ValueError(f"group_pattern {group_pattern!r} is not a valid regular expression: {exc}.") from None
+        raise ValueError(
+            f"group_pattern {group_pattern!r} is not a valid regular expression: {exc}."
+        ) from None
 
 
 def _group_key(pattern, relative):
@@ -307,11 +343,18 @@ def _rois_of_image(image, path, mask_paths, margin, empty_mask, root, skipped):
     if not mask_paths:
         return [(None, "whole image", whole)]
     if boxes:
-        skipped += [(_relative(m, root), "empty mask (no lesion pixel) beside non-empty masks of its image")
-                    for m in empty]
+        skipped += [
+            (_relative(m, root), "empty mask (no lesion pixel) beside non-empty masks of its image")
+            for m in empty
+        ]
         return boxes
     if empty_mask == "whole_image":
         return [(empty[0], "whole image", whole)]
-    skipped += [(_relative(m, root), "empty mask (no lesion pixel): its image gives no ROI (empty_mask='skip')")
-                for m in empty]
+    skipped += [
+        (
+            _relative(m, root),
+            "empty mask (no lesion pixel): its image gives no ROI (empty_mask='skip')",
+        )
+        for m in empty
+    ]
     return []

@@ -30,8 +30,21 @@ SEVERITIES = {"B": "benign", "M": "malignant"}
 _REFERENCE = re.compile(r"^mdb(\d{3})$")
 _ROW_FORM = "'mdbNNN TISSUE CLASS [SEVERITY [X Y RADIUS]]'"
 # Extension preference when one reference has several copies (e.g. .pgm and .png).
-_EXTENSION_RANK = {ext: k for k, ext in enumerate((".pgm", ".png", ".tif", ".tiff", ".pnm", ".bmp", ".jpg", ".jpeg"))}
-_INFO_COLUMNS = ["reference", "tissue", "abnormality", "severity", "x", "y", "radius", "note", "line"]
+_EXTENSION_RANK = {
+    ext: k
+    for k, ext in enumerate((".pgm", ".png", ".tif", ".tiff", ".pnm", ".bmp", ".jpg", ".jpeg"))
+}
+_INFO_COLUMNS = [
+    "reference",
+    "tissue",
+    "abnormality",
+    "severity",
+    "x",
+    "y",
+    "radius",
+    "note",
+    "line",
+]
 
 
 class _InfoError(ValueError):
@@ -52,22 +65,43 @@ def _parse_number(text, path, line, name):
 def _parse_row(tokens, path, line):
     reference = tokens[0].lower()
     if not _REFERENCE.match(reference):
-        raise _InfoError(path, line, f"reference {tokens[0]!r} is not of the form mdbNNN; expected {_ROW_FORM}.")
+        raise _InfoError(
+            path, line, f"reference {tokens[0]!r} is not of the form mdbNNN; expected {_ROW_FORM}."
+        )
     if len(tokens) < 3:
-        raise _InfoError(path, line, f"expected at least 3 columns {_ROW_FORM}; got {' '.join(tokens)!r}.")
+        raise _InfoError(
+            path, line, f"expected at least 3 columns {_ROW_FORM}; got {' '.join(tokens)!r}."
+        )
     tissue, abnormality = tokens[1].upper(), tokens[2].upper()
     if tissue not in TISSUES:
-        raise _InfoError(path, line, f"unknown background tissue {tokens[1]!r}; expected one of F, G, D.")
-    row = dict(reference=reference, tissue=tissue, abnormality=abnormality, severity=None,
-               x=np.nan, y=np.nan, radius=np.nan, note=None, line=line)
+        raise _InfoError(
+            path, line, f"unknown background tissue {tokens[1]!r}; expected one of F, G, D."
+        )
+    row = dict(
+        reference=reference,
+        tissue=tissue,
+        abnormality=abnormality,
+        severity=None,
+        x=np.nan,
+        y=np.nan,
+        radius=np.nan,
+        note=None,
+        line=line,
+    )
     if abnormality == "NORM":
         if len(tokens) > 3:
-            raise _InfoError(path, line, f"a NORM film has no severity or coordinates; got {' '.join(tokens[3:])!r}.")
+            raise _InfoError(
+                path,
+                line,
+                f"a NORM film has no severity or coordinates; got {' '.join(tokens[3:])!r}.",
+            )
         return row
     if abnormality not in ABNORMALITIES:
         raise _InfoError(
-            path, line, f"unknown class of abnormality {tokens[2]!r}; expected one of "
-            f"{', '.join(ABNORMALITIES)} or NORM."
+            path,
+            line,
+            f"unknown class of abnormality {tokens[2]!r}; expected one of "
+            f"{', '.join(ABNORMALITIES)} or NORM.",
         )
     if len(tokens) < 4:
         raise _InfoError(path, line, f"the {abnormality} abnormality has no severity (B or M).")
@@ -82,7 +116,9 @@ def _parse_row(tokens, path, line):
         return row
     if len(rest) not in (0, 3):
         raise _InfoError(
-            path, line, f"expected x, y and radius after the severity (or none of them); got {' '.join(rest)!r}."
+            path,
+            line,
+            f"expected x, y and radius after the severity (or none of them); got {' '.join(rest)!r}.",
         )
     if rest:
         x = _parse_number(rest[0], path, line, "x")
@@ -91,8 +127,10 @@ def _parse_row(tokens, path, line):
         for name, value in (("x", x), ("y", y)):
             if not 0 <= value < MIAS_SIZE:
                 raise _InfoError(
-                    path, line, f"{name}={rest[0] if name == 'x' else rest[1]} lies outside the "
-                    f"{MIAS_SIZE}x{MIAS_SIZE} image matrix."
+                    path,
+                    line,
+                    f"{name}={rest[0] if name == 'x' else rest[1]} lies outside the "
+                    f"{MIAS_SIZE}x{MIAS_SIZE} image matrix.",
                 )
         if radius <= 0:
             raise _InfoError(path, line, f"radius must be positive; got {rest[2]}.")
@@ -168,7 +206,14 @@ def read_mias_info(path):
     seen = {}
     by_reference = {}
     for row in rows:
-        key = (row["reference"], row["abnormality"], row["severity"], row["x"], row["y"], row["radius"])
+        key = (
+            row["reference"],
+            row["abnormality"],
+            row["severity"],
+            row["x"],
+            row["y"],
+            row["radius"],
+        )
         key = tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in key)
         if key in seen:
             raise _InfoError(path, row["line"], f"duplicate of line {seen[key]}.")
@@ -178,13 +223,16 @@ def read_mias_info(path):
             continue
         if row["tissue"] != first["tissue"]:
             raise _InfoError(
-                path, row["line"], f"{row['reference']} has tissue {row['tissue']} here but {first['tissue']} "
-                f"on line {first['line']}."
+                path,
+                row["line"],
+                f"{row['reference']} has tissue {row['tissue']} here but {first['tissue']} "
+                f"on line {first['line']}.",
             )
         if "NORM" in (row["abnormality"], first["abnormality"]):
             raise _InfoError(
-                path, row["line"], f"{row['reference']} is listed as NORM and as abnormal "
-                f"(line {first['line']})."
+                path,
+                row["line"],
+                f"{row['reference']} is listed as NORM and as abnormal (line {first['line']}).",
             )
     import pandas as pd
 
@@ -410,41 +458,76 @@ def load_mias(
     info = info[info["reference"].isin(files)]
     circles = _keep_away(info)
     # every film is read now: an unreadable one is an error even if unused
-    films = {reference: Film(_read_film(path), factor=_MASK_FACTOR, keep_away=circles.get(reference, []))
-             for reference, path in files.items()}
+    films = {
+        reference: Film(_read_film(path), factor=_MASK_FACTOR, keep_away=circles.get(reference, []))
+        for reference, path in files.items()
+    }
     fields = _film_fields(info, files)
 
     lesions = info[info["abnormality"] != "NORM"]
     no_coordinates = lesions[lesions["x"].isna()]
-    skipped += [(_lesion_name(row), "no coordinates (widely distributed, Info.txt note 4): no lesion ROI")
-                for row in no_coordinates.itertuples()]
+    skipped += [
+        (_lesion_name(row), "no coordinates (widely distributed, Info.txt note 4): no lesion ROI")
+        for row in no_coordinates.itertuples()
+    ]
     usable = lesions[lesions["x"].notna() & lesions["abnormality"].isin(classes)]
     if lesions_outside_breast == "skip":
-        outside = np.array([_distance_to_breast(films[row.reference], row) > row.radius
-                            for row in usable.itertuples()], dtype=bool)
-        skipped += [(_lesion_name(row), _OUTSIDE_BREAST.format(row=row)) for row in usable[outside].itertuples()]
+        outside = np.array(
+            [
+                _distance_to_breast(films[row.reference], row) > row.radius
+                for row in usable.itertuples()
+            ],
+            dtype=bool,
+        )
+        skipped += [
+            (_lesion_name(row), _OUTSIDE_BREAST.format(row=row))
+            for row in usable[outside].itertuples()
+        ]
         usable = usable[~outside]
-    rois = [_lesion_roi(films[row.reference], fields[row.reference], row, roi_size, output_size)
-            for row in usable.itertuples()]
+    rois = [
+        _lesion_roi(films[row.reference], fields[row.reference], row, roi_size, output_size)
+        for row in usable.itertuples()
+    ]
     if not rois:
-        raise ValueError(f"No lesion ROI in {data_home} for abnormality classes {classes}: nothing to learn from.")
+        raise ValueError(
+            f"No lesion ROI in {data_home} for abnormality classes {classes}: nothing to learn from."
+        )
 
     if task == "tumour":
         excluded = set(no_coordinates["reference"])
-        skipped += [(reference, "calcifications without coordinates: no non-tumour ROI can be placed safely")
-                    for reference in sorted(excluded)]
+        skipped += [
+            (
+                reference,
+                "calcifications without coordinates: no non-tumour ROI can be placed safely",
+            )
+            for reference in sorted(excluded)
+        ]
         candidates = [r for r in files if r not in excluded]
         n_negatives = int(round(negatives_per_positive * len(rois)))
         templates = [(record["crop_size"], record["breast_fraction"]) for record, _ in rois]
-        placed = place_negatives(n_negatives, [films[r] for r in candidates], templates, rng,
-                                 attempts=3, match_breast_fraction=True)
-        rois += [_roi(films[candidates[k]], fields[candidates[k]], row, col, side, output_size)
-                 for k, row, col, side in placed]
+        placed = place_negatives(
+            n_negatives,
+            [films[r] for r in candidates],
+            templates,
+            rng,
+            attempts=3,
+            match_breast_fraction=True,
+        )
+        rois += [
+            _roi(films[candidates[k]], fields[candidates[k]], row, col, side, output_size)
+            for k, row, col, side in placed
+        ]
         if len(placed) < n_negatives:
-            skipped.append((f"{n_negatives - len(placed)} non-tumour ROI(s)",
-                            f"no room left in the breast tissue of {len(candidates)} films"))
-    settings = (f"roi_size={roi_size!r} px of 200 micron, output_size={output_size}, "
-                f"negatives_per_positive={negatives_per_positive}, random_state={random_state!r}")
+            skipped.append(
+                (
+                    f"{n_negatives - len(placed)} non-tumour ROI(s)",
+                    f"no room left in the breast tissue of {len(candidates)} films",
+                )
+            )
+    settings = (
+        f"roi_size={roi_size!r} px of 200 micron, output_size={output_size}, "
+        f"negatives_per_positive={negatives_per_positive}, random_state={random_state!r}"
+    )
     return _bunch(rois, task, skipped, data_home, files, settings, classes)
 
 
@@ -455,7 +538,11 @@ _OUTSIDE_BREAST = (
 
 
 def _check_classes(abnormality_classes):
-    classes = tuple(ABNORMALITIES) if abnormality_classes is None else tuple(c.upper() for c in abnormality_classes)
+    classes = (
+        tuple(ABNORMALITIES)
+        if abnormality_classes is None
+        else tuple(c.upper() for c in abnormality_classes)
+    )
     unknown = sorted(set(classes) - set(ABNORMALITIES))
     if unknown or not classes:
         raise ValueError(
@@ -487,12 +574,18 @@ def _select_films(info, info_path, data_home, references, missing):
                 f"{absent[:5]} (missing='warn' loads the subset present)."
             )
         skipped += [(r, "listed in Info.txt, image file not present") for r in absent]
-        skipped += [(files[r].name, "image file without a row in Info.txt") for r in sorted(set(files) - set(listed))]
+        skipped += [
+            (files[r].name, "image file without a row in Info.txt")
+            for r in sorted(set(files) - set(listed))
+        ]
         films = [r for r in listed if r in files]
     if not films:
         raise ValueError(f"No mini-MIAS film of {info_path} is present in {data_home}.")
-    skipped += [(copy.name, f"another copy of {used.name}, which is read")
-                for copy, used in copies if used.stem.lower() in set(films)]
+    skipped += [
+        (copy.name, f"another copy of {used.name}, which is read")
+        for copy, used in copies
+        if used.stem.lower() in set(films)
+    ]
     return {r: files[r] for r in films}, skipped
 
 
@@ -534,8 +627,13 @@ def _film_fields(info, files):
     fields = {}
     for reference, path in files.items():
         woman, breast = _woman(reference)
-        fields[reference] = dict(reference=reference, file=path.name, woman=woman, breast=breast,
-                                 tissue=tissue[reference])
+        fields[reference] = dict(
+            reference=reference,
+            file=path.name,
+            woman=woman,
+            breast=breast,
+            tissue=tissue[reference],
+        )
     return fields
 
 
@@ -546,12 +644,19 @@ def _roi(film, fields, row, col, side, output_size, lesion=None):
         **fields,
         abnormality=None if lesion is None else lesion.abnormality,
         severity=None if lesion is None else lesion.severity,
-        x=np.nan if lesion is None else lesion.x, y=np.nan if lesion is None else lesion.y,
+        x=np.nan if lesion is None else lesion.x,
+        y=np.nan if lesion is None else lesion.y,
         radius=np.nan if lesion is None else lesion.radius,
-        center_row=int(row), center_col=int(col),
-        crop_top=box[0], crop_left=box[1], crop_bottom=box[2], crop_right=box[3], crop_size=int(side),
+        center_row=int(row),
+        center_col=int(col),
+        crop_top=box[0],
+        crop_left=box[1],
+        crop_bottom=box[2],
+        crop_right=box[3],
+        crop_size=int(side),
         breast_fraction=film.breast_fraction(box),
-        kind="background" if lesion is None else "lesion", info_line=np.nan if lesion is None else lesion.line,
+        kind="background" if lesion is None else "lesion",
+        info_line=np.nan if lesion is None else lesion.line,
     )
     return record, roi
 
@@ -566,8 +671,11 @@ def _bunch(rois, task, skipped, data_home, files, settings, classes):
 
     metadata = pd.DataFrame.from_records([record for record, _ in rois])
     # one order whatever the placement order: by film, its lesions in Info.txt order, then the others
-    order = metadata.sort_values(["reference", "kind", "info_line", "center_row", "center_col"],
-                                 ascending=[True, False, True, True, True], kind="stable").index.to_numpy()
+    order = metadata.sort_values(
+        ["reference", "kind", "info_line", "center_row", "center_col"],
+        ascending=[True, False, True, True, True],
+        kind="stable",
+    ).index.to_numpy()
     metadata = metadata.loc[order].reset_index(drop=True)
     metadata["info_line"] = metadata["info_line"].astype("Int64")
     if task == "tumour":
@@ -587,7 +695,13 @@ def _bunch(rois, task, skipped, data_home, files, settings, classes):
         )
 
     return roi_bunch(
-        f"load_mias({str(data_home)!r})", rois=[rois[k][1] for k in order], sources=list(metadata["file"]),
-        target=target, groups=metadata["woman"].to_numpy(), metadata=metadata, target_names=target_names,
-        skipped=skipped, describe=describe,
+        f"load_mias({str(data_home)!r})",
+        rois=[rois[k][1] for k in order],
+        sources=list(metadata["file"]),
+        target=target,
+        groups=metadata["woman"].to_numpy(),
+        metadata=metadata,
+        target_names=target_names,
+        skipped=skipped,
+        describe=describe,
     )

@@ -21,7 +21,9 @@ def _power_law_noise(rng, n, size, beta):
     beta = np.asarray(beta, dtype=float).reshape(-1, 1, 1)
     amplitude = f[None] ** (-beta / 2.0)
     amplitude[:, 0, 0] = 0.0
-    spectrum = rng.standard_normal((n, size, size // 2 + 1)) + 1j * rng.standard_normal((n, size, size // 2 + 1))
+    spectrum = rng.standard_normal((n, size, size // 2 + 1)) + 1j * rng.standard_normal(
+        (n, size, size // 2 + 1)
+    )
     field = np.fft.irfft2(spectrum * amplitude, s=(size, size), axes=(1, 2))
     field -= field.mean(axis=(1, 2), keepdims=True)
     field /= field.std(axis=(1, 2), keepdims=True) + 1e-12
@@ -74,12 +76,18 @@ def _calcifications(rng, size, rows, cols):
         r = cluster_radius * np.sqrt(rng.uniform())
         a = rng.uniform(0, 2 * np.pi)
         sigma = rng.uniform(0.5, 1.1)
-        spot = np.exp(-0.5 * ((rows - cr - r * np.sin(a)) ** 2 + (cols - cc - r * np.cos(a)) ** 2) / sigma**2)
+        spot = np.exp(
+            -0.5 * ((rows - cr - r * np.sin(a)) ** 2 + (cols - cc - r * np.cos(a)) ** 2) / sigma**2
+        )
         out = np.maximum(out, spot * rng.uniform(1.6, 2.6))
     return out
 
 
-_DRAW = {"circumscribed": _circumscribed, "spiculated": _spiculated, "calcification": _calcifications}
+_DRAW = {
+    "circumscribed": _circumscribed,
+    "spiculated": _spiculated,
+    "calcification": _calcifications,
+}
 
 
 @validate_params(
@@ -173,7 +181,9 @@ def make_phantoms(
     """
     unknown = sorted(set(lesion_types) - set(LESION_TYPES))
     if unknown or not lesion_types:
-        raise ValueError(f"lesion_types must be a non-empty subset of {LESION_TYPES}; got {tuple(lesion_types)!r}.")
+        raise ValueError(
+            f"lesion_types must be a non-empty subset of {LESION_TYPES}; got {tuple(lesion_types)!r}."
+        )
     rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     size = int(image_size)
     n_pos = int(round(n_samples / (1.0 + imbalance_ratio)))
@@ -182,7 +192,9 @@ def make_phantoms(
     rng.shuffle(y)
 
     n_patients = max(1, n_samples // 5) if n_patients is None else min(int(n_patients), n_samples)
-    groups = np.concatenate([np.arange(n_patients), rng.integers(0, n_patients, n_samples - n_patients)])
+    groups = np.concatenate(
+        [np.arange(n_patients), rng.integers(0, n_patients, n_samples - n_patients)]
+    )
     rng.shuffle(groups)
     mri = modality == "mri"
     patient_beta = rng.normal(2.5 if mri else 3.0, 0.15, n_patients)

@@ -7,7 +7,18 @@ import numpy as np
 
 __all__ = ["read_image"]
 
-IMAGE_EXTENSIONS = (".png", ".pgm", ".pnm", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".pgm",
+    ".pnm",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".dcm",
+    ".dicom",
+)
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 
 
@@ -28,8 +39,16 @@ def _read_dicom(path):
         pixels = ds.pixel_array
     # pydicom raises RuntimeError or NotImplementedError when no installed plugin decodes
     # the transfer syntax (JPEG 2000 without pylibjpeg, ...)
-    except (InvalidDicomError, AttributeError, ValueError, KeyError, OSError, EOFError, RuntimeError,
-            NotImplementedError) as exc:
+    except (
+        InvalidDicomError,
+        AttributeError,
+        ValueError,
+        KeyError,
+        OSError,
+        EOFError,
+        RuntimeError,
+        NotImplementedError,
+    ) as exc:
         raise ValueError(f"Cannot read DICOM image {path}: {exc}") from exc
     if pixels.ndim != 2:
         raise ValueError(
@@ -48,7 +67,12 @@ def _read_dicom(path):
     return np.ascontiguousarray(pixels)
 
 
-_PNM_MAGICS = {b"P2": 1, b"P3": 3, b"P5": 1, b"P6": 3}  # grey or colour; P1/P4 bitmaps have no maxval
+_PNM_MAGICS = {
+    b"P2": 1,
+    b"P3": 3,
+    b"P5": 1,
+    b"P6": 3,
+}  # grey or colour; P1/P4 bitmaps have no maxval
 
 
 def _pnm_header(head, path):
@@ -65,7 +89,9 @@ def _pnm_header(head, path):
         while pos < len(head) and not head[pos : pos + 1].isspace() and head[pos : pos + 1] != b"#":
             pos += 1
         if start == pos:
-            raise ValueError(f"Cannot read image {path}: its PGM/PPM header ends before width, height and maxval.")
+            raise ValueError(
+                f"Cannot read image {path}: its PGM/PPM header ends before width, height and maxval."
+            )
         tokens.append(head[start:pos])
     try:
         width, height, maxval = (int(token) for token in tokens)
@@ -124,7 +150,13 @@ def _read_pillow(path):
             else:
                 pixels = np.asarray(im if mode == "L" else im.convert("L"), dtype=np.uint8).copy()
     # Pillow raises ValueError (bad PGM values, ...) and DecompressionBombError without the file name
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise ValueError(f"Cannot read image {path}: {exc}") from exc
     if n_frames > 1:
         # Pillow would give the first frame only: the other pages would be lost without a word
@@ -194,7 +226,9 @@ def read_image(path):
     path = Path(path)
     if not path.is_file():
         if path.is_symlink():
-            raise FileNotFoundError(f"Image file {path} is a broken symbolic link (to {os.readlink(path)}).")
+            raise FileNotFoundError(
+                f"Image file {path} is a broken symbolic link (to {os.readlink(path)})."
+            )
         raise FileNotFoundError(f"Image file not found: {path}")
     if _is_dicom(path):
         return _read_dicom(path)

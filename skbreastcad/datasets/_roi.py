@@ -55,7 +55,9 @@ def resize_roi(roi, output_size):
     from skimage.transform import resize
 
     shrinking = roi.shape[0] > output_size
-    out = resize(roi, (output_size, output_size), order=1, anti_aliasing=shrinking, preserve_range=True)
+    out = resize(
+        roi, (output_size, output_size), order=1, anti_aliasing=shrinking, preserve_range=True
+    )
     if roi.dtype.kind in "ui":
         info = np.iinfo(roi.dtype)
         out = np.clip(np.rint(out), info.min, info.max)
@@ -100,7 +102,9 @@ def stack_rois(rois, sources):
         )
     shapes = {roi.shape for roi in rois}
     if len(shapes) > 1:
-        raise ValueError(f"ROIs of different sizes {sorted(shapes)}: set output_size to resample them to one size.")
+        raise ValueError(
+            f"ROIs of different sizes {sorted(shapes)}: set output_size to resample them to one size."
+        )
     return np.stack(rois)
 
 
@@ -400,7 +404,11 @@ def roi_bunch(what, *, rois, sources, target, groups, metadata, target_names, sk
     target_names = np.array(target_names)
     warn_skipped(what, skipped)
     return Bunch(
-        images=images, target=target, groups=groups, metadata=metadata, target_names=target_names,
+        images=images,
+        target=target,
+        groups=groups,
+        metadata=metadata,
+        target_names=target_names,
         skipped=pd.DataFrame(skipped, columns=["item", "reason"]),
         DESCR=describe(count_classes(target, target_names)),
     )

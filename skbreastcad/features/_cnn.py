@@ -284,7 +284,9 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
             return [f"{prefix}_{i}" for i in range(n)]
         if self.pooling == "avgmax":
             half = n // 2
-            return [f"{prefix}_avg{i}" for i in range(half)] + [f"{prefix}_max{i}" for i in range(half)]
+            return [f"{prefix}_avg{i}" for i in range(half)] + [
+                f"{prefix}_max{i}" for i in range(half)
+            ]
         return [f"{prefix}_{self.pooling}{i}" for i in range(n)]
 
     def __sklearn_tags__(self):

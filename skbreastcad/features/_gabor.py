@@ -51,7 +51,10 @@ def _kernel_shapes(frequencies, n_orientations, bandwidth, n_stds):
     return np.array(
         [
             [
-                [2 * h + 1 for h in _kernel_half_size(f, k * math.pi / n_orientations, bandwidth, n_stds)]
+                [
+                    2 * h + 1
+                    for h in _kernel_half_size(f, k * math.pi / n_orientations, bandwidth, n_stds)
+                ]
                 for k in range(n_orientations)
             ]
             for f in frequencies
@@ -91,7 +94,11 @@ def _band_tiles(weights, n):
         lo, hi = int(src.min()), int(src.max()) + 1
         block = np.zeros((i1 - i0, hi - lo), dtype=weights.dtype)
         # Reflection can send several taps to one input pixel: accumulate.
-        np.add.at(block, (np.broadcast_to(rows - i0, src.shape), src - lo), np.broadcast_to(weights, src.shape))
+        np.add.at(
+            block,
+            (np.broadcast_to(rows - i0, src.shape), src - lo),
+            np.broadcast_to(weights, src.shape),
+        )
         tiles.append((i0, i1, lo, hi, block))
     return tiles
 
@@ -172,15 +179,30 @@ def _gabor_bank(frequencies, n_orientations, bandwidth, n_stds, height, width, m
             a_is_real, b_is_real = _is_real(a), _is_real(b)
             partner = n_orientations - k if 0 < k < n_orientations - k else None
             if partner is not None and (
-                _kernel_half_size(frequency, thetas[partner], bandwidth, n_stds) != (y0, x0) or b_is_real
+                _kernel_half_size(frequency, thetas[partner], bandwidth, n_stds) != (y0, x0)
+                or b_is_real
             ):
                 partner = None  # support sizes differ by a rounding tie: no pairing
             a_tiles = tuple(
-                (i0, i1, lo, hi, np.ascontiguousarray(blk.real), None if a_is_real else np.ascontiguousarray(blk.imag))
+                (
+                    i0,
+                    i1,
+                    lo,
+                    hi,
+                    np.ascontiguousarray(blk.real),
+                    None if a_is_real else np.ascontiguousarray(blk.imag),
+                )
                 for i0, i1, lo, hi, blk in _band_tiles(a, height)
             )
             b_tiles = tuple(
-                (j0, j1, lo, hi, np.ascontiguousarray(blk.real.T), None if b_is_real else np.ascontiguousarray(blk.imag.T))
+                (
+                    j0,
+                    j1,
+                    lo,
+                    hi,
+                    np.ascontiguousarray(blk.real.T),
+                    None if b_is_real else np.ascontiguousarray(blk.imag.T),
+                )
                 for j0, j1, lo, hi, blk in _band_tiles(b, width)
             )
             members = [f_index * n_orientations + k]
@@ -189,7 +211,9 @@ def _gabor_bank(frequencies, n_orientations, bandwidth, n_stds, height, width, m
                 members.append(f_index * n_orientations + partner)
                 done.add(partner)
             n_a = 1 if a_is_real else 2
-            macs = _tile_macs(a_tiles, width, n_a) + _tile_macs(b_tiles, height, n_a * (1 if b_is_real else 2))
+            macs = _tile_macs(a_tiles, width, n_a) + _tile_macs(
+                b_tiles, height, n_a * (1 if b_is_real else 2)
+            )
             group = {
                 "members": tuple(members),
                 "a_tiles": a_tiles,
@@ -287,7 +311,11 @@ def _fft_magnitudes(images, groups):
     y_pad = max(g["radius"][0] for g in groups)
     x_pad = max(g["radius"][1] for g in groups)
     shape = _fft_shape(y_pad, x_pad, height, width)
-    padded = np.pad(np.asarray(images, dtype=np.float64), ((0, 0), (y_pad, y_pad), (x_pad, x_pad)), mode="symmetric")
+    padded = np.pad(
+        np.asarray(images, dtype=np.float64),
+        ((0, 0), (y_pad, y_pad), (x_pad, x_pad)),
+        mode="symmetric",
+    )
     spectrum = scipy.fft.fft2(padded, s=shape, workers=1)
     # A kernel of radius r placed at [pad - r, pad + r]: output pixel i is the
     # full convolution's index i + 2 * pad.
@@ -320,7 +348,9 @@ def _filter_chunk(images, mask, groups, statistics, n_kernels):
     n, height, width = images.shape
     fft_groups = [g for g in groups if g["method"] == "fft"]
     groups = [g for g in groups if g["method"] != "fft"]
-    X2d = np.ascontiguousarray(images.transpose(1, 0, 2), dtype=np.float64).reshape(height, n * width)
+    X2d = np.ascontiguousarray(images.transpose(1, 0, 2), dtype=np.float64).reshape(
+        height, n * width
+    )
     if mask is None:
         weights, count = None, np.full(n, float(height * width))
     else:
@@ -360,7 +390,9 @@ def _filter_chunk(images, mask, groups, statistics, n_kernels):
         # those (rare: near-constant responses) with numpy's two-pass formula.
         # A zero mean needs no redo: every magnitude is 0, and so is the variance.
         for column, i in zip(*np.nonzero((var <= 1e-7 * mean * mean) & (mean > 0))):
-            var[column, i] = _exact_var(images[i], None if mask is None else mask[i], groups, column)
+            var[column, i] = _exact_var(
+                images[i], None if mask is None else mask[i], groups, column
+            )
     out = np.empty((n, n_kernels, len(statistics)))
     for j, name in enumerate(statistics):
         out[:, :, j] = (mean if name == "mean" else var if name == "var" else np.sqrt(var)).T
@@ -374,7 +406,9 @@ def _exact_var(image, mask, groups, column):
     slot = group["members"].index(column)
     X2d = np.asarray(image, dtype=np.float64)
     full = np.empty((height, width))
-    for j0, j1, s, mag in _group_magnitudes(X2d, height, 1, width, group, _Buffers(height, 1, width)):
+    for j0, j1, s, mag in _group_magnitudes(
+        X2d, height, 1, width, group, _Buffers(height, 1, width)
+    ):
         if s == slot:
             full[:, j0:j1] = mag[:, 0]
     return float(np.var(full if mask is None else full[mask]))
@@ -516,7 +550,8 @@ class GaborFeatures(BaseImageTransformer):
     def _frequencies(self):
         freqs = np.asarray(self.frequencies, dtype=object).ravel()
         if freqs.size == 0 or not all(
-            isinstance(f, Real) and not isinstance(f, bool) and math.isfinite(f) and f > 0 for f in freqs
+            isinstance(f, Real) and not isinstance(f, bool) and math.isfinite(f) and f > 0
+            for f in freqs
         ):
             raise ValueError(
                 "frequencies must be a non-empty sequence of positive finite floats "
@@ -540,7 +575,12 @@ class GaborFeatures(BaseImageTransformer):
     def _bank(self):
         height, width = self.image_shape_
         return _gabor_bank(
-            self.frequencies_, int(self.n_orientations), float(self.bandwidth), float(self.n_stds), height, width
+            self.frequencies_,
+            int(self.n_orientations),
+            float(self.bandwidth),
+            float(self.n_stds),
+            height,
+            width,
         )
 
     # -- hooks -----------------------------------------------------------------
@@ -586,7 +626,9 @@ class GaborFeatures(BaseImageTransformer):
         chunk_size = max(1, min(_CHUNK_IMAGES, _CHUNK_BYTES // (32 * height * width)))
 
         def run(sl):
-            return _filter_chunk(images[sl], None if mask is None else mask[sl], groups, self.statistics_, n_kernels)
+            return _filter_chunk(
+                images[sl], None if mask is None else mask[sl], groups, self.statistics_, n_kernels
+            )
 
         kwargs = dict(chunk_size=chunk_size, n_jobs=self.n_jobs, verbose=self.verbose, desc="Gabor")
         if effective_n_jobs(self.n_jobs) > 1:

@@ -333,7 +333,11 @@ class GLCMFeatures(BaseImageTransformer):
     def _feature_names(self):
         names = []
         for d in self._distances:
-            blocks = [f"d{d}_a{a}" for a in self._angle_labels] if self.aggregation == "none" else [f"d{d}"]
+            blocks = (
+                [f"d{d}_a{a}" for a in self._angle_labels]
+                if self.aggregation == "none"
+                else [f"d{d}"]
+            )
             names += [f"glcm_{block}_{f}" for block in blocks for f in self.features_]
         return names
 
@@ -358,14 +362,21 @@ class GLCMFeatures(BaseImageTransformer):
         merged = self.aggregation == "merged"
         groups_per_image = n_dist if merged else n_dist * n_ang
         pairs = np.array(
-            [[max(height - abs(dr), 0) * max(width - abs(dc), 0) for dr, dc in row] for row in self.offsets_]
+            [
+                [max(height - abs(dr), 0) * max(width - abs(dc), 0) for dr, dc in row]
+                for row in self.offsets_
+            ]
         )
         bits = max(1, (n_levels - 1).bit_length())
         per_group = pairs.sum() / groups_per_image
-        budget = _PAIR_BUDGET if _counting_method(bits, per_group) == "bincount" else _PAIR_BUDGET_SORT
+        budget = (
+            _PAIR_BUDGET if _counting_method(bits, per_group) == "bincount" else _PAIR_BUDGET_SORT
+        )
         blocks = _offset_blocks(pairs, budget, merged)
         block_pairs = max(pairs[d, a0:a1].sum() for d, a0, a1 in blocks)
-        chunk = min(budget // max(block_pairs, 1), _DENSE_BUDGET // (groups_per_image * 2 * n_levels))
+        chunk = min(
+            budget // max(block_pairs, 1), _DENSE_BUDGET // (groups_per_image * 2 * n_levels)
+        )
         n_workers = effective_n_jobs(self.n_jobs)
         if n_workers > 1:
             chunk = min(chunk, math.ceil(n / n_workers))
@@ -374,13 +385,20 @@ class GLCMFeatures(BaseImageTransformer):
         columns = np.array([_FEATURE_INDEX[f] for f in self.features_])
 
         def compute(sl):
-            levels, roi, n_g = self._discretise(images[sl], None if mask is None else mask[sl], fbs_levels, sl)
+            levels, roi, n_g = self._discretise(
+                images[sl], None if mask is None else mask[sl], fbs_levels, sl
+            )
             # Matrices are independent (a merged one needs all angles of its
             # distance), so large images are done a few offsets at a time.
             per_group = np.concatenate(
                 [
                     _glcm_features(
-                        levels, roi, self.offsets_[d : d + 1, a0:a1], merged=merged, n_g=n_g, need_cells=need_cells
+                        levels,
+                        roi,
+                        self.offsets_[d : d + 1, a0:a1],
+                        merged=merged,
+                        n_g=n_g,
+                        need_cells=need_cells,
                     )
                     for d, a0, a1 in blocks
                 ],
@@ -392,7 +410,12 @@ class GLCMFeatures(BaseImageTransformer):
             return per_group.reshape(len(per_group), -1)
 
         out = map_chunks(
-            compute, n, chunk_size=chunk, n_jobs=self.n_jobs, verbose=self.verbose, desc="GLCM features"
+            compute,
+            n,
+            chunk_size=chunk,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            desc="GLCM features",
         )
         n_undefined = int(np.isnan(out).any(axis=1).sum())
         if n_undefined:
@@ -441,7 +464,11 @@ class GLCMFeatures(BaseImageTransformer):
                 return levels, mask, np.full(len(images), float(n_bins))
             # fixed bin width
             n_g = fbs_levels[sl]
-            bin_min = np.where(empty, 0.0, lo) if self.bin_min is None else np.full(len(x), float(self.bin_min))
+            bin_min = (
+                np.where(empty, 0.0, lo)
+                if self.bin_min is None
+                else np.full(len(x), float(self.bin_min))
+            )
             scaled = (x - bin_min[:, None, None]) / float(self.bin_width)
             scaled = np.nan_to_num(scaled, nan=-1.0, posinf=_MAX_LEVELS, neginf=-1.0)
         if self.bin_min is not None:
@@ -695,7 +722,10 @@ def _cells(levels, roi, offsets, merged):
             code |= np.maximum(first, second)
             out[...] = code
         if roi is not None:
-            outside = ~(roi[:, r0 : r0 + h, c0 : c0 + w] & roi[:, r0 + dr : r0 + dr + h, c0 + dc : c0 + dc + w])
+            outside = ~(
+                roi[:, r0 : r0 + h, c0 : c0 + w]
+                & roi[:, r0 + dr : r0 + dr + h, c0 + dc : c0 + dc + w]
+            )
             np.copyto(out, cell_type(pad), where=outside)
             inside[:, g] -= outside.sum(axis=(1, 2))
     codes = codes.reshape(n_groups, n_slots)
@@ -741,15 +771,21 @@ def _count_by_table(levels, roi, slots, n_images, per_image, bits, pairs_per_gro
         pieces = [(i0, min(i0 + step, n_images), 0, height) for i0 in range(0, n_images, step)]
     else:
         rows = max(1, piece // width)
-        pieces = [(i, i + 1, a, min(a + rows, height)) for i in range(n_images) for a in range(0, height, rows)]
-    buffer = np.empty(min(n_images, max(1, piece // n_pixels)) * (piece + 2 * width) + n_pixels, dtype=np.intp)
+        pieces = [
+            (i, i + 1, a, min(a + rows, height))
+            for i in range(n_images)
+            for a in range(0, height, rows)
+        ]
+    buffer = np.empty(
+        min(n_images, max(1, piece // n_pixels)) * (piece + 2 * width) + n_pixels, dtype=np.intp
+    )
     for i0, i1, a, b in pieces:
         m = i1 - i0
         base = (np.arange(m) * stride)[:, None]
         if directed:
             shifted = work[i0:i1, a * width : b * width] << bits
             shifted += base
-        for dr, dc, h, w, g, start in slots:
+        for dr, dc, h, w, g, _start in slots:
             r0, c0 = max(0, -dr), max(0, -dc)
             ra, rb = max(a, r0), min(b, r0 + h)
             if ra >= rb:
@@ -767,7 +803,9 @@ def _count_by_table(levels, roi, slots, n_images, per_image, bits, pairs_per_gro
                 out |= np.maximum(first, second)
                 out += base
             if w < width:  # pairs whose second pixel wrapped to the next row
-                out[:, : (rb - ra - 1) * width].reshape(m, rb - ra - 1, width)[:, :, w:] = base[:, :, None] + n_cells
+                out[:, : (rb - ra - 1) * width].reshape(m, rb - ra - 1, width)[:, :, w:] = (
+                    base[:, :, None] + n_cells
+                )
             if inside_roi is not None:
                 outside = ~(
                     inside_roi[i0:i1, lo : lo + n]
@@ -850,8 +888,12 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
     f["inverse_difference"] = group_sum(g_d, p_d / (1 + k))
     f["normalised_inverse_difference"] = group_sum(g_d, p_d / (1 + k / n_g[g_d]))
     f["inverse_difference_moment"] = group_sum(g_d, p_d / (1 + k * k))
-    f["normalised_inverse_difference_moment"] = group_sum(g_d, p_d / (1 + (k * k) / (n_g[g_d] ** 2)))
-    f["inverse_variance"] = group_sum(g_d, np.divide(p_d, k * k, out=np.zeros_like(p_d), where=k > 0))
+    f["normalised_inverse_difference_moment"] = group_sum(
+        g_d, p_d / (1 + (k * k) / (n_g[g_d] ** 2))
+    )
+    f["inverse_variance"] = group_sum(
+        g_d, np.divide(p_d, k * k, out=np.zeros_like(p_d), where=k > 0)
+    )
 
     sum_average = group_sum(g_s, p_s * s)
     f["sum_average"] = sum_average

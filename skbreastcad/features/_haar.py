@@ -36,7 +36,10 @@ _CHUNK_BYTES = 32 * 2**20
 _TRANSPOSE_BLOCK = 4096
 
 # Ints are pixels, floats fractions of the window; RealNotInt keeps the two apart.
-_SIZE_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="right")]
+_SIZE_CONSTRAINT = [
+    Interval(Integral, 1, None, closed="left"),
+    Interval(RealNotInt, 0, 1, closed="right"),
+]
 
 
 def _pixels(value, side):
@@ -114,7 +117,12 @@ def _feature_matrix(types, coords, height, width):
             sign = 1.0 if k % 2 else -1.0
             top, left = y + oy * h, x + ox * w
             bottom, right = top + h, left + w
-            for r, c, s in ((bottom, right, 1.0), (top, right, -1.0), (bottom, left, -1.0), (top, left, 1.0)):
+            for r, c, s in (
+                (bottom, right, 1.0),
+                (top, right, -1.0),
+                (bottom, left, -1.0),
+                (top, left, 1.0),
+            ):
                 rows.append(index[sel])
                 cols.append(np.stack([r, c]))
                 vals.append(np.full(len(sel), sign * s))
@@ -302,7 +310,11 @@ class HaarFeatures(BaseImageTransformer):
 
     # -- parameters ------------------------------------------------------------
     def _types(self):
-        types = (self.feature_types,) if isinstance(self.feature_types, str) else tuple(self.feature_types)
+        types = (
+            (self.feature_types,)
+            if isinstance(self.feature_types, str)
+            else tuple(self.feature_types)
+        )
         unknown = [t for t in types if not isinstance(t, str) or t not in _RECTANGLES]
         if not types or unknown or len(set(types)) != len(types):
             raise ValueError(
@@ -320,7 +332,9 @@ class HaarFeatures(BaseImageTransformer):
             and len(ws) == 2
             and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in ws)
         ):
-            raise ValueError(f"window_shape must be None or (height, width) of positive ints; got {ws!r}.")
+            raise ValueError(
+                f"window_shape must be None or (height, width) of positive ints; got {ws!r}."
+            )
         wh, ww = int(ws[0]), int(ws[1])
         if wh > height or ww > width:
             raise ValueError(
@@ -391,14 +405,23 @@ class HaarFeatures(BaseImageTransformer):
         out = np.empty((len(images), n_features))
 
         def run(sl):
-            values = matrix @ _integral_images(window[sl], starts[0], starts[1])  # (n_features, chunk)
+            values = matrix @ _integral_images(
+                window[sl], starts[0], starts[1]
+            )  # (n_features, chunk)
             # Blocked transpose into the output: a plain .T copy of a tall,
             # thin array is several times slower.
             for j in range(0, n_features, _TRANSPOSE_BLOCK):
                 out[sl, j : j + _TRANSPOSE_BLOCK] = values[j : j + _TRANSPOSE_BLOCK].T
             return np.empty((sl.stop - sl.start, 0))
 
-        map_chunks(run, len(images), chunk_size=chunk_size, n_jobs=self.n_jobs, verbose=self.verbose, desc="Haar")
+        map_chunks(
+            run,
+            len(images),
+            chunk_size=chunk_size,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            desc="Haar",
+        )
         return out
 
     def _variance(self, images, matrix_and_starts):
@@ -412,7 +435,10 @@ class HaarFeatures(BaseImageTransformer):
         shift = matrix @ _integral_images(window[:1], *starts)[:, 0]
         sums = np.zeros((2, matrix.shape[0]))
         for start in range(0, len(images), chunk_size):
-            values = matrix @ _integral_images(window[start : start + chunk_size], *starts) - shift[:, None]
+            values = (
+                matrix @ _integral_images(window[start : start + chunk_size], *starts)
+                - shift[:, None]
+            )
             sums[0] += values.sum(axis=1)
             sums[1] += np.einsum("ij,ij->i", values, values)
         mean = sums[0] / len(images)
@@ -420,7 +446,9 @@ class HaarFeatures(BaseImageTransformer):
 
     def _transform(self, images, mask):
         if getattr(self, "_matrix", None) is None:  # after unpickling
-            self._matrix = _feature_matrix(self.feature_types_, self.feature_coords_, *self.window_[2:])
+            self._matrix = _feature_matrix(
+                self.feature_types_, self.feature_coords_, *self.window_[2:]
+            )
         return self._compute(images, self._matrix)
 
     def skimage_feature_coord(self):
@@ -445,7 +473,9 @@ class HaarFeatures(BaseImageTransformer):
         """
         check_is_fitted(self)
         coord = np.empty(len(self.feature_coords_), dtype=object)
-        for i, (type_, (y, x, h, w)) in enumerate(zip(self.feature_types_, self.feature_coords_.tolist())):
+        for i, (type_, (y, x, h, w)) in enumerate(
+            zip(self.feature_types_, self.feature_coords_.tolist())
+        ):
             coord[i] = [
                 [(y + oy * h, x + ox * w), (y + (oy + 1) * h - 1, x + (ox + 1) * w - 1)]
                 for oy, ox in _RECTANGLES[type_]
@@ -454,7 +484,8 @@ class HaarFeatures(BaseImageTransformer):
 
     def _feature_names(self):
         return [
-            f"haar_{t}_y{y}_x{x}_h{h}_w{w}" for t, (y, x, h, w) in zip(self.feature_types_, self.feature_coords_)
+            f"haar_{t}_y{y}_x{x}_h{h}_w{w}"
+            for t, (y, x, h, w) in zip(self.feature_types_, self.feature_coords_)
         ]
 
     def __getstate__(self):

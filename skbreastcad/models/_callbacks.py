@@ -128,7 +128,9 @@ def resume_state(net):
         "lr_schedule": None if schedule is None else schedule.lr_scheduler_.state_dict(),
         "early_stopping": None
         if stopping is None
-        else {k: plain(getattr(stopping, k)) for k in ("misses_", "dynamic_threshold_", "best_epoch_")},
+        else {
+            k: plain(getattr(stopping, k)) for k in ("misses_", "dynamic_threshold_", "best_epoch_")
+        },
         "history": plain(list(net.history)),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -148,8 +150,14 @@ def read_resume_state(dirname, stage):
     if not os.path.exists(path):
         return None
     state = load_torch_file(path, what="resume file")
-    if not isinstance(state, dict) or state.get("format") != _RESUME_FORMAT or state.get("stage") != stage:
-        raise ValueError(f"The resume file {path!r} is not a stage-{stage} resume state of this version.")
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != _RESUME_FORMAT
+        or state.get("stage") != stage
+    ):
+        raise ValueError(
+            f"The resume file {path!r} is not a stage-{stage} resume state of this version."
+        )
     return state
 
 
@@ -195,7 +203,14 @@ def is_early_stop(exc):
 
 
 def default_callbacks(
-    *, scoring, has_valid, max_epochs, lr_schedule, early_stopping, checkpoint_dir, progress,
+    *,
+    scoring,
+    has_valid,
+    max_epochs,
+    lr_schedule,
+    early_stopping,
+    checkpoint_dir,
+    progress,
     resumable=False,
 ):
     """Finiteness guard, scoring, LR schedule, early stopping, checkpointing and progress.
@@ -216,7 +231,12 @@ def default_callbacks(
             monitor = "valid_score"
             lower_is_better = False
             callbacks.append(
-                ("valid_score", EpochScoring(scoring, lower_is_better=False, on_train=False, name="valid_score"))
+                (
+                    "valid_score",
+                    EpochScoring(
+                        scoring, lower_is_better=False, on_train=False, name="valid_score"
+                    ),
+                )
             )
     if lr_schedule == "cosine":
         callbacks.append(("lr_schedule", LRScheduler(policy="CosineAnnealingLR", T_max=max_epochs)))
@@ -236,11 +256,18 @@ def default_callbacks(
         callbacks.append(
             (
                 "early_stopping",
-                EarlyStopping(monitor=monitor, patience=early_stopping, lower_is_better=lower_is_better, sink=noop),
+                EarlyStopping(
+                    monitor=monitor,
+                    patience=early_stopping,
+                    lower_is_better=lower_is_better,
+                    sink=noop,
+                ),
             )
         )
     # after the schedule and early stopping: it saves their state once they have stepped
-    callbacks.append(("checkpoint", StageCheckpoint(checkpoint_dir, monitor=monitor, resumable=resumable)))
+    callbacks.append(
+        ("checkpoint", StageCheckpoint(checkpoint_dir, monitor=monitor, resumable=resumable))
+    )
     if progress:
         callbacks.append(("progress", ProgressBar()))
     return callbacks, monitor

@@ -6,7 +6,6 @@ a batch is a single index-select, followed by batched augmentation on the
 device.
 """
 
-
 import numpy as np
 import torch
 from torch.utils.data import Dataset

@@ -58,7 +58,19 @@ def _multiclass_scoring(scoring, n_classes):
 
 
 def train_stage(
-    est, model, images, y, plan, *, stage, lr, max_epochs, device, augmenter, workdir, resumable=False
+    est,
+    model,
+    images,
+    y,
+    plan,
+    *,
+    stage,
+    lr,
+    max_epochs,
+    device,
+    augmenter,
+    workdir,
+    resumable=False,
 ):
     """Train ``model`` on ``images[plan["train"]]`` with skorch; restore the best epoch.
 
@@ -192,4 +204,3 @@ def _resume_state(workdir, stage):
     except ValueError as exc:
         warnings.warn(f"{exc} Stage {stage} starts again from epoch 1.", UserWarning, stacklevel=3)
         return None
-

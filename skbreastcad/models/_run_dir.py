@@ -152,9 +152,14 @@ def find_resumable(parent, fingerprint):
     candidates = []
     for path in _runs(parent):
         manifest = read_manifest(path)
-        if manifest and manifest.get("fingerprint") == fingerprint and manifest.get("status") in (
-            "running",
-            "interrupted",
+        if (
+            manifest
+            and manifest.get("fingerprint") == fingerprint
+            and manifest.get("status")
+            in (
+                "running",
+                "interrupted",
+            )
         ):
             candidates.append((manifest.get("updated", 0), path))
     for _, path in sorted(candidates, reverse=True):

@@ -131,7 +131,9 @@ def check_stage1_result(result):
     """Raise ValueError unless ``result`` is a complete, unaltered stage-1 result."""
     import torch
 
-    if not isinstance(result, dict) or not {"state_dict", "history", "best_epoch", "digest"} <= set(result):
+    if not isinstance(result, dict) or not {"state_dict", "history", "best_epoch", "digest"} <= set(
+        result
+    ):
         raise ValueError("it is not a stage-1 result of this version")
     state = result["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

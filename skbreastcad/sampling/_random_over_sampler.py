@@ -124,7 +124,9 @@ def _draw_indices(y, n_new, random_state):
     sample_indices = [np.arange(len(y))]
     for class_sample, num_samples in n_new.items():
         target_class_indices = np.flatnonzero(y == class_sample)
-        sample_indices.append(random_state.choice(target_class_indices, size=num_samples, replace=True))
+        sample_indices.append(
+            random_state.choice(target_class_indices, size=num_samples, replace=True)
+        )
     return np.concatenate(sample_indices)
 
 

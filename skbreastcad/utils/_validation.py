@@ -67,8 +67,7 @@ def resolve_image_shape(n_features, image_shape):
         width = n_features // height if n_features % height == 0 else -1
     if height < 1 or width < 1 or height * width != n_features:
         raise ValueError(
-            f"image_shape={tuple(image_shape)} does not fit flattened rows of "
-            f"{n_features} values."
+            f"image_shape={tuple(image_shape)} does not fit flattened rows of {n_features} values."
         )
     return int(height), int(width)
 
@@ -136,12 +135,13 @@ def validate_images(estimator, X, *, reset, dtype="numeric", image_shape=None):
         ndim = np.ndim(X) if not hasattr(X, "iloc") else 2
     if ndim == 3:
         n, height, width = X_arr.shape
-        if image_shape is not None and -1 not in image_shape and (
-            tuple(image_shape) != (height, width)
+        if (
+            image_shape is not None
+            and -1 not in image_shape
+            and (tuple(image_shape) != (height, width))
         ):
             raise ValueError(
-                f"X holds images of shape {(height, width)} but "
-                f"image_shape={tuple(image_shape)}."
+                f"X holds images of shape {(height, width)} but image_shape={tuple(image_shape)}."
             )
         fitted_shape = getattr(estimator, "image_shape_", None)
         if not reset and fitted_shape is not None and (height, width) != tuple(fitted_shape):
@@ -211,8 +211,10 @@ def validate_masks(mask, images):
         return None
     mask = np.asarray(mask)
     if mask.shape != images.shape:
-        if mask.ndim == 2 and mask.shape[0] == images.shape[0] and (
-            mask.shape[1] == images.shape[1] * images.shape[2]
+        if (
+            mask.ndim == 2
+            and mask.shape[0] == images.shape[0]
+            and (mask.shape[1] == images.shape[1] * images.shape[2])
         ):
             mask = mask.reshape(images.shape)
         else:
@@ -224,8 +226,7 @@ def validate_masks(mask, images):
     if mask.dtype != bool:
         if mask.dtype.kind not in "iuf" or not np.isin(mask, (0, 1)).all():
             raise ValueError(
-                "mask must be boolean, or hold only 0 and 1; got values of dtype "
-                f"{mask.dtype}."
+                f"mask must be boolean, or hold only 0 and 1; got values of dtype {mask.dtype}."
             )
         mask = mask.astype(bool)
     return mask
