@@ -50,6 +50,13 @@ def test_windows_are_the_loaders_rois(tmp_path):
     assert max(len(b) for b in recorder.seen) == 100 and len(seen) == len(result.centers)
     assert result.breast[result.centers[:, 0], result.centers[:, 1]].all()
     assert not result.breast[:, 1000].any() and (result.probability[~result.breast] == 0).all()
+    # threads cut the same windows, in the same order
+    threaded = lesion_map(_Recorder((32, 32), score=lambda rois: rois.mean(axis=(1, 2)) / 255), film,
+                          crop_size=64, output_size=32, stride=32, batch_size=100, n_jobs=2)
+    serial = lesion_map(_Recorder((32, 32), score=lambda rois: rois.mean(axis=(1, 2)) / 255), film,
+                        crop_size=64, output_size=32, stride=32, batch_size=100)
+    np.testing.assert_array_equal(threaded.scores, serial.scores)
+    np.testing.assert_array_equal(threaded.probability, serial.probability)
 
 
 def test_overlapping_windows_average_uniformly():
