@@ -128,7 +128,7 @@ def run_detect(args):
                 save_overlay(roi, heat, out / f"{path.stem}_candidate{k}_{args.explain}.png", size=3,
                              title=f"candidate {k} ({args.explain})")
     table = pd.concat(rows, ignore_index=True)[["film", "row", "col", "radius", "score"]]
-    _write_csv(table, out / "candidates.csv")
+    _write_csv(table, out / "candidates.csv", index=False)
     print(f"Candidates: {out / 'candidates.csv'}; overlays in {out}")
     return 0
 
