@@ -35,7 +35,9 @@ def test_windows_are_the_loaders_rois(tmp_path):
     # a half-disc breast with one mass whose centre lies on the window grid (rows/cols 32 + 32k)
     rows, cols = np.ogrid[:1024, :1024]
     rng = np.random.default_rng(0)
-    film = np.where((rows - 512) ** 2 + cols**2 < 480**2, rng.integers(60, 200, (1024, 1024)), 0).astype(np.uint8)
+    film = np.where(
+        (rows - 512) ** 2 + cols**2 < 480**2, rng.integers(60, 200, (1024, 1024)), 0
+    ).astype(np.uint8)
     Image.fromarray(film).save(tmp_path / "mdb001.pgm")
     (tmp_path / "Info.txt").write_text("mdb001 G CIRC B 320 511 20\n")
     data = load_mias(tmp_path, roi_size=64, output_size=32, negatives_per_positive=0)
@@ -51,10 +53,23 @@ def test_windows_are_the_loaders_rois(tmp_path):
     assert result.breast[result.centers[:, 0], result.centers[:, 1]].all()
     assert not result.breast[:, 1000].any() and (result.probability[~result.breast] == 0).all()
     # threads cut the same windows, in the same order
-    threaded = lesion_map(_Recorder((32, 32), score=lambda rois: rois.mean(axis=(1, 2)) / 255), film,
-                          crop_size=64, output_size=32, stride=32, batch_size=100, n_jobs=2)
-    serial = lesion_map(_Recorder((32, 32), score=lambda rois: rois.mean(axis=(1, 2)) / 255), film,
-                        crop_size=64, output_size=32, stride=32, batch_size=100)
+    threaded = lesion_map(
+        _Recorder((32, 32), score=lambda rois: rois.mean(axis=(1, 2)) / 255),
+        film,
+        crop_size=64,
+        output_size=32,
+        stride=32,
+        batch_size=100,
+        n_jobs=2,
+    )
+    serial = lesion_map(
+        _Recorder((32, 32), score=lambda rois: rois.mean(axis=(1, 2)) / 255),
+        film,
+        crop_size=64,
+        output_size=32,
+        stride=32,
+        batch_size=100,
+    )
     np.testing.assert_array_equal(threaded.scores, serial.scores)
     np.testing.assert_array_equal(threaded.probability, serial.probability)
 
@@ -62,8 +77,15 @@ def test_windows_are_the_loaders_rois(tmp_path):
 def test_overlapping_windows_average_uniformly():
     film = (10 * np.arange(8)[:, None] + np.arange(8)[None, :]).astype(np.uint8)
     est = _Recorder((4, 4))
-    result = lesion_map(est, film, crop_size=4, output_size=None, stride=2, weighting="uniform",
-                        mask=np.ones((8, 8), bool))
+    result = lesion_map(
+        est,
+        film,
+        crop_size=4,
+        output_size=None,
+        stride=2,
+        weighting="uniform",
+        mask=np.ones((8, 8), bool),
+    )
     # window (top, left) scores film[top, left] / 255; pixel (3, 3) lies in windows at tops/lefts 0 and 2
     assert len(result.scores) == 9
     np.testing.assert_allclose(result.probability[3, 3], np.mean([0, 2, 20, 22]) / 255)
@@ -71,7 +93,9 @@ def test_overlapping_windows_average_uniformly():
     np.testing.assert_allclose(result.probability[7, 5], np.mean([42, 44]) / 255)
     # a Gaussian weighting keeps a constant score constant
     const = _Recorder((4, 4), score=lambda rois: np.full(len(rois), 0.3))
-    gauss = lesion_map(const, film, crop_size=4, output_size=None, stride=3, mask=np.ones((8, 8), bool))
+    gauss = lesion_map(
+        const, film, crop_size=4, output_size=None, stride=3, mask=np.ones((8, 8), bool)
+    )
     np.testing.assert_allclose(gauss.probability, 0.3)
 
 
@@ -82,11 +106,19 @@ def test_lesion_map_of_a_real_pipeline_peaks_on_the_lesion():
     X = rng.normal(100, 12, (80, 32, 32))
     y = np.arange(80) % 2
     X[y == 1] += blob
-    model = make_pipeline(HaarFeatures(), LogisticRegression(max_iter=2000)).fit(X.clip(0, 255).astype(np.uint8), y)
+    model = make_pipeline(HaarFeatures(), LogisticRegression(max_iter=2000)).fit(
+        X.clip(0, 255).astype(np.uint8), y
+    )
     film = rng.normal(100, 12, (256, 256))
     film[150:182, 60:92] += blob
-    result = lesion_map(model, film.clip(0, 255).astype(np.uint8), crop_size=32, output_size=32, stride=4,
-                        mask=np.ones((256, 256), bool))
+    result = lesion_map(
+        model,
+        film.clip(0, 255).astype(np.uint8),
+        crop_size=32,
+        output_size=32,
+        stride=4,
+        mask=np.ones((256, 256), bool),
+    )
     top = find_candidates(result.probability, min_distance=16, max_candidates=1)
     assert np.hypot(top.row[0] - 166, top.col[0] - 76) <= 6
 
@@ -167,13 +199,21 @@ def test_candidates_agree_with_skimage_on_separated_peaks():
 # -- FROC -----------------------------------------------------------------------------------------
 def _hand_case():
     candidates = pd.DataFrame(
-        [("A", 105, 100, 5, 0.9), ("A", 300, 300, 5, 0.8), ("A", 110, 95, 5, 0.3),
-         ("B", 400, 400, 5, 0.6), ("B", 10, 10, 5, 0.2),
-         ("C", 55, 50, 5, 0.5), ("C", 200, 235, 10, 0.7)],
+        [
+            ("A", 105, 100, 5, 0.9),
+            ("A", 300, 300, 5, 0.8),
+            ("A", 110, 95, 5, 0.3),
+            ("B", 400, 400, 5, 0.6),
+            ("B", 10, 10, 5, 0.2),
+            ("C", 55, 50, 5, 0.5),
+            ("C", 200, 235, 10, 0.7),
+        ],
         columns=["film", "row", "col", "radius", "score"],
     )
-    lesions = pd.DataFrame([("A", 100, 100, 20), ("C", 50, 50, 10), ("C", 200, 200, 30)],
-                           columns=["film", "row", "col", "radius"])
+    lesions = pd.DataFrame(
+        [("A", 100, 100, 20), ("C", 50, 50, 10), ("C", 200, 200, 30)],
+        columns=["film", "row", "col", "radius"],
+    )
     return candidates, lesions, ["A", "B", "C"], [1, 1, 2]
 
 
@@ -185,13 +225,20 @@ def test_froc_by_hand():
     np.testing.assert_allclose(result.table["sensitivity"], [1 / 3, 1 / 3, 2 / 3, 2 / 3, 2 / 3])
     assert result.n_films == 3 and result.n_lesions == 3 and result.n_groups == 2
     np.testing.assert_allclose(result.curve["fp_per_film"], [0, 1 / 3, 2 / 3, 1, 1, 4 / 3])
-    np.testing.assert_allclose(result.curve["sensitivity"], [1 / 3, 1 / 3, 1 / 3, 1 / 3, 2 / 3, 2 / 3])
+    np.testing.assert_allclose(
+        result.curve["sensitivity"], [1 / 3, 1 / 3, 1 / 3, 1 / 3, 2 / 3, 2 / 3]
+    )
     # overlap: the 10-px candidate 35 px from L3 (radius 30) now hits it
     overlap = froc(candidates, lesions, films, hit_rule="overlap", n_bootstraps=0)
     np.testing.assert_allclose(overlap.table["sensitivity"], [1 / 3, 2 / 3, 1, 1, 1])
     # a callable rule: within 40 px of the centre
-    near = froc(candidates, lesions, films, n_bootstraps=0,
-                hit_rule=lambda r, c, rad, lr, lc, lrad: np.hypot(r[:, None] - lr, c[:, None] - lc) <= 40)
+    near = froc(
+        candidates,
+        lesions,
+        films,
+        n_bootstraps=0,
+        hit_rule=lambda r, c, rad, lr, lc, lrad: np.hypot(r[:, None] - lr, c[:, None] - lc) <= 40,
+    )
     np.testing.assert_allclose(near.table["sensitivity"], overlap.table["sensitivity"])
 
 
@@ -226,7 +273,9 @@ def test_froc_patient_bootstrap_equals_resampling_films_by_patient():
     rows = {tuple(np.round(r, 12)) if np.isfinite(r).all() else None for r in result.bootstrap}
     assert rows == set(expected.values())
     low, high = result.table["ci_low"], result.table["ci_high"]
-    assert (low <= result.table["sensitivity"]).all() and (result.table["sensitivity"] <= high).all()
+    assert (low <= result.table["sensitivity"]).all() and (
+        result.table["sensitivity"] <= high
+    ).all()
 
 
 def test_froc_bad_input():

@@ -46,9 +46,29 @@ def mias_like(tmp_path_factory):
 
 def test_froc_command_writes_the_report(mias_like, tmp_path, capsys):
     out = tmp_path / "report"
-    status = main(["froc", "--data", f"mias:{mias_like}", "--features", "haar", "--n-splits", "2",
-                   "--crop-size", "64", "--output-size", "32", "--stride", "32", "--bootstraps", "50",
-                   "--overlays", "1", "--output", str(out)])
+    status = main(
+        [
+            "froc",
+            "--data",
+            f"mias:{mias_like}",
+            "--features",
+            "haar",
+            "--n-splits",
+            "2",
+            "--crop-size",
+            "64",
+            "--output-size",
+            "32",
+            "--stride",
+            "32",
+            "--bootstraps",
+            "50",
+            "--overlays",
+            "1",
+            "--output",
+            str(out),
+        ]
+    )
     assert status == 0
     table = pd.read_csv(out / "froc_haar.csv", index_col=0)
     assert table.index.tolist() == [0.25, 0.5, 1, 2, 4]
@@ -56,7 +76,8 @@ def test_froc_command_writes_the_report(mias_like, tmp_path, capsys):
     assert table.loc[1.0, "sensitivity"] >= 5 / 6
     assert (table["ci_low"] <= table["sensitivity"]).all()
     assert {"froc.png", "report.md", "candidates_haar.csv", "lesion_map_haar_mdb001.png"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
     assert "| 1 |" in (out / "report.md").read_text()
     with pytest.raises(ValueError, match="mias:DIR"):
         main(["froc", "--data", str(mias_like), "--output", str(out)])
@@ -77,14 +98,45 @@ def test_detect_command_writes_overlays_and_candidates(mias_like, tmp_path):
     joblib.dump(model, path)
     film = mias_like / "mdb001.pgm"
     out = tmp_path / "detect"
-    status = main(["detect", str(path), str(film), "--crop-size", "64", "--output-size", "32", "--stride", "64",
-                   "--max-candidates", "3", "--explain", "grad-cam", "--output", str(out)])
+    status = main(
+        [
+            "detect",
+            str(path),
+            str(film),
+            "--crop-size",
+            "64",
+            "--output-size",
+            "32",
+            "--stride",
+            "64",
+            "--max-candidates",
+            "3",
+            "--explain",
+            "grad-cam",
+            "--output",
+            str(out),
+        ]
+    )
     assert status == 0
     table = pd.read_csv(out / "candidates.csv")
     assert table.columns.tolist() == ["film", "row", "col", "radius", "score"] and len(table) <= 3
-    assert (out / "mdb001_lesion_map.png").is_file() and (out / "mdb001_candidate1_grad-cam.png").is_file()
+    assert (out / "mdb001_lesion_map.png").is_file() and (
+        out / "mdb001_candidate1_grad-cam.png"
+    ).is_file()
     with pytest.raises(ValueError, match="trained on 32x32"):
-        main(["detect", str(path), str(film), "--crop-size", "64", "--output-size", "64", "--output", str(out)])
+        main(
+            [
+                "detect",
+                str(path),
+                str(film),
+                "--crop-size",
+                "64",
+                "--output-size",
+                "64",
+                "--output",
+                str(out),
+            ]
+        )
     with pytest.raises(FileNotFoundError, match="not found"):
         main(["detect", str(tmp_path / "none.joblib"), str(film)])
 

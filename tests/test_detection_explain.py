@@ -34,8 +34,14 @@ def _reference(model, layer, x, target):
 def test_grad_cam_transfer_classifier_matches_grad_cam_package(rois, backbone, layer):
     X, y = rois
     clf = TwoStageTransferClassifier(
-        backbone=backbone, transfer="none", weights=None, max_epochs=1, batch_size=8, device="cpu",
-        input_size="native" if backbone == "tiny_cnn" else 64, random_state=0,
+        backbone=backbone,
+        transfer="none",
+        weights=None,
+        max_epochs=1,
+        batch_size=8,
+        device="cpu",
+        input_size="native" if backbone == "tiny_cnn" else 64,
+        random_state=0,
     ).fit(X, y)
     ours = grad_cam(clf, X[:4], target_layer=layer)
     model = clf.module_.eval()
@@ -50,8 +56,14 @@ def test_grad_cam_transfer_classifier_matches_grad_cam_package(rois, backbone, l
 def test_grad_cam_default_layer_is_the_last_spatial_one(rois):
     X, y = rois
     clf = TwoStageTransferClassifier(
-        backbone="resnet18", transfer="none", weights=None, max_epochs=1, batch_size=8, device="cpu",
-        input_size=64, random_state=0,
+        backbone="resnet18",
+        transfer="none",
+        weights=None,
+        max_epochs=1,
+        batch_size=8,
+        device="cpu",
+        input_size=64,
+        random_state=0,
     ).fit(X, y)
     np.testing.assert_array_equal(grad_cam(clf, X[:2]), grad_cam(clf, X[:2], target_layer="layer4"))
 
@@ -104,7 +116,9 @@ def test_grad_cam_cnn_pipeline_matches_grad_cam_package(rois, union):
     np.testing.assert_allclose(ours, ref, atol=2e-5)
     # the other class's map: the negated score
     ref0 = _reference(_Negate(head), fitted_cnn.model_.backbone.conv2, x, 1)
-    np.testing.assert_allclose(grad_cam(pipe, X[:4], target_layer="conv2", pos_label=0), ref0, atol=2e-5)
+    np.testing.assert_allclose(
+        grad_cam(pipe, X[:4], target_layer="conv2", pos_label=0), ref0, atol=2e-5
+    )
 
 
 class _Negate(torch.nn.Module):
@@ -157,7 +171,9 @@ def test_occlusion_sensitivity_finds_the_region_and_its_value():
 def test_occlusion_sensitivity_overlapping_patches_average():
     image = np.ones((1, 8, 8))
     # with stride 1 every pixel is covered by several patches: the map is their mean drop
-    maps = occlusion_sensitivity(_RegionMean(), np.ones((1, 24, 24)), patch_size=3, stride=1, fill=0.0)
+    maps = occlusion_sensitivity(
+        _RegionMean(), np.ones((1, 24, 24)), patch_size=3, stride=1, fill=0.0
+    )
     assert maps.shape == (1, 24, 24) and maps[0, 11, 7] > maps[0, 20, 20] == 0
     with pytest.raises(ValueError, match="exceeds"):
         occlusion_sensitivity(_RegionMean(), image, patch_size=9)

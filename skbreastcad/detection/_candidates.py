@@ -28,7 +28,9 @@ def _half_max_radius(probability, row, col, score):
     },
     prefer_skip_nested_validation=True,
 )
-def find_candidates(probability, *, min_distance=64, threshold=0.0, max_candidates=None, radius="half_max"):
+def find_candidates(
+    probability, *, min_distance=64, threshold=0.0, max_candidates=None, radius="half_max"
+):
     """Candidate lesions of a film: local maxima of its lesion map, non-maximum suppressed.
 
     Every local maximum (a pixel no lower than its 8 neighbours) above
@@ -78,7 +80,9 @@ def find_candidates(probability, *, min_distance=64, threshold=0.0, max_candidat
         raise ValueError(f"probability must be a 2-D map; got shape {probability.shape}.")
     if not np.isfinite(probability).all():
         raise ValueError("probability holds NaN or infinite values.")
-    peaks = (probability == ndi.maximum_filter(probability, size=3, mode="nearest")) & (probability > threshold)
+    peaks = (probability == ndi.maximum_filter(probability, size=3, mode="nearest")) & (
+        probability > threshold
+    )
     # adjacent local maxima are equal (a plateau): keep its first pixel in row-major order
     labels, _ = ndi.label(peaks, structure=np.ones((3, 3)))
     flat = np.flatnonzero(peaks)
@@ -102,11 +106,18 @@ def find_candidates(probability, *, min_distance=64, threshold=0.0, max_candidat
     kept = np.asarray(kept, dtype=int)
     rows, cols, scores = rows[kept], cols[kept], scores[kept]
     if radius == "half_max":
-        radii = [_half_max_radius(probability, r, c, s) for r, c, s in zip(rows, cols, scores, strict=True)]
+        radii = [
+            _half_max_radius(probability, r, c, s)
+            for r, c, s in zip(rows, cols, scores, strict=True)
+        ]
     else:
         radii = np.full(len(rows), float(radius))
     return pd.DataFrame(
-        {"row": rows.astype(int), "col": cols.astype(int), "radius": np.asarray(radii, dtype=float),
-         "score": scores.astype(float)},
+        {
+            "row": rows.astype(int),
+            "col": cols.astype(int),
+            "radius": np.asarray(radii, dtype=float),
+            "score": scores.astype(float),
+        },
         columns=CANDIDATE_COLUMNS,
     )

@@ -46,14 +46,25 @@ def mias_films(data_home):
     from ..datasets import read_mias_info
 
     data_home = Path(data_home)
-    info_path = next((data_home / n for n in ("Info.txt", "info.txt", "INFO.TXT") if (data_home / n).is_file()), None)
+    info_path = next(
+        (data_home / n for n in ("Info.txt", "info.txt", "INFO.TXT") if (data_home / n).is_file()),
+        None,
+    )
     if info_path is None:
-        raise FileNotFoundError(f"No Info.txt in {data_home}: the mini-MIAS annotations are needed for FROC.")
+        raise FileNotFoundError(
+            f"No Info.txt in {data_home}: the mini-MIAS annotations are needed for FROC."
+        )
     info = read_mias_info(info_path)
     rows = []
     for reference in dict.fromkeys(info["reference"]):
-        path = next((data_home / f"{reference}{e}" for e in _EXTENSIONS if (data_home / f"{reference}{e}").is_file()),
-                    None)
+        path = next(
+            (
+                data_home / f"{reference}{e}"
+                for e in _EXTENSIONS
+                if (data_home / f"{reference}{e}").is_file()
+            ),
+            None,
+        )
         if path is not None:
             rows.append((reference, path, (int(reference[3:]) + 1) // 2))
     if not rows:
@@ -63,11 +74,16 @@ def mias_films(data_home):
     no_xy = sorted(set(info.loc[(info["abnormality"] != "NORM") & info["x"].isna(), "reference"]))
     films = films[~films["film"].isin(no_xy)].reset_index(drop=True)
     lesions = info[info["x"].notna() & info["reference"].isin(films["film"])]
-    lesions = pd.DataFrame({
-        "film": lesions["reference"].to_numpy(), "row": 1023 - lesions["y"].to_numpy(),
-        "col": lesions["x"].to_numpy(), "radius": lesions["radius"].to_numpy(),
-        "abnormality": lesions["abnormality"].to_numpy(), "severity": lesions["severity"].to_numpy(),
-    })
+    lesions = pd.DataFrame(
+        {
+            "film": lesions["reference"].to_numpy(),
+            "row": 1023 - lesions["y"].to_numpy(),
+            "col": lesions["x"].to_numpy(),
+            "radius": lesions["radius"].to_numpy(),
+            "abnormality": lesions["abnormality"].to_numpy(),
+            "severity": lesions["severity"].to_numpy(),
+        }
+    )
     films["abnormal"] = films["film"].isin(lesions["film"])
     return films, lesions, no_xy
 
@@ -176,9 +192,14 @@ def evaluate_mias_froc(
     candidates, maps, seconds = [], {}, 0.0
     splitter = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for fold, (train, test) in enumerate(splitter.split(films, groups=women)):
-        data = load_mias(data_home, references=list(films["film"].iloc[train]), roi_size=crop_size,
-                         output_size=output_size, negatives_per_positive=negatives_per_positive,
-                         random_state=seed)
+        data = load_mias(
+            data_home,
+            references=list(films["film"].iloc[train]),
+            roi_size=crop_size,
+            output_size=output_size,
+            negatives_per_positive=negatives_per_positive,
+            random_state=seed,
+        )
         model = clone(estimator).fit(data.images, data.target)
         if max_films is not None and len(test) > max_films:
             test_women = rng.permutation(np.unique(women[test]))
@@ -193,20 +214,44 @@ def evaluate_mias_froc(
         for k in test:
             film = films.iloc[k]
             start = time.perf_counter()
-            result = lesion_map(model, read_image(film["path"]), crop_size=crop_size, output_size=output_size,
-                                stride=stride)
+            result = lesion_map(
+                model,
+                read_image(film["path"]),
+                crop_size=crop_size,
+                output_size=output_size,
+                stride=stride,
+            )
             seconds += time.perf_counter() - start
-            found = find_candidates(result.probability, min_distance=min_distance, max_candidates=max_candidates)
+            found = find_candidates(
+                result.probability, min_distance=min_distance, max_candidates=max_candidates
+            )
             candidates.append(found.assign(film=film["film"]))
             if keep_maps and film["film"] in keep_maps:
                 maps[film["film"]] = result.probability
             if verbose:
-                print(f"fold {fold}: {film['film']}: {len(result.scores)} windows, top score "
-                      f"{found['score'].max() if len(found) else float('nan'):.3f}", flush=True)
+                print(
+                    f"fold {fold}: {film['film']}: {len(result.scores)} windows, top score "
+                    f"{found['score'].max() if len(found) else float('nan'):.3f}",
+                    flush=True,
+                )
     mapped = films[films["fold"] >= 0]
     cand = pd.concat(candidates, ignore_index=True)
     les = lesions[lesions["film"].isin(mapped["film"])].reset_index(drop=True)
-    result = froc(cand, les, mapped["film"], groups=mapped["woman"], fp_rates=fp_rates,
-                  n_bootstraps=n_bootstraps, random_state=seed)
-    return Bunch(froc=result, candidates=cand, lesions=les, films=films, maps=maps, left_out=left_out,
-                 seconds=seconds)
+    result = froc(
+        cand,
+        les,
+        mapped["film"],
+        groups=mapped["woman"],
+        fp_rates=fp_rates,
+        n_bootstraps=n_bootstraps,
+        random_state=seed,
+    )
+    return Bunch(
+        froc=result,
+        candidates=cand,
+        lesions=les,
+        films=films,
+        maps=maps,
+        left_out=left_out,
+        seconds=seconds,
+    )

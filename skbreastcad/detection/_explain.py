@@ -38,13 +38,21 @@ def _linear_head(steps, n_in):
         if hasattr(step, "coef_") and hasattr(step, "classes_"):
             coef = np.atleast_2d(step.coef_)
             if coef.shape[0] != 1:
-                raise ValueError("grad_cam supports binary linear classifiers after CNNLayerFeatures.")
-            return coef[0] * w_scale, float(coef[0] @ shift + np.ravel(step.intercept_)[0]), step.classes_
+                raise ValueError(
+                    "grad_cam supports binary linear classifiers after CNNLayerFeatures."
+                )
+            return (
+                coef[0] * w_scale,
+                float(coef[0] @ shift + np.ravel(step.intercept_)[0]),
+                step.classes_,
+            )
         raise ValueError(
             f"grad_cam needs the steps after CNNLayerFeatures to be scalers and a linear classifier "
             f"(coef_); step {name!r} is a {type(step).__name__}."
         )
-    raise ValueError("The pipeline ends without a linear classifier (coef_): no class score to explain.")
+    raise ValueError(
+        "The pipeline ends without a linear classifier (coef_): no class score to explain."
+    )
 
 
 def _resolve(estimator, pos_label):
@@ -88,7 +96,9 @@ def _resolve(estimator, pos_label):
     else:
         head = getattr(cnn, "_head", None)
         if head is None:
-            head = [n for n, m in model.backbone.named_modules() if isinstance(m, torch.nn.Linear)][-1]
+            head = [n for n, m in model.backbone.named_modules() if isinstance(m, torch.nn.Linear)][
+                -1
+            ]
         point = (model.backbone.get_submodule(head), "input")
     pooling = cnn.pooling
 
@@ -113,7 +123,11 @@ def _default_layer(model, x):
 
         def hook(module, args, output, name=name):
             calls[name] = calls.get(name, 0) + 1
-            if isinstance(output, torch.Tensor) and output.ndim == 4 and output.shape[-1] * output.shape[-2] > 1:
+            if (
+                isinstance(output, torch.Tensor)
+                and output.ndim == 4
+                and output.shape[-1] * output.shape[-2] > 1
+            ):
                 done.append(name)
 
         handles.append(module.register_forward_hook(hook))
@@ -215,7 +229,7 @@ def grad_cam(estimator, images, *, target_layer=None, pos_label=1, batch_size=32
             x = _unit_tensor(images[start : start + batch_size], value_range).requires_grad_(True)
             store = {}
 
-            def keep(module, args, output):
+            def keep(module, args, output, store=store):
                 store["A"] = output
                 output.retain_grad()
 
@@ -223,7 +237,7 @@ def grad_cam(estimator, images, *, target_layer=None, pos_label=1, batch_size=32
             if point is not None:
                 module, where = point
 
-                def capture(module, args, output=None, where=where):
+                def capture(module, args, output=None, where=where, store=store):
                     store["features"] = args[0] if where == "input" else output
                     raise _Stop
 
@@ -292,8 +306,9 @@ def _unit_tensor(images, value_range):
     },
     prefer_skip_nested_validation=True,
 )
-def occlusion_sensitivity(estimator, images, *, patch_size=None, stride=None, fill="mean", pos_label=1,
-                          batch_size=256):
+def occlusion_sensitivity(
+    estimator, images, *, patch_size=None, stride=None, fill="mean", pos_label=1, batch_size=256
+):
     """Occlusion sensitivity: how much the lesion probability drops when a patch is hidden.
 
     A square patch of ``fill`` slides over each ROI; every occluded copy is

@@ -15,7 +15,8 @@ def _hit_matrix(cand, les, hit_rule):
     """Boolean (n_candidates, n_lesions): does each candidate hit each lesion of the same film."""
     if callable(hit_rule):
         hits = np.asarray(
-            hit_rule(cand[:, 0], cand[:, 1], cand[:, 2], les[:, 0], les[:, 1], les[:, 2]), dtype=bool
+            hit_rule(cand[:, 0], cand[:, 1], cand[:, 2], les[:, 0], les[:, 1], les[:, 2]),
+            dtype=bool,
         )
         if hits.shape != (len(cand), len(les)):
             raise ValueError(
@@ -57,7 +58,11 @@ def _score_films(candidates, lesions, films, hit_rule):
         c = np.empty((0, 3)) if cand is None else cand[["row", "col", "radius"]].to_numpy(float)
         s = np.empty(0) if cand is None else cand["score"].to_numpy(float)
         ll = np.empty((0, 3)) if les is None else les[["row", "col", "radius"]].to_numpy(float)
-        hits = _hit_matrix(c, ll, hit_rule) if len(c) and len(ll) else np.zeros((len(c), len(ll)), bool)
+        hits = (
+            _hit_matrix(c, ll, hit_rule)
+            if len(c) and len(ll)
+            else np.zeros((len(c), len(ll)), bool)
+        )
         best = np.where(hits, s[:, None], -np.inf).max(axis=0, initial=-np.inf)
         lesion_scores.append(best)
         lesion_film.append(np.full(len(ll), k))
@@ -65,8 +70,12 @@ def _score_films(candidates, lesions, films, hit_rule):
         fp = ~hits.any(axis=1)
         fp_scores.append(s[fp])
         fp_film.append(np.full(int(fp.sum()), k))
-    return (np.concatenate(lesion_scores), np.concatenate(lesion_film).astype(int),
-            np.concatenate(fp_scores), np.concatenate(fp_film).astype(int))
+    return (
+        np.concatenate(lesion_scores),
+        np.concatenate(lesion_film).astype(int),
+        np.concatenate(fp_scores),
+        np.concatenate(fp_film).astype(int),
+    )
 
 
 def _sensitivity_at(lesion_scores, lesion_film, fp_scores, fp_film, weights, fp_rates):
@@ -99,23 +108,29 @@ def _sensitivity_at(lesion_scores, lesion_film, fp_scores, fp_film, weights, fp_
         n_above = np.searchsorted(-les_sorted, -cut, side="left")
         # a lesion never hit (score -inf) is never above the cut, not even a cut of -inf
         found = les_cum[rows, n_above]
-        out[:, j] = np.divide(found, n_lesions, out=np.full(len(weights), np.nan), where=n_lesions > 0)
+        out[:, j] = np.divide(
+            found, n_lesions, out=np.full(len(weights), np.nan), where=n_lesions > 0
+        )
     return out
 
 
 def _curve(lesion_scores, fp_scores, n_films):
     import pandas as pd
 
-    thresholds = np.unique(np.concatenate([lesion_scores[np.isfinite(lesion_scores)], fp_scores]))[::-1]
+    thresholds = np.unique(np.concatenate([lesion_scores[np.isfinite(lesion_scores)], fp_scores]))[
+        ::-1
+    ]
     les = np.sort(lesion_scores)
     fps = np.sort(fp_scores)
     n_les = np.searchsorted(les, thresholds, side="left")
     n_fp = np.searchsorted(fps, thresholds, side="left")
-    return pd.DataFrame({
-        "threshold": thresholds,
-        "fp_per_film": (len(fps) - n_fp) / n_films,
-        "sensitivity": (len(les) - n_les) / max(len(les), 1),
-    })
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "fp_per_film": (len(fps) - n_fp) / n_films,
+            "sensitivity": (len(les) - n_les) / max(len(les), 1),
+        }
+    )
 
 
 @validate_params(
@@ -242,8 +257,12 @@ def froc(
     if len(lesions) == 0:
         raise ValueError("lesions is empty: sensitivity is undefined without a lesion.")
 
-    lesion_scores, lesion_film, fp_scores, fp_film = _score_films(candidates, lesions, films, hit_rule)
-    point = _sensitivity_at(lesion_scores, lesion_film, fp_scores, fp_film, np.ones((1, len(films))), fp_rates)[0]
+    lesion_scores, lesion_film, fp_scores, fp_film = _score_films(
+        candidates, lesions, films, hit_rule
+    )
+    point = _sensitivity_at(
+        lesion_scores, lesion_film, fp_scores, fp_film, np.ones((1, len(films))), fp_rates
+    )[0]
 
     _, group_of_film = np.unique(groups, return_inverse=True)
     n_groups = int(group_of_film.max()) + 1
@@ -254,21 +273,31 @@ def froc(
         # weight of a film = how often its patient was drawn
         counts = np.zeros((n_bootstraps, n_groups))
         np.add.at(counts, (np.arange(n_bootstraps)[:, None], drawn), 1)
-        boot = _sensitivity_at(lesion_scores, lesion_film, fp_scores, fp_film, counts[:, group_of_film], fp_rates)
+        boot = _sensitivity_at(
+            lesion_scores, lesion_film, fp_scores, fp_film, counts[:, group_of_film], fp_rates
+        )
     alpha = (1 - confidence_level) / 2
     import pandas as pd
 
     with np.errstate(all="ignore"):
         low = np.nanquantile(boot, alpha, axis=0) if len(boot) else np.full(len(fp_rates), np.nan)
-        high = np.nanquantile(boot, 1 - alpha, axis=0) if len(boot) else np.full(len(fp_rates), np.nan)
+        high = (
+            np.nanquantile(boot, 1 - alpha, axis=0) if len(boot) else np.full(len(fp_rates), np.nan)
+        )
     table = pd.DataFrame(
         {"sensitivity": point, "ci_low": low, "ci_high": high},
         index=pd.Index(fp_rates, name="fp_rate"),
     )
     return Bunch(
-        table=table, curve=_curve(lesion_scores, fp_scores, len(films)), lesion_scores=lesion_scores,
-        fp_scores=fp_scores, n_films=len(films), n_lesions=len(lesion_scores), n_groups=n_groups,
-        bootstrap=boot, confidence_level=confidence_level,
+        table=table,
+        curve=_curve(lesion_scores, fp_scores, len(films)),
+        lesion_scores=lesion_scores,
+        fp_scores=fp_scores,
+        n_films=len(films),
+        n_lesions=len(lesion_scores),
+        n_groups=n_groups,
+        bootstrap=boot,
+        confidence_level=confidence_level,
     )
 
 
@@ -308,9 +337,18 @@ def plot_froc(results, path=None, *, ax=None, max_fp=None):
         table = result.table
         rates = table.index.to_numpy(dtype=float)
         largest = max(largest, rates.max())
-        err = np.vstack([table["sensitivity"] - table["ci_low"], table["ci_high"] - table["sensitivity"]])
-        ax.errorbar(rates, table["sensitivity"], yerr=np.nan_to_num(err), fmt="o", color=line.get_color(),
-                    capsize=3, ms=4)
+        err = np.vstack(
+            [table["sensitivity"] - table["ci_low"], table["ci_high"] - table["sensitivity"]]
+        )
+        ax.errorbar(
+            rates,
+            table["sensitivity"],
+            yerr=np.nan_to_num(err),
+            fmt="o",
+            color=line.get_color(),
+            capsize=3,
+            ms=4,
+        )
     ax.set_xscale("symlog", linthresh=0.25)
     ax.set_xlim(0, max_fp if max_fp is not None else 2 * largest)
     ax.set_ylim(0, 1.02)

@@ -1,6 +1,5 @@
 """Lesion probability maps: any fitted ROI classifier slid over a whole film."""
 
-import math
 from numbers import Integral
 
 import numpy as np
@@ -220,7 +219,9 @@ def lesion_map(
             "with the crop and output size of the training ROIs."
         )
     if not hasattr(estimator, "predict_proba"):
-        raise ValueError(f"{type(estimator).__name__} has no predict_proba: lesion_map needs probabilities.")
+        raise ValueError(
+            f"{type(estimator).__name__} has no predict_proba: lesion_map needs probabilities."
+        )
     column = _positive_column(estimator, pos_label)
     if mask is None:
         small = _breast_mask(film, factor=MASK_FACTOR)
@@ -254,12 +255,15 @@ def lesion_map(
     workers = effective_n_jobs(n_jobs)
     if workers == 1:
         for k, chunk in enumerate(batches):
-            scores[k * batch_size : k * batch_size + len(chunk)] = estimator.predict_proba(cut(chunk))[:, column]
+            scores[k * batch_size : k * batch_size + len(chunk)] = estimator.predict_proba(
+                cut(chunk)
+            )[:, column]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         # resampling releases the GIL: threads cut the next batch while the model scores this one
         with ThreadPoolExecutor(workers) as pool:
+
             def submit(chunk):
                 parts = np.array_split(chunk, min(workers, len(chunk)))
                 return [pool.submit(cut, part) for part in parts]
@@ -269,7 +273,9 @@ def lesion_map(
                 rois = np.concatenate([f.result() for f in pending])
                 if k + 1 < len(batches):
                     pending = submit(batches[k + 1])
-                scores[k * batch_size : k * batch_size + len(chunk)] = estimator.predict_proba(rois)[:, column]
+                scores[k * batch_size : k * batch_size + len(chunk)] = estimator.predict_proba(
+                    rois
+                )[:, column]
 
     weights = _weights(crop_size, weighting)
     num = np.zeros(film.shape)

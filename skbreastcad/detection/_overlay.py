@@ -26,8 +26,18 @@ def save_figure(fig, path, dpi=100):
     return path
 
 
-def save_overlay(image, heatmap, path, *, candidates=None, lesions=None, alpha=0.45, title=None,
-                 vmax=None, size=6.0):
+def save_overlay(
+    image,
+    heatmap,
+    path,
+    *,
+    candidates=None,
+    lesions=None,
+    alpha=0.45,
+    title=None,
+    vmax=None,
+    size=6.0,
+):
     """Save a grayscale image with a heat map blended over it, as a PNG.
 
     Parameters
@@ -71,7 +81,9 @@ def save_overlay(image, heatmap, path, *, candidates=None, lesions=None, alpha=0
     image = np.asarray(image, dtype=float)
     heatmap = np.asarray(heatmap, dtype=float)
     if image.ndim != 2 or heatmap.shape != image.shape:
-        raise ValueError(f"image {image.shape} and heatmap {heatmap.shape} must be 2-D of one shape.")
+        raise ValueError(
+            f"image {image.shape} and heatmap {heatmap.shape} must be 2-D of one shape."
+        )
     top = float(np.nanmax(heatmap)) if vmax is None else float(vmax)
     level = np.clip(np.nan_to_num(heatmap) / top, 0, 1) if top > 0 else np.zeros_like(heatmap)
     rgba = colormaps["jet"](level)
@@ -83,10 +95,14 @@ def save_overlay(image, heatmap, path, *, candidates=None, lesions=None, alpha=0
     ax.imshow(rgba, interpolation="nearest")
     if lesions is not None:
         for row in lesions.itertuples():
-            ax.add_patch(Circle((row.col, row.row), row.radius, fill=False, ec="white", ls="--", lw=1.2))
+            ax.add_patch(
+                Circle((row.col, row.row), row.radius, fill=False, ec="white", ls="--", lw=1.2)
+            )
     if candidates is not None:
         for k, row in enumerate(candidates.itertuples(), start=1):
-            ax.add_patch(Circle((row.col, row.row), max(row.radius, 3), fill=False, ec="cyan", lw=1.0))
+            ax.add_patch(
+                Circle((row.col, row.row), max(row.radius, 3), fill=False, ec="cyan", lw=1.0)
+            )
             ax.text(row.col, row.row, f"{k}:{row.score:.2f}", color="cyan", fontsize=7, ha="center")
     ax.set_axis_off()
     if title:
