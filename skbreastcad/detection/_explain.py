@@ -183,6 +183,7 @@ def grad_cam(estimator, images, *, target_layer=None, pos_label=1, batch_size=32
     pos_label : int or str, default=1
         The class explained.
     batch_size : int, default=32
+        ROIs per forward and backward pass.
 
     Returns
     -------
@@ -321,6 +322,7 @@ def occlusion_sensitivity(
     estimator : estimator instance
         A fitted classifier or pipeline with ``predict_proba``.
     images : array-like of shape (n_images, height, width)
+        ROIs as the estimator takes them.
     patch_size : int, default=None
         Side of the occluding patch; None: a quarter of the ROI side.
     stride : int, default=None
@@ -328,6 +330,7 @@ def occlusion_sensitivity(
     fill : float or "mean", default="mean"
         Grey level of the patch; ``"mean"``: the ROI's mean.
     pos_label : int or str, default=1
+        The class whose probability drop is mapped.
     batch_size : int, default=256
         Occluded copies per ``predict_proba`` call.
 

@@ -318,6 +318,17 @@ def plot_froc(results, path=None, *, ax=None, max_fp=None):
     Returns
     -------
     ax : matplotlib Axes
+        The axes drawn in.
+
+    Examples
+    --------
+    >>> from skbreastcad.detection import froc, plot_froc
+    >>> candidates = {"film": ["a", "b"], "row": [10, 90], "col": [10, 90], "radius": [5, 5],
+    ...               "score": [0.9, 0.7]}
+    >>> lesions = {"film": ["a"], "row": [12], "col": [10], "radius": [8]}
+    >>> result = froc(candidates, lesions, ["a", "b"], n_bootstraps=20)
+    >>> plot_froc({"model": result}).get_ylabel()
+    'lesion sensitivity'
     """
     from matplotlib.figure import Figure
 

@@ -32,6 +32,7 @@ def window_shape(estimator):
     Returns
     -------
     shape : tuple of (int, int) or None
+        ``(height, width)`` of the training ROIs.
 
     Examples
     --------
@@ -185,7 +186,7 @@ def lesion_map(
 
     See Also
     --------
-    find_candidates : peaks of the map with non-maximum suppression.
+    find_candidates : Peaks of the map with non-maximum suppression.
 
     Examples
     --------

@@ -55,6 +55,7 @@ def save_overlay(
     alpha : float, default=0.45
         Opacity of the heat map where it is highest (it fades to clear at 0).
     title : str, default=None
+        Text above the image.
     vmax : float, default=None
         Value shown at full colour; None: the map's maximum.
     size : float, default=6.0
@@ -63,6 +64,7 @@ def save_overlay(
     Returns
     -------
     path : pathlib.Path
+        The file written.
 
     Examples
     --------
