@@ -111,8 +111,12 @@ def _resolve(estimator, pos_label):
     return model, cnn.value_range, point, score
 
 
-def _default_layer(model, x):
-    """Name of the last module (in order of completion) with a spatial 4-D output, run once."""
+def _default_layer(model, x, point):
+    """Name of the last module (in order of completion) with a spatial 4-D output, run once.
+
+    With a feature ``point``, only modules that complete before the score's
+    features are captured count.
+    """
     import torch
 
     done, calls = [], {}
@@ -131,9 +135,22 @@ def _default_layer(model, x):
                 done.append(name)
 
         handles.append(module.register_forward_hook(hook))
+    if point is not None:
+        module, where = point
+
+        def stop(*args):
+            raise _Stop
+
+        if where == "input":
+            handles.append(module.register_forward_pre_hook(stop))
+        else:
+            handles.append(module.register_forward_hook(stop))
     try:
         with torch.no_grad():
-            model(x[:1])
+            try:
+                model(x[:1])
+            except _Stop:
+                pass
     finally:
         for h in handles:
             h.remove()
@@ -217,7 +234,7 @@ def grad_cam(estimator, images, *, target_layer=None, pos_label=1, batch_size=32
     if images.ndim != 3:
         raise ValueError(f"images must be (n_images, height, width); got shape {images.shape}.")
     unit = _unit_tensor(images[:1], value_range)
-    layer_name = target_layer if target_layer is not None else _default_layer(model, unit)
+    layer_name = target_layer if target_layer is not None else _default_layer(model, unit, point)
     try:
         layer = model.backbone.get_submodule(layer_name)
     except AttributeError:
