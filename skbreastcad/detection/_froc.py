@@ -331,6 +331,7 @@ def plot_froc(results, path=None, *, ax=None, max_fp=None):
     'lesion sensitivity'
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator as _NullLocator
 
     if not isinstance(results, dict):
         results = {"": results}
@@ -360,14 +361,17 @@ def plot_froc(results, path=None, *, ax=None, max_fp=None):
             capsize=3,
             ms=4,
         )
-    ax.set_xscale("symlog", linthresh=0.25)
+    ax.set_xscale("symlog", linthresh=0.25, linscale=0.5)
     ax.set_xlim(0, max_fp if max_fp is not None else 2 * largest)
+    ticks = sorted({0.0, *(float(r) for res in results.values() for r in res.table.index)})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(_NullLocator())
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("mean false positives per film")
     ax.set_ylabel("lesion sensitivity")
     ax.grid(alpha=0.3)
     if any(results):
-        ax.legend(loc="lower right", fontsize="small")
+        ax.legend(loc="upper left", fontsize="small")
     if fig is not None:
         fig.tight_layout()
     if path is not None:
