@@ -52,6 +52,11 @@ def test_windows_are_the_loaders_rois(tmp_path):
     assert max(len(b) for b in recorder.seen) == 100 and len(seen) == len(result.centers)
     assert result.breast[result.centers[:, 0], result.centers[:, 1]].all()
     assert not result.breast[:, 1000].any() and (result.probability[~result.breast] == 0).all()
+    # windows mostly in the film's black padding are left out on request; exact share by hand
+    inner = lesion_map(recorder, film, crop_size=64, output_size=32, stride=32, min_breast_fraction=0.9)
+    shares = [result.breast[r - 32 : r + 32, c - 32 : c + 32].mean() for r, c in result.centers]
+    np.testing.assert_array_equal(inner.centers, result.centers[np.asarray(shares) >= 0.9])
+    assert 0 < len(inner.centers) < len(result.centers)
     # threads cut the same windows, in the same order
     threaded = lesion_map(
         _Recorder((32, 32), score=lambda rois: rois.mean(axis=(1, 2)) / 255),

@@ -113,6 +113,12 @@ def _geometry(parser):
         "--min-distance", type=int, default=64, help="between candidates (default: 64)"
     )
     parser.add_argument("--max-candidates", type=int, default=10, help="per film (default: 10)")
+    parser.add_argument(
+        "--min-breast-fraction",
+        type=float,
+        default=0.0,
+        help="score only windows with at least this share of breast (default: 0)",
+    )
 
 
 def _load_model(path):
@@ -150,7 +156,12 @@ def run_detect(args):
         film = read_image(path)
         start = time.perf_counter()
         result = lesion_map(
-            model, film, crop_size=args.crop_size, output_size=args.output_size, stride=args.stride
+            model,
+            film,
+            crop_size=args.crop_size,
+            output_size=args.output_size,
+            stride=args.stride,
+            min_breast_fraction=args.min_breast_fraction,
         )
         found = find_candidates(
             result.probability, min_distance=args.min_distance, max_candidates=args.max_candidates
@@ -257,6 +268,7 @@ def run_froc(args):
             crop_size=args.crop_size,
             output_size=args.output_size,
             stride=args.stride,
+            min_breast_fraction=args.min_breast_fraction,
             min_distance=args.min_distance,
             max_candidates=args.max_candidates,
             max_films=args.max_films,

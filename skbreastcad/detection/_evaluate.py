@@ -1,7 +1,7 @@
 """The mini-MIAS detection study: ROI model trained on some women, FROC on the others' films."""
 
 import time
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +103,7 @@ def mias_films(data_home):
         "fp_rates": ["array-like"],
         "n_bootstraps": [Interval(Integral, 0, None, closed="left")],
         "keep_maps": [list, tuple, None],
+        "min_breast_fraction": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     },
@@ -123,6 +124,7 @@ def evaluate_mias_froc(
     fp_rates=DEFAULT_FP_RATES,
     n_bootstraps=2000,
     keep_maps=None,
+    min_breast_fraction=0.0,
     random_state=0,
     verbose=0,
 ):
@@ -163,6 +165,8 @@ def evaluate_mias_froc(
         Bootstrap replicates over women.
     keep_maps : list of str, default=None
         Films whose lesion maps are returned (each is 8 MB).
+    min_breast_fraction : float, default=0.0
+        Passed to :func:`lesion_map`.
     random_state : int, RandomState instance or None, default=0
         Seeds the folds, the ROI sampling, ``max_films`` and the bootstrap.
     verbose : int, default=0
@@ -220,6 +224,7 @@ def evaluate_mias_froc(
                 crop_size=crop_size,
                 output_size=output_size,
                 stride=stride,
+                min_breast_fraction=min_breast_fraction,
             )
             seconds += time.perf_counter() - start
             found = find_candidates(

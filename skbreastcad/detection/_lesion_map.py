@@ -1,6 +1,6 @@
 """Lesion probability maps: any fitted ROI classifier slid over a whole film."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -104,6 +104,7 @@ def _weights(side, weighting):
         "pos_label": [object],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
+        "min_breast_fraction": [Interval(Real, 0, 1, closed="both")],
     },
     prefer_skip_nested_validation=True,
 )
@@ -119,6 +120,7 @@ def lesion_map(
     pos_label=1,
     batch_size=256,
     n_jobs=None,
+    min_breast_fraction=0.0,
 ):
     """Slide a fitted ROI classifier over a whole film: a lesion probability map.
 
@@ -160,6 +162,11 @@ def lesion_map(
         The lesion class among ``estimator.classes_``.
     batch_size : int, default=256
         Windows per ``predict_proba`` call (bounds the memory).
+    min_breast_fraction : float, default=0.0
+        Score only windows with at least this share of breast pixels (and
+        their centre in the breast). Windows straddling the film's black
+        padding are rare among training ROIs, and a model may score them
+        high; e.g. 0.75 leaves them out.
     n_jobs : int, default=None
         Threads cutting and resampling windows, overlapped with the
         scoring of the previous batch; None means 1 (joblib's convention:
@@ -240,7 +247,14 @@ def lesion_map(
     lefts = _window_starts(width, crop_size, stride)
     half = crop_size // 2
     centers = np.array([(t + half, lf + half) for t in tops for lf in lefts])
-    centers = centers[breast[centers[:, 0], centers[:, 1]]]
+    keep = breast[centers[:, 0], centers[:, 1]]
+    if min_breast_fraction > 0:
+        integral = np.pad(breast.astype(np.int64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+        t, lf = centers[:, 0] - half, centers[:, 1] - half
+        b, r = t + crop_size, lf + crop_size
+        inside = integral[b, r] - integral[t, r] - integral[b, lf] + integral[t, lf]
+        keep &= inside >= min_breast_fraction * crop_size**2
+    centers = centers[keep]
     if len(centers) == 0:
         raise ValueError(
             f"No {crop_size}-px window at stride {stride} is centred in the breast: use a smaller stride."
