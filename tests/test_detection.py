@@ -53,7 +53,9 @@ def test_windows_are_the_loaders_rois(tmp_path):
     assert result.breast[result.centers[:, 0], result.centers[:, 1]].all()
     assert not result.breast[:, 1000].any() and (result.probability[~result.breast] == 0).all()
     # windows mostly in the film's black padding are left out on request; exact share by hand
-    inner = lesion_map(recorder, film, crop_size=64, output_size=32, stride=32, min_breast_fraction=0.9)
+    inner = lesion_map(
+        recorder, film, crop_size=64, output_size=32, stride=32, min_breast_fraction=0.9
+    )
     shares = [result.breast[r - 32 : r + 32, c - 32 : c + 32].mean() for r, c in result.centers]
     np.testing.assert_array_equal(inner.centers, result.centers[np.asarray(shares) >= 0.9])
     assert 0 < len(inner.centers) < len(result.centers)
@@ -305,3 +307,35 @@ def test_plot_froc_writes_png(tmp_path):
     path = tmp_path / "froc.png"
     ax = plot_froc({"model": result}, path)
     assert path.stat().st_size > 1000 and ax.get_xlabel() == "mean false positives per film"
+
+
+def test_lesion_map_of_a_fine_tuned_network_scores_its_windows():
+    from skbreastcad.datasets._roi import cut_roi
+    from skbreastcad.models import TwoStageTransferClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (16, 16, 16), dtype=np.uint8)
+    clf = TwoStageTransferClassifier(
+        backbone="tiny_cnn",
+        transfer="none",
+        weights=None,
+        max_epochs=1,
+        batch_size=8,
+        device="cpu",
+        input_size="native",
+        random_state=0,
+    ).fit(X, np.arange(16) % 2)
+    film = rng.integers(0, 256, (128, 128), dtype=np.uint8)
+    result = lesion_map(
+        clf,
+        film,
+        crop_size=32,
+        output_size=16,
+        stride=16,
+        mask=np.ones((128, 128), bool),
+        batch_size=5,
+    )
+    rois = np.stack([cut_roi(film, r, c, 32, 16)[0] for r, c in result.centers])
+    # batches of 5 windows give the network's own probabilities (its batches are padded)
+    np.testing.assert_allclose(result.scores, clf.predict_proba(rois)[:, 1], rtol=1e-6)
+    assert len(result.scores) == 49
