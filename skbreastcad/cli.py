@@ -85,6 +85,12 @@ def build_parser():
     demo.add_argument("--n-jobs", type=int, default=None)
     demo.add_argument("--verbose", type=int, default=0)
     demo.set_defaults(func=_demo)
+
+    # -- detection: `skbreastcad detect` and `skbreastcad froc` (logic in skbreastcad.detection) --
+    from .detection._commands import add_parsers as add_detection_parsers
+
+    add_detection_parsers(sub)
+    # -- end of detection --
     return parser
 
 
