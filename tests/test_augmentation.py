@@ -195,3 +195,17 @@ def test_is_not_collected_as_an_estimator():
     from skbreastcad.utils import all_estimators
 
     assert "ImageAugmenter" not in dict(all_estimators())
+
+
+def test_set_params_after_use_takes_effect():
+    x = torch.rand(4, 1, 8, 8)
+    aug = ImageAugmenter(random_state=0)
+    aug(x)
+    aug.set_params(random_state=1)
+    torch.testing.assert_close(aug(x), ImageAugmenter(random_state=1)(x))
+    # a list parameter changed in place is validated again
+    aug = ImageAugmenter(scale=[0.9, 1.1])
+    aug(x)
+    aug.scale[0] = -5.0
+    with pytest.raises(ValueError, match="scale"):
+        aug(x)

@@ -286,7 +286,6 @@ def test_integer_images_map_their_dtype_range_to_unit_values():
     rng = np.random.default_rng(0)
     u16 = rng.integers(0, 65536, (3, 16, 16)).astype(np.uint16)
     i16 = (u16.astype(np.int32) - 32768).astype(np.int16)
-    i64 = i16.astype(np.int64)  # a wider range: finite, not equal
     cnn = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=0, device="cpu")
     np.testing.assert_allclose(cnn.fit_transform(u16), cnn.fit_transform(i16), rtol=1e-5, atol=1e-6)
     # uint8 is divided by 255 exactly as before
@@ -295,7 +294,35 @@ def test_integer_images_map_their_dtype_range_to_unit_values():
     np.testing.assert_allclose(
         cnn.fit_transform(u8), unit.fit_transform(u8 / 255.0), rtol=1e-5, atol=1e-6
     )
-    assert np.isfinite(cnn.fit_transform(i64)).all()
+    # int64 (numpy's default integer) has no natural range: its dtype range would
+    # turn every real image into one grey, so it needs value_range
+    i64 = u8.astype(np.int64)
+    with pytest.raises(ValueError, match="int64 images .* value_range=\\(low, high\\)"):
+        clone(cnn).fit(i64)
+    explicit = clone(cnn).set_params(value_range=(0, 255))
+    np.testing.assert_allclose(
+        explicit.fit_transform(i64), cnn.fit_transform(u8), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_prediction_images_must_map_to_unit_values_like_the_fitted_ones():
+    rng = np.random.default_rng(0)
+    u8 = rng.integers(0, 256, (3, 16, 16), dtype=np.uint8)
+    cnn = CNNLayerFeatures("tiny_cnn", weights=None, random_state=0, device="cpu").fit(u8)
+    # the same grey levels as float would be read as 255 times brighter
+    with pytest.raises(ValueError, match="fitted on uint8 images"):
+        cnn.transform(u8.astype(np.float64))
+    # with an explicit value_range every dtype maps alike
+    ranged = clone(cnn).set_params(value_range=(0, 255)).fit(u8)
+    np.testing.assert_allclose(ranged.transform(u8.astype(np.float64)), ranged.transform(u8))
+
+
+def test_a_large_value_range_offset_keeps_the_grey_levels():
+    from skbreastcad.nn._input import to_unit_tensor
+
+    x = 1e7 + np.arange(64, dtype=np.float64).reshape(1, 8, 8)
+    unit = to_unit_tensor(x, (1e7, 1e7 + 64)).numpy().ravel()
+    np.testing.assert_allclose(unit, np.arange(64) / 64, atol=1e-6)
 
 
 @pytest.mark.parametrize("value", [np.finfo(np.float32).max, 1e7, -1e30])

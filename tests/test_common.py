@@ -28,11 +28,16 @@ from skbreastcad.utils import all_estimators
 # Constructor settings for the scikit-learn checks (1-pixel-high strips).
 INIT_PARAMS = {
     # tiny_cnn takes any input down to 1x1 pixels; weights=None needs a seed
-    "CNNLayerFeatures": {"backbone": "tiny_cnn", "weights": None, "random_state": 0, "image_shape": (1, -1), "device": "cpu"},
+    # the checks feed int64 too, which has no natural grey-level range: name one
+    "CNNLayerFeatures": {
+        "backbone": "tiny_cnn", "weights": None, "random_state": 0, "image_shape": (1, -1),
+        "device": "cpu", "value_range": (0, 1),
+    },
     # 15 epochs at lr=0.03 reach check_classifiers_train's accuracy on blobs
     "TwoStageTransferClassifier": {
         "backbone": "tiny_cnn", "transfer": "none", "weights": None, "max_epochs": 15, "lr": 0.03,
         "batch_size": 128, "validation_fraction": None, "random_state": 0, "image_shape": (1, -1), "device": "cpu",
+        "value_range": (0, 1),
     },
     # a 1-pixel-high strip has only horizontal neighbours
     "GLCMFeatures": {"image_shape": (1, -1), "angles": (0.0,), "n_bins": 8},

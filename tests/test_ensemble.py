@@ -57,6 +57,11 @@ def test_seed_ensemble_of_a_deep_classifier():
     ens = SeedEnsembleClassifier(clf, n_estimators=2, random_state=0).fit(X, y)
     proba = ens.predict_proba(X)
     assert proba.shape == (16, 2) and np.allclose(proba.sum(axis=1), 1)
+    # each member got its own seed, and the seeds made different networks
+    assert [m.random_state for m in ens.estimators_] == ens.seeds_.tolist()
+    a, b = (m.predict_proba(X) for m in ens.estimators_)
+    assert not np.allclose(a, b)
+    np.testing.assert_allclose(proba, (a + b) / 2)
 
 
 def test_seed_ensemble_needs_a_random_state_to_vary():
@@ -98,8 +103,18 @@ def test_fold_models_with_other_classes_cannot_be_averaged():
         AveragedClassifier([StandardScaler().fit(X)]).fit()
 
 
+def test_unfitted_averaged_classifier_says_so():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _tabular()
+    with pytest.raises(NotFittedError):
+        AveragedClassifier([LogisticRegression().fit(X, y)]).predict(X)
+
+
 class _TopLeft(ClassifierMixin, BaseEstimator):
     """Probability of class 1 is the top-left grey level: not invariant to any flip."""
+
+    pixels = ((0, 0),)
 
     def fit(self, X, y):
         self.classes_ = np.unique(y)
@@ -107,9 +122,15 @@ class _TopLeft(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X):
-        X = np.asarray(X, dtype=float)
-        p = X.reshape(len(X), *self.image_shape_)[:, 0, 0] / 255.0
+        X = np.asarray(X, dtype=float).reshape(len(X), *self.image_shape_)
+        p = np.mean([X[:, r, c] for r, c in self.pixels], axis=0) / 255.0
         return np.column_stack([1 - p, p])
+
+
+class _TopRow(_TopLeft):
+    """Reads (0, 0) and (0, 1): tells every one of the eight symmetries apart."""
+
+    pixels = ((0, 0), (0, 1))
 
 
 @pytest.mark.parametrize("size", [(5, 5), (4, 6)])
@@ -128,6 +149,29 @@ def test_tta_averages_over_the_symmetries_of_the_image(size):
     np.testing.assert_allclose(tta.predict_proba(X)[:, 1], expected)
     only = TTAClassifier(_TopLeft(), transforms=["identity"]).fit(X, y)
     np.testing.assert_allclose(only.predict_proba(X)[:, 1], X[:, 0, 0] / 255.0)
+
+
+def test_each_named_symmetry_is_the_one_numpy_computes():
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 256, (5, 6, 6)).astype(float)
+    y = np.array([0, 1, 0, 1, 0])
+    reference = {
+        "identity": X, "hflip": X[:, :, ::-1], "vflip": X[:, ::-1, :],
+        "rot180": np.rot90(X, 2, axes=(1, 2)), "rot90": np.rot90(X, 1, axes=(1, 2)),
+        "rot270": np.rot90(X, 3, axes=(1, 2)), "transpose": X.transpose(0, 2, 1),
+        "antitranspose": np.rot90(X, 2, axes=(1, 2)).transpose(0, 2, 1),
+    }
+    for name, image in reference.items():
+        tta = TTAClassifier(_TopRow(), transforms=[name]).fit(X, y)
+        expected = (image[:, 0, 0] + image[:, 0, 1]) / 2 / 255.0
+        np.testing.assert_allclose(tta.predict_proba(X)[:, 1], expected, err_msg=name)
+
+
+def test_non_square_images_need_a_shape_keeping_transform():
+    X = np.zeros((4, 4, 6))
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="non-square"):
+        TTAClassifier(_TopLeft(), transforms=["rot90", "transpose"]).fit(X, y)
 
 
 def test_tta_on_flattened_rows_and_a_real_pipeline():

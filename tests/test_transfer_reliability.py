@@ -274,7 +274,7 @@ def test_temporary_folders_of_killed_fits_are_removed(tmp_path, monkeypatch):
     scratch.mkdir()
     flag = str(tmp_path / "fired")
     _fit_and_kill(tmp_path, flag, {}, env={"TMPDIR": str(scratch)})
-    (leaked,) = scratch.glob("skbreastcad-fit-*")
+    (leaked,) = scratch.glob("skbreastcad-tmpfit-*")
     assert (leaked / "stage1").is_dir()
     # a folder whose process is alive (this one) is left alone
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -285,6 +285,14 @@ def test_temporary_folders_of_killed_fits_are_removed(tmp_path, monkeypatch):
     alive.release()
     assert remove_dead_runs() == [alive.path]
     assert list(scratch.iterdir()) == []
+    # a kept, resumable folder is never removed, even in the temporary folder
+    kept = RunDir.create(str(scratch))
+    kept.release()
+    assert remove_dead_runs() == [] and os.path.isdir(kept.path)
+    # a folder removed while another process claims it is not claimable, not an error
+    gone = RunDir.create(None)
+    gone.remove()
+    assert RunDir.claim(gone.path) is None
 
 
 def test_resume_needs_checkpoint_dir():

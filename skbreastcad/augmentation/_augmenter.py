@@ -1,5 +1,6 @@
 """Batched, seedable image augmentation on torch tensors."""
 
+import copy
 import math
 from numbers import Integral, Real
 
@@ -128,7 +129,7 @@ class ImageAugmenter(BaseEstimator):
 
     def _validate(self):
         """Check the parameters once per parameter set, not on every batch."""
-        params = self.get_params(deep=False)
+        params = copy.deepcopy(self.get_params(deep=False))
         if getattr(self, "_validated_params", None) == params:
             return
         validate_parameter_constraints(self._parameter_constraints, params, caller_name="ImageAugmenter")
@@ -148,7 +149,9 @@ class ImageAugmenter(BaseEstimator):
             if isinstance(generator, Integral):
                 return torch.Generator().manual_seed(int(generator))
             return generator
-        if getattr(self, "_own_generator", None) is None:
+        # rebuilt when random_state changes (set_params, nested grid search)
+        if getattr(self, "_own_generator", None) is None or self._generator_seed_from is not self.random_state:
+            self._generator_seed_from = self.random_state
             rs = self.random_state
             if rs is None:
                 seed = int(torch.randint(0, 2**62, (1,)))

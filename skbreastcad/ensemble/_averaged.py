@@ -71,7 +71,7 @@ class AveragedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     (2, 2)
     """
 
-    _parameter_constraints = {"estimators": [list]}
+    _parameter_constraints = {"estimators": [list, tuple]}
 
     def __init__(self, estimators):
         self.estimators = estimators
@@ -155,6 +155,5 @@ class AveragedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.requires_fit = False
         tags.non_deterministic = False
         return tags

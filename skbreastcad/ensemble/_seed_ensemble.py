@@ -5,7 +5,7 @@ from numbers import Integral
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._sklearn_compat import HasMethods, Interval, _fit_context
@@ -33,7 +33,9 @@ class SeedEnsembleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
     Fine-tuning a CNN on a few hundred ROIs depends on the seed (weight
     initialisation, batch order, augmentation); averaging the probabilities of
     a few seeds removes much of that variance. Every ``random_state`` of the
-    estimator, nested pipeline steps included, gets each member's seed.
+    estimator, nested pipeline steps included, gets each member's seed. An
+    estimator whose fit does not use its ``random_state`` (a logistic
+    regression with the lbfgs solver) gives identical members.
 
     Parameters
     ----------
@@ -157,7 +159,7 @@ class SeedEnsembleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        inner = self.estimator.__sklearn_tags__()
+        inner = get_tags(self.estimator)
         tags.input_tags = inner.input_tags
         tags.non_deterministic = inner.non_deterministic
         return tags

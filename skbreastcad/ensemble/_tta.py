@@ -125,8 +125,11 @@ class TTAClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         from sklearn.base import clone
 
-        self._transform_names()
+        names = self._transform_names()
         _check_image_shape_param(self.image_shape)
+        if np.ndim(X) == 3 or self.image_shape is not None:
+            # bad images fail here, before a possibly long fit
+            validate_images(self, X, reset=True, image_shape=self.image_shape)
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         self.classes_ = self.estimator_.classes_
         shape = self.image_shape
@@ -134,7 +137,12 @@ class TTAClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             shape = getattr(self.estimator_, "image_shape_", None)
         self._image_shape = shape
         # sets n_features_in_ and image_shape_, the shape predict checks against
-        validate_images(self, X, reset=True, image_shape=shape)
+        images = validate_images(self, X, reset=True, image_shape=shape)
+        if images.shape[1] != images.shape[2] and not set(names) & set(_SHAPE_KEEPING):
+            raise ValueError(
+                f"transforms={self.transforms!r} all change the shape of the {images.shape[1]}x"
+                f"{images.shape[2]} images; non-square images take only {list(_SHAPE_KEEPING)}."
+            )
         return self
 
     def predict_proba(self, X):

@@ -4,7 +4,7 @@ import difflib
 
 from ..nn import list_layers
 from ..nn._base import BaseDeepEstimator
-from ..nn._input import check_unit_range, to_unit_tensor
+from ..nn._input import to_unit_tensor
 from ..utils._docstrings import substitute_docs
 from ..utils._sklearn_compat import StrOptions
 from ._base import BaseImageTransformer
@@ -182,7 +182,7 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
     # -- fit -------------------------------------------------------------------
     def _check_images(self, images):
         self._check_deep_settings(images.shape[1:])
-        check_unit_range(images, self.value_range)
+        self._record_input_scaling(images)
         if self.layer is not None:
             layers = list_layers(self.backbone)
             if self.layer not in layers:

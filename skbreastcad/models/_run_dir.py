@@ -1,6 +1,8 @@
 """The folder of one ``fit``: created locked, found again to resume, removed when its process died.
 
-Each fit works in ``<parent>/skbreastcad-fit-XXXX``. The fitting process
+Each fit works in ``<parent>/skbreastcad-fit-XXXX`` (a kept, resumable folder
+under ``checkpoint_dir``) or ``<tmp>/skbreastcad-tmpfit-XXXX`` (a temporary one,
+``checkpoint_dir=None``; only these are ever removed by other fits). The fitting process
 holds an exclusive lock on ``<folder>/.lock`` for as long as it runs; the
 operating system releases it when the process ends, however it ends
 (SIGKILL included). A folder whose lock can be taken therefore belongs to no
@@ -19,13 +21,25 @@ import time
 __all__ = ["RunDir", "remove_dead_runs"]
 
 PREFIX = "skbreastcad-fit-"
+TEMPORARY_PREFIX = "skbreastcad-tmpfit-"
+# a folder is made and locked under this hidden name, then renamed: nobody
+# scanning for the prefixes above can lock (and remove) it before its creator
+_NEW_PREFIX = ".skbreastcad-new-"
 _LOCK = ".lock"
 _MANIFEST = "run.json"
 
 
-def _try_lock(path):
-    """An open file descriptor holding an exclusive lock on ``path``, or None if taken."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def _try_lock(path, create=False):
+    """An open file descriptor holding an exclusive lock on ``path``, or None if taken.
+
+    Without ``create``, a lock file (or folder) that has just been removed by
+    another process is None too, never an error.
+    """
+    flags = os.O_RDWR | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     try:
         if os.name == "nt":  # pragma: no cover - exercised on Windows only
             import msvcrt
@@ -56,20 +70,21 @@ class RunDir:
 
     @classmethod
     def create(cls, parent):
-        """A new uniquely named folder under ``parent`` (None: the temporary folder), locked."""
-        path = tempfile.mkdtemp(prefix=PREFIX, dir=parent)
-        fd = _try_lock(os.path.join(path, _LOCK))
-        if fd is None:  # pragma: no cover - nobody else knows the new name yet
-            raise RuntimeError(f"Could not lock the new fit folder {path}.")
+        """A new uniquely named folder under ``parent`` (None: a temporary one), locked."""
+        prefix = TEMPORARY_PREFIX if parent is None else PREFIX
+        new = tempfile.mkdtemp(prefix=_NEW_PREFIX, dir=parent)
+        fd = _try_lock(os.path.join(new, _LOCK), create=True)
+        if fd is None:  # pragma: no cover - nobody else knows the hidden name
+            raise RuntimeError(f"Could not lock the new fit folder {new}.")
+        # flock belongs to the open file, so the lock survives the rename
+        path = os.path.join(os.path.dirname(new), prefix + os.path.basename(new)[len(_NEW_PREFIX) :])
+        os.rename(new, path)
         return cls(path, fd)
 
     @classmethod
     def claim(cls, path):
         """Lock an existing folder; None if a running process holds it."""
-        lock = os.path.join(path, _LOCK)
-        if not os.path.exists(lock):
-            return None
-        fd = _try_lock(lock)
+        fd = _try_lock(os.path.join(path, _LOCK))
         if fd is None:
             return None
         if not os.path.isdir(path):  # removed while we locked it
@@ -113,19 +128,20 @@ def read_manifest(path):
     return manifest if isinstance(manifest, dict) else None
 
 
-def _runs(parent):
+def _runs(parent, prefix=PREFIX):
     try:
         names = os.listdir(parent)
     except FileNotFoundError:
         return []
-    return sorted(os.path.join(parent, n) for n in names if n.startswith(PREFIX))
+    return sorted(os.path.join(parent, n) for n in names if n.startswith(prefix))
 
 
 def remove_dead_runs(parent=None):
-    """Remove the fit folders under ``parent`` (the temporary folder) whose process has ended.
+    """Remove the temporary fit folders under ``parent`` whose process has ended.
 
-    Only folders with a lock file are considered: one without it was not
-    made by this version, or is being created this very moment.
+    Only temporary folders (``checkpoint_dir=None``) with a lock file are
+    considered: kept folders may be resumed, even when they lie in the
+    temporary folder themselves.
 
     Returns
     -------
@@ -133,7 +149,7 @@ def remove_dead_runs(parent=None):
     """
     parent = tempfile.gettempdir() if parent is None else parent
     removed = []
-    for path in _runs(parent):
+    for path in _runs(parent, TEMPORARY_PREFIX):
         run = RunDir.claim(path)
         if run is not None:
             run.remove()

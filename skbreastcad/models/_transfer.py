@@ -485,7 +485,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
 
         # Everything that can fail is checked before any training starts.
         spec, device = self._check_deep_settings(images.shape[1:])
-        check_unit_range(images, self.value_range)
+        self._record_input_scaling(images)
         self._check_scoring()
         augmenter = self._augmenter()
         if self.resume and self.checkpoint_dir is None:

@@ -15,6 +15,7 @@ from ._input import (
     check_value_range,
     fixed_size_batches,
     to_unit_tensor,
+    unit_scaling,
     validate_input_size,
 )
 from ._state import TorchStateMixin
@@ -73,6 +74,30 @@ class BaseDeepEstimator(TorchStateMixin):
         device = resolve_device(self.device)
         self.input_size_ = validate_input_size(self.input_size, spec, image_shape)
         return spec, device
+
+    def _record_input_scaling(self, images):
+        """Remember how ``fit``'s images map to [0, 1]; prediction must map alike."""
+        check_unit_range(images, self.value_range)
+        self._input_scaling = (images.dtype.str, unit_scaling(images.dtype, self.value_range))
+
+    def _check_input_scaling(self, images):
+        """Refuse images whose dtype maps grey levels unlike ``fit``'s did.
+
+        With ``value_range="dtype"``, uint8 images fitted on and the same
+        images as float64 0-255 at prediction would be read as 255 times
+        brighter, without any error.
+        """
+        fitted = getattr(self, "_input_scaling", None)
+        if fitted is None:
+            return
+        dtype, scaling = fitted
+        if unit_scaling(images.dtype, self.value_range) != scaling:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {np.dtype(dtype)} images, which "
+                f"value_range={self.value_range!r} maps to [0, 1] differently from these "
+                f"{images.dtype} images. Pass images of the fitted dtype, or fit with "
+                "value_range=(low, high) so that any dtype maps alike."
+            )
 
     def _check_weights_setting(self, spec):
         """Raise for ``weights`` the backbone cannot use (a subclass may refine this)."""
@@ -146,6 +171,7 @@ class BaseDeepEstimator(TorchStateMixin):
         """
         import torch
 
+        self._check_input_scaling(images)
         check_unit_range(images, self.value_range)
         batches = fixed_size_batches(images, self.batch_size, pad=pad)
         if desc is not None and self.verbose and len(images) > self.batch_size:

@@ -37,15 +37,25 @@ MAX_UNIT_MAGNITUDE = 1e6
 def unit_scaling(dtype, value_range):
     """``(offset, scale)`` such that ``(x - offset) * scale`` maps grey levels to [0, 1].
 
-    With ``value_range="dtype"`` integer images map their dtype's whole range
-    to [0, 1] (uint8 by 255, uint16 by 65535, int16 from -32768 to 32767, ...),
-    booleans are 0 and 1, and float images are taken as already in [0, 1].
+    With ``value_range="dtype"`` 8- and 16-bit integer images map their
+    dtype's whole range to [0, 1] (uint8 by 255, uint16 by 65535, int16 from
+    -32768 to 32767), booleans are 0 and 1, and float images are taken as
+    already in [0, 1]. Wider integers (int32, int64: numpy's default for
+    ``np.array([[0, 255]])``) have no natural grey-level range -- their dtype's
+    range would squeeze any real image to one grey -- so they need an explicit
+    ``value_range``.
     """
     if value_range != "dtype":
         low, high = value_range
         return float(low), 1.0 / (float(high) - float(low))
     dtype = np.dtype(dtype)
     if dtype.kind in "iu":
+        if dtype.itemsize > 2:
+            raise ValueError(
+                f"{dtype} images have no natural grey-level range for value_range='dtype'. "
+                "Set value_range=(low, high) to the grey levels' range, e.g. (0, 255) for "
+                "8-bit images, or cast them to uint8/uint16."
+            )
         info = np.iinfo(dtype)
         return float(info.min), 1.0 / (float(info.max) - float(info.min))
     return 0.0, 1.0
@@ -81,10 +91,12 @@ def to_unit_tensor(images, value_range, device=None):
 
     offset, scale = unit_scaling(images.dtype, value_range)
     arr = np.ascontiguousarray(images)
-    if arr.dtype.kind in "iu" and offset:
-        # shift signed integers in float64: int64's range does not survive float32
-        arr = (arr.astype(np.float64) - offset).astype(np.float32)
-        offset = 0.0
+    if offset and arr.dtype != np.uint8:
+        # map in float64: in float32, x * scale - offset * scale cancels
+        # catastrophically for a large offset (value_range=(1e7, 1e7 + 64)),
+        # and x - offset overflows for a wide one (value_range=(-3e38, 3e38))
+        arr = ((arr.astype(np.float64) - offset) * scale).astype(np.float32)
+        offset, scale = 0.0, 1.0
     elif arr.dtype not in (np.uint8, np.float32):
         arr = arr.astype(np.float32)
     # joblib hands read-only memmaps to GridSearchCV(n_jobs>1) workers, which

@@ -27,14 +27,15 @@ def single_threaded_blas():
     while the setting thread is alive. Callers that overlap the owner run
     inside its limit; one still running after the owner left runs with the
     original setting (more threads than cores for a while, never a lost
-    setting).
+    setting). This covers BLAS builds with one process-wide thread pool
+    (OpenBLAS with pthreads, as numpy and scipy wheels ship); where the limit
+    is per thread (an OpenMP BLAS), the chunks' worker threads keep theirs.
     """
     global _blas_owner
-    me = threading.get_ident()
     with _blas_lock:
         owner = _blas_owner is None
         if owner:
-            _blas_owner = me
+            _blas_owner = threading.get_ident()
     if not owner:
         yield
         return
