@@ -4,7 +4,8 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import ndimage as ndi
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = ["find_candidates"]
 

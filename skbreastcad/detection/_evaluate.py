@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, validate_params
 
+from ..utils._sklearn_compat import Interval, validate_params
 from ._candidates import find_candidates
 from ._froc import DEFAULT_FP_RATES, froc
 from ._lesion_map import lesion_map

@@ -3,8 +3,9 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
+
+from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = ["grad_cam", "occlusion_sensitivity"]
 

@@ -5,10 +5,10 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ..datasets._roi import breast_mask as _breast_mask
 from ..datasets._roi import cut_roi
+from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = ["lesion_map", "window_shape"]
 

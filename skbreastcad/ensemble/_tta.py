@@ -1,6 +1,7 @@
 """Test-time augmentation: probabilities averaged over flips and 90-degree turns."""
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -127,7 +128,9 @@ class TTAClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         names = self._transform_names()
         _check_image_shape_param(self.image_shape)
-        if np.ndim(X) == 3 or self.image_shape is not None:
+        if not (hasattr(X, "iloc") or sp.issparse(X)):
+            X = np.asarray(X)
+        if X.ndim == 3 or self.image_shape is not None:
             # bad images fail here, before a possibly long fit
             validate_images(self, X, reset=True, image_shape=self.image_shape)
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
