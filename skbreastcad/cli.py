@@ -35,16 +35,28 @@ def _demo(args):
     print(f"ROI grid: {grid_path}")
 
     start = time.perf_counter()
-    table, _ = compare_feature_sets(
-        X, y, args.features, groups=groups, cv=args.cv, random_state=args.seed, n_jobs=args.n_jobs,
-        verbose=args.verbose,
+    report = compare_feature_sets(
+        X, y, args.features, groups=groups, cv=args.cv, threshold=args.threshold, n_boot=args.n_boot,
+        random_state=args.seed, n_jobs=args.n_jobs, verbose=args.verbose,
     )
+    units = report.config["resampled_units"]
     print(f"\n{args.cv}-fold cross-validation, logistic regression, minority class up-sampled in training folds")
-    print(format_table(table))
+    print(
+        f"pooled out-of-fold estimate [{report.config['confidence_level']:.0%} BCa bootstrap CI over "
+        f"{report.config['n_boot']} resamples of {units}], threshold policy {args.threshold!r}"
+    )
+    print(format_table(report))
+    best = report.comparisons[(report.comparisons["test"] == "DeLong")]
+    if len(best):
+        print(f"\nROC AUC against the best ({report.reference}), DeLong, Holm-adjusted p:")
+        for row in best.itertuples():
+            print(f"  {row.candidate:<20} difference {row.difference:+.3f}  p = {row.pvalue_holm:.3g}")
     print(f"\n(total {time.perf_counter() - start:.1f} s)")
-    table.to_csv(out / "feature_comparison.csv")
-    plot_comparison(table, out / "feature_comparison.png")
+    report.table().to_csv(out / "feature_comparison.csv")
+    plot_comparison(report, out / "feature_comparison.png")
+    folder = report.save(out / "report")
     print(f"Results: {out / 'feature_comparison.csv'}, chart: {out / 'feature_comparison.png'}")
+    print(f"Report: {folder / 'report.html'} (and report.md, results.csv, predictions.csv, figures)")
     return 0
 
 
@@ -55,15 +67,20 @@ def build_parser():
         "demo",
         help="compare Gabor, GLCM, Haar and fused features on ROIs (synthetic by default)",
         description="Compute the hand-crafted feature sets on ROIs and cross-validate a classifier, "
-        "printing the study's metrics (Table 1 layout).",
+        "printing the study's metrics (Table 1 layout) with bootstrap confidence intervals and writing "
+        "a report folder.",
     )
     demo.add_argument("--n-samples", type=int, default=250, help="synthetic ROIs (default: 250, 1:4 imbalance)")
     demo.add_argument("--image-size", type=int, default=64, help="ROI side in pixels (default: 64)")
     demo.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES), help="feature sets; '+' fuses")
     demo.add_argument("--cv", type=int, default=5, help="folds (default: 5)")
     demo.add_argument("--mias", metavar="DIR", help="use the real mini-MIAS folder (Info.txt + PGMs) instead")
-    demo.add_argument("--output", default="skbreastcad_output", help="folder for the CSV and PNGs")
+    demo.add_argument("--output", default="skbreastcad_output",
+                      help="folder for the CSV, the PNGs and the report folder")
     demo.add_argument("--grid", type=int, default=32, help="ROIs shown in rois.png")
+    demo.add_argument("--threshold", default="default",
+                      help="threshold policy: default, youden, specificity=S, sensitivity=S or a number")
+    demo.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs (default: 2000)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--n-jobs", type=int, default=None)
     demo.add_argument("--verbose", type=int, default=0)

@@ -7,7 +7,14 @@ from sklearn.model_selection import GroupKFold
 
 from skbreastcad.cli import main
 from skbreastcad.datasets import make_phantoms
-from skbreastcad.experiments import compare_feature_sets, format_table, make_feature_pipeline, make_feature_set
+from skbreastcad.evaluation import Report
+from skbreastcad.experiments import (
+    compare_feature_sets,
+    format_table,
+    make_feature_pipeline,
+    make_feature_set,
+    plot_comparison,
+)
 from skbreastcad.metrics import CAD_METRICS
 
 
@@ -16,26 +23,59 @@ def phantoms():
     return make_phantoms(80, image_size=40, random_state=0)
 
 
-def test_feature_comparison_table(phantoms):
+@pytest.fixture(scope="module")
+def feature_report(phantoms):
     X, y = phantoms
-    table, search = compare_feature_sets(X, y, ("glcm", "gabor+glcm"), cv=3)
+    return compare_feature_sets(X, y, ("glcm", "gabor+glcm"), cv=3, n_boot=300)
+
+
+def test_feature_comparison_table(phantoms, feature_report):
+    X, y = phantoms
+    report = feature_report
+    assert isinstance(report, Report)
+    table = report.table()
     assert list(table.index) == ["glcm", "gabor+glcm"]
     for metric in CAD_METRICS:
         assert table[metric].between(0, 1).all()
+        assert (table[f"{metric}_ci_low"] <= table[metric]).all() and (table[metric] <= table[f"{metric}_ci_high"]).all()
+    # the search stays accessible, with every fold's scores of the study's metrics
+    assert report.search.cv_results_["split2_test_f1"].shape == (2,)
+    assert report.search.candidates_ == ["glcm", "gabor+glcm"]
+    # fold means are the search's own
+    np.testing.assert_allclose(table["f1_mean"], report.search.cv_results_["mean_test_f1"])
     # the fused set has the columns of both parts
     fused = make_feature_set("gabor+glcm").fit(X)
     assert any(n.startswith("gabor__") for n in fused.get_feature_names_out())
     assert any(n.startswith("glcm__") for n in fused.get_feature_names_out())
-    assert "glcm" in format_table(table)
+    assert "glcm" in format_table(report)
     # phantom lesions are visible: texture features must beat chance clearly
     assert table.loc["gabor+glcm", "roc_auc"] > 0.7
+
+
+def test_format_table_and_plot_take_any_report_and_concatenations(feature_report, tmp_path):
+    text = format_table(feature_report)
+    assert "[" in text and "glcm" in text and "roc_auc" in text
+    # results of two runs concatenated with keys: a MultiIndex, which used to raise a TypeError
+    both = pd.concat({"run a": feature_report.results, "run b": feature_report.results})
+    text = format_table(both)
+    assert "run a / glcm" in text and "run b / gabor+glcm" in text
+    # wide tables concatenated (MultiIndex rows) work too
+    wide = pd.concat({"a": feature_report.table(), "b": feature_report.table()})
+    assert "a / glcm" in format_table(wide)
+    with pytest.raises(ValueError, match="pass keys"):
+        format_table(pd.concat([feature_report.results, feature_report.results]))
+    out = plot_comparison(both, tmp_path / "cmp.png")
+    assert out.stat().st_size > 1000
 
 
 def test_groups_are_respected(phantoms):
     X, y = phantoms
     groups = np.arange(len(y)) // 4
-    table, search = compare_feature_sets(X, y, ("glcm",), groups=groups, cv=GroupKFold(3))
-    assert np.isfinite(table["accuracy"]).all()
+    report = compare_feature_sets(X, y, ("glcm",), groups=groups, cv=GroupKFold(3), n_boot=200)
+    assert np.isfinite(report.table()["accuracy"]).all()
+    # patients are the bootstrap's units
+    assert report.config["n_groups"] == 20 and report.config["resampled_units"] == "patients (groups)"
+    assert (report.predictions.groupby("group")["fold"].nunique() == 1).all()
 
 
 class _RecordingClassifier(ClassifierMixin, BaseEstimator):
@@ -72,9 +112,12 @@ def test_unknown_feature_set_lists_valid_names():
 
 def test_demo_cli_writes_results(tmp_path, capsys):
     assert main(["demo", "--n-samples", "60", "--image-size", "40", "--cv", "3", "--features", "glcm",
-                 "gabor+glcm", "--output", str(tmp_path), "--grid", "8"]) == 0
+                 "gabor+glcm", "--output", str(tmp_path), "--grid", "8", "--n-boot", "300"]) == 0
     out = capsys.readouterr().out
     assert "sensitivity" in out and "specificity" in out
+    assert "BCa bootstrap CI over 300 resamples" in out and "DeLong" in out
+    for name in ("report.html", "report.md", "results.csv", "results.json", "predictions.csv", "roc.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 100
     table = pd.read_csv(tmp_path / "feature_comparison.csv", index_col=0)
     assert list(table.index) == ["glcm", "gabor+glcm"]
     assert (tmp_path / "feature_comparison.png").stat().st_size > 1000
@@ -91,5 +134,7 @@ def test_cnn_fusion_is_one_feature_set(phantoms):
     assert Xt.shape == (len(X), len(names))
     assert sum(n.startswith("gabor__") for n in names) == 64
     assert sum(n.startswith("cnn__") for n in names) > 0
-    table, _ = compare_feature_sets(X, y, {"V+Gabor": make_feature_set("cnn+gabor", cnn_params=cnn_params)}, cv=3)
-    assert list(table.index) == ["V+Gabor"]
+    report = compare_feature_sets(
+        X, y, {"V+Gabor": make_feature_set("cnn+gabor", cnn_params=cnn_params)}, cv=3, n_boot=100
+    )
+    assert list(report.table().index) == ["V+Gabor"]

@@ -2,14 +2,13 @@
 
 Each feature set is one value of the ``features`` step of one pipeline, so a
 comparison of feature sets, a fusion of CNN and hand-crafted features or a
-layer-by-layer probe is a single :class:`~sklearn.model_selection.GridSearchCV`.
+layer-by-layer probe is a single :class:`~sklearn.model_selection.GridSearchCV`,
+run by :func:`skbreastcad.evaluation.evaluate` so that it returns a
+:class:`~skbreastcad.evaluation.Report` with confidence intervals.
 """
 
-import time
 from numbers import Integral
 
-import numpy as np
-import pandas as pd
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone
@@ -18,6 +17,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, Stratifi
 from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import StandardScaler
 
+from ..evaluation import DEFAULT_METRICS
 from ..metrics import CAD_METRICS, cad_scoring
 
 __all__ = [
@@ -110,11 +110,20 @@ def compare_feature_sets(
     classifier=None,
     cv=5,
     oversample=True,
+    threshold="default",
+    metrics=DEFAULT_METRICS,
+    n_boot=2000,
+    ci_method="bca",
     random_state=0,
     n_jobs=None,
     verbose=0,
 ):
-    """Cross-validate one pipeline per feature set: the study's Table 1.
+    """Cross-validate one pipeline per feature set: the study's Table 1, with CIs.
+
+    Every feature set is a candidate of one grid over the pipeline's ``features``
+    step; the candidates are fitted fold by fold once, and their out-of-fold
+    predictions give every metric a bootstrap confidence interval (resampling
+    patients when ``groups`` are given) and a paired comparison with the best set.
 
     Parameters
     ----------
@@ -126,29 +135,41 @@ def compare_feature_sets(
         Names for :func:`make_feature_set` (e.g. ``("gabor", "cnn+gabor")``),
         or ``{label: transformer}``.
     groups : array-like of shape (n_samples,), optional
-        Patient ids: folds never split a patient (StratifiedGroupKFold).
+        Patient ids: folds never split a patient (StratifiedGroupKFold), and the
+        confidence intervals resample patients.
     classifier : estimator, optional
         Defaults to a logistic regression.
     cv : int or cross-validation splitter, default=5
     oversample : bool, default=True
+    threshold : str or float, default="default"
+        Threshold policy of :func:`~skbreastcad.evaluation.evaluate`:
+        ``"default"`` (the classifier's ``predict``), ``"youden"``,
+        ``"specificity=S"``, ``"sensitivity=S"`` or a fixed threshold.
+    metrics : sequence of str, default=DEFAULT_METRICS
+    n_boot : int, default=2000
+        Bootstrap resamples for the confidence intervals.
+    ci_method : {"bca", "percentile"}, default="bca"
     random_state : int, default=0
-        Seeds the fold split and the over-sampler.
+        Seeds the fold split, the over-sampler and the bootstrap.
     n_jobs : int, optional
-        Parallel fits in the search.
+        Parallel fits (candidates x folds).
     verbose : int, default=0
 
     Returns
     -------
-    table : pandas.DataFrame
-        One row per feature set; for each of the study's metrics its mean
-        and standard deviation over folds, and the fit time.
-    search : GridSearchCV
-        The fitted search (``cv_results_`` has every fold's scores).
+    report : skbreastcad.evaluation.Report
+        ``report.table()`` has one row per feature set; ``report.search`` keeps
+        the run (``cv_results_`` with every fold's scores of the study's metrics
+        and ROC AUC).
     """
+    from ..evaluation import evaluate
+
     if isinstance(feature_sets, dict):
         candidates = dict(feature_sets)
     else:
         candidates = {name: make_feature_set(name) for name in feature_sets}
+    if not candidates:
+        raise ValueError("feature_sets is empty: name at least one feature set.")
     if isinstance(cv, Integral):
         splitter = StratifiedGroupKFold if groups is not None else StratifiedKFold
         cv = splitter(n_splits=cv, shuffle=True, random_state=random_state)
@@ -163,75 +184,112 @@ def compare_feature_sets(
         cv=cv,
         n_jobs=n_jobs,
         verbose=verbose,
-        error_score="raise",
     )
-    start = time.perf_counter()
-    search.fit(X, y, groups=groups)
-    elapsed = time.perf_counter() - start
-    results = search.cv_results_
+    return evaluate(
+        search,
+        X,
+        y,
+        groups=groups,
+        candidate_names=list(candidates),
+        threshold=threshold,
+        metrics=metrics,
+        n_boot=n_boot,
+        ci_method=ci_method,
+        random_state=random_state,
+        verbose=verbose,
+        config={"experiment": "compare_feature_sets", "feature_sets": list(candidates),
+                "oversample": oversample},
+        title="Feature comparison (the study's Table 1)",
+    )
+
+
+def _as_results(report_or_table):
+    """Tidy results from a Report, a Report's results, or a legacy wide mean/sd table."""
+    import pandas as pd
+
+    if hasattr(report_or_table, "results"):
+        return report_or_table.results
+    if not isinstance(report_or_table, pd.DataFrame):
+        raise TypeError(f"Expected a Report or a pandas DataFrame; got {type(report_or_table).__name__}.")
+    frame = report_or_table
+    if {"candidate", "metric", "estimate"} <= set(frame.columns):
+        if isinstance(frame.index, pd.MultiIndex):
+            # pd.concat({"run a": report_a.results, ...}): the keys tell equal candidate names apart
+            keys = frame.index.droplevel(-1)
+            frame = frame.assign(candidate=[
+                " / ".join(map(str, (*(k if isinstance(k, tuple) else (k,)), c)))
+                for k, c in zip(keys, frame["candidate"])
+            ])
+        if frame.duplicated(["candidate", "metric"]).any():
+            raise ValueError(
+                "A candidate has several rows for one metric: when concatenating reports' results, "
+                "pass keys (pd.concat({'run a': ra.results, 'run b': rb.results})) to tell them apart."
+            )
+        return frame.reset_index(drop=True)
+    # a wide table (one row per candidate): m with m_ci_low/m_ci_high, or m with m_sd
     rows = []
-    for i, label in enumerate(candidates):
-        row = {"features": label}
-        for metric in (*CAD_METRICS, "roc_auc"):
-            row[metric] = results[f"mean_test_{metric}"][i]
-            row[f"{metric}_sd"] = results[f"std_test_{metric}"][i]
-        row["fit_time_s"] = results["mean_fit_time"][i]
-        rows.append(row)
-    table = pd.DataFrame(rows).set_index("features")
-    table.attrs["elapsed_s"] = elapsed
-    return table, search
+    metrics = [c for c in frame.columns if f"{c}_ci_low" in frame.columns or f"{c}_sd" in frame.columns]
+    if not metrics:
+        raise ValueError(
+            "The table has neither tidy results (candidate, metric, estimate, ci_low, ci_high) nor "
+            "wide metric columns with '_ci_low'/'_ci_high' or '_sd' companions."
+        )
+    for label, row in frame.iterrows():
+        label = " / ".join(map(str, label)) if isinstance(label, tuple) else label
+        for m in metrics:
+            if f"{m}_ci_low" in frame.columns:
+                low, high = row[f"{m}_ci_low"], row[f"{m}_ci_high"]
+            else:
+                low, high = row[m] - row[f"{m}_sd"], row[m] + row[f"{m}_sd"]
+            rows.append({"candidate": label, "metric": m, "estimate": row[m], "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
 
 
-def format_table(table, metrics=(*CAD_METRICS, "roc_auc")):
-    """Render a :func:`compare_feature_sets` table as ``mean ± sd`` text."""
-    lines = []
-    header = f"{'features':<18}" + "".join(f"{m:>17}" for m in metrics)
-    lines.append(header)
-    lines.append("-" * len(header))
-    for label, row in table.iterrows():
-        cells = "".join(f"{row[m]:>10.3f} ± {row[m + '_sd']:.3f}" for m in metrics)
-        lines.append(f"{label:<18}{cells}")
-    return "\n".join(lines)
-
-
-def plot_comparison(table, path, metrics=CAD_METRICS):
-    """Save a grouped bar chart (with fold sd as error bars) of a comparison table.
+def format_table(report, metrics=(*CAD_METRICS, "roc_auc")):
+    """Render any report as text: ``estimate [CI low, CI high]`` per candidate and metric.
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Output of :func:`compare_feature_sets`.
+    report : Report or pandas.DataFrame
+        A :class:`~skbreastcad.evaluation.Report` (of any experiment), its
+        ``results``, a ``pd.concat`` of several reports' results or tables
+        (MultiIndex labels are joined with ``" / "``), or a wide table with
+        ``m``/``m_ci_low``/``m_ci_high`` (or ``m``/``m_sd``) columns.
+    metrics : sequence of str, default=CAD_METRICS + ("roc_auc",)
+        Metrics to show; those the report lacks are left out.
+
+    Returns
+    -------
+    text : str
+    """
+    from ..evaluation._report import format_results
+
+    results = _as_results(report)
+    present = set(results["metric"])
+    shown = [m for m in metrics if m in present] or list(dict.fromkeys(results["metric"]))
+    return format_results(results, shown)
+
+
+def plot_comparison(report, path, metrics=CAD_METRICS):
+    """Save grouped bars of any report's metrics, with confidence intervals as error bars.
+
+    Parameters
+    ----------
+    report : Report or pandas.DataFrame
+        As for :func:`format_table`.
     path : str or path-like
         PNG file to write.
     metrics : sequence of str, default=CAD_METRICS
 
     Returns
     -------
-    path : str or path-like
+    path : pathlib.Path
     """
-    import matplotlib
+    from ..plotting import plot_metric_bars
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n_sets = len(table)
-    width = 0.8 / max(n_sets, 1)
-    x = np.arange(len(metrics))
-    fig, ax = plt.subplots(figsize=(1.6 * len(metrics) + 2, 4))
-    for i, (label, row) in enumerate(table.iterrows()):
-        ax.bar(
-            x + (i - (n_sets - 1) / 2) * width,
-            [row[m] for m in metrics],
-            width,
-            yerr=[row[m + "_sd"] for m in metrics],
-            label=str(label),
-            capsize=2,
-        )
-    ax.set_xticks(x, metrics)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("cross-validated score")
-    ax.legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    results = _as_results(report)
+    results = results.assign(
+        candidate=[" / ".join(map(str, c)) if isinstance(c, tuple) else c for c in results["candidate"]]
+    )
+    shown = [m for m in metrics if m in set(results["metric"])]
+    return plot_metric_bars(results, metrics=shown or None, path=path, ylabel="cross-validated score")
