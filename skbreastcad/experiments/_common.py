@@ -163,6 +163,11 @@ def resolve_backbone(backbone, weights, fallback):
     available, detail = weights_status(backbone)
     if available is not False:
         return backbone, weights, None
+    from ..nn import get_backbone_spec
+
+    if not get_backbone_spec(backbone).has_imagenet:
+        # nothing to fall back from: the architecture has no pretrained weights anywhere
+        return backbone, None, f"{backbone}: has no ImageNet weights; ran with random initialisation."
     if fallback is None:
         raise FileNotFoundError(f"ImageNet weights of {backbone!r} are not available offline: {detail}.")
     if fallback == "random":
