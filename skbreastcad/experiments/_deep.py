@@ -141,7 +141,8 @@ def compare_backbones(
     backbones : sequence of str, default=("vgg16", "resnet50", "inception_v3")
     groups : array-like, default=None
         Patient ids: grouped folds, patient-bootstrap CIs.
-    modes : sequence of {"features", "fine_tuned"}, default=("features", "fine_tuned")
+    modes : sequence of {"features", "fine_tuned"} or dict, default=("features", "fine_tuned")
+        For every backbone, or ``{backbone: modes}``.
     weights : {"imagenet"}, path or None, default="imagenet"
     fallback : str, "random" or None, default="efficientnet_lite0"
         Run instead when a backbone's ImageNet weights are not available
@@ -172,9 +173,10 @@ def compare_backbones(
     from ._common import check_experiment_data, resolve_backbone, run_candidates
 
     X, y, groups = check_experiment_data(X, y, groups, cv)
-    unknown = set(modes) - {"features", "fine_tuned"}
-    if unknown or not modes:
-        raise ValueError(f"modes must be among 'features', 'fine_tuned'; got {list(modes)}.")
+    per_backbone = modes if isinstance(modes, dict) else dict.fromkeys(backbones, modes)
+    for b, m in per_backbone.items():
+        if set(m) - {"features", "fine_tuned"} or not m:
+            raise ValueError(f"modes must be among 'features', 'fine_tuned'; got {list(m)} for {b!r}.")
     notes, candidates = [], {}
     for backbone in backbones:
         ran, ran_weights, note = resolve_backbone(backbone, weights, fallback)
@@ -182,6 +184,7 @@ def compare_backbones(
             notes.append(note)
         size = _input_size_for(ran, input_size, notes)
         label = ran if ran == backbone else f"{backbone}->{ran}"
+        modes = per_backbone.get(backbone, ("features", "fine_tuned"))
         if "features" in modes:
             candidates[f"{label} features"] = CNNLayerFeatures(
                 ran, layer=layer, pooling=pooling, weights=ran_weights, input_size=size, device=device,
@@ -195,7 +198,7 @@ def compare_backbones(
             )
     return run_candidates(
         X, y, candidates, classifier=classifier, oversample=oversample, ci_method=ci_method,
-        config={"experiment": "compare_backbones", "backbones": list(backbones), "modes": list(modes),
+        config={"experiment": "compare_backbones", "backbones": list(backbones), "modes": repr(per_backbone),
                 "weights": repr(weights), "input_size": repr(input_size), "deep_params": repr(deep_params)},
         title="Backbone comparison (the study's Table 3)", notes=notes,
         **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
