@@ -1,5 +1,6 @@
 """Layer probing (the study's Table 2): every probed layer from one forward pass, cached."""
 
+import os
 import time
 
 import numpy as np
@@ -150,6 +151,8 @@ def layer_features(X, backbone, layers, *, weights="imagenet", pooling="avg", in
             raise ValueError(f"Unknown layer {name!r} for backbone {backbone!r}.{hint}")
     if len(set(layers)) != len(layers):
         raise ValueError(f"layers names a layer twice: {list(layers)}.")
+    if isinstance(memory, os.PathLike):
+        memory = os.fspath(memory)
     cached = check_memory(memory).cache(_layer_features, ignore=["device", "verbose"])
     return cached(X, backbone, layers, weights, pooling, input_size, value_range, batch_size,
                   random_state, device, verbose)
