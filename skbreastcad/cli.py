@@ -195,7 +195,10 @@ def _run_all(names, X, y, groups, args, out, source=None, overrides=None):
         for name in bar:
             bar.set_postfix_str(name)
             start = time.perf_counter()
-            settings = argparse.Namespace(**{**vars(args), **(overrides or {}).get(name, {})})
+            # the demo's choices fill in what the user left unset
+            chosen = {k: v for k, v in (overrides or {}).get(name, {}).items()
+                      if getattr(args, k, None) is None or k == "modes"}
+            settings = argparse.Namespace(**{**vars(args), **chosen})
             report = run_experiment(name, X, y, groups, settings, source=source)
             timings[name] = time.perf_counter() - start
             folder = report.save(out / name)
@@ -203,6 +206,11 @@ def _run_all(names, X, y, groups, args, out, source=None, overrides=None):
             tqdm.write(f"\n== {report.title} ({timings[name]:.1f} s) -> {folder / 'report.html'}")
             for note in report.notes:
                 tqdm.write(f"note: {note}")
+            c = report.config
+            tqdm.write(
+                f"pooled out-of-fold estimate [{c['confidence_level']:.0%} BCa bootstrap CI over "
+                f"{c['n_boot']} resamples of {c['resampled_units']}], threshold policy {c['threshold']!r}"
+            )
             tqdm.write(format_table(report, ("f1", "roc_auc", "sensitivity", "specificity")))
     return reports, timings
 
