@@ -8,6 +8,7 @@ long work.
 
 import argparse
 import sys
+import tempfile
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -263,7 +264,12 @@ def _demo(args):
     Xs, ys = make_phantoms(args.n_samples, image_size=args.image_size, random_state=args.seed + 1)
     from .models import SourceData
 
-    reports, timings = _run_all(args.experiments, X, y, groups, args, out, SourceData(Xs, ys), DEMO_SETTINGS)
+    with tempfile.TemporaryDirectory(prefix="skbreastcad-demo-cache-") as cache:
+        # stage 1 of the two-stage rows is trained once, not once per fold
+        if args.cache is None:
+            args.cache = cache
+        reports, timings = _run_all(args.experiments, X, y, groups, args, out, SourceData(Xs, ys),
+                                    DEMO_SETTINGS)
     if "features" in reports:
         from .experiments import plot_comparison
 

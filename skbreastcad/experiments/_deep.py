@@ -278,12 +278,12 @@ def compare_transfer(
             size = _input_size_for(ran, input_size, notes)
             for transfer in transfers:
                 label = f"{ran if ran == backbone else f'{backbone}->{ran}'} / {transfer}"
-                run_transfer = transfer
                 if transfer == "imagenet" and ran_weights is None:
-                    notes.append(f"{label}: no pretrained weights offline, so this row trains from scratch.")
-                    run_transfer = "none"
+                    # it would train from scratch: the "none" row, a second time
+                    notes.append(f"{label}: skipped, no pretrained weights to transfer.")
+                    continue
                 clf = _fine_tuner(
-                    ran, transfer=run_transfer, weights=ran_weights, input_size=size,
+                    ran, transfer=transfer, weights=ran_weights, input_size=size,
                     random_state=random_state, device=device, deep_params=deep_params,
                     source_data=source_data if transfer == "two_stage" else None,
                     callbacks=[("history", HistoryRecorder(os.fspath(workdir), label))],
