@@ -10,7 +10,7 @@ import argparse
 import sys
 import tempfile
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["main"]

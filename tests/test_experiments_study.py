@@ -135,15 +135,25 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert err.count("\n") == 0 and message in err
 
 
-def test_cli_one_class_and_group_checks(tmp_path, capsys):
-    for name in ("a", "b"):
-        (tmp_path / "data" / name).mkdir(parents=True)
+def _folder(root, classes, n_per_class=6, n_patients=3):
     from PIL import Image
 
-    for i in range(6):
-        Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(tmp_path / "data" / "a" / f"P{i}_x.png")
-    assert main(["run", "ablation", "--data", f"folder:{tmp_path / 'data'}", "--cv", "2"]) == 2
-    assert "no image is found" in capsys.readouterr().err or True
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(n_per_class):
+            image = np.full((8, 8), 20 * i + 5 * c, np.uint8)
+            Image.fromarray(image).save(root / name / f"P{i % n_patients}_{c}_{i}.png")
+    return root
+
+
+def test_cli_one_class_and_too_few_patients(tmp_path, capsys):
+    one = _folder(tmp_path / "one", ["benign"])
+    assert main(["run", "ablation", "--data", f"folder:{one}", "--cv", "2"]) == 2
+    assert "one class only" in capsys.readouterr().err
+    two = _folder(tmp_path / "two", ["benign", "malignant"])
+    argv = ["run", "ablation", "--data", f"folder:{two}", "--group-pattern", r"(P\d+)_", "--cv", "4"]
+    assert main(argv) == 2
+    assert "3 patients (groups), fewer than the 4 folds" in capsys.readouterr().err
 
 
 def test_cli_lists(capsys):
