@@ -101,6 +101,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     cv, size, epochs, n_boot = (5, 224, 10, 2000) if args.full else (3, 64, 3, 1000)
+    # quick: the transfers fine-tune the last two weight layers (the study's "all layers before
+    # L2" are transferred and frozen) at 32 px, so that both directions fit in minutes on 2 cores
+    fine_size, freeze = (size, 0) if args.full else (32, -2)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     data = Path(args.data)
@@ -117,8 +120,27 @@ def main(argv=None):
     offline = {b: weights_status(b) for b in ("vgg16", "resnet50", "inception_v3", "efficientnet_lite0")}
     cnn = {"backbone": "efficientnet_lite0", "weights": "imagenet", "input_size": size, "device": args.device,
            "random_state": args.seed}
-    deep = {"max_epochs": epochs, "source_max_epochs": epochs, "batch_size": 32, "lr": 1e-3, "source_lr": 1e-3}
+    deep = {"max_epochs": epochs, "source_max_epochs": epochs, "batch_size": 32, "lr": 1e-3, "source_lr": 1e-3,
+            "freeze_depth": freeze, "source_freeze_depth": freeze}
     reports, claims = {}, []
+
+    def checkpoint(name):
+        """Save a finished experiment and the claims so far: a long run keeps what it has."""
+        reports[name].save(out / name)
+        write_claims(out, claims, reports, header, start)
+        print(f"  {name} done ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    offline_text = "; ".join(f"{b} ({d})" for b, (ok, d) in offline.items() if not ok)
+    header = [
+        "# Reproduction of the study's orderings on real mammograms", "",
+        f"mini-MIAS subset: {len(X)} ROIs ({int(y.sum())} tumour) from {len(np.unique(groups))} patients, "
+        f"{cv}-fold patient-grouped CV; CDD-CESM: {len(cesm.images)} benign/malignant images of "
+        f"{len(np.unique(cesm.groups))} women. CNN features at {size} px; fine-tuning at {fine_size} px, "
+        f"{epochs} epochs per stage, freeze_depth={freeze}; {n_boot} patient-bootstrap resamples. "
+        "ROC AUC [95% CI]; difference with DeLong's 95% CI and p-value.", "",
+        f"Not run offline: {offline_text}. Instead: EfficientNet-Lite0 with its real ImageNet weights for "
+        "CNN features, the layer probe and the transfers.", "",
+    ]
 
     print("Table 1: feature sets ...", flush=True)
     sets = ["gabor", "glcm", "haar", "cnn", "cnn+gabor", "cnn+glcm", "cnn+haar"]
@@ -128,6 +150,7 @@ def main(argv=None):
     claims.append(claim("CNN features beat hand-crafted ones (best hand-crafted set)", r, "cnn", hand))
     for s in ("gabor", "glcm", "haar"):
         claims.append(claim(f"fusion helps the hand-crafted features ({s})", r, f"cnn+{s}", s))
+    checkpoint("features")
 
     print("Table 2: layer probe ...", flush=True)
     r = reports["layers"] = probe_layers(X, y, "efficientnet_lite0", LITE0_BLOCKS, input_size=size,
@@ -143,52 +166,49 @@ def main(argv=None):
 
     claims.append({"claim": "VGG16 > ResNet50 > InceptionV3", "verdict": "not tested offline",
                    "note": "; ".join(f"{b}: {d}" for b, (ok, d) in offline.items() if not ok)})
+    checkpoint("layers")
 
     print("Fig. 6: transfer, CESM -> MIAS ...", flush=True)
     src = SourceData(cesm.images, cesm.target)
     r = reports["transfer_mias"] = compare_transfer(
-        X, y, ["efficientnet_lite0"], source_data=src, input_size=size, deep_params=deep, device=args.device,
+        X, y, ["efficientnet_lite0"], source_data=src, input_size=fine_size, deep_params=deep, device=args.device,
         memory=out / ".cache", fallback=None, **common)
     claims.append(claim("transfer beats none (MIAS target)", r, "efficientnet_lite0 / imagenet",
                         "efficientnet_lite0 / none"))
     claims.append(claim("two-stage beats one-stage (CESM source, MIAS target)", r,
                         "efficientnet_lite0 / two_stage", "efficientnet_lite0 / imagenet"))
+    checkpoint("transfer_mias")
 
     print("Fig. 6: transfer, MIAS -> CESM ...", flush=True)
     r = reports["transfer_cesm"] = compare_transfer(
         cesm.images, cesm.target, ["efficientnet_lite0"], source_data=SourceData(X, y), groups=cesm.groups,
-        input_size=size, deep_params=deep, device=args.device, memory=out / ".cache", fallback=None,
+        input_size=fine_size, deep_params=deep, device=args.device, memory=out / ".cache", fallback=None,
         cv=cv, n_boot=n_boot, random_state=args.seed, n_jobs=args.n_jobs)
     claims.append(claim("transfer beats none (CESM target)", r, "efficientnet_lite0 / imagenet",
                         "efficientnet_lite0 / none"))
     claims.append(claim("two-stage beats one-stage (MIAS source, CESM target)", r,
                         "efficientnet_lite0 / two_stage", "efficientnet_lite0 / imagenet"))
+    checkpoint("transfer_cesm")
 
     print("Ablations ...", flush=True)
     reports["ablation"] = compare_ablations(X, y, "glcm", **common)
+    checkpoint("ablation")
+    table = write_claims(out, claims, reports, header, start)
+    print(table[["claim", "difference", "diff_ci95", "p_delong", "verdict"]].to_string(index=False))
+    print(f"\nReport: {out / 'REPRODUCTION.md'} ({time.perf_counter() - start:.0f} s)")
 
-    for name, report in reports.items():
-        report.save(out / name)
+
+def write_claims(out, claims, reports, header, start):
     import pandas as pd
 
     table = pd.DataFrame(claims)
     table.to_csv(out / "claims.csv", index=False)
-    lines = ["# Reproduction of the study's orderings on real mammograms", "",
-             f"mini-MIAS subset: {len(X)} ROIs ({int(y.sum())} tumour) from {len(np.unique(groups))} patients, "
-             f"{cv}-fold patient-grouped CV; CDD-CESM: {len(cesm.images)} benign/malignant images of "
-             f"{len(np.unique(cesm.groups))} women. Network inputs {size} px, {epochs} epochs per stage, "
-             f"{n_boot} patient-bootstrap resamples. ROC AUC [95% CI]; difference with DeLong's 95% CI "
-             "and p-value.", "",
-             "Not run offline: " + "; ".join(f"{b} ({d})" for b, (ok, d) in offline.items() if not ok)
-             + ". Instead: EfficientNet-Lite0 with its real ImageNet weights for CNN features, the layer "
-             "probe and the transfers.", "",
-             markdown(table), "",
-             "Per-experiment reports: " + ", ".join(f"[{n}]({n}/report.md)" for n in reports), "",
-             f"Total time {time.perf_counter() - start:.0f} s."]
+    lines = header + [markdown(table), "",
+                      "Per-experiment reports: " + ", ".join(f"[{n}]({n}/report.md)" for n in reports), "",
+                      f"Elapsed {time.perf_counter() - start:.0f} s."]
     (out / "REPRODUCTION.md").write_text("\n".join(lines))
     (out / "claims.json").write_text(json.dumps(claims, indent=2))
-    print(table[["claim", "difference", "diff_ci95", "p_delong", "verdict"]].to_string(index=False))
-    print(f"\nReport: {out / 'REPRODUCTION.md'} ({time.perf_counter() - start:.0f} s)")
+    return table
 
 
 if __name__ == "__main__":
