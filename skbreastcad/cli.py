@@ -153,7 +153,8 @@ def _check_inputs(args, X, y, groups):
         if args.no_fallback:
             from .experiments import weights_status
 
-            for backbone in args.backbones or []:
+            defaults = {"layers": ["vgg16"], "backbones": ["vgg16", "resnet50", "inception_v3"]}
+            for backbone in args.backbones or defaults.get(getattr(args, "experiment", None), []):
                 ok, detail = weights_status(backbone)
                 if ok is False:
                     raise UsageError(f"ImageNet weights of {backbone} are not available offline: {detail}")
@@ -200,7 +201,11 @@ def _run_all(names, X, y, groups, args, out, source=None, overrides=None):
             chosen = {k: v for k, v in (overrides or {}).get(name, {}).items()
                       if getattr(args, k, None) is None or k == "modes"}
             settings = argparse.Namespace(**{**vars(args), **chosen})
-            report = run_experiment(name, X, y, groups, settings, source=source)
+            try:
+                report = run_experiment(name, X, y, groups, settings, source=source)
+            except FileNotFoundError as exc:
+                # a weight or data file found missing once the run started: still one line
+                raise UsageError(str(exc).strip().splitlines()[0]) from exc
             timings[name] = time.perf_counter() - start
             folder = report.save(out / name)
             reports[name] = report

@@ -156,6 +156,17 @@ def test_cli_one_class_and_too_few_patients(tmp_path, capsys):
     assert "3 patients (groups), fewer than the 4 folds" in capsys.readouterr().err
 
 
+def test_cli_missing_weights_name_the_file(capsys):
+    from skbreastcad.experiments import weights_status
+
+    available, detail = weights_status("vgg16")
+    if available:
+        pytest.skip("VGG16's ImageNet weights are on this machine")
+    assert main(["run", "layers", "--no-fallback", "--n-samples", "30"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "vgg16-397923af.pth" in err and "download" in err
+
+
 def test_cli_lists(capsys):
     assert main(["backbones"]) == 0
     out = capsys.readouterr().out
