@@ -85,7 +85,7 @@ def claim(name, report, better, worse):
 def markdown(table):
     cols = list(table.columns)
     rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for rec in table.fillna("").astype(str).itertuples(index=False):
+    for rec in table.astype(object).where(table.notna(), "").astype(str).itertuples(index=False):
         rows.append("| " + " | ".join(rec) + " |")
     return "\n".join(rows)
 
