@@ -32,6 +32,7 @@ PARAMS = {
     "GaborFeatures": {"frequencies": (0.5,), "n_orientations": 2, "allow_small_images": True},
     "HaarFeatures": {"max_features": 20, "random_state": 0},
     "RandomImageOverSampler": {"random_state": 0},
+    "AugmentingSampler": {"random_state": 0},
     "TwoStageTransferClassifier": {
         "backbone": "tiny_cnn",
         "transfer": "none",
@@ -97,6 +98,9 @@ def batches(draw):
 def _output(est, X, y, mask):
     if hasattr(est, "fit_resample"):
         Xr, yr = est.fit_resample(X, y)
+        if "n_copies" in est.get_params():
+            # AugmentingSampler: the originals and n_copies augmented copies of each
+            return np.asarray(Xr, dtype=float).reshape(len(Xr), -1), len(X) * (1 + est.n_copies)
         return np.asarray(Xr, dtype=float).reshape(len(Xr), -1), len(X) + max(
             0, 2 * np.bincount(y).max() - len(X)
         )
