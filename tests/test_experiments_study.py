@@ -61,7 +61,9 @@ def test_probe_layers_one_row_per_layer_on_grouped_folds(data):
 def test_probe_layers_nested_search(data):
     X, y, _ = data
     report = probe_layers(X, y, "tiny_cnn", ["relu2"], weights=None, param_grid={"C": [0.01, 1.0]}, **FAST)
-    assert "GridSearchCV" in report.config["estimator"] or "C" in report.config["param_grid"]
+    # the classifier step of the (only) candidate is the inner search: nested evaluation
+    assert "GridSearchCV" in report.config["candidate_params"][0]["classifier"]
+    assert "'C': [0.01, 1.0]" in report.config["param_grid"]
 
 
 def test_fine_tuned_classifier_is_a_row_of_the_feature_table(data):
