@@ -43,6 +43,8 @@ INIT_PARAMS = {
     "GLCMFeatures": {"image_shape": (1, -1), "angles": (0.0,), "n_bins": 8},
     # samplers skip the sklearn checks here: tests/test_sampling.py runs imblearn's checks on it
     "RandomImageOverSampler": {"random_state": 0},
+    # a sampler too: tests/test_augmenting_sampler.py runs imblearn's checks on it
+    "AugmentingSampler": {"random_state": 0, "image_shape": (1, -1)},
     # strips are thinner than any kernel: filter them by repeated reflection
     "GaborFeatures": {"image_shape": (1, -1), "frequencies": (0.5, 0.25), "n_orientations": 4, "allow_small_images": True},
     # on strips only the x-types fit; defaults scale the grid to the strip's length
@@ -63,6 +65,7 @@ IMAGE_PARAMS = {
     },
     "GLCMFeatures": {},
     "RandomImageOverSampler": {"random_state": 0},
+    "AugmentingSampler": {"random_state": 0},
     "GaborFeatures": {"frequencies": (0.5, 0.25)},  # kernels up to 15x15 fit 32x32 images
     "HaarFeatures": {"max_features": 500, "random_state": 0},
     "SeedEnsembleClassifier": {

@@ -111,13 +111,15 @@ def test_unknown_feature_set_lists_valid_names():
 
 
 def test_demo_cli_writes_results(tmp_path, capsys):
+    # the demo now runs all four experiments; --experiments features keeps this test to Table 1
     assert main(["demo", "--n-samples", "60", "--image-size", "40", "--cv", "3", "--features", "glcm",
-                 "gabor+glcm", "--output", str(tmp_path), "--grid", "8", "--n-boot", "300"]) == 0
+                 "gabor+glcm", "--output", str(tmp_path), "--grid", "8", "--n-boot", "300",
+                 "--experiments", "features", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "sensitivity" in out and "specificity" in out
     assert "BCa bootstrap CI over 300 resamples" in out and "DeLong" in out
     for name in ("report.html", "report.md", "results.csv", "results.json", "predictions.csv", "roc.png"):
-        assert (tmp_path / "report" / name).stat().st_size > 100
+        assert (tmp_path / "features" / name).stat().st_size > 100
     table = pd.read_csv(tmp_path / "feature_comparison.csv", index_col=0)
     assert list(table.index) == ["glcm", "gabor+glcm"]
     assert (tmp_path / "feature_comparison.png").stat().st_size > 1000

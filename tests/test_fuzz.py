@@ -43,6 +43,7 @@ PARAMS = {
     "TTAClassifier": {"estimator": make_pipeline(GLCMFeatures(n_bins=8), LogisticRegression())},
     # members fitted elsewhere: it never sees training data (tests/test_ensemble.py)
     "AveragedClassifier": None,
+    "AugmentingSampler": {"random_state": 0},
     "TwoStageTransferClassifier": {
         "backbone": "tiny_cnn",
         "transfer": "none",
@@ -130,6 +131,9 @@ def batches(draw):
 def _output(est, X, y, mask):
     if hasattr(est, "fit_resample"):
         Xr, yr = est.fit_resample(X, y)
+        if "n_copies" in est.get_params():
+            # AugmentingSampler: the originals and n_copies augmented copies of each
+            return np.asarray(Xr, dtype=float).reshape(len(Xr), -1), len(X) * (1 + est.n_copies)
         return np.asarray(Xr, dtype=float).reshape(len(Xr), -1), len(X) + max(
             0, 2 * np.bincount(y).max() - len(X)
         )

