@@ -6,9 +6,9 @@ import numpy as np
 from imblearn.base import BaseSampler
 from imblearn.utils import check_target_type
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length
 
+from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from ..utils._validation import validate_images
 
 __all__ = ["AugmentingSampler"]
