@@ -407,7 +407,27 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point of the ``skbreastcad`` command; returns the exit code."""
+    """Run the ``skbreastcad`` command.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The arguments after the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    code : int
+        The exit code: 0 on success, 2 for a bad argument or unusable data
+        (one line on standard error, before any long work).
+
+    Examples
+    --------
+    >>> from skbreastcad.cli import main
+    >>> main(["layers", "tiny_cnn"])  # doctest: +ELLIPSIS
+    conv1
+    ...
+    0
+    """
     args = build_parser().parse_args(argv)
     if getattr(args, "backbones", None) is None and args.command == "demo":
         args.backbones = None

@@ -162,15 +162,15 @@ def lesion_map(
         The lesion class among ``estimator.classes_``.
     batch_size : int, default=256
         Windows per ``predict_proba`` call (bounds the memory).
+    n_jobs : int, default=None
+        Threads cutting and resampling windows, overlapped with the
+        scoring of the previous batch; None means 1 (joblib's convention:
+        -1 uses every core). Worth it when the model runs on a GPU.
     min_breast_fraction : float, default=0.0
         Score only windows with at least this share of breast pixels (and
         their centre in the breast). Windows straddling the film's black
         padding are rare among training ROIs, and a model may score them
         high; e.g. 0.75 leaves them out.
-    n_jobs : int, default=None
-        Threads cutting and resampling windows, overlapped with the
-        scoring of the previous batch; None means 1 (joblib's convention:
-        -1 uses every core). Worth it when the model runs on a GPU.
 
     Returns
     -------
