@@ -7,6 +7,8 @@ long work.
 """
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -50,6 +52,39 @@ def _checking():
         yield
     except (ValueError, FileNotFoundError, NotADirectoryError, ImportError, KeyError) as exc:
         raise UsageError(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)) from exc
+
+
+@contextmanager
+def _output_folder(final, overwrite):
+    """Write a run into a hidden partial folder, renamed to ``final`` when complete.
+
+    An existing non-empty ``final`` is refused (one line, exit 2) unless
+    ``overwrite``; an interrupted or failed run leaves only the partial
+    folder, whose name says so, never a folder that looks complete.
+    """
+    final = Path(final)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
+        raise UsageError(
+            f"output folder {final} already holds a run: choose another --output, or pass "
+            "--overwrite to replace it"
+        )
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    except OSError as exc:
+        raise UsageError(f"cannot write the output folder {final}: {exc.strerror or exc}") from exc
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        os.replace(final, old / "run")
+        os.replace(partial, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(partial, final)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -144,6 +179,11 @@ def _check_inputs(args, X, y, groups):
 
     with _checking():
         check_experiment_data(X, y, groups, args.cv)
+        if getattr(args, "features", None):
+            from .experiments import make_feature_set
+
+            for spec in args.features:
+                make_feature_set(spec)
         for backbone in args.backbones or []:
             try:
                 get_backbone_spec(backbone)
@@ -186,7 +226,7 @@ def _dask(address, n_jobs):
             cluster.close()
 
 
-def _run_all(names, X, y, groups, args, out, source=None, overrides=None):
+def _run_all(names, X, y, groups, args, out, source=None, overrides=None, folders=None):
     from tqdm.auto import tqdm
 
     from .experiments import format_table
@@ -207,7 +247,7 @@ def _run_all(names, X, y, groups, args, out, source=None, overrides=None):
                 # a weight or data file found missing once the run started: still one line
                 raise UsageError(str(exc).strip().splitlines()[0]) from exc
             timings[name] = time.perf_counter() - start
-            folder = report.save(out / name)
+            folder = report.save((folders or {}).get(name, out / name))
             reports[name] = report
             tqdm.write(f"\n== {report.title} ({timings[name]:.1f} s) -> {folder / 'report.html'}")
             for note in report.notes:
@@ -235,38 +275,45 @@ def _parse_source(args):
 def _run(args):
     if args.experiment not in EXPERIMENTS:
         raise UsageError(f"unknown experiment {args.experiment!r}: choose from {', '.join(EXPERIMENTS)}")
-    X, y, groups, text = load_data(args.data, image_size=args.image_size, n_samples=args.n_samples,
-                                   seed=args.seed, classes=args.classes, group_pattern=args.group_pattern)
+    with _checking():
+        X, y, groups, text = load_data(args.data, image_size=args.image_size, n_samples=args.n_samples,
+                                       seed=args.seed, classes=args.classes,
+                                       group_pattern=args.group_pattern)
+        source = _parse_source(args) if args.experiment == "transfer" else None
     _check_inputs(args, X, y, groups)
-    source = _parse_source(args) if args.experiment == "transfer" else None
     print(f"skbreastcad run {args.experiment}: {text}, {int(y.sum())} positive")
-    _run_all([args.experiment], X, y, groups, args, Path(args.output), source)
+    with _output_folder(Path(args.output) / args.experiment, args.overwrite) as out:
+        _run_all([args.experiment], X, y, groups, args, out.parent, source, folders={args.experiment: out})
     return 0
 
 
 def _demo(args):
     from .datasets import load_mias, make_phantoms
-    from .plotting import plot_roi_grid
 
     start = time.perf_counter()
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     groups = None
-    if args.mias:
-        with _checking():
+    with _checking():
+        if args.mias:
             b = load_mias(args.mias, task="tumour", output_size=args.image_size, random_state=args.seed)
-        X, y, groups = b.images, b.target, b.groups
-        source = f"real mini-MIAS ROIs from {args.mias} (patient-grouped folds)"
-    else:
-        X, y = make_phantoms(args.n_samples, image_size=args.image_size, random_state=args.seed)
-        source = "built-in synthetic mammography phantoms"
+            X, y, groups = b.images, b.target, b.groups
+            source = f"real mini-MIAS ROIs from {args.mias} (patient-grouped folds)"
+        else:
+            X, y = make_phantoms(args.n_samples, image_size=args.image_size, random_state=args.seed)
+            source = "built-in synthetic mammography phantoms"
+        Xs, ys = make_phantoms(args.n_samples, image_size=args.image_size, random_state=args.seed + 1)
     _check_inputs(args, X, y, groups)
+    with _output_folder(args.output, args.overwrite) as out:
+        return _demo_in(args, out, start, X, y, groups, source, Xs, ys)
+
+
+def _demo_in(args, out, start, X, y, groups, source, Xs, ys):
+    from .plotting import plot_roi_grid
+
     print(
         f"skbreastcad demo: {len(X)} ROIs of {X.shape[1]}x{X.shape[2]} px, "
         f"{int((y == 1).sum())} tumour : {int((y == 0).sum())} non-tumour, from {source}"
     )
     plot_roi_grid(X[: args.grid], y[: args.grid], target_names=["non-tumour", "tumour"], path=out / "rois.png")
-    Xs, ys = make_phantoms(args.n_samples, image_size=args.image_size, random_state=args.seed + 1)
     from .models import SourceData
 
     with tempfile.TemporaryDirectory(prefix="skbreastcad-demo-cache-") as cache:
@@ -288,7 +335,7 @@ def _demo(args):
         plot_comparison(report, out / "feature_comparison.png")
     total = time.perf_counter() - start
     print(f"\n{len(reports)} experiments in {total:.1f} s ("
-          + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) + f"); reports under {out}/")
+          + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) + f"); reports under {args.output}/")
     return 0
 
 
@@ -345,6 +392,8 @@ def _add_common(p, *, cv=5, n_boot=2000, epochs=5, image_size=64, n_samples=250)
     p.add_argument("--no-fallback", action="store_true",
                    help="fail instead of falling back when ImageNet weights are not offline")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an output folder that already holds a run (refused otherwise)")
     p.add_argument("--verbose", type=int, default=0)
 
 
