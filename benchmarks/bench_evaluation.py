@@ -28,12 +28,20 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import time
+import time  # noqa: E402  (after the thread settings above)
 
-import numpy as np
-from threadpoolctl import threadpool_limits
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
-METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1", "roc_auc", "average_precision")
+METRICS = (
+    "accuracy",
+    "precision",
+    "sensitivity",
+    "specificity",
+    "f1",
+    "roc_auc",
+    "average_precision",
+)
 
 
 def make_data(n_samples, n_patients, n_candidates, seed=0):
@@ -42,7 +50,9 @@ def make_data(n_samples, n_patients, n_candidates, seed=0):
     y = (rng.random(n_samples) < 0.3).astype(int)
     patient = rng.normal(size=n_patients)[groups]
     strength = np.linspace(0.5, 2.0, n_candidates)[:, None]
-    scores = 1 / (1 + np.exp(-(strength * y + patient + rng.normal(size=(n_candidates, n_samples)) - 1)))
+    scores = 1 / (
+        1 + np.exp(-(strength * y + patient + rng.normal(size=(n_candidates, n_samples)) - 1))
+    )
     y_pred = (scores >= 0.5).astype(int)
     return y, scores, y_pred, groups
 
@@ -83,8 +93,12 @@ def main(argv=None):
     parser.add_argument("--n-candidates", type=int, default=10)
     parser.add_argument("--n-samples", type=int, default=5000)
     parser.add_argument("--n-patients", type=int, default=500)
-    parser.add_argument("--loop-resamples", type=int, default=40, help="resamples the plain loop runs")
-    parser.add_argument("--full-loop", action="store_true", help="run the plain loop on every resample")
+    parser.add_argument(
+        "--loop-resamples", type=int, default=40, help="resamples the plain loop runs"
+    )
+    parser.add_argument(
+        "--full-loop", action="store_true", help="run the plain loop on every resample"
+    )
     args = parser.parse_args(argv)
 
     from skbreastcad.evaluation import bootstrap_counts, bootstrap_metrics
@@ -94,6 +108,7 @@ def main(argv=None):
         f"{args.n_boot} resamples x {args.n_candidates} candidates x {len(METRICS)} metrics, "
         f"{args.n_samples} samples from {args.n_patients} patients, one core"
     )
+
     def timed(func):
         # wall time, and CPU time of this process: on a shared machine the wall time
         # includes waiting for the core, the CPU time is what one dedicated core needs
@@ -102,16 +117,36 @@ def main(argv=None):
         return result, time.perf_counter() - wall, time.process_time() - cpu
 
     with threadpool_limits(1):
-        ours, w_ours, t_ours = timed(lambda: bootstrap_metrics(
-            y, scores=scores, y_pred=y_pred, groups=groups, metrics=METRICS, n_boot=args.n_boot,
-            method="percentile", random_state=0))
-        _, w_bca, t_bca = timed(lambda: bootstrap_metrics(
-            y, scores=scores, y_pred=y_pred, groups=groups, metrics=METRICS, n_boot=args.n_boot,
-            method="bca", random_state=0))
+        ours, w_ours, t_ours = timed(
+            lambda: bootstrap_metrics(
+                y,
+                scores=scores,
+                y_pred=y_pred,
+                groups=groups,
+                metrics=METRICS,
+                n_boot=args.n_boot,
+                method="percentile",
+                random_state=0,
+            )
+        )
+        _, w_bca, t_bca = timed(
+            lambda: bootstrap_metrics(
+                y,
+                scores=scores,
+                y_pred=y_pred,
+                groups=groups,
+                metrics=METRICS,
+                n_boot=args.n_boot,
+                method="bca",
+                random_state=0,
+            )
+        )
         # the same patient counts as ours drew (groups are 0..n_patients-1 here)
         counts, _ = bootstrap_counts(groups, args.n_patients, args.n_boot, y=y, random_state=0)
         n_loop = args.n_boot if args.full_loop else min(args.loop_resamples, args.n_boot)
-        ref, w_loop_part, t_loop_part = timed(lambda: sklearn_loop(y, scores, y_pred, groups, counts[:n_loop]))
+        ref, w_loop_part, t_loop_part = timed(
+            lambda: sklearn_loop(y, scores, y_pred, groups, counts[:n_loop])
+        )
     t_loop = t_loop_part * args.n_boot / n_loop
     w_loop = w_loop_part * args.n_boot / n_loop
 
@@ -122,12 +157,18 @@ def main(argv=None):
     print(f"{'':44}{'CPU s':>9}{'wall s':>9}")
     print(f"{'skbreastcad bootstrap_metrics (percentile)':44}{t_ours:9.2f}{w_ours:9.2f}")
     print(f"{'skbreastcad bootstrap_metrics (BCa)':44}{t_bca:9.2f}{w_bca:9.2f}")
-    scaled = "" if n_loop == args.n_boot else f"  ({n_loop} resamples: {t_loop_part:.2f} s CPU, scaled)"
+    scaled = (
+        "" if n_loop == args.n_boot else f"  ({n_loop} resamples: {t_loop_part:.2f} s CPU, scaled)"
+    )
     print(f"{'plain scikit-learn loop':44}{t_loop:9.2f}{w_loop:9.2f}{scaled}")
-    print(f"speed-up (CPU): percentile {t_loop / t_ours:.1f}x, BCa {t_loop / t_bca:.1f}x; "
-          f"(wall): percentile {w_loop / w_ours:.1f}x")
+    print(
+        f"speed-up (CPU): percentile {t_loop / t_ours:.1f}x, BCa {t_loop / t_bca:.1f}x; "
+        f"(wall): percentile {w_loop / w_ours:.1f}x"
+    )
     print(f"values equal to scikit-learn's on {n_loop} resamples (max |diff| {max_diff:.1e})")
-    print(f"target: >= 20x and <= 5 s -> {'met' if t_loop / t_ours >= 20 and t_ours <= 5 else 'NOT met'}")
+    print(
+        f"target: >= 20x and <= 5 s -> {'met' if t_loop / t_ours >= 20 and t_ours <= 5 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -24,18 +24,37 @@ DEFAULT_LAYERS = {
     "tiny_cnn": ["relu1", "relu2", "pool"],
     "efficientnet_lite0": [f"blocks.{i}" for i in range(7)] + ["conv_head"],
     "resnet50": ["layer1", "layer2", "layer3", "layer4"],
-    "inception_v3": ["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-                     "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"],
+    "inception_v3": [
+        "Mixed_5b",
+        "Mixed_5c",
+        "Mixed_5d",
+        "Mixed_6a",
+        "Mixed_6b",
+        "Mixed_6c",
+        "Mixed_6d",
+        "Mixed_6e",
+        "Mixed_7a",
+        "Mixed_7b",
+        "Mixed_7c",
+    ],
 }
 
 
 # The demo's small, fast choices per experiment (two CPU cores, about a minute in all)
 DEMO_SETTINGS = {
-    "features": {"backbones": ["efficientnet_lite0"], "features": ["gabor", "glcm", "cnn", "cnn+glcm"]},
-    "layers": {"backbones": ["efficientnet_lite0"], "layers": ["blocks.1", "blocks.3", "blocks.5", "conv_head"]},
+    "features": {
+        "backbones": ["efficientnet_lite0"],
+        "features": ["gabor", "glcm", "cnn", "cnn+glcm"],
+    },
+    "layers": {
+        "backbones": ["efficientnet_lite0"],
+        "layers": ["blocks.1", "blocks.3", "blocks.5", "conv_head"],
+    },
     # EfficientNet-Lite0 as a frozen extractor only: fine-tuning it costs a minute on two cores
-    "backbones": {"backbones": ["tiny_cnn", "efficientnet_lite0"],
-                  "modes": {"tiny_cnn": ["features", "fine_tuned"], "efficientnet_lite0": ["features"]}},
+    "backbones": {
+        "backbones": ["tiny_cnn", "efficientnet_lite0"],
+        "modes": {"tiny_cnn": ["features", "fine_tuned"], "efficientnet_lite0": ["features"]},
+    },
     "transfer": {"backbones": ["tiny_cnn"]},
     "ablation": {"features": ["glcm"]},
 }
@@ -51,7 +70,9 @@ def _checking():
     try:
         yield
     except (ValueError, FileNotFoundError, NotADirectoryError, ImportError, KeyError) as exc:
-        raise UsageError(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)) from exc
+        raise UsageError(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        ) from exc
 
 
 @contextmanager
@@ -108,7 +129,9 @@ def load_data(spec, *, image_size=64, n_samples=250, seed=0, classes=None, group
         elif kind == "cbis":
             b = load_cbis_ddsm(path, task="malignancy", output_size=image_size, random_state=seed)
         else:
-            b = load_image_folder(path, classes=classes, output_size=image_size, group_pattern=group_pattern)
+            b = load_image_folder(
+                path, classes=classes, output_size=image_size, group_pattern=group_pattern
+            )
             if len(b.target_names) > 2:
                 raise UsageError(
                     f"{path} has {len(b.target_names)} classes {list(b.target_names)}: the experiments "
@@ -130,15 +153,30 @@ def run_experiment(name, X, y, groups, args, *, source=None):
     """Run one experiment with the command line's settings; return its report."""
     from . import experiments as ex
 
-    common = dict(groups=groups, cv=args.cv, n_boot=args.n_boot, random_state=args.seed, n_jobs=args.n_jobs,
-                  verbose=args.verbose)
+    common = dict(
+        groups=groups,
+        cv=args.cv,
+        n_boot=args.n_boot,
+        random_state=args.seed,
+        n_jobs=args.n_jobs,
+        verbose=args.verbose,
+    )
     fallback = None if args.no_fallback else "efficientnet_lite0"
-    deep = {"max_epochs": args.epochs, "source_max_epochs": args.epochs, "batch_size": args.batch_size}
+    deep = {
+        "max_epochs": args.epochs,
+        "source_max_epochs": args.epochs,
+        "batch_size": args.batch_size,
+    }
     size = args.input_size
     if name == "features":
         backbone, weights, note = _cnn_backbone(args)
-        cnn = {"backbone": backbone, "weights": weights, "input_size": size, "device": args.device,
-               "random_state": args.seed}
+        cnn = {
+            "backbone": backbone,
+            "weights": weights,
+            "input_size": size,
+            "device": args.device,
+            "random_state": args.seed,
+        }
         sets = args.features or ["gabor", "glcm", "haar", "cnn", "cnn+glcm"]
         report = ex.compare_feature_sets(
             X, y, {s: ex.make_feature_set(s, cnn_params=cnn) for s in sets}, **common
@@ -150,19 +188,49 @@ def run_experiment(name, X, y, groups, args, *, source=None):
         backbone = args.backbones[0] if args.backbones else "vgg16"
         layers = args.layers or (None if backbone == "vgg16" else DEFAULT_LAYERS.get(backbone))
         if layers is None and backbone != "vgg16":
-            raise UsageError(f"name the layers of {backbone!r} with --layers (see `skbreastcad layers {backbone}`)")
-        return ex.probe_layers(X, y, backbone, layers, input_size=size, device=args.device,
-                               fallback=None if args.no_fallback else "random", memory=args.cache, **common)
+            raise UsageError(
+                f"name the layers of {backbone!r} with --layers (see `skbreastcad layers {backbone}`)"
+            )
+        return ex.probe_layers(
+            X,
+            y,
+            backbone,
+            layers,
+            input_size=size,
+            device=args.device,
+            fallback=None if args.no_fallback else "random",
+            memory=args.cache,
+            **common,
+        )
     if name == "backbones":
         backbones = args.backbones or ["vgg16", "resnet50", "inception_v3", "efficientnet_lite0"]
-        return ex.compare_backbones(X, y, backbones, input_size=size, device=args.device, fallback=fallback,
-                                    deep_params=deep, modes=args.modes, **common)
+        return ex.compare_backbones(
+            X,
+            y,
+            backbones,
+            input_size=size,
+            device=args.device,
+            fallback=fallback,
+            deep_params=deep,
+            modes=args.modes,
+            **common,
+        )
     if name == "transfer":
         backbones = args.backbones or ["efficientnet_lite0"]
         transfers = ["none", "imagenet"] + (["two_stage"] if source is not None else [])
-        report = ex.compare_transfer(X, y, backbones, transfers, source_data=source, input_size=size,
-                                     device=args.device, fallback=fallback, deep_params=deep,
-                                     memory=args.cache, **common)
+        report = ex.compare_transfer(
+            X,
+            y,
+            backbones,
+            transfers,
+            source_data=source,
+            input_size=size,
+            device=args.device,
+            fallback=fallback,
+            deep_params=deep,
+            memory=args.cache,
+            **common,
+        )
         if source is None:
             report.notes.append("No --source data: the two-stage rows were not run.")
         return report
@@ -197,7 +265,9 @@ def _check_inputs(args, X, y, groups):
             for backbone in args.backbones or defaults.get(getattr(args, "experiment", None), []):
                 ok, detail = weights_status(backbone)
                 if ok is False:
-                    raise UsageError(f"ImageNet weights of {backbone} are not available offline: {detail}")
+                    raise UsageError(
+                        f"ImageNet weights of {backbone} are not available offline: {detail}"
+                    )
 
 
 @contextmanager
@@ -238,8 +308,11 @@ def _run_all(names, X, y, groups, args, out, source=None, overrides=None, folder
             bar.set_postfix_str(name)
             start = time.perf_counter()
             # the demo's choices fill in what the user left unset
-            chosen = {k: v for k, v in (overrides or {}).get(name, {}).items()
-                      if getattr(args, k, None) is None or k == "modes"}
+            chosen = {
+                k: v
+                for k, v in (overrides or {}).get(name, {}).items()
+                if getattr(args, k, None) is None or k == "modes"
+            }
             settings = argparse.Namespace(**{**vars(args), **chosen})
             try:
                 report = run_experiment(name, X, y, groups, settings, source=source)
@@ -266,24 +339,45 @@ def _parse_source(args):
         return None
     from .models import SourceData
 
-    Xs, ys, _, _ = load_data(args.source, image_size=args.image_size, n_samples=args.n_samples,
-                             seed=args.seed + 1, classes=args.source_classes,
-                             group_pattern=args.source_group_pattern)
+    Xs, ys, _, _ = load_data(
+        args.source,
+        image_size=args.image_size,
+        n_samples=args.n_samples,
+        seed=args.seed + 1,
+        classes=args.source_classes,
+        group_pattern=args.source_group_pattern,
+    )
     return SourceData(Xs, ys)
 
 
 def _run(args):
     if args.experiment not in EXPERIMENTS:
-        raise UsageError(f"unknown experiment {args.experiment!r}: choose from {', '.join(EXPERIMENTS)}")
+        raise UsageError(
+            f"unknown experiment {args.experiment!r}: choose from {', '.join(EXPERIMENTS)}"
+        )
     with _checking():
-        X, y, groups, text = load_data(args.data, image_size=args.image_size, n_samples=args.n_samples,
-                                       seed=args.seed, classes=args.classes,
-                                       group_pattern=args.group_pattern)
+        X, y, groups, text = load_data(
+            args.data,
+            image_size=args.image_size,
+            n_samples=args.n_samples,
+            seed=args.seed,
+            classes=args.classes,
+            group_pattern=args.group_pattern,
+        )
         source = _parse_source(args) if args.experiment == "transfer" else None
     _check_inputs(args, X, y, groups)
     print(f"skbreastcad run {args.experiment}: {text}, {int(y.sum())} positive")
     with _output_folder(Path(args.output) / args.experiment, args.overwrite) as out:
-        _run_all([args.experiment], X, y, groups, args, out.parent, source, folders={args.experiment: out})
+        _run_all(
+            [args.experiment],
+            X,
+            y,
+            groups,
+            args,
+            out.parent,
+            source,
+            folders={args.experiment: out},
+        )
     return 0
 
 
@@ -294,13 +388,17 @@ def _demo(args):
     groups = None
     with _checking():
         if args.mias:
-            b = load_mias(args.mias, task="tumour", output_size=args.image_size, random_state=args.seed)
+            b = load_mias(
+                args.mias, task="tumour", output_size=args.image_size, random_state=args.seed
+            )
             X, y, groups = b.images, b.target, b.groups
             source = f"real mini-MIAS ROIs from {args.mias} (patient-grouped folds)"
         else:
             X, y = make_phantoms(args.n_samples, image_size=args.image_size, random_state=args.seed)
             source = "built-in synthetic mammography phantoms"
-        Xs, ys = make_phantoms(args.n_samples, image_size=args.image_size, random_state=args.seed + 1)
+        Xs, ys = make_phantoms(
+            args.n_samples, image_size=args.image_size, random_state=args.seed + 1
+        )
     _check_inputs(args, X, y, groups)
     with _output_folder(args.output, args.overwrite) as out:
         return _demo_in(args, out, start, X, y, groups, source, Xs, ys)
@@ -313,29 +411,39 @@ def _demo_in(args, out, start, X, y, groups, source, Xs, ys):
         f"skbreastcad demo: {len(X)} ROIs of {X.shape[1]}x{X.shape[2]} px, "
         f"{int((y == 1).sum())} tumour : {int((y == 0).sum())} non-tumour, from {source}"
     )
-    plot_roi_grid(X[: args.grid], y[: args.grid], target_names=["non-tumour", "tumour"], path=out / "rois.png")
+    plot_roi_grid(
+        X[: args.grid], y[: args.grid], target_names=["non-tumour", "tumour"], path=out / "rois.png"
+    )
     from .models import SourceData
 
     with tempfile.TemporaryDirectory(prefix="skbreastcad-demo-cache-") as cache:
         # stage 1 of the two-stage rows is trained once, not once per fold
         if args.cache is None:
             args.cache = cache
-        reports, timings = _run_all(args.experiments, X, y, groups, args, out, SourceData(Xs, ys),
-                                    DEMO_SETTINGS)
+        reports, timings = _run_all(
+            args.experiments, X, y, groups, args, out, SourceData(Xs, ys), DEMO_SETTINGS
+        )
     if "features" in reports:
         from .experiments import plot_comparison
 
         report = reports["features"]
         best = report.comparisons[report.comparisons["test"] == "DeLong"]
         if len(best):
-            print(f"\nFeature sets' ROC AUC against the best ({report.reference}), DeLong, Holm-adjusted p:")
+            print(
+                f"\nFeature sets' ROC AUC against the best ({report.reference}), DeLong, Holm-adjusted p:"
+            )
             for row in best.itertuples():
-                print(f"  {row.candidate:<20} difference {row.difference:+.3f}  p = {row.pvalue_holm:.3g}")
+                print(
+                    f"  {row.candidate:<20} difference {row.difference:+.3f}  p = {row.pvalue_holm:.3g}"
+                )
         report.table().to_csv(out / "feature_comparison.csv")
         plot_comparison(report, out / "feature_comparison.png")
     total = time.perf_counter() - start
-    print(f"\n{len(reports)} experiments in {total:.1f} s ("
-          + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) + f"); reports under {args.output}/")
+    print(
+        f"\n{len(reports)} experiments in {total:.1f} s ("
+        + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+        + f"); reports under {args.output}/"
+    )
     return 0
 
 
@@ -363,8 +471,14 @@ def _backbones(args):
     for name in list_backbones():
         spec = get_backbone_spec(name)
         available, detail = weights_status(name)
-        state = {True: "weights offline", False: "no weights offline", None: "weights unknown"}[available]
-        size = "any size" if spec.input_size is None else f"{spec.input_size[0]} px (min {spec.min_input_size})"
+        state = {True: "weights offline", False: "no weights offline", None: "weights unknown"}[
+            available
+        ]
+        size = (
+            "any size"
+            if spec.input_size is None
+            else f"{spec.input_size[0]} px (min {spec.min_input_size})"
+        )
         print(f"{name:<20} {state:<18} {size:<18} {detail}")
     return 0
 
@@ -372,38 +486,72 @@ def _backbones(args):
 # -- parsers -----------------------------------------------------------------------------------
 def _add_common(p, *, cv=5, n_boot=2000, epochs=5, image_size=64, n_samples=250):
     p.add_argument("--output", default="skbreastcad_output", help="folder for the report folders")
-    p.add_argument("--cv", type=int, default=cv, help=f"folds, patient-grouped when the data has patients ({cv})")
+    p.add_argument(
+        "--cv",
+        type=int,
+        default=cv,
+        help=f"folds, patient-grouped when the data has patients ({cv})",
+    )
     p.add_argument("--n-jobs", type=int, default=None, help="parallel fits (joblib)")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1...")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dask", metavar="ADDRESS", help="run the fits on a Dask cluster: ADDRESS or local:N")
+    p.add_argument(
+        "--dask", metavar="ADDRESS", help="run the fits on a Dask cluster: ADDRESS or local:N"
+    )
     p.add_argument("--n-boot", type=int, default=n_boot, help=f"bootstrap resamples ({n_boot})")
-    p.add_argument("--image-size", type=int, default=image_size, help=f"ROI side in pixels ({image_size})")
-    p.add_argument("--n-samples", type=int, default=n_samples, help=f"phantoms to draw ({n_samples})")
-    p.add_argument("--input-size", type=int, default=None,
-                   help="network input side (default: each backbone's own; raised to its minimum)")
-    p.add_argument("--epochs", type=int, default=epochs, help=f"fine-tuning epochs per stage ({epochs})")
+    p.add_argument(
+        "--image-size", type=int, default=image_size, help=f"ROI side in pixels ({image_size})"
+    )
+    p.add_argument(
+        "--n-samples", type=int, default=n_samples, help=f"phantoms to draw ({n_samples})"
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        help="network input side (default: each backbone's own; raised to its minimum)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=epochs, help=f"fine-tuning epochs per stage ({epochs})"
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--backbones", nargs="+", help="backbones (see `skbreastcad backbones`)")
-    p.add_argument("--layers", nargs="+", help="layers to probe (see `skbreastcad layers BACKBONE`)")
+    p.add_argument(
+        "--layers", nargs="+", help="layers to probe (see `skbreastcad layers BACKBONE`)"
+    )
     p.add_argument("--features", nargs="+", help="feature sets: gabor glcm haar cnn, '+' fuses")
-    p.add_argument("--modes", nargs="+", default=["features", "fine_tuned"], choices=["features", "fine_tuned"])
-    p.add_argument("--cache", metavar="DIR", help="joblib cache of CNN features and stage-1 trainings")
-    p.add_argument("--no-fallback", action="store_true",
-                   help="fail instead of falling back when ImageNet weights are not offline")
+    p.add_argument(
+        "--modes", nargs="+", default=["features", "fine_tuned"], choices=["features", "fine_tuned"]
+    )
+    p.add_argument(
+        "--cache", metavar="DIR", help="joblib cache of CNN features and stage-1 trainings"
+    )
+    p.add_argument(
+        "--no-fallback",
+        action="store_true",
+        help="fail instead of falling back when ImageNet weights are not offline",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an output folder that already holds a run (refused otherwise)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an output folder that already holds a run (refused otherwise)",
+    )
     p.add_argument("--verbose", type=int, default=0)
 
 
 def _add_run(sub):
-    p = sub.add_parser("run", help="run one of the study's experiments and write its report folder",
-                       description="Run an experiment (features: Table 1, layers: Table 2, backbones: "
-                       "Table 3, transfer: Fig. 6, ablation) and write <output>/<experiment>/.")
+    p = sub.add_parser(
+        "run",
+        help="run one of the study's experiments and write its report folder",
+        description="Run an experiment (features: Table 1, layers: Table 2, backbones: "
+        "Table 3, transfer: Fig. 6, ablation) and write <output>/<experiment>/.",
+    )
     p.add_argument("experiment", help=f"one of {', '.join(EXPERIMENTS)}")
     p.add_argument("--data", default="phantoms", help="phantoms, mias:DIR, cbis:DIR or folder:DIR")
-    p.add_argument("--classes", nargs=2, metavar=("NEG", "POS"), help="the two class folders of folder:DIR")
+    p.add_argument(
+        "--classes", nargs=2, metavar=("NEG", "POS"), help="the two class folders of folder:DIR"
+    )
     p.add_argument("--group-pattern", help="regex whose first group is the patient id (folder:DIR)")
     p.add_argument("--source", help="stage-1 data of two-stage transfer (same forms as --data)")
     p.add_argument("--source-classes", nargs="+", help="class folders of a folder: source")
@@ -413,13 +561,22 @@ def _add_run(sub):
 
 
 def _add_demo(sub):
-    p = sub.add_parser("demo", help="a small run of all four experiments on built-in phantoms",
-                       description="Feature sets (Table 1), layer probe (Table 2), backbones (Table 3) "
-                       "and transfer (Fig. 6) on synthetic phantoms, each with bootstrap CIs; writes "
-                       "one report folder per experiment. About a minute on two CPU cores.")
-    p.add_argument("--experiments", nargs="+", default=["features", "layers", "backbones", "transfer"],
-                   choices=EXPERIMENTS)
-    p.add_argument("--mias", metavar="DIR", help="use the real mini-MIAS folder (Info.txt + PGMs) instead")
+    p = sub.add_parser(
+        "demo",
+        help="a small run of all four experiments on built-in phantoms",
+        description="Feature sets (Table 1), layer probe (Table 2), backbones (Table 3) "
+        "and transfer (Fig. 6) on synthetic phantoms, each with bootstrap CIs; writes "
+        "one report folder per experiment. About a minute on two CPU cores.",
+    )
+    p.add_argument(
+        "--experiments",
+        nargs="+",
+        default=["features", "layers", "backbones", "transfer"],
+        choices=EXPERIMENTS,
+    )
+    p.add_argument(
+        "--mias", metavar="DIR", help="use the real mini-MIAS folder (Info.txt + PGMs) instead"
+    )
     p.add_argument("--grid", type=int, default=32, help="ROIs shown in rois.png")
     _add_common(p, cv=3, n_boot=500, epochs=2, image_size=40, n_samples=80)
     p.set_defaults(func=_demo, backbones=None)

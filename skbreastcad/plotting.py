@@ -91,7 +91,9 @@ def plot_roi_grid(
     if images.ndim == 2:
         images = images.reshape(len(images), *resolve_image_shape(images.shape[1], image_shape))
     if images.ndim != 3 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty batch of 2-D grayscale images; got shape {images.shape}.")
+        raise ValueError(
+            f"images must be a non-empty batch of 2-D grayscale images; got shape {images.shape}."
+        )
     n = len(images)
     if labels is not None:
         labels = np.asarray(labels)
@@ -120,7 +122,11 @@ def plot_roi_grid(
         if labels is not None:
             label = labels[k]
             name = str(label)
-            if target_names is not None and np.issubdtype(type(label), np.integer) and 0 <= label < len(target_names):
+            if (
+                target_names is not None
+                and np.issubdtype(type(label), np.integer)
+                and 0 <= label < len(target_names)
+            ):
                 name = str(target_names[label])
             text.append(name)
             color = "tab:red" if label == 1 else "tab:blue"
@@ -211,9 +217,21 @@ def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=11
     for i, candidate in enumerate(candidates):
         rows = frame.loc[candidate].reindex(metrics)
         est = rows["estimate"].to_numpy(dtype=float)
-        err = np.vstack([est - rows["ci_low"].to_numpy(dtype=float), rows["ci_high"].to_numpy(dtype=float) - est])
-        ax.bar(x + (i - (len(candidates) - 1) / 2) * width, est, width, yerr=np.clip(err, 0, None),
-               label=_label(candidate), capsize=2, error_kw={"elinewidth": 0.8})
+        err = np.vstack(
+            [
+                est - rows["ci_low"].to_numpy(dtype=float),
+                rows["ci_high"].to_numpy(dtype=float) - est,
+            ]
+        )
+        ax.bar(
+            x + (i - (len(candidates) - 1) / 2) * width,
+            est,
+            width,
+            yerr=np.clip(err, 0, None),
+            label=_label(candidate),
+            capsize=2,
+            error_kw={"elinewidth": 0.8},
+        )
     ax.set_xticks(x, [m.replace("@", "\n@") for m in metrics], fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(ylabel)
@@ -264,7 +282,9 @@ def plot_roc_curves(curves, *, path=None, dpi=110):
             if "auc_low" in c:
                 text += f" [{c['auc_low']:.3f}, {c['auc_high']:.3f}]"
         if "grid" in c:
-            ax.fill_between(c["grid"], c["low"], c["high"], color=color, alpha=0.15, step="post", linewidth=0)
+            ax.fill_between(
+                c["grid"], c["low"], c["high"], color=color, alpha=0.15, step="post", linewidth=0
+            )
         ax.step(c["fpr"], c["tpr"], where="post", color=color, label=text, linewidth=1.5)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xlim(-0.01, 1.01)
@@ -276,7 +296,9 @@ def plot_roc_curves(curves, *, path=None, dpi=110):
     return _finish(fig, path)
 
 
-def plot_confusion_matrices(matrices, *, class_names=("negative", "positive"), titles=None, path=None, dpi=110):
+def plot_confusion_matrices(
+    matrices, *, class_names=("negative", "positive"), titles=None, path=None, dpi=110
+):
     """Draw one 2 x 2 confusion matrix per candidate, counts and row shares written in.
 
     Parameters
@@ -322,10 +344,19 @@ def plot_confusion_matrices(matrices, *, class_names=("negative", "positive"), t
         ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
         for i in range(2):
             for j in range(2):
-                ax.text(j, i, f"{int(cm[i, j])}\n{shares[i, j]:.0%}", ha="center", va="center",
-                        color="white" if shares[i, j] > 0.6 else "black", fontsize=9)
+                ax.text(
+                    j,
+                    i,
+                    f"{int(cm[i, j])}\n{shares[i, j]:.0%}",
+                    ha="center",
+                    va="center",
+                    color="white" if shares[i, j] > 0.6 else "black",
+                    fontsize=9,
+                )
         ax.set_xticks([0, 1], [f"pred. {c}" for c in class_names], fontsize=7)
-        ax.set_yticks([0, 1], [f"true {c}" for c in class_names], fontsize=7, rotation=90, va="center")
+        ax.set_yticks(
+            [0, 1], [f"true {c}" for c in class_names], fontsize=7, rotation=90, va="center"
+        )
         title = _label(label)
         if titles and label in titles:
             title += "\n" + titles[label]
@@ -368,7 +399,14 @@ def plot_calibration_curves(curves, *, path=None, dpi=110):
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfectly calibrated")
     for label, (mean_predicted, fraction_positive) in curves.items():
-        ax.plot(mean_predicted, fraction_positive, marker="o", markersize=3, linewidth=1.2, label=_label(label))
+        ax.plot(
+            mean_predicted,
+            fraction_positive,
+            marker="o",
+            markersize=3,
+            linewidth=1.2,
+            label=_label(label),
+        )
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
     ax.set_aspect("equal")

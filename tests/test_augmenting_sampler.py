@@ -39,19 +39,21 @@ def test_originals_first_then_copies_with_their_labels():
     np.testing.assert_array_equal(X_res[: len(X)], X)
     np.testing.assert_array_equal(y_res, np.tile(y, 4))
     # the copies are augmented, not exact
-    assert (X_res[len(X):] != np.tile(X, (3, 1, 1))).mean() > 0.5
+    assert (X_res[len(X) :] != np.tile(X, (3, 1, 1))).mean() > 0.5
 
 
 def test_copies_are_what_the_augmenter_returns_in_unit_range():
     X, y = _images()
     # a pure left-right flip: the copy must be np.fliplr of each image (a reference we did not write)
-    flip = ImageAugmenter(hflip=1.0, vflip=0.0, rot90=False, affine_p=0.0, brightness=0.0, contrast=0.0)
+    flip = ImageAugmenter(
+        hflip=1.0, vflip=0.0, rot90=False, affine_p=0.0, brightness=0.0, contrast=0.0
+    )
     X_res, _ = AugmentingSampler(augmenter=flip, random_state=0).fit_resample(X, y)
-    np.testing.assert_array_equal(X_res[len(X):], X[:, :, ::-1])
+    np.testing.assert_array_equal(X_res[len(X) :], X[:, :, ::-1])
     # uint16 with an explicit value range round-trips exactly as well
     X16 = X.astype(np.uint16) * 16
     X_res, _ = AugmentingSampler(augmenter=flip, value_range=(0, 4095)).fit_resample(X16, y)
-    np.testing.assert_array_equal(X_res[len(X):], X16[:, :, ::-1])
+    np.testing.assert_array_equal(X_res[len(X) :], X16[:, :, ::-1])
 
 
 def test_seeded_and_rows_in_rows_out():
@@ -80,11 +82,13 @@ class _Recorder(ClassifierMixin, BaseEstimator):
 
 def test_pipeline_augments_training_folds_only():
     X, y = _images()
-    pipe = Pipeline([
-        ("oversample", RandomImageOverSampler(random_state=0)),
-        ("augment", AugmentingSampler(random_state=0)),
-        ("classifier", _Recorder()),
-    ]).fit(X, y)
+    pipe = Pipeline(
+        [
+            ("oversample", RandomImageOverSampler(random_state=0)),
+            ("augment", AugmentingSampler(random_state=0)),
+            ("classifier", _Recorder()),
+        ]
+    ).fit(X, y)
     rec = pipe.named_steps["classifier"]
     n_balanced = 2 * np.bincount(y).max()
     assert len(rec.fit_X_) == 2 * n_balanced
@@ -94,7 +98,11 @@ def test_pipeline_augments_training_folds_only():
 
 @pytest.mark.parametrize(
     "params, match",
-    [({"n_copies": 0}, "n_copies"), ({"value_range": (1, 0)}, "value_range"), ({"augmenter": 3}, "augmenter")],
+    [
+        ({"n_copies": 0}, "n_copies"),
+        ({"value_range": (1, 0)}, "value_range"),
+        ({"augmenter": 3}, "augmenter"),
+    ],
 )
 def test_bad_parameters_raise_before_any_work(params, match):
     X, y = _images()

@@ -30,13 +30,25 @@ INIT_PARAMS = {
     # tiny_cnn takes any input down to 1x1 pixels; weights=None needs a seed
     # the checks feed int64 too, which has no natural grey-level range: name one
     "CNNLayerFeatures": {
-        "backbone": "tiny_cnn", "weights": None, "random_state": 0, "image_shape": (1, -1),
-        "device": "cpu", "value_range": (0, 1),
+        "backbone": "tiny_cnn",
+        "weights": None,
+        "random_state": 0,
+        "image_shape": (1, -1),
+        "device": "cpu",
+        "value_range": (0, 1),
     },
     # 15 epochs at lr=0.03 reach check_classifiers_train's accuracy on blobs
     "TwoStageTransferClassifier": {
-        "backbone": "tiny_cnn", "transfer": "none", "weights": None, "max_epochs": 15, "lr": 0.03,
-        "batch_size": 128, "validation_fraction": None, "random_state": 0, "image_shape": (1, -1), "device": "cpu",
+        "backbone": "tiny_cnn",
+        "transfer": "none",
+        "weights": None,
+        "max_epochs": 15,
+        "lr": 0.03,
+        "batch_size": 128,
+        "validation_fraction": None,
+        "random_state": 0,
+        "image_shape": (1, -1),
+        "device": "cpu",
         "value_range": (0, 1),
     },
     # a 1-pixel-high strip has only horizontal neighbours
@@ -46,22 +58,41 @@ INIT_PARAMS = {
     # a sampler too: tests/test_augmenting_sampler.py runs imblearn's checks on it
     "AugmentingSampler": {"random_state": 0, "image_shape": (1, -1)},
     # strips are thinner than any kernel: filter them by repeated reflection
-    "GaborFeatures": {"image_shape": (1, -1), "frequencies": (0.5, 0.25), "n_orientations": 4, "allow_small_images": True},
+    "GaborFeatures": {
+        "image_shape": (1, -1),
+        "frequencies": (0.5, 0.25),
+        "n_orientations": 4,
+        "allow_small_images": True,
+    },
     # on strips only the x-types fit; defaults scale the grid to the strip's length
     "HaarFeatures": {"image_shape": (1, -1), "random_state": 0},
     # meta-estimators over a tabular classifier; strips have no symmetry to average over
     "SeedEnsembleClassifier": {"estimator": LogisticRegression(random_state=0), "n_estimators": 2},
-    "TTAClassifier": {"estimator": LogisticRegression(), "transforms": ["identity"], "image_shape": (1, -1)},
+    "TTAClassifier": {
+        "estimator": LogisticRegression(),
+        "transforms": ["identity"],
+        "image_shape": (1, -1),
+    },
     # its members are fitted elsewhere: fit learns nothing, so it is checked in tests/test_ensemble.py
     "AveragedClassifier": None,
 }
 
 # Settings for the image-level tests (32x32 uint8 images).
 IMAGE_PARAMS = {
-    "CNNLayerFeatures": {"backbone": "tiny_cnn", "weights": None, "random_state": 0, "device": "cpu"},
+    "CNNLayerFeatures": {
+        "backbone": "tiny_cnn",
+        "weights": None,
+        "random_state": 0,
+        "device": "cpu",
+    },
     "TwoStageTransferClassifier": {
-        "backbone": "tiny_cnn", "transfer": "none", "weights": None, "max_epochs": 2,
-        "validation_fraction": None, "random_state": 0, "device": "cpu",
+        "backbone": "tiny_cnn",
+        "transfer": "none",
+        "weights": None,
+        "max_epochs": 2,
+        "validation_fraction": None,
+        "random_state": 0,
+        "device": "cpu",
     },
     "GLCMFeatures": {},
     "RandomImageOverSampler": {"random_state": 0},
@@ -69,7 +100,9 @@ IMAGE_PARAMS = {
     "GaborFeatures": {"frequencies": (0.5, 0.25)},  # kernels up to 15x15 fit 32x32 images
     "HaarFeatures": {"max_features": 500, "random_state": 0},
     "SeedEnsembleClassifier": {
-        "estimator": make_pipeline(GLCMFeatures(n_bins=8), StandardScaler(), LogisticRegression(random_state=0)),
+        "estimator": make_pipeline(
+            GLCMFeatures(n_bins=8), StandardScaler(), LogisticRegression(random_state=0)
+        ),
         "n_estimators": 2,
     },
     "TTAClassifier": {
@@ -100,7 +133,9 @@ def _instances(kind):
 
 
 def test_every_estimator_has_common_test_params():
-    missing = [name for name, _ in ESTIMATORS if name not in INIT_PARAMS or name not in IMAGE_PARAMS]
+    missing = [
+        name for name, _ in ESTIMATORS if name not in INIT_PARAMS or name not in IMAGE_PARAMS
+    ]
     assert not missing, f"add {missing} to INIT_PARAMS and IMAGE_PARAMS in tests/test_common.py"
 
 
@@ -130,7 +165,9 @@ def _images(n=12, size=32, seed=0):
 
 IMAGE_ESTIMATORS = [est for est in _instances("images")]
 IMAGE_IDS = [type(est).__name__ for est in IMAGE_ESTIMATORS]
-TRANSFORMERS = [est for est in IMAGE_ESTIMATORS if hasattr(est, "transform") and not _is_sampler(type(est))]
+TRANSFORMERS = [
+    est for est in IMAGE_ESTIMATORS if hasattr(est, "transform") and not _is_sampler(type(est))
+]
 TRANSFORMER_IDS = [type(est).__name__ for est in TRANSFORMERS]
 
 
@@ -179,6 +216,7 @@ def test_clone_and_pickle_round_trip(estimator):
     restored = pickle.loads(pickle.dumps(est))
     method = "transform" if hasattr(est, "transform") else "predict_proba"
     np.testing.assert_allclose(getattr(est, method)(X), getattr(restored, method)(X), rtol=1e-6)
+
     # nested estimators (and pipeline steps) are compared by their parameters, not identity
     def plain(params):
         return {k: repr(v) for k, v in params.items()}

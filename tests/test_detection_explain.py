@@ -141,7 +141,9 @@ def test_grad_cam_refuses_what_it_cannot_explain(rois):
     with pytest.raises(ValueError, match="does not run before"):
         grad_cam(pipe, X[:1], target_layer="conv2")
     # by default, the last spatial layer the features depend on
-    np.testing.assert_array_equal(grad_cam(pipe, X[:2]), grad_cam(pipe, X[:2], target_layer="relu1"))
+    np.testing.assert_array_equal(
+        grad_cam(pipe, X[:2]), grad_cam(pipe, X[:2], target_layer="relu1")
+    )
     with pytest.raises(ValueError, match="not a module"):
         grad_cam(pipe, X[:1], target_layer="nope")
     with pytest.raises(ValueError, match="pos_label"):

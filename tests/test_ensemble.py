@@ -156,9 +156,13 @@ def test_each_named_symmetry_is_the_one_numpy_computes():
     X = rng.integers(0, 256, (5, 6, 6)).astype(float)
     y = np.array([0, 1, 0, 1, 0])
     reference = {
-        "identity": X, "hflip": X[:, :, ::-1], "vflip": X[:, ::-1, :],
-        "rot180": np.rot90(X, 2, axes=(1, 2)), "rot90": np.rot90(X, 1, axes=(1, 2)),
-        "rot270": np.rot90(X, 3, axes=(1, 2)), "transpose": X.transpose(0, 2, 1),
+        "identity": X,
+        "hflip": X[:, :, ::-1],
+        "vflip": X[:, ::-1, :],
+        "rot180": np.rot90(X, 2, axes=(1, 2)),
+        "rot90": np.rot90(X, 1, axes=(1, 2)),
+        "rot270": np.rot90(X, 3, axes=(1, 2)),
+        "transpose": X.transpose(0, 2, 1),
         "antitranspose": np.rot90(X, 2, axes=(1, 2)).transpose(0, 2, 1),
     }
     for name, image in reference.items():

@@ -121,13 +121,29 @@ def test_sample_level_intervals_equal_scipy_bootstrap_on_same_resamples(method):
     y = np.r_[np.zeros(60), np.ones(40)].astype(int)
     s = y + rng.normal(size=100)
     p = (s > 0.5).astype(int)
-    ours = bootstrap_metrics(y, scores=s, y_pred=p, metrics=["roc_auc", "f1"], n_boot=400,
-                             method=method.lower(), random_state=7)
+    ours = bootstrap_metrics(
+        y,
+        scores=s,
+        y_pred=p,
+        metrics=["roc_auc", "f1"],
+        n_boot=400,
+        method=method.lower(),
+        random_state=7,
+    )
     assert ours.n_redrawn == 0  # otherwise the resamples would differ from scipy's
     for name, fn, data in (("roc_auc", roc_auc_score, (y, s)), ("f1", f1_score, (y, p))):
-        ref = stats.bootstrap(data, fn, paired=True, vectorized=False, n_resamples=400, method=method,
-                              rng=np.random.default_rng(7))
-        np.testing.assert_allclose(ours.distribution[name][:, 0], ref.bootstrap_distribution, rtol=0, atol=1e-12)
+        ref = stats.bootstrap(
+            data,
+            fn,
+            paired=True,
+            vectorized=False,
+            n_resamples=400,
+            method=method,
+            rng=np.random.default_rng(7),
+        )
+        np.testing.assert_allclose(
+            ours.distribution[name][:, 0], ref.bootstrap_distribution, rtol=0, atol=1e-12
+        )
         assert ours.ci_low[name][0] == pytest.approx(ref.confidence_interval.low, abs=1e-12)
         assert ours.ci_high[name][0] == pytest.approx(ref.confidence_interval.high, abs=1e-12)
 
@@ -156,7 +172,9 @@ def test_patient_bootstrap_interval_covers_the_population_auc():
         y, s, groups, auc = _clustered_scores(rng)
         seed = rng.integers(1 << 31)
         for unit, g in (("patients", groups), ("rois", None)):
-            res = bootstrap_metrics(y, scores=s, groups=g, metrics=["roc_auc"], n_boot=400, random_state=seed)
+            res = bootstrap_metrics(
+                y, scores=s, groups=g, metrics=["roc_auc"], n_boot=400, random_state=seed
+            )
             covered[unit] += res.ci_low["roc_auc"][0] <= auc <= res.ci_high["roc_auc"][0]
     assert covered["patients"] / n_rep >= 0.90, covered
     # resampling ROIs as if independent gives intervals that are too narrow
@@ -167,7 +185,9 @@ def test_one_class_resamples_are_redrawn_and_counted():
     y = np.array([0, 0, 0, 0, 0, 1, 1, 0])
     s = np.array([0.1, 0.3, 0.2, 0.4, 0.5, 0.9, 0.6, 0.7])
     groups = np.array([0, 0, 1, 1, 2, 3, 3, 4])  # the positives sit in one patient
-    res = bootstrap_metrics(y, scores=s, groups=groups, metrics=["roc_auc"], n_boot=300, random_state=0)
+    res = bootstrap_metrics(
+        y, scores=s, groups=groups, metrics=["roc_auc"], n_boot=300, random_state=0
+    )
     assert res.n_redrawn > 0
     assert np.isfinite(res.distribution["roc_auc"]).all()
     with pytest.raises(ValueError, match="one class only"):
@@ -192,17 +212,24 @@ def test_threshold_policies_match_brute_force(scored):
 def test_threshold_never_depends_on_the_fold_it_is_scored_on():
     rng = np.random.default_rng(0)
     n = 300
-    frame = pd.DataFrame({
-        "sample": np.arange(n), "group": np.arange(n), "fold": np.arange(n) % 3, "candidate": "model",
-        "y_true": rng.integers(0, 2, n),
-    })
+    frame = pd.DataFrame(
+        {
+            "sample": np.arange(n),
+            "group": np.arange(n),
+            "fold": np.arange(n) % 3,
+            "candidate": "model",
+            "y_true": rng.integers(0, 2, n),
+        }
+    )
     frame["score"] = frame["y_true"] + rng.normal(size=n)
     frame["y_pred"] = (frame["score"] > 0.5).astype(int)
     for policy in ("specificity=0.9", "youden", "sensitivity=0.85"):
         before, thresholds_before = apply_threshold_policy(frame, policy)
         changed = frame.copy()
         in_fold = changed["fold"] == 1
-        changed.loc[in_fold, "score"] = rng.normal(loc=5, size=in_fold.sum())  # only fold 1's scores
+        changed.loc[in_fold, "score"] = rng.normal(
+            loc=5, size=in_fold.sum()
+        )  # only fold 1's scores
         changed.loc[in_fold, "y_true"] = 1 - changed.loc[in_fold, "y_true"]  # and its labels
         after, thresholds_after = apply_threshold_policy(changed, policy)
         t0 = thresholds_before.set_index("fold")["threshold"]
@@ -210,7 +237,9 @@ def test_threshold_never_depends_on_the_fold_it_is_scored_on():
         assert t1[1] == t0[1], policy  # fold 1's threshold: chosen on folds 0 and 2 only
         assert t1[0] != t0[0] or t1[2] != t0[2], policy  # the others did see fold 1
         # fold 1 is labelled with its threshold
-        np.testing.assert_array_equal(after.loc[in_fold, "y_pred"], (after.loc[in_fold, "score"] >= t1[1]))
+        np.testing.assert_array_equal(
+            after.loc[in_fold, "y_pred"], (after.loc[in_fold, "score"] >= t1[1])
+        )
 
 
 # ---------------------------------------------------------------- out-of-fold predictions
@@ -237,7 +266,9 @@ def test_out_of_fold_predictions_equal_gridsearch_and_cross_val_predict(tabular)
     np.testing.assert_allclose(res.best_estimator_.coef_, search.best_estimator_.coef_)
     assert len(res.predictions) == len(y) * 4  # samples x candidates, nothing more
     for label, params in zip(res.candidates_, search.cv_results_["params"]):
-        ref = cross_val_predict(LogisticRegression(**params), X, y, cv=cv, method="predict_proba")[:, 1]
+        ref = cross_val_predict(LogisticRegression(**params), X, y, cv=cv, method="predict_proba")[
+            :, 1
+        ]
         mine = res.predictions[res.predictions["candidate"] == label].sort_values("sample")
         np.testing.assert_allclose(mine["score"], ref)
         np.testing.assert_array_equal(mine["sample"], np.arange(len(y)))
@@ -245,12 +276,18 @@ def test_out_of_fold_predictions_equal_gridsearch_and_cross_val_predict(tabular)
 
 def test_randomized_search_and_decision_function(tabular):
     X, y, _ = tabular
-    search = RandomizedSearchCV(LinearSVC(), {"C": stats.loguniform(1e-3, 1e2)}, n_iter=3, cv=3, random_state=0)
+    search = RandomizedSearchCV(
+        LinearSVC(), {"C": stats.loguniform(1e-3, 1e2)}, n_iter=3, cv=3, random_state=0
+    )
     res = cross_val_predictions(search, X, y)
     search.fit(X, y)
     assert res.cv_results_["params"] == search.cv_results_["params"]
-    np.testing.assert_allclose(res.cv_results_["mean_test_score"], search.cv_results_["mean_test_score"])
-    ref = cross_val_predict(LinearSVC(**search.cv_results_["params"][0]), X, y, cv=3, method="decision_function")
+    np.testing.assert_allclose(
+        res.cv_results_["mean_test_score"], search.cv_results_["mean_test_score"]
+    )
+    ref = cross_val_predict(
+        LinearSVC(**search.cv_results_["params"][0]), X, y, cv=3, method="decision_function"
+    )
     mine = res.predictions[res.predictions["candidate"] == res.candidates_[0]]
     np.testing.assert_allclose(mine["score"], ref)
 
@@ -273,8 +310,13 @@ def test_groups_reach_the_splitter_and_folds_never_split_a_patient(tabular):
     # an integer cv with groups is group-aware too
     res = cross_val_predictions(LogisticRegression(), X, y, groups=groups, cv=4)
     assert (res.predictions.groupby("group")["fold"].nunique() == 1).all()
-    with pytest.raises(ValueError, match="ignores groups"), pytest.warns(UserWarning, match="ignored"):
-        cross_val_predictions(LogisticRegression(), X, y, groups=groups, cv=KFold(3, shuffle=True, random_state=0))
+    with (
+        pytest.raises(ValueError, match="ignores groups"),
+        pytest.warns(UserWarning, match="ignored"),
+    ):
+        cross_val_predictions(
+            LogisticRegression(), X, y, groups=groups, cv=KFold(3, shuffle=True, random_state=0)
+        )
     with pytest.raises(ValueError, match="exactly one test fold"):
         cross_val_predictions(LogisticRegression(), X, y, cv=ShuffleSplit(3, random_state=0))
 
@@ -311,8 +353,12 @@ def _delong_by_double_loops(y, a, b):
     S01 = np.zeros((2, 2))
     for r in range(2):
         for s in range(2):
-            S10[r, s] = sum((V10[i, r] - theta[r]) * (V10[i, s] - theta[s]) for i in range(m)) / (m - 1)
-            S01[r, s] = sum((V01[j, r] - theta[r]) * (V01[j, s] - theta[s]) for j in range(n)) / (n - 1)
+            S10[r, s] = sum((V10[i, r] - theta[r]) * (V10[i, s] - theta[s]) for i in range(m)) / (
+                m - 1
+            )
+            S01[r, s] = sum((V01[j, r] - theta[r]) * (V01[j, s] - theta[s]) for j in range(n)) / (
+                n - 1
+            )
     S = S10 / m + S01 / n
     z = (theta[0] - theta[1]) / np.sqrt(S[0, 0] + S[1, 1] - 2 * S[0, 1])
     return theta, S, z
@@ -389,7 +435,9 @@ def test_paired_bootstrap_of_a_difference(tabular):
     rng = np.random.default_rng(0)
     good = y + rng.normal(size=len(y))
     bad = y + rng.normal(scale=4, size=len(y))
-    res = paired_bootstrap_test(y, scores=np.vstack([good, bad]), groups=groups, n_boot=500, random_state=0)
+    res = paired_bootstrap_test(
+        y, scores=np.vstack([good, bad]), groups=groups, n_boot=500, random_state=0
+    )
     assert res["difference"] == pytest.approx(roc_auc_score(y, good) - roc_auc_score(y, bad))
     assert res["ci_low"] > 0 and res["pvalue"] < 0.05
     same = paired_bootstrap_test(y, scores=np.vstack([good, good]), n_boot=200, random_state=0)
@@ -423,9 +471,17 @@ def test_bad_input_fails_before_any_fit(kwargs, y, match):
 
 
 def test_a_candidate_without_predictions_is_named():
-    frame = pd.DataFrame({"sample": [0, 1, 2, 3] * 2, "group": [0, 1, 2, 3] * 2, "fold": [0, 0, 1, 1] * 2,
-                          "candidate": ["a"] * 4 + ["b"] * 4, "y_true": [0, 1, 0, 1] * 2,
-                          "score": [0.1, 0.8, 0.3, 0.6, 0.2, 0.7, np.nan, 0.9], "y_pred": [0, 1, 0, 1] * 2})
+    frame = pd.DataFrame(
+        {
+            "sample": [0, 1, 2, 3] * 2,
+            "group": [0, 1, 2, 3] * 2,
+            "fold": [0, 0, 1, 1] * 2,
+            "candidate": ["a"] * 4 + ["b"] * 4,
+            "y_true": [0, 1, 0, 1] * 2,
+            "score": [0.1, 0.8, 0.3, 0.6, 0.2, 0.7, np.nan, 0.9],
+            "y_pred": [0, 1, 0, 1] * 2,
+        }
+    )
     with pytest.raises(ValueError, match="'b' has missing"):
         evaluate_predictions(frame, n_boot=10)
     with pytest.raises(ValueError, match="'b' has no predictions for 1 of the 4 samples"):
@@ -455,7 +511,9 @@ def test_a_pipeline_transforms_each_test_fold_once(tabular):
         calls.append(len(Z))
         return Z
 
-    pipe = make_pipeline(FunctionTransformer(count), RandomOverSampler(random_state=0), LogisticRegression())
+    pipe = make_pipeline(
+        FunctionTransformer(count), RandomOverSampler(random_state=0), LogisticRegression()
+    )
     scoring = {"auc": "roc_auc", "acc": "accuracy", "ap": "average_precision"}
     res = cross_val_predictions(pipe, X, y, cv=3, scoring=scoring)
     test_sizes = [n for n in calls if n < 100]  # training folds hold 100 samples, test folds 50
@@ -463,4 +521,6 @@ def test_a_pipeline_transforms_each_test_fold_once(tabular):
     ref = cross_val_predict(pipe, X, y, cv=3, method="predict_proba")[:, 1]
     np.testing.assert_allclose(res.predictions.sort_values("sample")["score"], ref)
     ref_auc = cross_validate(pipe, X, y, cv=3, scoring="roc_auc")["test_score"]
-    np.testing.assert_allclose([res.cv_results_[f"split{k}_test_auc"][0] for k in range(3)], ref_auc)
+    np.testing.assert_allclose(
+        [res.cv_results_[f"split{k}_test_auc"][0] for k in range(3)], ref_auc
+    )

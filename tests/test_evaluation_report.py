@@ -27,9 +27,15 @@ def report():
     groups = np.arange(n) // 4
     y = (rng.random(n) < 0.3).astype(int)
     X = np.c_[y + rng.normal(size=n) + rng.normal(size=n // 4)[groups], rng.normal(size=(n, 2))]
-    search = GridSearchCV(LogisticRegression(), {"C": [0.001, 0.1, 10.0]}, scoring="roc_auc",
-                          cv=StratifiedGroupKFold(4, shuffle=True, random_state=0))
-    return evaluate(search, X, y, groups=groups, threshold="specificity=0.8", n_boot=300, random_state=1)
+    search = GridSearchCV(
+        LogisticRegression(),
+        {"C": [0.001, 0.1, 10.0]},
+        scoring="roc_auc",
+        cv=StratifiedGroupKFold(4, shuffle=True, random_state=0),
+    )
+    return evaluate(
+        search, X, y, groups=groups, threshold="specificity=0.8", n_boot=300, random_state=1
+    )
 
 
 def test_report_holds_results_predictions_config_and_timings(report):
@@ -37,13 +43,21 @@ def test_report_holds_results_predictions_config_and_timings(report):
     assert report.candidates == ["C=0.001", "C=0.1", "C=10.0"]
     r = report.results
     assert list(r.columns[:5]) == ["candidate", "metric", "estimate", "ci_low", "ci_high"]
-    assert (r["ci_low"] <= r["estimate"] + 1e-12).all() and (r["estimate"] <= r["ci_high"] + 1e-12).all()
+    assert (r["ci_low"] <= r["estimate"] + 1e-12).all() and (
+        r["estimate"] <= r["ci_high"] + 1e-12
+    ).all()
     assert all(len(v) == 4 for v in r["per_fold"])
     assert len(report.predictions) == 240 * 3
     assert set(report.thresholds.columns) == {"candidate", "fold", "threshold"}
     c = report.config
-    assert c["resampled_units"] == "patients (groups)" and c["n_groups"] == 60 and c["n_boot"] == 300
-    assert c["random_state"] == 1 and c["versions"]["scikit-learn"] and len(c["data_fingerprint"]) == 64
+    assert (
+        c["resampled_units"] == "patients (groups)" and c["n_groups"] == 60 and c["n_boot"] == 300
+    )
+    assert (
+        c["random_state"] == 1
+        and c["versions"]["scikit-learn"]
+        and len(c["data_fingerprint"]) == 64
+    )
     assert c["threshold"] == "specificity=0.8"
     assert report.timings["cross_validation_s"] > 0 and report.timings["bootstrap_s"] > 0
     # every other candidate against the best, with Holm's correction within each metric and test
@@ -62,10 +76,22 @@ def test_fixed_specificity_policy_holds_roughly_on_held_out_folds(report):
 def test_save_writes_every_file(report, tmp_path):
     folder = report.save(tmp_path / "out" / "report")
     names = {p.name for p in folder.iterdir()}
-    assert {"report.md", "report.html", "results.csv", "results.json", "predictions.csv", "comparisons.csv",
-            "metrics.png", "roc.png", "confusion.png", "calibration.png"} <= names
+    assert {
+        "report.md",
+        "report.html",
+        "results.csv",
+        "results.json",
+        "predictions.csv",
+        "comparisons.csv",
+        "metrics.png",
+        "roc.png",
+        "confusion.png",
+        "calibration.png",
+    } <= names
     results = pd.read_csv(folder / "results.csv")
-    pd.testing.assert_series_equal(results["estimate"], report.results["estimate"], check_names=False)
+    pd.testing.assert_series_equal(
+        results["estimate"], report.results["estimate"], check_names=False
+    )
     data = json.loads((folder / "results.json").read_text())
     assert data["config"]["n_boot"] == 300 and data["reference"] == report.reference
     assert len(pd.read_csv(folder / "predictions.csv")) == len(report.predictions)
@@ -116,14 +142,21 @@ def test_interrupted_save_leaves_no_folder(report, tmp_path, monkeypatch):
 
 def test_plotting_never_touches_pyplot_state():
     source = Path(skbreastcad.__file__).parent
-    for path in [source / "plotting.py", *(source / "evaluation").glob("*.py"), *(source / "experiments").glob("*.py")]:
+    for path in [
+        source / "plotting.py",
+        *(source / "evaluation").glob("*.py"),
+        *(source / "experiments").glob("*.py"),
+    ]:
         text = path.read_text()
         assert "matplotlib.use(" not in text and "import matplotlib.pyplot" not in text, path
         assert "from matplotlib import pyplot" not in text, path
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium "
-                    "(Debian: apt-get install chromium); the headless rendering check needs it")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium is not installed at /usr/bin/chromium "
+    "(Debian: apt-get install chromium); the headless rendering check needs it",
+)
 def test_report_renders_in_headless_chromium_with_every_image_loaded(report, tmp_path):
     folder = report.save(tmp_path / "r")
     html = (folder / "report.html").read_text()
@@ -139,8 +172,16 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(report, tmp
     probed.write_text(html.replace("</body>", probe + "</body>"))
     # a fresh profile per run: Chromium refuses to share one between processes
     profile = tmp_path / "profile"
-    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
-               "--virtual-time-budget=5000", "--dump-dom", probed.as_uri()]
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        probed.as_uri(),
+    ]
     dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
     match = re.search(r"images (\d+)/(\d+)", dom)
     assert match, dom[-2000:]

@@ -37,7 +37,9 @@ def test_feature_comparison_table(phantoms, feature_report):
     assert list(table.index) == ["glcm", "gabor+glcm"]
     for metric in CAD_METRICS:
         assert table[metric].between(0, 1).all()
-        assert (table[f"{metric}_ci_low"] <= table[metric]).all() and (table[metric] <= table[f"{metric}_ci_high"]).all()
+        assert (table[f"{metric}_ci_low"] <= table[metric]).all() and (
+            table[metric] <= table[f"{metric}_ci_high"]
+        ).all()
     # the search stays accessible, with every fold's scores of the study's metrics
     assert report.search.cv_results_["split2_test_f1"].shape == (2,)
     assert report.search.candidates_ == ["glcm", "gabor+glcm"]
@@ -74,7 +76,9 @@ def test_groups_are_respected(phantoms):
     report = compare_feature_sets(X, y, ("glcm",), groups=groups, cv=GroupKFold(3), n_boot=200)
     assert np.isfinite(report.table()["accuracy"]).all()
     # patients are the bootstrap's units
-    assert report.config["n_groups"] == 20 and report.config["resampled_units"] == "patients (groups)"
+    assert (
+        report.config["n_groups"] == 20 and report.config["resampled_units"] == "patients (groups)"
+    )
     assert (report.predictions.groupby("group")["fold"].nunique() == 1).all()
 
 
@@ -112,13 +116,43 @@ def test_unknown_feature_set_lists_valid_names():
 
 def test_demo_cli_writes_results(tmp_path, capsys):
     # the demo now runs all four experiments; --experiments features keeps this test to Table 1
-    assert main(["demo", "--n-samples", "60", "--image-size", "40", "--cv", "3", "--features", "glcm",
-                 "gabor+glcm", "--output", str(tmp_path), "--grid", "8", "--n-boot", "300",
-                 "--experiments", "features", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--n-samples",
+                "60",
+                "--image-size",
+                "40",
+                "--cv",
+                "3",
+                "--features",
+                "glcm",
+                "gabor+glcm",
+                "--output",
+                str(tmp_path),
+                "--grid",
+                "8",
+                "--n-boot",
+                "300",
+                "--experiments",
+                "features",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "sensitivity" in out and "specificity" in out
     assert "BCa bootstrap CI over 300 resamples" in out and "DeLong" in out
-    for name in ("report.html", "report.md", "results.csv", "results.json", "predictions.csv", "roc.png"):
+    for name in (
+        "report.html",
+        "report.md",
+        "results.csv",
+        "results.json",
+        "predictions.csv",
+        "roc.png",
+    ):
         assert (tmp_path / "features" / name).stat().st_size > 100
     table = pd.read_csv(tmp_path / "feature_comparison.csv", index_col=0)
     assert list(table.index) == ["glcm", "gabor+glcm"]

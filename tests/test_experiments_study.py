@@ -60,7 +60,9 @@ def test_probe_layers_one_row_per_layer_on_grouped_folds(data):
 
 def test_probe_layers_nested_search(data):
     X, y, _ = data
-    report = probe_layers(X, y, "tiny_cnn", ["relu2"], weights=None, param_grid={"C": [0.01, 1.0]}, **FAST)
+    report = probe_layers(
+        X, y, "tiny_cnn", ["relu2"], weights=None, param_grid={"C": [0.01, 1.0]}, **FAST
+    )
     # the classifier step of the (only) candidate is the inner search: nested evaluation
     assert "GridSearchCV" in report.config["candidate_params"][0]["classifier"]
     assert "'C': [0.01, 1.0]" in report.config["param_grid"]
@@ -68,25 +70,43 @@ def test_probe_layers_nested_search(data):
 
 def test_fine_tuned_classifier_is_a_row_of_the_feature_table(data):
     X, y, groups = data
-    clf = TwoStageTransferClassifier("tiny_cnn", transfer="none", weights=None, device="cpu", random_state=0,
-                                     validation_fraction=None, **{k: v for k, v in TINY.items()
-                                                                  if k != "source_max_epochs"})
+    clf = TwoStageTransferClassifier(
+        "tiny_cnn",
+        transfer="none",
+        weights=None,
+        device="cpu",
+        random_state=0,
+        validation_fraction=None,
+        **{k: v for k, v in TINY.items() if k != "source_max_epochs"},
+    )
     from skbreastcad.experiments import make_feature_set
 
-    report = compare_feature_sets(X, y, {"haar": make_feature_set("haar"), "fine-tuned": clf}, groups=groups,
-                                  **FAST)
+    report = compare_feature_sets(
+        X, y, {"haar": make_feature_set("haar"), "fine-tuned": clf}, groups=groups, **FAST
+    )
     assert report.candidates == ["haar", "fine-tuned"]
     assert report.predictions["score"].between(0, 1).all()
 
 
 def test_compare_backbones_falls_back_and_says_so(data):
     X, y, _ = data
-    report = compare_backbones(X, y, ["tiny_cnn", "inception_v3"], modes=["features"], fallback="random",
-                               input_size=32, device="cpu", **FAST)
+    report = compare_backbones(
+        X,
+        y,
+        ["tiny_cnn", "inception_v3"],
+        modes=["features"],
+        fallback="random",
+        input_size=32,
+        device="cpu",
+        **FAST,
+    )
     assert report.candidates == ["tiny_cnn features", "inception_v3 features"]
     notes = " ".join(report.notes)
     # inception needs 75 px and its weights are not on this machine
-    assert "raised from 32 to 75" in notes and "inception_v3: ImageNet weights not available offline" in notes
+    assert (
+        "raised from 32 to 75" in notes
+        and "inception_v3: ImageNet weights not available offline" in notes
+    )
     with pytest.raises(FileNotFoundError, match="inception_v3.*not available offline"):
         compare_backbones(X, y, ["inception_v3"], modes=["features"], fallback=None, **FAST)
 
@@ -94,8 +114,18 @@ def test_compare_backbones_falls_back_and_says_so(data):
 def test_compare_transfer_rows_and_learning_curves(data, tmp_path):
     X, y, _ = data
     Xs, ys = make_phantoms(32, image_size=24, random_state=1)
-    report = compare_transfer(X, y, ["tiny_cnn"], ["none", "two_stage"], source_data=(Xs, ys),
-                              fallback="random", deep_params=TINY, device="cpu", memory=tmp_path / "cache", **FAST)
+    report = compare_transfer(
+        X,
+        y,
+        ["tiny_cnn"],
+        ["none", "two_stage"],
+        source_data=(Xs, ys),
+        fallback="random",
+        deep_params=TINY,
+        device="cpu",
+        memory=tmp_path / "cache",
+        **FAST,
+    )
     assert report.candidates == ["tiny_cnn / none", "tiny_cnn / two_stage"]
     curves = report.curves
     assert set(curves["candidate"]) == set(report.candidates)
@@ -114,8 +144,10 @@ def test_ablation_rows(data):
     X, y, groups = data
     report = compare_ablations(X, y, "haar", groups=groups, **FAST)
     assert report.candidates == [
-        "haar, up-sampling on, augmentation on", "haar, up-sampling on, augmentation off",
-        "haar, up-sampling off, augmentation on", "haar, up-sampling off, augmentation off",
+        "haar, up-sampling on, augmentation on",
+        "haar, up-sampling on, augmentation off",
+        "haar, up-sampling off, augmentation on",
+        "haar, up-sampling off, augmentation off",
     ]
     assert report.search.cv_results_["mean_fit_time"].shape == (4,)
 
@@ -153,7 +185,16 @@ def test_cli_one_class_and_too_few_patients(tmp_path, capsys):
     assert main(["run", "ablation", "--data", f"folder:{one}", "--cv", "2"]) == 2
     assert "one class only" in capsys.readouterr().err
     two = _folder(tmp_path / "two", ["benign", "malignant"])
-    argv = ["run", "ablation", "--data", f"folder:{two}", "--group-pattern", r"(P\d+)_", "--cv", "4"]
+    argv = [
+        "run",
+        "ablation",
+        "--data",
+        f"folder:{two}",
+        "--group-pattern",
+        r"(P\d+)_",
+        "--cv",
+        "4",
+    ]
     assert main(argv) == 2
     assert "3 patients (groups), fewer than the 4 folds" in capsys.readouterr().err
 
@@ -178,8 +219,28 @@ def test_cli_lists(capsys):
 
 
 def test_cli_run_writes_report(tmp_path, capsys):
-    assert main(["run", "layers", "--backbones", "tiny_cnn", "--n-samples", "40", "--image-size", "24",
-                 "--cv", "3", "--n-boot", "100", "--output", str(tmp_path), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "layers",
+                "--backbones",
+                "tiny_cnn",
+                "--n-samples",
+                "40",
+                "--image-size",
+                "24",
+                "--cv",
+                "3",
+                "--n-boot",
+                "100",
+                "--output",
+                str(tmp_path),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "layers" / "report.html").stat().st_size > 1000
     assert not list(tmp_path.glob(".*tmp*"))
 
@@ -190,8 +251,12 @@ def test_dask_local_cluster_equals_local_run(data):
 
     X, y, groups = data
     local = compare_ablations(X, y, "glcm", groups=groups, **FAST)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         with parallel_config(backend="dask"):
             remote = compare_ablations(X, y, "glcm", groups=groups, n_jobs=-1, **FAST)
     pd.testing.assert_frame_equal(local.predictions, remote.predictions)

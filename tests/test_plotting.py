@@ -8,8 +8,14 @@ from skbreastcad.plotting import plot_roi_grid
 
 def test_grid_png_is_written_with_one_tile_per_roi(tmp_path):
     X, y = make_phantoms(10, image_size=32, random_state=0)
-    out = plot_roi_grid(X, y, target_names=["non-tumour", "tumour"], titles=[f"roi{i}" for i in range(10)],
-                        path=tmp_path / "sub" / "grid.png", n_cols=5)
+    out = plot_roi_grid(
+        X,
+        y,
+        target_names=["non-tumour", "tumour"],
+        titles=[f"roi{i}" for i in range(10)],
+        path=tmp_path / "sub" / "grid.png",
+        n_cols=5,
+    )
     assert out == tmp_path / "sub" / "grid.png"
     with Image.open(out) as png:
         assert png.format == "PNG"

@@ -132,14 +132,18 @@ class ImageAugmenter(BaseEstimator):
         params = copy.deepcopy(self.get_params(deep=False))
         if getattr(self, "_validated_params", None) == params:
             return
-        validate_parameter_constraints(self._parameter_constraints, params, caller_name="ImageAugmenter")
+        validate_parameter_constraints(
+            self._parameter_constraints, params, caller_name="ImageAugmenter"
+        )
         scale = self.scale
         if (
             len(scale) != 2
             or not all(isinstance(v, Real) for v in scale)
             or not 0 < scale[0] <= scale[1]
         ):
-            raise ValueError(f"ImageAugmenter: scale must be (low, high) with 0 < low <= high; got {scale!r}.")
+            raise ValueError(
+                f"ImageAugmenter: scale must be (low, high) with 0 < low <= high; got {scale!r}."
+            )
         self._validated_params = params
 
     def _generator(self, generator):
@@ -150,7 +154,10 @@ class ImageAugmenter(BaseEstimator):
                 return torch.Generator().manual_seed(int(generator))
             return generator
         # rebuilt when random_state changes (set_params, nested grid search)
-        if getattr(self, "_own_generator", None) is None or self._generator_seed_from is not self.random_state:
+        if (
+            getattr(self, "_own_generator", None) is None
+            or self._generator_seed_from is not self.random_state
+        ):
             self._generator_seed_from = self.random_state
             rs = self.random_state
             if rs is None:
@@ -190,7 +197,9 @@ class ImageAugmenter(BaseEstimator):
         squeeze = images.ndim == 3
         x = images.unsqueeze(1) if squeeze else images
         if x.ndim != 4:
-            raise ValueError(f"ImageAugmenter expects (B, C, H, W) or (B, H, W); got shape {tuple(images.shape)}.")
+            raise ValueError(
+                f"ImageAugmenter expects (B, C, H, W) or (B, H, W); got shape {tuple(images.shape)}."
+            )
         gen = self._generator(generator)
         n, _, h, w = x.shape
         dev = x.device
@@ -206,7 +215,11 @@ class ImageAugmenter(BaseEstimator):
         if self.vflip:
             x = torch.where(coin(self.vflip), x.flip(-2), x)
         if self.rot90:
-            ks = torch.randint(0, 4, (n,), generator=gen) if h == w else 2 * torch.randint(0, 2, (n,), generator=gen)
+            ks = (
+                torch.randint(0, 4, (n,), generator=gen)
+                if h == w
+                else 2 * torch.randint(0, 2, (n,), generator=gen)
+            )
             out = x.clone()
             for k in (1, 2, 3):
                 idx = (ks == k).nonzero().flatten().to(dev)
@@ -236,7 +249,9 @@ class ImageAugmenter(BaseEstimator):
                 import torch.nn.functional as F
 
                 grid = F.affine_grid(theta, list(sub.shape), align_corners=False)
-                warped = F.grid_sample(sub, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+                warped = F.grid_sample(
+                    sub, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+                )
                 x = x.clone()
                 x[idx.to(dev)] = warped
         if self.contrast or self.brightness:

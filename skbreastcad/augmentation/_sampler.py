@@ -79,8 +79,15 @@ class AugmentingSampler(BaseSampler):
         "image_shape": [None, tuple, list],
     }
 
-    def __init__(self, *, augmenter=None, n_copies=1, value_range="dtype", random_state=None,
-                 image_shape=None):
+    def __init__(
+        self,
+        *,
+        augmenter=None,
+        n_copies=1,
+        value_range="dtype",
+        random_state=None,
+        image_shape=None,
+    ):
         super().__init__(sampling_strategy="auto")
         self.augmenter = augmenter
         self.n_copies = n_copies

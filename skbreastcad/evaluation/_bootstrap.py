@@ -119,7 +119,9 @@ def bootstrap_counts(codes, n_groups, n_boot, *, y=None, random_state=None):
     return counts, n_redrawn
 
 
-def confidence_interval(distribution, estimate, *, method="bca", confidence_level=0.95, jackknife=None):
+def confidence_interval(
+    distribution, estimate, *, method="bca", confidence_level=0.95, jackknife=None
+):
     """Percentile or BCa interval from a bootstrap distribution.
 
     Parameters
@@ -335,7 +337,9 @@ def bootstrap_metrics(
     if y.ndim != 1:
         raise ValueError(f"y_true must be 1-D; got shape {y.shape}.")
     if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"y_true must hold binary 0/1 labels; got values {np.unique(y)[:10].tolist()}.")
+        raise ValueError(
+            f"y_true must hold binary 0/1 labels; got values {np.unique(y)[:10].tolist()}."
+        )
     n = len(y)
 
     def as_2d(a, name):

@@ -44,7 +44,9 @@ def _binary_labels(y_true):
 def _paired(a, name, n):
     a = np.asarray(a, dtype=float)
     if a.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), one value per sample of y_true; got {a.shape}.")
+        raise ValueError(
+            f"{name} must have shape ({n},), one value per sample of y_true; got {a.shape}."
+        )
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contain NaN or infinite values.")
     return a
@@ -240,7 +242,12 @@ def mcnemar_test(y_true, y_pred_a, y_pred_b, *, exact=True, correction=True):
     if b + c == 0:
         return {"b": b, "c": c, "statistic": 0.0, "pvalue": 1.0}
     if exact:
-        return {"b": b, "c": c, "statistic": float(min(b, c)), "pvalue": float(binomtest(min(b, c), b + c).pvalue)}
+        return {
+            "b": b,
+            "c": c,
+            "statistic": float(min(b, c)),
+            "pvalue": float(binomtest(min(b, c), b + c).pvalue),
+        }
     stat = (max(abs(b - c) - (1 if correction else 0), 0)) ** 2 / (b + c)
     return {"b": b, "c": c, "statistic": float(stat), "pvalue": float(chi2.sf(stat, 1))}
 
@@ -369,15 +376,21 @@ def paired_bootstrap_test(
     kind, _ = parse_metric(metric)
     needed = y_pred if kind == "threshold" else scores
     if needed is None:
-        raise ValueError(f"Metric {metric!r} needs {'y_pred' if kind == 'threshold' else 'scores'}.")
+        raise ValueError(
+            f"Metric {metric!r} needs {'y_pred' if kind == 'threshold' else 'scores'}."
+        )
     needed = np.asarray(needed, dtype=float)
     if needed.shape != (2, n):
-        raise ValueError(f"Give both candidates' values as an array of shape (2, {n}); got {needed.shape}.")
+        raise ValueError(
+            f"Give both candidates' values as an array of shape (2, {n}); got {needed.shape}."
+        )
     _check_level(confidence_level)
     scores_, y_pred_ = (None, needed) if kind == "threshold" else (needed, None)
     codes, n_groups = _group_codes(groups, n)
     counts, n_redrawn = bootstrap_counts(codes, n_groups, n_boot, y=y, random_state=random_state)
-    full = weighted_metrics(np.ones((1, n)), y, scores=scores_, y_pred=y_pred_, metrics=[metric])[metric][0]
+    full = weighted_metrics(np.ones((1, n)), y, scores=scores_, y_pred=y_pred_, metrics=[metric])[
+        metric
+    ][0]
     diff = full[0] - full[1]
     dist = _evaluate(counts, codes, y, scores_, y_pred_, [metric])[metric]
     d = dist[:, 0] - dist[:, 1]
@@ -385,7 +398,9 @@ def paired_bootstrap_test(
     if method == "bca":
         j = _evaluate_jackknife(codes, n_groups, y, scores_, y_pred_, [metric])[metric]
         jack = j[:, 0] - j[:, 1]
-    low, high = confidence_interval(d, diff, method=method, confidence_level=confidence_level, jackknife=jack)
+    low, high = confidence_interval(
+        d, diff, method=method, confidence_level=confidence_level, jackknife=jack
+    )
     p = bootstrap_pvalue(d)
     return {
         "difference": float(diff),

@@ -206,7 +206,9 @@ def weighted_metrics(W, y, *, scores=None, y_pred=None, metrics=DEFAULT_METRICS,
     n_units = W.shape[1]
     codes = np.arange(len(y)) if codes is None else np.asarray(codes)
     if codes.shape != y.shape or (len(codes) and codes.max() >= n_units):
-        raise ValueError(f"codes must give each of the {len(y)} samples one of the {n_units} columns of W.")
+        raise ValueError(
+            f"codes must give each of the {len(y)} samples one of the {n_units} columns of W."
+        )
     y_pred = None if y_pred is None else np.asarray(y_pred, dtype=float)
     scores = None if scores is None else np.asarray(scores, dtype=float)
     n_candidates = len(y_pred if y_pred is not None else scores)
@@ -215,8 +217,12 @@ def weighted_metrics(W, y, *, scores=None, y_pred=None, metrics=DEFAULT_METRICS,
     unit_pos = np.bincount(codes, weights=y, minlength=n_units)
     unit_all = np.bincount(codes, minlength=n_units).astype(float)
     if threshold_names:
-        unit_tp = np.stack([np.bincount(codes, weights=y * p, minlength=n_units) for p in y_pred], axis=1)
-        unit_fp = np.stack([np.bincount(codes, weights=(1 - y) * p, minlength=n_units) for p in y_pred], axis=1)
+        unit_tp = np.stack(
+            [np.bincount(codes, weights=y * p, minlength=n_units) for p in y_pred], axis=1
+        )
+        unit_fp = np.stack(
+            [np.bincount(codes, weights=(1 - y) * p, minlength=n_units) for p in y_pred], axis=1
+        )
     bins = [_score_bins(s, y, codes, n_units) for s in scores] if ranking_specs else []
     for start in range(0, len(W), _CHUNK):
         block = W[start : start + _CHUNK]
@@ -224,7 +230,9 @@ def weighted_metrics(W, y, *, scores=None, y_pred=None, metrics=DEFAULT_METRICS,
         if threshold_names:
             pos = block @ unit_pos
             neg = block @ unit_all - pos
-            values = _threshold_metrics(block, pos, neg, block @ unit_tp, block @ unit_fp, threshold_names)
+            values = _threshold_metrics(
+                block, pos, neg, block @ unit_tp, block @ unit_fp, threshold_names
+            )
             for name, v in values.items():
                 out[name][rows] = v
         if ranking_specs:

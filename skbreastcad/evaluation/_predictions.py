@@ -139,7 +139,9 @@ def _fit_params_for(fit_params, indices, n_samples):
     return out
 
 
-def _fit_and_predict(estimator, params, X, y, train, test, fit_params, scorer, pos_label, verbose, tag):
+def _fit_and_predict(
+    estimator, params, X, y, train, test, fit_params, scorer, pos_label, verbose, tag
+):
     estimator = clone(estimator).set_params(**clone(params, safe=False))
     start = time.perf_counter()
     estimator.fit(_safe_indexing(X, train), y[train], **_fit_params_for(fit_params, train, len(y)))
@@ -176,7 +178,9 @@ def candidate_labels(candidates):
     """Readable, unique labels for parameter dicts (``C=0.1, kernel='rbf'``)."""
     if len(candidates) == 1 and not candidates[0]:
         return ["estimator"]
-    labels = [", ".join(f"{k.rsplit('__', 1)[-1]}={_short(v)}" for k, v in p.items()) for p in candidates]
+    labels = [
+        ", ".join(f"{k.rsplit('__', 1)[-1]}={_short(v)}" for k, v in p.items()) for p in candidates
+    ]
     seen = {}
     for i, label in enumerate(labels):
         if labels.count(label) > 1:
@@ -246,7 +250,9 @@ def _read_search(estimator):
         candidates = list(ParameterGrid(estimator.param_grid))
     elif isinstance(estimator, RandomizedSearchCV):
         candidates = list(
-            ParameterSampler(estimator.param_distributions, estimator.n_iter, random_state=estimator.random_state)
+            ParameterSampler(
+                estimator.param_distributions, estimator.n_iter, random_state=estimator.random_state
+            )
         )
     elif isinstance(estimator, BaseSearchCV):
         raise TypeError(
@@ -333,7 +339,9 @@ def cross_val_predictions(
     >>> res.best_params_ == search.fit(X, y).best_params_
     True
     """
-    base, candidates, search_cv, search_scoring, search_refit, search_n_jobs = _read_search(estimator)
+    base, candidates, search_cv, search_scoring, search_refit, search_n_jobs = _read_search(
+        estimator
+    )
     cv = search_cv if cv is None else cv
     scoring = search_scoring if scoring is None else scoring
     refit = search_refit if refit is None else refit
@@ -356,10 +364,14 @@ def cross_val_predictions(
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != (len(y),):
-            raise ValueError(f"groups must have shape ({len(y)},), one per sample; got {groups.shape}.")
+            raise ValueError(
+                f"groups must have shape ({len(y)},), one per sample; got {groups.shape}."
+            )
     if candidate_names is not None:
         candidate_names = [str(c) for c in candidate_names]
-        if len(candidate_names) != len(candidates) or len(set(candidate_names)) != len(candidate_names):
+        if len(candidate_names) != len(candidates) or len(set(candidate_names)) != len(
+            candidate_names
+        ):
             raise ValueError(
                 f"candidate_names must be {len(candidates)} unique names; got {candidate_names!r}."
             )
@@ -393,7 +405,17 @@ def cross_val_predictions(
     start = time.perf_counter()
     tasks = [
         delayed(_fit_and_predict)(
-            base, params, X, y, train, test, fit_params, scorer, pos_label, verbose, f"{label} fold {k}"
+            base,
+            params,
+            X,
+            y,
+            train,
+            test,
+            fit_params,
+            scorer,
+            pos_label,
+            verbose,
+            f"{label} fold {k}",
         )
         for label, params in zip(labels, candidates)
         for k, (train, test) in enumerate(splits)
@@ -424,7 +446,9 @@ def cross_val_predictions(
             )
     predictions = pd.concat(frames, ignore_index=True)
     predictions["candidate"] = pd.Categorical(predictions["candidate"], categories=labels)
-    predictions = predictions.sort_values(["candidate", "sample"], kind="stable").reset_index(drop=True)
+    predictions = predictions.sort_values(["candidate", "sample"], kind="stable").reset_index(
+        drop=True
+    )
 
     cv_results = _cv_results(outputs, candidates, n_splits)
     result = CrossValPredictions(
@@ -495,5 +519,7 @@ def _refit(result, base, candidates, refit, X, y, fit_params):
     if key is not None:
         result.best_score_ = float(results[f"mean_test_{key}"][best])
     start = time.perf_counter()
-    result.best_estimator_ = clone(base).set_params(**clone(candidates[best], safe=False)).fit(X, y, **fit_params)
+    result.best_estimator_ = (
+        clone(base).set_params(**clone(candidates[best], safe=False)).fit(X, y, **fit_params)
+    )
     result.refit_time_ = time.perf_counter() - start

@@ -36,8 +36,18 @@ def _versions():
     import importlib.metadata as md
 
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in ("skbreastcad", "numpy", "scipy", "scikit-learn", "imbalanced-learn", "pandas", "matplotlib",
-                 "joblib", "torch", "skorch"):
+    for name in (
+        "skbreastcad",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "imbalanced-learn",
+        "pandas",
+        "matplotlib",
+        "joblib",
+        "torch",
+        "skorch",
+    ):
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
@@ -81,9 +91,15 @@ def _aligned(predictions):
     """Per-candidate arrays over the same samples, after checking the frame."""
     import pandas as pd
 
-    missing = [c for c in ("sample", "fold", "candidate", "y_true", "score", "y_pred") if c not in predictions]
+    missing = [
+        c
+        for c in ("sample", "fold", "candidate", "y_true", "score", "y_pred")
+        if c not in predictions
+    ]
     if missing:
-        raise ValueError(f"predictions lack the columns {missing}; expected {list(PREDICTION_COLUMNS)}.")
+        raise ValueError(
+            f"predictions lack the columns {missing}; expected {list(PREDICTION_COLUMNS)}."
+        )
     if len(predictions) == 0:
         raise ValueError("predictions are empty.")
     if isinstance(predictions["candidate"].dtype, pd.CategoricalDtype):
@@ -107,7 +123,9 @@ def _aligned(predictions):
                 "paired comparison needs every candidate scored on the same samples."
             )
         if rows[["score", "y_pred"]].isna().any().any():
-            raise ValueError(f"Candidate {candidate!r} has missing (NaN) scores or predicted labels.")
+            raise ValueError(
+                f"Candidate {candidate!r} has missing (NaN) scores or predicted labels."
+            )
         by_candidate[candidate] = rows
     first = by_candidate[candidates[0]]
     y = first["y_true"].to_numpy()
@@ -115,7 +133,9 @@ def _aligned(predictions):
         raise ValueError(f"y_true must hold binary 0/1 labels; got {np.unique(y)[:10].tolist()}.")
     for candidate, rows in by_candidate.items():
         if not np.array_equal(rows["y_true"].to_numpy(), y):
-            raise ValueError(f"Candidate {candidate!r} disagrees with the others on the true labels.")
+            raise ValueError(
+                f"Candidate {candidate!r} disagrees with the others on the true labels."
+            )
     groups = first["group"].to_numpy() if "group" in first else first["sample"].to_numpy()
     return {
         "candidates": candidates,
@@ -134,7 +154,9 @@ def _per_fold(data, metrics):
     fold = data["fold"]
     folds = np.unique(fold)
     W = (fold[None, :] == folds[:, None]).astype(float)
-    out = weighted_metrics(W, data["y"], scores=data["scores"], y_pred=data["y_pred"], metrics=metrics)
+    out = weighted_metrics(
+        W, data["y"], scores=data["scores"], y_pred=data["y_pred"], metrics=metrics
+    )
     pos = W @ data["y"]
     neg = W.sum(axis=1) - pos
     for m in metrics:
@@ -162,7 +184,9 @@ def _roc_band(y, score, codes, n_groups, n_boot, random_state, grid):
     # highest sensitivity at a false positive rate <= each grid point, all rows in one
     # searchsorted: rows are offset by 2 so that every row's values stay in their own range
     offset = 2.0 * np.arange(B)[:, None]
-    idx = np.searchsorted((fpr + offset).ravel(), (grid[None, :] + offset).ravel(), side="right") - 1
+    idx = (
+        np.searchsorted((fpr + offset).ravel(), (grid[None, :] + offset).ravel(), side="right") - 1
+    )
     values = tpr.ravel()[idx].reshape(B, len(grid))
     return np.quantile(values, [0.025, 0.975], axis=0)
 
@@ -227,8 +251,19 @@ class Report:
     ['candidate', 'metric', 'estimate', 'ci_low', 'ci_high', 'mean', 'sd', 'per_fold']
     """
 
-    def __init__(self, *, results, comparisons, predictions, thresholds, config, timings, reference,
-                 search=None, title="Evaluation report"):
+    def __init__(
+        self,
+        *,
+        results,
+        comparisons,
+        predictions,
+        thresholds,
+        config,
+        timings,
+        reference,
+        search=None,
+        title="Evaluation report",
+    ):
         self.results = results
         self.comparisons = comparisons
         self.predictions = predictions
@@ -317,8 +352,15 @@ class Report:
         n_band = min(int(self.config["n_boot"]), 500)
         for c, candidate in enumerate(data["candidates"]):
             fpr, tpr, _ = roc_curve(data["y"], data["scores"][c])
-            low, high = _roc_band(data["y"].astype(float), data["scores"][c], codes, n_groups, n_band,
-                                  self.config["random_state"], grid)
+            low, high = _roc_band(
+                data["y"].astype(float),
+                data["scores"][c],
+                codes,
+                n_groups,
+                n_band,
+                self.config["random_state"],
+                grid,
+            )
             curve = {"fpr": fpr, "tpr": tpr, "grid": grid, "low": low, "high": high}
             if candidate in auc.index:
                 row = auc.loc[candidate]
@@ -332,11 +374,19 @@ class Report:
         matrices, titles = {}, {}
         thresholds = self.thresholds.assign(candidate=self.thresholds["candidate"].astype(str))
         for c, candidate in enumerate(data["candidates"]):
-            matrices[candidate] = confusion_matrix(data["y"], data["y_pred"][c].astype(int), labels=[0, 1])
-            t = thresholds.loc[thresholds["candidate"] == candidate, "threshold"].to_numpy(dtype=float)
-            titles[candidate] = "estimator's predict" if np.isnan(t).all() else (
-                f"threshold {np.nanmin(t):.3g}"
-                + (f" to {np.nanmax(t):.3g} over folds" if np.nanmax(t) > np.nanmin(t) else "")
+            matrices[candidate] = confusion_matrix(
+                data["y"], data["y_pred"][c].astype(int), labels=[0, 1]
+            )
+            t = thresholds.loc[thresholds["candidate"] == candidate, "threshold"].to_numpy(
+                dtype=float
+            )
+            titles[candidate] = (
+                "estimator's predict"
+                if np.isnan(t).all()
+                else (
+                    f"threshold {np.nanmin(t):.3g}"
+                    + (f" to {np.nanmax(t):.3g} over folds" if np.nanmax(t) > np.nanmin(t) else "")
+                )
             )
         plot_confusion_matrices(matrices, titles=titles, path=folder / "confusion.png")
         figures["confusion.png"] = (
@@ -347,10 +397,14 @@ class Report:
         if scores.min() >= 0 and scores.max() <= 1:
             cal = {}
             for c, candidate in enumerate(data["candidates"]):
-                fraction, mean_predicted = calibration_curve(data["y"], scores[c], n_bins=10, strategy="quantile")
+                fraction, mean_predicted = calibration_curve(
+                    data["y"], scores[c], n_bins=10, strategy="quantile"
+                )
                 cal[candidate] = (mean_predicted, fraction)
             plot_calibration_curves(cal, path=folder / "calibration.png")
-            figures["calibration.png"] = "Calibration of the out-of-fold probabilities (10 quantile bins)."
+            figures["calibration.png"] = (
+                "Calibration of the out-of-fold probabilities (10 quantile bins)."
+            )
         return figures
 
     def to_dict(self):
@@ -372,7 +426,9 @@ class Report:
             "reference": self.reference,
             "results": records(self.results),
             "comparisons": records(self.comparisons),
-            "thresholds": records(self.thresholds.assign(candidate=self.thresholds["candidate"].astype(str))),
+            "thresholds": records(
+                self.thresholds.assign(candidate=self.thresholds["candidate"].astype(str))
+            ),
             "config": self.config,
             "timings": self.timings,
         }
@@ -383,15 +439,43 @@ class Report:
             f"{self.config['confidence_level']:.0%} {_method_name(self.config['ci_method'])} "
             f"bootstrap interval (resampling {self.config['resampled_units']})."
         )
-        lines = [f"# {self.title}", "", self._summary(), "", "## Results", "",
-                 intro, "", "```", self.format_table(), "```", "",
-                 "## Paired comparisons", "", f"Reference: **{self.reference}**.", "",
-                 _frame_markdown(self.comparisons), ""]
+        lines = [
+            f"# {self.title}",
+            "",
+            self._summary(),
+            "",
+            "## Results",
+            "",
+            intro,
+            "",
+            "```",
+            self.format_table(),
+            "```",
+            "",
+            "## Paired comparisons",
+            "",
+            f"Reference: **{self.reference}**.",
+            "",
+            _frame_markdown(self.comparisons),
+            "",
+        ]
         lines += ["## Figures", ""]
         for name, caption in figures.items():
             lines += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-        lines += ["## Configuration", "", "```json", json.dumps(self.config, indent=2, default=str), "```", "",
-                  "## Timings (s)", "", "```json", json.dumps(self.timings, indent=2), "```", ""]
+        lines += [
+            "## Configuration",
+            "",
+            "```json",
+            json.dumps(self.config, indent=2, default=str),
+            "```",
+            "",
+            "## Timings (s)",
+            "",
+            "```json",
+            json.dumps(self.timings, indent=2),
+            "```",
+            "",
+        ]
         return "\n".join(lines)
 
     def _summary(self):
@@ -426,22 +510,34 @@ class Report:
             f"by {html.escape(str(self.config.get('compare_metric')))}): difference reference minus "
             "candidate; p-values Holm-adjusted within each metric and test.</p>"
         )
-        parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>",
-                 f"<style>{style}</style></head><body>", f"<h1>{html.escape(self.title)}</h1>",
-                 f"<p>{html.escape(self._summary())}</p>", "<h2>Results</h2>", results_intro,
-                 f"<div class='wide'>{_ci_html_table(self.results)}</div>", "<h2>Paired comparisons</h2>",
-                 comparisons_intro,
-                 "<div class='wide'>" + self.comparisons.to_html(index=False, float_format=lambda v: f"{v:.4g}")
-                 + "</div>", "<h2>Figures</h2>"]
+        parts = [
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>",
+            f"<style>{style}</style></head><body>",
+            f"<h1>{html.escape(self.title)}</h1>",
+            f"<p>{html.escape(self._summary())}</p>",
+            "<h2>Results</h2>",
+            results_intro,
+            f"<div class='wide'>{_ci_html_table(self.results)}</div>",
+            "<h2>Paired comparisons</h2>",
+            comparisons_intro,
+            "<div class='wide'>"
+            + self.comparisons.to_html(index=False, float_format=lambda v: f"{v:.4g}")
+            + "</div>",
+            "<h2>Figures</h2>",
+        ]
         for name, caption in figures.items():
             data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
             parts.append(
                 f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
-        parts += ["<h2>Configuration</h2>", f"<pre>{html.escape(json.dumps(self.config, indent=2, default=str))}</pre>",
-                  "<h2>Timings (s)</h2>", f"<pre>{html.escape(json.dumps(self.timings, indent=2))}</pre>",
-                  "</body></html>"]
+        parts += [
+            "<h2>Configuration</h2>",
+            f"<pre>{html.escape(json.dumps(self.config, indent=2, default=str))}</pre>",
+            "<h2>Timings (s)</h2>",
+            f"<pre>{html.escape(json.dumps(self.timings, indent=2))}</pre>",
+            "</body></html>",
+        ]
         return "\n".join(parts)
 
     def save(self, folder):
@@ -502,7 +598,9 @@ def _frame_markdown(frame):
     cols = list(frame.columns)
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in frame.itertuples(index=False):
-        out.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |")
+        out.append(
+            "| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |"
+        )
     return "\n".join(out)
 
 
@@ -511,7 +609,9 @@ def _ci_html_table(results):
 
     metrics = list(pd.unique(results["metric"]))
     frame = results.set_index(["candidate", "metric"])
-    head = "<tr><th>candidate</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in metrics) + "</tr>"
+    head = (
+        "<tr><th>candidate</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in metrics) + "</tr>"
+    )
     rows = []
     for candidate in pd.unique(results["candidate"]):
         cells = []
@@ -532,7 +632,9 @@ def results_table(results, metrics=None):
     for m in metrics:
         rows = results[results["metric"] == m].set_index("candidate")
         if len(rows) == 0:
-            raise ValueError(f"No results for metric {m!r}; the report has {list(pd.unique(results['metric']))}.")
+            raise ValueError(
+                f"No results for metric {m!r}; the report has {list(pd.unique(results['metric']))}."
+            )
         out[m] = rows["estimate"]
         out[f"{m}_ci_low"] = rows["ci_low"]
         out[f"{m}_ci_high"] = rows["ci_high"]
@@ -550,21 +652,30 @@ def format_results(results, metrics=None, *, digits=3):
     if metrics is None:
         metrics = list(pd.unique(results["metric"]))
     frame = results.set_index(["candidate", "metric"])
-    labels = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in pd.unique(results["candidate"])]
+    labels = [
+        " / ".join(map(str, c)) if isinstance(c, tuple) else str(c)
+        for c in pd.unique(results["candidate"])
+    ]
     cells = {}
     for label, candidate in zip(labels, pd.unique(results["candidate"])):
         for m in metrics:
             r = frame.loc[(candidate, m)]
-            cells[label, m] = f"{r['estimate']:.{digits}f} [{r['ci_low']:.{digits - 1}f}, {r['ci_high']:.{digits - 1}f}]"
+            cells[label, m] = (
+                f"{r['estimate']:.{digits}f} [{r['ci_low']:.{digits - 1}f}, {r['ci_high']:.{digits - 1}f}]"
+            )
     width = max(len(v) for v in cells.values())
     name_width = max(10, *(len(label) for label in labels)) + 2
-    headers = [m if len(m) <= width else m.replace("sensitivity", "sens").replace("specificity", "spec")
-               for m in metrics]
+    headers = [
+        m if len(m) <= width else m.replace("sensitivity", "sens").replace("specificity", "spec")
+        for m in metrics
+    ]
     col = max(width, *(len(h) for h in headers)) + 2
     lines = [f"{'candidate':<{name_width}}" + "".join(f"{h:>{col}}" for h in headers)]
     lines.append("-" * len(lines[0]))
     for label in labels:
-        lines.append(f"{label:<{name_width}}" + "".join(f"{cells[label, m]:>{col}}" for m in metrics))
+        lines.append(
+            f"{label:<{name_width}}" + "".join(f"{cells[label, m]:>{col}}" for m in metrics)
+        )
     return "\n".join(lines)
 
 
@@ -660,7 +771,9 @@ def evaluate_predictions(
     """
     import pandas as pd
 
-    metrics = _check_options(threshold, metrics, n_boot, ci_method, confidence_level, compare_metric)
+    metrics = _check_options(
+        threshold, metrics, n_boot, ci_method, confidence_level, compare_metric
+    )
     start = time.perf_counter()
     data = _aligned(predictions)
     if data["y"].all() or not data["y"].any():
@@ -672,8 +785,15 @@ def evaluate_predictions(
     data = _aligned(predictions)
 
     boot = bootstrap_metrics(
-        data["y"], scores=data["scores"], y_pred=data["y_pred"], groups=data["groups"], metrics=metrics,
-        n_boot=n_boot, method=ci_method, confidence_level=confidence_level, random_state=random_state,
+        data["y"],
+        scores=data["scores"],
+        y_pred=data["y_pred"],
+        groups=data["groups"],
+        metrics=metrics,
+        n_boot=n_boot,
+        method=ci_method,
+        confidence_level=confidence_level,
+        random_state=random_state,
     )
     folds, per_fold = _per_fold(data, metrics)
     rows = []
@@ -681,21 +801,32 @@ def evaluate_predictions(
         for m in metrics:
             values = per_fold[m][:, c]
             finite = values[np.isfinite(values)]
-            rows.append({
-                "candidate": candidate,
-                "metric": m,
-                "estimate": float(boot.estimate[m][c]),
-                "ci_low": float(boot.ci_low[m][c]),
-                "ci_high": float(boot.ci_high[m][c]),
-                "mean": float(finite.mean()) if len(finite) else np.nan,
-                "sd": float(finite.std()) if len(finite) else np.nan,
-                "per_fold": [None if not np.isfinite(v) else float(v) for v in values],
-            })
+            rows.append(
+                {
+                    "candidate": candidate,
+                    "metric": m,
+                    "estimate": float(boot.estimate[m][c]),
+                    "ci_low": float(boot.ci_low[m][c]),
+                    "ci_high": float(boot.ci_high[m][c]),
+                    "mean": float(finite.mean()) if len(finite) else np.nan,
+                    "sd": float(finite.std()) if len(finite) else np.nan,
+                    "per_fold": [None if not np.isfinite(v) else float(v) for v in values],
+                }
+            )
     results = pd.DataFrame(rows, columns=list(_RESULT_COLUMNS))
 
     comparisons = pd.DataFrame(
-        columns=["candidate", "reference", "metric", "test", "difference", "ci_low", "ci_high", "pvalue",
-                 "pvalue_holm"]
+        columns=[
+            "candidate",
+            "reference",
+            "metric",
+            "test",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "pvalue",
+            "pvalue_holm",
+        ]
     )
     if reference is None and compare_metric is not None:
         reference = candidates[int(np.argmax(boot.estimate[compare_metric]))]
@@ -754,28 +885,52 @@ def _compare(data, boot, metrics, reference, confidence_level):
             # the resamples are shared by all candidates, so this is the paired bootstrap
             d = dist[:, r] - dist[:, c]
             low, high = np.quantile(d, [alpha, 1 - alpha])
-            rows.append({
-                "candidate": candidate, "reference": reference, "metric": m, "test": "paired bootstrap",
-                "difference": float(boot.estimate[m][r] - boot.estimate[m][c]), "ci_low": float(low),
-                "ci_high": float(high), "pvalue": bootstrap_pvalue(d),
-            })
+            rows.append(
+                {
+                    "candidate": candidate,
+                    "reference": reference,
+                    "metric": m,
+                    "test": "paired bootstrap",
+                    "difference": float(boot.estimate[m][r] - boot.estimate[m][c]),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                    "pvalue": bootstrap_pvalue(d),
+                }
+            )
     others = [(c, candidate) for c, candidate in enumerate(candidates) if c != r]
     if "roc_auc" in metrics:
         z = float(norm.ppf(1 - alpha))
         for c, candidate in others:
             res = delong_test(data["y"], data["scores"][r], data["scores"][c])
-            rows.append({
-                "candidate": candidate, "reference": reference, "metric": "roc_auc", "test": "DeLong",
-                "difference": res.difference, "ci_low": res.difference - z * res.se,
-                "ci_high": res.difference + z * res.se, "pvalue": res.pvalue,
-            })
+            rows.append(
+                {
+                    "candidate": candidate,
+                    "reference": reference,
+                    "metric": "roc_auc",
+                    "test": "DeLong",
+                    "difference": res.difference,
+                    "ci_low": res.difference - z * res.se,
+                    "ci_high": res.difference + z * res.se,
+                    "pvalue": res.pvalue,
+                }
+            )
     for c, candidate in others:
         res = mcnemar_test(data["y"], data["y_pred"][r], data["y_pred"][c])
-        diff = float(np.mean(data["y_pred"][r] == data["y"]) - np.mean(data["y_pred"][c] == data["y"]))
-        rows.append({
-            "candidate": candidate, "reference": reference, "metric": "accuracy", "test": "McNemar",
-            "difference": diff, "ci_low": np.nan, "ci_high": np.nan, "pvalue": res["pvalue"],
-        })
+        diff = float(
+            np.mean(data["y_pred"][r] == data["y"]) - np.mean(data["y_pred"][c] == data["y"])
+        )
+        rows.append(
+            {
+                "candidate": candidate,
+                "reference": reference,
+                "metric": "accuracy",
+                "test": "McNemar",
+                "difference": diff,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "pvalue": res["pvalue"],
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["pvalue_holm"] = np.nan
     for idx in frame.groupby(["metric", "test"], sort=False).groups.values():
@@ -883,19 +1038,35 @@ def evaluate(
     >>> report.table().columns[:3].tolist()
     ['roc_auc', 'roc_auc_ci_low', 'roc_auc_ci_high']
     """
-    metrics = _check_options(threshold, metrics, n_boot, ci_method, confidence_level, compare_metric)
+    metrics = _check_options(
+        threshold, metrics, n_boot, ci_method, confidence_level, compare_metric
+    )
     y_arr = np.asarray(y)
     if groups is not None and np.shape(groups) != y_arr.shape:
-        raise ValueError(f"groups must have shape {y_arr.shape}, one per sample; got {np.shape(groups)}.")
+        raise ValueError(
+            f"groups must have shape {y_arr.shape}, one per sample; got {np.shape(groups)}."
+        )
     start = time.perf_counter()
     search = cross_val_predictions(
-        estimator, X, y, groups=groups, cv=cv, scoring=scoring, refit=refit, candidate_names=candidate_names,
-        pos_label=pos_label, n_jobs=n_jobs, verbose=verbose, fit_params=fit_params,
+        estimator,
+        X,
+        y,
+        groups=groups,
+        cv=cv,
+        scoring=scoring,
+        refit=refit,
+        candidate_names=candidate_names,
+        pos_label=pos_label,
+        n_jobs=n_jobs,
+        verbose=verbose,
+        fit_params=fit_params,
     )
     cv_s = time.perf_counter() - start
     timings = {
         "cross_validation_s": cv_s,
-        "mean_fit_time_s": dict(zip(search.candidates_, map(float, search.cv_results_["mean_fit_time"]))),
+        "mean_fit_time_s": dict(
+            zip(search.candidates_, map(float, search.cv_results_["mean_fit_time"]))
+        ),
     }
     if hasattr(search, "refit_time_"):
         timings["refit_s"] = search.refit_time_
@@ -903,7 +1074,9 @@ def evaluate(
     run_config = {
         "estimator": repr(estimator),
         "parameters": {k: repr(v) for k, v in params.items()},
-        "candidate_params": [{k: repr(v) for k, v in p.items()} for p in search.cv_results_["params"]],
+        "candidate_params": [
+            {k: repr(v) for k, v in p.items()} for p in search.cv_results_["params"]
+        ],
         "cv": repr(search.cv),
         "pos_label": repr(search.pos_label),
         "data_fingerprint": data_fingerprint(X, y, groups),
@@ -911,9 +1084,18 @@ def evaluate(
         **(config or {}),
     }
     report = evaluate_predictions(
-        search.predictions, threshold=threshold, metrics=metrics, n_boot=n_boot, ci_method=ci_method,
-        confidence_level=confidence_level, compare_metric=compare_metric, random_state=random_state,
-        config=run_config, timings=timings, search=search, title=title,
+        search.predictions,
+        threshold=threshold,
+        metrics=metrics,
+        n_boot=n_boot,
+        ci_method=ci_method,
+        confidence_level=confidence_level,
+        compare_metric=compare_metric,
+        random_state=random_state,
+        config=run_config,
+        timings=timings,
+        search=search,
+        title=title,
     )
     report.timings["total_s"] = time.perf_counter() - start
     return report

@@ -77,7 +77,9 @@ class RunDir:
         if fd is None:  # pragma: no cover - nobody else knows the hidden name
             raise RuntimeError(f"Could not lock the new fit folder {new}.")
         # flock belongs to the open file, so the lock survives the rename
-        path = os.path.join(os.path.dirname(new), prefix + os.path.basename(new)[len(_NEW_PREFIX) :])
+        path = os.path.join(
+            os.path.dirname(new), prefix + os.path.basename(new)[len(_NEW_PREFIX) :]
+        )
         os.rename(new, path)
         return cls(path, fd)
 
