@@ -24,14 +24,20 @@ def check_experiment_data(X, y, groups=None, cv=5):
     Parameters
     ----------
     X : array-like of shape (n_samples, height, width)
+        ROI images.
     y : array-like of shape (n_samples,)
-    groups : array-like of shape (n_samples,) or None
-    cv : int or splitter
+        Binary labels, 1 = tumour.
+    groups : array-like of shape (n_samples,) or None, default=None
+        Patient ids, one per image; there must be at least as many patients
+        as folds.
+    cv : int or cross-validation splitter, default=5
+        Number of folds, or a splitter whose ``n_splits`` is checked against
+        the class and patient counts.
 
     Returns
     -------
     X, y, groups : ndarray
-        ``groups`` stays None when not given.
+        The inputs as arrays; ``groups`` stays None when not given.
 
     Examples
     --------
@@ -79,18 +85,31 @@ def check_experiment_data(X, y, groups=None, cv=5):
 
 
 def make_cv(cv, groups, random_state):
-    """Folds that never split a patient when ``groups`` are given (shuffled, seeded).
+    """Make folds that never split a patient when ``groups`` are given (shuffled, seeded).
 
     Parameters
     ----------
-    cv : int or splitter
-        A splitter is returned unchanged.
-    groups : array-like or None
-    random_state : int or None
+    cv : int or cross-validation splitter
+        Number of folds; a splitter is returned unchanged.
+    groups : array-like of shape (n_samples,) or None
+        Patient ids; when given, the folds are a
+        :class:`~sklearn.model_selection.StratifiedGroupKFold`, otherwise a
+        :class:`~sklearn.model_selection.StratifiedKFold`.
+    random_state : int, RandomState instance or None
+        Seeds the shuffling of the folds.
 
     Returns
     -------
-    cv : splitter
+    cv : cross-validation splitter
+        Stratified, shuffled folds (grouped by patient when ``groups`` are
+        given), or ``cv`` itself when it is already a splitter.
+
+    Examples
+    --------
+    >>> make_cv(5, groups=None, random_state=0)
+    StratifiedKFold(n_splits=5, random_state=0, shuffle=True)
+    >>> make_cv(3, groups=[0, 0, 1, 1, 2, 2], random_state=0)
+    StratifiedGroupKFold(n_splits=3, random_state=0, shuffle=True)
     """
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
@@ -260,7 +279,26 @@ class ExperimentReport(Report):
     Attributes
     ----------
     notes : list of str
+        The notes given, shown in the report's summary.
     curves : pandas.DataFrame or None
+        The training histories given, if any.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from skbreastcad.evaluation import evaluate_predictions
+    >>> y = np.tile([0, 1], 10)
+    >>> score = y + np.linspace(-0.6, 0.6, 20)
+    >>> predictions = pd.DataFrame({"sample": np.arange(20), "fold": np.arange(20) % 2,
+    ...                             "candidate": "model", "y_true": y, "score": score,
+    ...                             "y_pred": (score > 0.5).astype(int)})
+    >>> report = evaluate_predictions(predictions, metrics=["roc_auc"], n_boot=100)
+    >>> report = ExperimentReport.from_report(report, notes=["A note for the reader."])
+    >>> report.notes, report.candidates
+    (['A note for the reader.'], ['model'])
+    >>> report.to_dict()["notes"]
+    ['A note for the reader.']
     """
 
     def __init__(self, *, notes=(), curves=None, **kwargs):
@@ -271,7 +309,23 @@ class ExperimentReport(Report):
 
     @classmethod
     def from_report(cls, report, *, notes=(), curves=None):
-        """Wrap a plain report."""
+        """Wrap a plain report, adding notes and learning curves.
+
+        Parameters
+        ----------
+        report : Report
+            A :class:`~skbreastcad.evaluation.Report`, whose attributes are
+            taken over.
+        notes : list of str, default=()
+            See the class's ``notes``.
+        curves : pandas.DataFrame or None, default=None
+            See the class's ``curves``.
+
+        Returns
+        -------
+        report : ExperimentReport
+            A new report with the same results as ``report``.
+        """
         fields = ("results", "comparisons", "predictions", "thresholds", "config", "timings", "reference",
                   "search", "title")
         return cls(notes=notes, curves=curves, **{f: getattr(report, f) for f in fields})
@@ -294,7 +348,15 @@ class ExperimentReport(Report):
         return figures
 
     def to_dict(self):
-        """As :meth:`Report.to_dict`, with the notes and the learning curves."""
+        """Return the report as JSON-ready data, with the notes and the learning curves.
+
+        Returns
+        -------
+        data : dict
+            As :meth:`Report.to_dict <skbreastcad.evaluation.Report.to_dict>`,
+            plus ``notes`` and, with curves, ``learning_curves`` (a list of
+            row records).
+        """
         out = super().to_dict()
         out["notes"] = self.notes
         if self.curves is not None:

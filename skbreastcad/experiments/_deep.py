@@ -28,8 +28,22 @@ class HistoryRecorder(Callback):
     Parameters
     ----------
     folder : str or path-like
+        Folder the JSON files are written to; created when missing.
     label : str
         The candidate the histories belong to.
+
+    Examples
+    --------
+    >>> import json
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from types import SimpleNamespace
+    >>> net = SimpleNamespace(stage=2, history=[{"epoch": 1, "train_loss": 0.7, "valid_loss": 0.6}])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     HistoryRecorder(folder, "tiny_cnn / none").on_train_end(net)
+    ...     record = json.loads(next(Path(folder).glob("*.json")).read_text())
+    >>> record["candidate"], record["stage"], record["history"][0]["train_loss"]
+    ('tiny_cnn / none', 2, 0.7)
     """
 
     def __init__(self, folder, label):
@@ -37,7 +51,16 @@ class HistoryRecorder(Callback):
         self.label = label
 
     def on_train_end(self, net, **kwargs):
-        """Write ``net.history`` (epochs, losses) as JSON."""
+        """Write ``net.history`` (epochs, losses) as JSON.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The network whose training ended; its ``stage`` attribute (2 when
+            missing) tells the training stage.
+        **kwargs : dict
+            Other arguments skorch passes to callbacks; unused.
+        """
         rows = [
             {"epoch": h.get("epoch"), "train_loss": h.get("train_loss"), "valid_loss": h.get("valid_loss")}
             for h in net.history
@@ -137,13 +160,17 @@ def compare_backbones(
     Parameters
     ----------
     X : ndarray of shape (n_samples, height, width)
+        ROI images.
     y : array-like of shape (n_samples,)
+        Binary labels, 1 = tumour.
     backbones : sequence of str, default=("vgg16", "resnet50", "inception_v3")
-    groups : array-like, default=None
+        Backbone names (see :func:`skbreastcad.nn.list_backbones`).
+    groups : array-like of shape (n_samples,) or None, default=None
         Patient ids: grouped folds, patient-bootstrap CIs.
     modes : sequence of {"features", "fine_tuned"} or dict, default=("features", "fine_tuned")
         For every backbone, or ``{backbone: modes}``.
     weights : {"imagenet"}, path or None, default="imagenet"
+        Initial weights of every backbone; None is a random initialisation.
     fallback : str, "random" or None, default="efficientnet_lite0"
         Run instead when a backbone's ImageNet weights are not available
         offline (``"random"``: the same backbone with random weights; None:
@@ -152,7 +179,9 @@ def compare_backbones(
         None uses each backbone's pretraining size.
     layer : str or None, default=None
         Probed layer of the feature rows; None takes the embedding.
-    pooling : str, default="avg"
+    pooling : {"avg", "max", "avgmax", "flatten"}, default="avg"
+        Pooling of the feature rows (see
+        :class:`~skbreastcad.features.CNNLayerFeatures`).
     classifier : estimator, default=None
         Of the feature rows; logistic regression by default.
     deep_params : dict, default=None
@@ -160,14 +189,44 @@ def compare_backbones(
         parameters (``max_epochs``, ``lr``, ``batch_size``...).
     memory : str, path-like, joblib.Memory or None, default=None
         Unused by the frozen feature rows (kept for a uniform signature).
-    device : str, default="auto"
-    cv, oversample, threshold, metrics, n_boot, ci_method, random_state, n_jobs, verbose
-        As for :func:`compare_feature_sets`.
+    device : str or torch.device, default="auto"
+        Torch device; "auto" picks CUDA when it is available.
+    cv : int or cross-validation splitter, default=5
+        Number of stratified, shuffled folds (grouped by patient with
+        ``groups``), or a splitter.
+    oversample : bool, default=True
+        Balance the classes of each training fold of the feature rows by
+        random up-sampling of the minority class's features.
+    threshold : str or float, default="default"
+        Threshold policy; as for :func:`compare_feature_sets`.
+    metrics : sequence of str, default=DEFAULT_METRICS
+        Metrics of the report.
+    n_boot : int, default=2000
+        Bootstrap resamples for the confidence intervals.
+    ci_method : {"bca", "percentile"}, default="bca"
+        Bootstrap confidence interval method.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the folds, the samplers, the networks' training and the bootstrap.
+    n_jobs : int or None, default=None
+        Parallel fits (candidates x folds), with joblib's meaning.
+    verbose : int, default=0
+        Verbosity of the search and the evaluation.
 
     Returns
     -------
     report : ExperimentReport
         Rows ``"<backbone> features"`` and ``"<backbone> fine-tuned"``.
+
+    Examples
+    --------
+    Frozen features only, so that no network is trained:
+
+    >>> from skbreastcad.datasets import make_phantoms
+    >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
+    >>> report = compare_backbones(X, y, ["tiny_cnn"], modes=("features",), weights=None,
+    ...                            input_size="native", cv=2, n_boot=50, ci_method="percentile")
+    >>> report.candidates
+    ['tiny_cnn features']
     """
     from ..features import CNNLayerFeatures
     from ._common import check_experiment_data, resolve_backbone, run_candidates
@@ -238,23 +297,63 @@ def compare_transfer(
     Parameters
     ----------
     X : ndarray of shape (n_samples, height, width)
+        ROI images.
     y : array-like of shape (n_samples,)
+        Binary labels, 1 = tumour.
     backbones : sequence of str, default=("efficientnet_lite0",)
-    transfers : sequence of {"none", "imagenet", "two_stage"}, default=all three
+        Backbone names (see :func:`skbreastcad.nn.list_backbones`).
+    transfers : sequence of {"none", "imagenet", "two_stage"}, default=("none", "imagenet", "two_stage")
+        The transfers to compare for every backbone.
     source_data : SourceData or (X_source, y_source), default=None
         Stage-1 data of the two-stage rows (required by them).
-    groups : array-like, default=None
-    weights, fallback, input_size, deep_params, device
+    groups : array-like of shape (n_samples,) or None, default=None
+        Patient ids: grouped folds, patient-bootstrap CIs.
+    weights : {"imagenet"}, path or None, default="imagenet"
+        As for :func:`compare_backbones`.
+    fallback : str, "random" or None, default="efficientnet_lite0"
+        As for :func:`compare_backbones`.
+    input_size : int, (int, int), "native" or None, default=None
+        As for :func:`compare_backbones`.
+    deep_params : dict or None, default=None
         As for :func:`compare_backbones`.
     memory : str, path-like, joblib.Memory or None, default=None
         Caches stage 1, so that every fold reuses one stage-1 training.
-    cv, threshold, metrics, n_boot, ci_method, random_state, n_jobs, verbose
-        As for :func:`compare_feature_sets`.
+    device : str or torch.device, default="auto"
+        Torch device; "auto" picks CUDA when it is available.
+    cv : int or cross-validation splitter, default=5
+        Number of stratified, shuffled folds (grouped by patient with
+        ``groups``), or a splitter.
+    threshold : str or float, default="default"
+        Threshold policy; as for :func:`compare_feature_sets`.
+    metrics : sequence of str, default=DEFAULT_METRICS
+        Metrics of the report.
+    n_boot : int, default=2000
+        Bootstrap resamples for the confidence intervals.
+    ci_method : {"bca", "percentile"}, default="bca"
+        Bootstrap confidence interval method.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the folds, the samplers, the networks' training and the bootstrap.
+    n_jobs : int or None, default=None
+        Parallel fits (candidates x folds), with joblib's meaning.
+    verbose : int, default=0
+        Verbosity of the search and the evaluation.
 
     Returns
     -------
     report : ExperimentReport
         Rows ``"<backbone> / <transfer>"``; ``report.curves`` the histories.
+
+    Examples
+    --------
+    Every row fine-tunes a network in every fold, which takes minutes, so
+    the call is not run here:
+
+    >>> from skbreastcad.datasets import make_phantoms
+    >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
+    >>> report = compare_transfer(X, y, ["tiny_cnn"], ["none"], weights=None,
+    ...                           deep_params={"max_epochs": 2}, cv=2)  # doctest: +SKIP
+    >>> report.curves.columns.tolist()  # doctest: +SKIP
+    ['candidate', 'stage', 'fit', 'epoch', 'train_loss', 'valid_loss']
     """
     from ..models import SourceData
     from ._common import check_experiment_data, resolve_backbone, run_candidates
@@ -340,23 +439,54 @@ def compare_ablations(
     Parameters
     ----------
     X : ndarray of shape (n_samples, height, width)
+        ROI images.
     y : array-like of shape (n_samples,)
+        Binary labels, 1 = tumour.
     features : str or transformer, default="glcm"
         See :func:`make_feature_set`.
     fine_tuned : TwoStageTransferClassifier or None, default=None
         Adds four fine-tuned rows when given.
-    groups : array-like, default=None
-    classifier : estimator, default=None
+    groups : array-like of shape (n_samples,) or None, default=None
+        Patient ids: grouped folds, patient-bootstrap CIs.
+    classifier : estimator or None, default=None
+        Classifier of the feature rows; logistic regression by default.
     augmenter : callable, default=None
         Of the feature rows' :class:`~skbreastcad.augmentation.AugmentingSampler`.
-    cv, threshold, metrics, n_boot, ci_method, random_state, n_jobs, verbose
-        As for :func:`compare_feature_sets`.
+    cv : int or cross-validation splitter, default=5
+        Number of stratified, shuffled folds (grouped by patient with
+        ``groups``), or a splitter.
+    threshold : str or float, default="default"
+        Threshold policy; as for :func:`compare_feature_sets`.
+    metrics : sequence of str, default=DEFAULT_METRICS
+        Metrics of the report.
+    n_boot : int, default=2000
+        Bootstrap resamples for the confidence intervals.
+    ci_method : {"bca", "percentile"}, default="bca"
+        Bootstrap confidence interval method.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the folds, the samplers, the networks' training and the bootstrap.
+    n_jobs : int or None, default=None
+        Parallel fits (candidates x folds), with joblib's meaning.
+    verbose : int, default=0
+        Verbosity of the search and the evaluation.
 
     Returns
     -------
     report : ExperimentReport
         Rows ``"<features>, up-sampling on|off, augmentation on|off"`` (and
         ``"fine-tuned, ..."``).
+
+    Examples
+    --------
+    >>> from skbreastcad.datasets import make_phantoms
+    >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
+    >>> report = compare_ablations(X, y, "glcm", cv=2, n_boot=50, ci_method="percentile")
+    >>> for name in report.candidates:
+    ...     print(name)
+    glcm, up-sampling on, augmentation on
+    glcm, up-sampling on, augmentation off
+    glcm, up-sampling off, augmentation on
+    glcm, up-sampling off, augmentation off
     """
     from imblearn.over_sampling import RandomOverSampler
     from sklearn.base import clone

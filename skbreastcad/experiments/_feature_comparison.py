@@ -35,15 +35,25 @@ def make_feature_set(name, *, image_shape=None, cnn_params=None):
     name : str
         ``"gabor"``, ``"glcm"``, ``"haar"``, ``"cnn"`` or a fusion such as
         ``"cnn+gabor"`` (the study's V+Gabor).
-    image_shape : tuple of int, optional
+    image_shape : tuple of (int, int) or None, default=None
         Passed to every transformer, for flattened input.
-    cnn_params : dict, optional
+    cnn_params : dict or None, default=None
         Keyword arguments of :class:`~skbreastcad.features.CNNLayerFeatures`
         for the ``"cnn"`` part (e.g. ``backbone``, ``layer``, ``weights``).
 
     Returns
     -------
     transformer : estimator
+        An unfitted feature transformer, or a
+        :class:`~sklearn.pipeline.FeatureUnion` of them named after the parts.
+
+    Examples
+    --------
+    >>> make_feature_set("glcm")
+    GLCMFeatures()
+    >>> fused = make_feature_set("cnn+gabor", cnn_params={"backbone": "tiny_cnn", "weights": None})
+    >>> [name for name, _ in fused.transformer_list]
+    ['cnn', 'gabor']
     """
     from .. import features
 
@@ -67,7 +77,7 @@ def make_feature_set(name, *, image_shape=None, cnn_params=None):
 
 def make_feature_pipeline(features="gabor", classifier=None, *, oversample=True, augment=False,
                           random_state=0):
-    """Features -> scaling -> (random over-sampling) -> classifier.
+    """Build the pipeline features -> scaling -> (random over-sampling) -> classifier.
 
     Over-sampling is a pipeline step, so imbalanced-learn applies it during
     ``fit`` only: test folds are never resampled. With ``augment``, the
@@ -80,7 +90,7 @@ def make_feature_pipeline(features="gabor", classifier=None, *, oversample=True,
     ----------
     features : str or transformer, default="gabor"
         A name understood by :func:`make_feature_set` or any transformer.
-    classifier : estimator, optional
+    classifier : estimator or None, default=None
         Defaults to a logistic regression.
     oversample : bool, default=True
         Balance the classes of each training fold by random up-sampling of
@@ -88,10 +98,22 @@ def make_feature_pipeline(features="gabor", classifier=None, *, oversample=True,
     augment : bool, default=False
         Add one augmented copy of every training image (see above).
     random_state : int, RandomState instance or None, default=0
+        Seeds the over-sampler and the augmentation.
 
     Returns
     -------
     pipeline : imblearn.pipeline.Pipeline
+        The unfitted pipeline; its steps are named ``features``, ``scale``,
+        ``oversample`` and ``classifier`` (``image_oversample``, ``augment``,
+        ``features``, ``scale`` and ``classifier`` with ``augment``).
+
+    Examples
+    --------
+    >>> pipe = make_feature_pipeline("glcm")
+    >>> list(pipe.named_steps)
+    ['features', 'scale', 'oversample', 'classifier']
+    >>> list(make_feature_pipeline("glcm", augment=True).named_steps)
+    ['image_oversample', 'augment', 'features', 'scale', 'classifier']
     """
     if augment:
         from ..augmentation import AugmentingSampler
@@ -147,7 +169,7 @@ def compare_feature_sets(
         ROI images.
     y : array-like of shape (n_samples,)
         1 = tumour.
-    feature_sets : sequence of str or dict of str to estimator
+    feature_sets : sequence of str or dict of str to estimator, default=("gabor", "glcm", "haar")
         Names for :func:`make_feature_set` (e.g. ``("gabor", "cnn+gabor")``),
         or ``{label: estimator}``. An estimator is a feature transformer
         (features -> scaling -> over-sampling -> ``classifier``), a classifier
@@ -156,26 +178,35 @@ def compare_feature_sets(
         same table, scored on the same folds), or a dict of pipeline steps
         (``image_oversample``, ``augment``, ``features``, ``scale``,
         ``oversample``, ``classifier``).
-    groups : array-like of shape (n_samples,), optional
+    groups : array-like of shape (n_samples,) or None, default=None
         Patient ids: folds never split a patient (StratifiedGroupKFold), and the
         confidence intervals resample patients.
-    classifier : estimator, optional
-        Defaults to a logistic regression.
+    classifier : estimator or None, default=None
+        Classifier of the feature-transformer rows; defaults to a logistic
+        regression.
     cv : int or cross-validation splitter, default=5
+        Number of stratified, shuffled folds (grouped by patient with
+        ``groups``), or a splitter.
     oversample : bool, default=True
+        Balance the classes of each training fold by random up-sampling of
+        the features of the minority class (feature-transformer rows only).
     threshold : str or float, default="default"
         Threshold policy of :func:`~skbreastcad.evaluation.evaluate`:
         ``"default"`` (the classifier's ``predict``), ``"youden"``,
         ``"specificity=S"``, ``"sensitivity=S"`` or a fixed threshold.
     metrics : sequence of str, default=DEFAULT_METRICS
+        Metrics of the report (see :mod:`skbreastcad.metrics`).
     n_boot : int, default=2000
         Bootstrap resamples for the confidence intervals.
     ci_method : {"bca", "percentile"}, default="bca"
-    random_state : int, default=0
+        Bootstrap confidence interval method.
+    random_state : int, RandomState instance or None, default=0
         Seeds the fold split, the over-sampler and the bootstrap.
-    n_jobs : int, optional
-        Parallel fits (candidates x folds).
+    n_jobs : int or None, default=None
+        Parallel fits (candidates x folds), with joblib's meaning: None is 1
+        unless in a :func:`joblib.parallel_backend` context, -1 is all cores.
     verbose : int, default=0
+        Verbosity of the search and the evaluation.
 
     Returns
     -------
@@ -183,6 +214,16 @@ def compare_feature_sets(
         ``report.table()`` has one row per feature set; ``report.search`` keeps
         the run (``cv_results_`` with every fold's scores of the study's metrics
         and ROC AUC).
+
+    Examples
+    --------
+    >>> from skbreastcad.datasets import make_phantoms
+    >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
+    >>> report = compare_feature_sets(X, y, ["glcm"], cv=2, n_boot=50, ci_method="percentile")
+    >>> report.candidates
+    ['glcm']
+    >>> report.results.columns.tolist()[:5]
+    ['candidate', 'metric', 'estimate', 'ci_low', 'ci_high']
     """
     from ._common import run_candidates
 
@@ -260,6 +301,17 @@ def format_table(report, metrics=(*CAD_METRICS, "roc_auc")):
     Returns
     -------
     text : str
+        One row per candidate, one column per metric shown.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"f1": [0.8, 0.7], "f1_sd": [0.05, 0.1]}, index=["gabor", "glcm"])
+    >>> print(format_table(table))
+    candidate                     f1
+    --------------------------------
+    gabor         0.800 [0.75, 0.85]
+    glcm          0.700 [0.60, 0.80]
     """
     from ..evaluation._report import format_results
 
@@ -279,10 +331,23 @@ def plot_comparison(report, path, metrics=CAD_METRICS):
     path : str or path-like
         PNG file to write.
     metrics : sequence of str, default=CAD_METRICS
+        Metrics to draw; those the report lacks are left out.
 
     Returns
     -------
     path : pathlib.Path
+        The PNG file written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"f1": [0.8, 0.7], "f1_sd": [0.05, 0.1]}, index=["gabor", "glcm"])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = plot_comparison(table, Path(folder) / "comparison.png")
+    ...     path.name, path.stat().st_size > 0
+    ('comparison.png', True)
     """
     from ..plotting import plot_metric_bars
 

@@ -111,12 +111,31 @@ def layer_features(X, backbone, layers, *, weights="imagenet", pooling="avg", in
         See :func:`skbreastcad.nn.list_backbones`.
     layers : sequence of str
         Names from :func:`skbreastcad.nn.list_layers`.
-    weights, pooling, input_size, value_range, batch_size, device, random_state, verbose
-        As for :class:`~skbreastcad.features.CNNLayerFeatures`.
+    weights : {"imagenet"}, str, path-like or None, default="imagenet"
+        ``"imagenet"`` loads the weight set through the torch hub cache, a path
+        loads a local checkpoint, None keeps a random initialisation (seeded
+        by ``random_state``); as for :class:`~skbreastcad.features.CNNLayerFeatures`.
+    pooling : {"avg", "max", "avgmax", "flatten"}, default="avg"
+        How a spatial activation map becomes a vector; as for
+        :class:`~skbreastcad.features.CNNLayerFeatures`.
+    input_size : int, (int, int), "native" or None, default=None
+        Size the images are resized to; None uses the backbone's pretraining
+        size, "native" keeps the images' size.
+    value_range : "dtype" or (float, float), default="dtype"
+        Grey levels mapped to [0, 1] before normalisation; as for
+        :class:`~skbreastcad.features.CNNLayerFeatures`.
+    batch_size : int, default=32
+        Images per forward pass.
+    device : str or torch.device, default="auto"
+        Torch device; "auto" picks CUDA when it is available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random initialisation when ``weights=None``.
     memory : str, path-like, joblib.Memory or None, default=None
         Caches the result keyed on the images, the backbone, its settings and the
         layers, as scikit-learn's ``Pipeline(memory=...)`` does (a folder shared by
         processes). ``device`` and ``verbose`` are not part of the key.
+    verbose : int, default=0
+        Show a progress bar over batches when positive.
 
     Returns
     -------
@@ -206,8 +225,11 @@ def probe_layers(
     Parameters
     ----------
     X : ndarray of shape (n_samples, height, width)
+        ROI images.
     y : array-like of shape (n_samples,)
+        Binary labels, 1 = tumour.
     backbone : str, default="vgg16"
+        See :func:`skbreastcad.nn.list_backbones`.
     layers : sequence of str or int, default=None
         Layer names (:func:`skbreastcad.nn.list_layers`); for VGG16, ints are the
         study's numbers (:data:`skbreastcad.nn.VGG16_STUDY_LAYERS`). None probes
@@ -215,33 +237,64 @@ def probe_layers(
     groups : array-like of shape (n_samples,), default=None
         Patient ids: folds never split a patient; CIs resample patients.
     weights : {"imagenet"}, str, path-like or None, default="imagenet"
+        As for :func:`layer_features`.
     fallback : str, "random" or None, default="efficientnet_lite0"
         When ImageNet weights are not available offline: ``"random"`` probes
         the same layers with random weights (the report's notes say so); a
         backbone name or None raises, naming the missing file (layer names
         differ between backbones, so the probe cannot switch backbone).
     pooling : {"avg", "max", "avgmax", "flatten"}, default="avg"
+        As for :func:`layer_features`.
     input_size : int, (int, int), "native" or None, default=None
+        As for :func:`layer_features`.
     classifier : estimator, default=None
         Logistic regression by default.
     param_grid : dict or None, default=None
         Hyper-parameters of ``classifier`` to search (e.g. ``{"C": [0.1, 1]}``):
         the search runs inside every outer training fold (nested evaluation),
         on inner stratified folds.
-    cv : int or splitter, default=5
+    cv : int or cross-validation splitter, default=5
+        Number of stratified, shuffled folds (grouped by patient with
+        ``groups``), or a splitter.
     oversample : bool, default=True
+        Balance the classes of each training fold by random up-sampling of
+        the minority class's features.
     memory : str, path-like, joblib.Memory or None, default=None
         Feature cache (see :func:`layer_features`).
-    device : str, default="auto"
+    device : str or torch.device, default="auto"
+        Torch device of the forward passes; "auto" picks CUDA when it is
+        available.
     batch_size : int, default=32
-    threshold, metrics, n_boot, ci_method, random_state, n_jobs, verbose
-        As for :func:`compare_feature_sets`.
+        Images per forward pass.
+    threshold : str or float, default="default"
+        Threshold policy; as for :func:`compare_feature_sets`.
+    metrics : sequence of str, default=DEFAULT_METRICS
+        Metrics of the report.
+    n_boot : int, default=2000
+        Bootstrap resamples for the confidence intervals.
+    ci_method : {"bca", "percentile"}, default="bca"
+        Bootstrap confidence interval method.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the folds, the over-sampler, the bootstrap and random weights.
+    n_jobs : int or None, default=None
+        Parallel fits (layers x folds), with joblib's meaning.
+    verbose : int, default=0
+        Verbosity of the feature extraction, the search and the evaluation.
 
     Returns
     -------
     report : ExperimentReport
         One candidate per layer; ``report.timings["features_s"]`` is the
         feature extraction time.
+
+    Examples
+    --------
+    >>> from skbreastcad.datasets import make_phantoms
+    >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
+    >>> report = probe_layers(X, y, "tiny_cnn", ["relu1", "relu2"], weights=None, cv=2,
+    ...                       n_boot=50, ci_method="percentile")
+    >>> report.candidates
+    ['relu1', 'relu2']
     """
     from sklearn.compose import ColumnTransformer
 
