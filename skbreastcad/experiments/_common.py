@@ -52,7 +52,9 @@ def check_experiment_data(X, y, groups=None, cv=5):
     if len(X) == 0 or len(y) == 0:
         raise ValueError("The data set is empty: no images to evaluate.")
     if X.ndim != 3:
-        raise ValueError(f"X must be images of shape (n_samples, height, width); got shape {X.shape}.")
+        raise ValueError(
+            f"X must be images of shape (n_samples, height, width); got shape {X.shape}."
+        )
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} images but y has {len(y)} labels.")
     classes, counts = np.unique(y, return_counts=True)
@@ -62,7 +64,9 @@ def check_experiment_data(X, y, groups=None, cv=5):
             "non-tumour images."
         )
     if len(classes) > 2:
-        raise ValueError(f"The experiments are binary; y holds {len(classes)} classes {classes.tolist()}.")
+        raise ValueError(
+            f"The experiments are binary; y holds {len(classes)} classes {classes.tolist()}."
+        )
     n_splits = cv if isinstance(cv, Integral) else getattr(cv, "n_splits", None)
     if isinstance(cv, Integral) and cv < 2:
         raise ValueError(f"cv must be at least 2 folds; got {cv}.")
@@ -74,7 +78,9 @@ def check_experiment_data(X, y, groups=None, cv=5):
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != y.shape:
-            raise ValueError(f"groups must hold one patient id per image; got shape {groups.shape}.")
+            raise ValueError(
+                f"groups must hold one patient id per image; got shape {groups.shape}."
+            )
         n_groups = len(np.unique(groups))
         if n_splits is not None and n_groups < n_splits:
             raise ValueError(
@@ -186,23 +192,41 @@ def resolve_backbone(backbone, weights, fallback):
 
     if not get_backbone_spec(backbone).has_imagenet:
         # nothing to fall back from: the architecture has no pretrained weights anywhere
-        return backbone, None, f"{backbone}: has no ImageNet weights; ran with random initialisation."
+        return (
+            backbone,
+            None,
+            f"{backbone}: has no ImageNet weights; ran with random initialisation.",
+        )
     if fallback is None:
-        raise FileNotFoundError(f"ImageNet weights of {backbone!r} are not available offline: {detail}.")
+        raise FileNotFoundError(
+            f"ImageNet weights of {backbone!r} are not available offline: {detail}."
+        )
     if fallback == "random":
-        return backbone, None, (
-            f"{backbone}: ImageNet weights not available offline ({detail}); ran with random "
-            "initialisation (weights=None) instead."
+        return (
+            backbone,
+            None,
+            (
+                f"{backbone}: ImageNet weights not available offline ({detail}); ran with random "
+                "initialisation (weights=None) instead."
+            ),
         )
     fb_available, fb_detail = weights_status(fallback)
     if fb_available is False:
-        return backbone, None, (
-            f"{backbone}: ImageNet weights not available offline ({detail}), nor those of the "
-            f"fall-back {fallback!r} ({fb_detail}); ran with random initialisation instead."
+        return (
+            backbone,
+            None,
+            (
+                f"{backbone}: ImageNet weights not available offline ({detail}), nor those of the "
+                f"fall-back {fallback!r} ({fb_detail}); ran with random initialisation instead."
+            ),
         )
-    return fallback, weights, (
-        f"{backbone}: ImageNet weights not available offline ({detail}); ran {fallback} with its "
-        "ImageNet weights instead."
+    return (
+        fallback,
+        weights,
+        (
+            f"{backbone}: ImageNet weights not available offline ({detail}); ran {fallback} with its "
+            "ImageNet weights instead."
+        ),
     )
 
 
@@ -216,7 +240,9 @@ def candidate_steps(candidate, *, classifier, oversample, random_state):
     if isinstance(candidate, dict):
         unknown = set(candidate) - set(PIPELINE_STEPS)
         if unknown:
-            raise ValueError(f"Unknown pipeline steps {sorted(unknown)}; the steps are {PIPELINE_STEPS}.")
+            raise ValueError(
+                f"Unknown pipeline steps {sorted(unknown)}; the steps are {PIPELINE_STEPS}."
+            )
         return dict(candidate)
     if is_classifier(candidate):
         # a classifier on the images themselves (a fine-tuned CNN): a row of the same table
@@ -224,13 +250,34 @@ def candidate_steps(candidate, *, classifier, oversample, random_state):
     steps = {"features": candidate, "scale": StandardScaler()}
     if oversample:
         steps["oversample"] = RandomOverSampler(random_state=random_state)
-    steps["classifier"] = clone(classifier) if classifier is not None else LogisticRegression(max_iter=2000)
+    steps["classifier"] = (
+        clone(classifier) if classifier is not None else LogisticRegression(max_iter=2000)
+    )
     return steps
 
 
-def run_candidates(X, y, candidates, *, groups, classifier, cv, oversample, threshold, metrics, n_boot,
-                   ci_method, random_state, n_jobs, verbose, config, title, notes=(), curves=None,
-                   check_images=True):
+def run_candidates(
+    X,
+    y,
+    candidates,
+    *,
+    groups,
+    classifier,
+    cv,
+    oversample,
+    threshold,
+    metrics,
+    n_boot,
+    ci_method,
+    random_state,
+    n_jobs,
+    verbose,
+    config,
+    title,
+    notes=(),
+    curves=None,
+    check_images=True,
+):
     """Cross-validate every candidate as one grid over the steps of one pipeline; return its report."""
     from imblearn.pipeline import Pipeline
     from sklearn.linear_model import LogisticRegression
@@ -245,17 +292,37 @@ def run_candidates(X, y, candidates, *, groups, classifier, cv, oversample, thre
         X, y, groups = check_experiment_data(X, y, groups, cv)
     grid = []
     for candidate in candidates.values():
-        steps = candidate_steps(candidate, classifier=classifier, oversample=oversample,
-                                random_state=random_state)
+        steps = candidate_steps(
+            candidate, classifier=classifier, oversample=oversample, random_state=random_state
+        )
         grid.append({name: [steps.get(name, "passthrough")] for name in PIPELINE_STEPS})
-    base = Pipeline([(name, "passthrough") for name in PIPELINE_STEPS[:-1]]
-                    + [("classifier", LogisticRegression())])
-    search = GridSearchCV(base, grid, scoring=cad_scoring(roc_auc=True), refit=False,
-                          cv=make_cv(cv, groups, random_state), n_jobs=n_jobs, verbose=verbose)
+    base = Pipeline(
+        [(name, "passthrough") for name in PIPELINE_STEPS[:-1]]
+        + [("classifier", LogisticRegression())]
+    )
+    search = GridSearchCV(
+        base,
+        grid,
+        scoring=cad_scoring(roc_auc=True),
+        refit=False,
+        cv=make_cv(cv, groups, random_state),
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )
     report = evaluate(
-        search, X, y, groups=groups, candidate_names=list(candidates), threshold=threshold,
-        metrics=metrics, n_boot=n_boot, ci_method=ci_method, random_state=random_state,
-        verbose=verbose, config=config, title=title,
+        search,
+        X,
+        y,
+        groups=groups,
+        candidate_names=list(candidates),
+        threshold=threshold,
+        metrics=metrics,
+        n_boot=n_boot,
+        ci_method=ci_method,
+        random_state=random_state,
+        verbose=verbose,
+        config=config,
+        title=title,
     )
     return ExperimentReport.from_report(report, notes=notes, curves=curves)
 
@@ -326,8 +393,17 @@ class ExperimentReport(Report):
         report : ExperimentReport
             A new report with the same results as ``report``.
         """
-        fields = ("results", "comparisons", "predictions", "thresholds", "config", "timings", "reference",
-                  "search", "title")
+        fields = (
+            "results",
+            "comparisons",
+            "predictions",
+            "thresholds",
+            "config",
+            "timings",
+            "reference",
+            "search",
+            "title",
+        )
         return cls(notes=notes, curves=curves, **{f: getattr(report, f) for f in fields})
 
     def _summary(self):

@@ -62,7 +62,11 @@ class HistoryRecorder(Callback):
             Other arguments skorch passes to callbacks; unused.
         """
         rows = [
-            {"epoch": h.get("epoch"), "train_loss": h.get("train_loss"), "valid_loss": h.get("valid_loss")}
+            {
+                "epoch": h.get("epoch"),
+                "train_loss": h.get("train_loss"),
+                "valid_loss": h.get("valid_loss"),
+            }
             for h in net.history
         ]
         record = {"candidate": self.label, "stage": int(getattr(net, "stage", 2)), "history": rows}
@@ -82,12 +86,19 @@ def read_histories(folder, candidates):
     for fit, path in enumerate(sorted(Path(folder).glob("*.json"))):
         record = json.loads(path.read_text())
         for h in record["history"]:
-            rows.append({"candidate": record["candidate"], "stage": record["stage"], "fit": fit, **h})
-    frame = pd.DataFrame(rows, columns=["candidate", "stage", "fit", "epoch", "train_loss", "valid_loss"])
+            rows.append(
+                {"candidate": record["candidate"], "stage": record["stage"], "fit": fit, **h}
+            )
+    frame = pd.DataFrame(
+        rows, columns=["candidate", "stage", "fit", "epoch", "train_loss", "valid_loss"]
+    )
     order = {c: i for i, c in enumerate(candidates)}
     frame["valid_loss"] = frame["valid_loss"].astype(float)
-    return frame.sort_values(["candidate", "stage", "fit", "epoch"], key=lambda s: s.map(order)
-                             if s.name == "candidate" else s, kind="stable").reset_index(drop=True)
+    return frame.sort_values(
+        ["candidate", "stage", "fit", "epoch"],
+        key=lambda s: s.map(order) if s.name == "candidate" else s,
+        kind="stable",
+    ).reset_index(drop=True)
 
 
 def _input_size_for(backbone, input_size, notes):
@@ -104,21 +115,55 @@ def _input_size_for(backbone, input_size, notes):
     return minimum
 
 
-def _fine_tuner(backbone, *, transfer, weights, input_size, random_state, device, deep_params,
-                source_data=None, callbacks=None):
+def _fine_tuner(
+    backbone,
+    *,
+    transfer,
+    weights,
+    input_size,
+    random_state,
+    device,
+    deep_params,
+    source_data=None,
+    callbacks=None,
+):
     from ..models import TwoStageTransferClassifier
 
-    params = {"max_epochs": 5, "source_max_epochs": 5, "batch_size": 32, "lr": 1e-3,
-              "source_lr": 1e-3, "balance": "oversample", "augment": "default",
-              **(deep_params or {})}
+    params = {
+        "max_epochs": 5,
+        "source_max_epochs": 5,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "source_lr": 1e-3,
+        "balance": "oversample",
+        "augment": "default",
+        **(deep_params or {}),
+    }
     return TwoStageTransferClassifier(
-        backbone, transfer=transfer, weights=weights, input_size=input_size, source_data=source_data,
-        random_state=random_state, device=device, callbacks=callbacks, **params,
+        backbone,
+        transfer=transfer,
+        weights=weights,
+        input_size=input_size,
+        source_data=source_data,
+        random_state=random_state,
+        device=device,
+        callbacks=callbacks,
+        **params,
     )
 
 
 def _common_kwargs(kw):
-    keys = ("groups", "cv", "threshold", "metrics", "n_boot", "ci_method", "random_state", "n_jobs", "verbose")
+    keys = (
+        "groups",
+        "cv",
+        "threshold",
+        "metrics",
+        "n_boot",
+        "ci_method",
+        "random_state",
+        "n_jobs",
+        "verbose",
+    )
     return {k: kw[k] for k in keys}
 
 
@@ -235,7 +280,9 @@ def compare_backbones(
     per_backbone = modes if isinstance(modes, dict) else dict.fromkeys(backbones, modes)
     for b, m in per_backbone.items():
         if set(m) - {"features", "fine_tuned"} or not m:
-            raise ValueError(f"modes must be among 'features', 'fine_tuned'; got {list(m)} for {b!r}.")
+            raise ValueError(
+                f"modes must be among 'features', 'fine_tuned'; got {list(m)} for {b!r}."
+            )
     notes, candidates = [], {}
     for backbone in backbones:
         ran, ran_weights, note = resolve_backbone(backbone, weights, fallback)
@@ -246,20 +293,42 @@ def compare_backbones(
         modes = per_backbone.get(backbone, ("features", "fine_tuned"))
         if "features" in modes:
             candidates[f"{label} features"] = CNNLayerFeatures(
-                ran, layer=layer, pooling=pooling, weights=ran_weights, input_size=size, device=device,
+                ran,
+                layer=layer,
+                pooling=pooling,
+                weights=ran_weights,
+                input_size=size,
+                device=device,
                 random_state=random_state,
             )
         if "fine_tuned" in modes:
             transfer = "imagenet" if ran_weights is not None else "none"
             candidates[f"{label} fine-tuned"] = _fine_tuner(
-                ran, transfer=transfer, weights=ran_weights if ran_weights is not None else "imagenet",
-                input_size=size, random_state=random_state, device=device, deep_params=deep_params,
+                ran,
+                transfer=transfer,
+                weights=ran_weights if ran_weights is not None else "imagenet",
+                input_size=size,
+                random_state=random_state,
+                device=device,
+                deep_params=deep_params,
             )
     return run_candidates(
-        X, y, candidates, classifier=classifier, oversample=oversample, ci_method=ci_method,
-        config={"experiment": "compare_backbones", "backbones": list(backbones), "modes": repr(per_backbone),
-                "weights": repr(weights), "input_size": repr(input_size), "deep_params": repr(deep_params)},
-        title="Backbone comparison (the study's Table 3)", notes=notes,
+        X,
+        y,
+        candidates,
+        classifier=classifier,
+        oversample=oversample,
+        ci_method=ci_method,
+        config={
+            "experiment": "compare_backbones",
+            "backbones": list(backbones),
+            "modes": repr(per_backbone),
+            "weights": repr(weights),
+            "input_size": repr(input_size),
+            "deep_params": repr(deep_params),
+        },
+        title="Backbone comparison (the study's Table 3)",
+        notes=notes,
         **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
     )
 
@@ -364,7 +433,9 @@ def compare_transfer(
         raise ValueError(f"transfers must be among {TRANSFERS}; got {list(transfers)}.")
     if "two_stage" in transfers:
         if source_data is None:
-            raise ValueError("The two_stage rows need source_data=(X_source, y_source) for stage 1.")
+            raise ValueError(
+                "The two_stage rows need source_data=(X_source, y_source) for stage 1."
+            )
         if not isinstance(source_data, SourceData):
             source_data = SourceData(*source_data)
     notes, candidates = [], {}
@@ -382,19 +453,35 @@ def compare_transfer(
                     notes.append(f"{label}: skipped, no pretrained weights to transfer.")
                     continue
                 clf = _fine_tuner(
-                    ran, transfer=transfer, weights=ran_weights, input_size=size,
-                    random_state=random_state, device=device, deep_params=deep_params,
+                    ran,
+                    transfer=transfer,
+                    weights=ran_weights,
+                    input_size=size,
+                    random_state=random_state,
+                    device=device,
+                    deep_params=deep_params,
                     source_data=source_data if transfer == "two_stage" else None,
                     callbacks=[("history", HistoryRecorder(os.fspath(workdir), label))],
                 )
                 candidates[label] = clf.set_params(memory=memory) if memory is not None else clf
         report = run_candidates(
-            X, y, candidates, classifier=None, oversample=False, ci_method=ci_method,
-            config={"experiment": "compare_transfer", "backbones": list(backbones),
-                    "transfers": list(transfers), "weights": repr(weights), "input_size": repr(input_size),
-                    "deep_params": repr(deep_params),
-                    "source_data": None if source_data is None else repr(source_data)},
-            title="Transfer learning: none, ImageNet, two-stage (the study's Fig. 6)", notes=notes,
+            X,
+            y,
+            candidates,
+            classifier=None,
+            oversample=False,
+            ci_method=ci_method,
+            config={
+                "experiment": "compare_transfer",
+                "backbones": list(backbones),
+                "transfers": list(transfers),
+                "weights": repr(weights),
+                "input_size": repr(input_size),
+                "deep_params": repr(deep_params),
+                "source_data": None if source_data is None else repr(source_data),
+            },
+            title="Transfer learning: none, ImageNet, two-stage (the study's Fig. 6)",
+            notes=notes,
             **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
         )
         report.curves = read_histories(workdir, list(candidates))
@@ -506,7 +593,11 @@ def compare_ablations(
     for up in (True, False):
         for aug in (True, False):
             label = f"up-sampling {'on' if up else 'off'}, augmentation {'on' if aug else 'off'}"
-            steps = {"features": clone(transformer), "scale": StandardScaler(), "classifier": clone(clf)}
+            steps = {
+                "features": clone(transformer),
+                "scale": StandardScaler(),
+                "classifier": clone(clf),
+            }
             if aug:
                 steps["augment"] = AugmentingSampler(augmenter=augmenter, random_state=random_state)
                 if up:
@@ -519,9 +610,18 @@ def compare_ablations(
                     balance="oversample" if up else None, augment="default" if aug else None
                 )
     return run_candidates(
-        X, y, candidates, classifier=None, oversample=False, ci_method=ci_method,
-        config={"experiment": "compare_ablations", "features": name,
-                "fine_tuned": None if fine_tuned is None else repr(fine_tuned)},
-        title="Ablations: up-sampling and augmentation on training folds", notes=[],
+        X,
+        y,
+        candidates,
+        classifier=None,
+        oversample=False,
+        ci_method=ci_method,
+        config={
+            "experiment": "compare_ablations",
+            "features": name,
+            "fine_tuned": None if fine_tuned is None else repr(fine_tuned),
+        },
+        title="Ablations: up-sampling and augmentation on training folds",
+        notes=[],
         **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
     )

@@ -75,8 +75,9 @@ def make_feature_set(name, *, image_shape=None, cnn_params=None):
     return FeatureUnion([(p, builders[p]()) for p in parts])
 
 
-def make_feature_pipeline(features="gabor", classifier=None, *, oversample=True, augment=False,
-                          random_state=0):
+def make_feature_pipeline(
+    features="gabor", classifier=None, *, oversample=True, augment=False, random_state=0
+):
     """Build the pipeline features -> scaling -> (random over-sampling) -> classifier.
 
     Over-sampling is a pipeline step, so imbalanced-learn applies it during
@@ -124,9 +125,15 @@ def make_feature_pipeline(features="gabor", classifier=None, *, oversample=True,
         steps = []
         if oversample:
             steps.append(("image_oversample", RandomImageOverSampler(random_state=random_state)))
-        steps += [("augment", AugmentingSampler(random_state=random_state)), ("features", features),
-                  ("scale", StandardScaler()),
-                  ("classifier", classifier if classifier is not None else LogisticRegression(max_iter=2000))]
+        steps += [
+            ("augment", AugmentingSampler(random_state=random_state)),
+            ("features", features),
+            ("scale", StandardScaler()),
+            (
+                "classifier",
+                classifier if classifier is not None else LogisticRegression(max_iter=2000),
+            ),
+        ]
         return Pipeline(steps)
     if isinstance(features, str):
         features = make_feature_set(features)
@@ -234,11 +241,25 @@ def compare_feature_sets(
     if not candidates:
         raise ValueError("feature_sets is empty: name at least one feature set.")
     return run_candidates(
-        X, y, candidates, groups=groups, classifier=classifier, cv=cv, oversample=oversample,
-        threshold=threshold, metrics=metrics, n_boot=n_boot, ci_method=ci_method,
-        random_state=random_state, n_jobs=n_jobs, verbose=verbose,
-        config={"experiment": "compare_feature_sets", "feature_sets": list(candidates),
-                "oversample": oversample},
+        X,
+        y,
+        candidates,
+        groups=groups,
+        classifier=classifier,
+        cv=cv,
+        oversample=oversample,
+        threshold=threshold,
+        metrics=metrics,
+        n_boot=n_boot,
+        ci_method=ci_method,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        verbose=verbose,
+        config={
+            "experiment": "compare_feature_sets",
+            "feature_sets": list(candidates),
+            "oversample": oversample,
+        },
         title="Feature comparison (the study's Table 1)",
     )
 
@@ -250,16 +271,20 @@ def _as_results(report_or_table):
     if hasattr(report_or_table, "results"):
         return report_or_table.results
     if not isinstance(report_or_table, pd.DataFrame):
-        raise TypeError(f"Expected a Report or a pandas DataFrame; got {type(report_or_table).__name__}.")
+        raise TypeError(
+            f"Expected a Report or a pandas DataFrame; got {type(report_or_table).__name__}."
+        )
     frame = report_or_table
     if {"candidate", "metric", "estimate"} <= set(frame.columns):
         if isinstance(frame.index, pd.MultiIndex):
             # pd.concat({"run a": report_a.results, ...}): the keys tell equal candidate names apart
             keys = frame.index.droplevel(-1)
-            frame = frame.assign(candidate=[
-                " / ".join(map(str, (*(k if isinstance(k, tuple) else (k,)), c)))
-                for k, c in zip(keys, frame["candidate"])
-            ])
+            frame = frame.assign(
+                candidate=[
+                    " / ".join(map(str, (*(k if isinstance(k, tuple) else (k,)), c)))
+                    for k, c in zip(keys, frame["candidate"])
+                ]
+            )
         if frame.duplicated(["candidate", "metric"]).any():
             raise ValueError(
                 "A candidate has several rows for one metric: when concatenating reports' results, "
@@ -268,7 +293,9 @@ def _as_results(report_or_table):
         return frame.reset_index(drop=True)
     # a wide table (one row per candidate): m with m_ci_low/m_ci_high, or m with m_sd
     rows = []
-    metrics = [c for c in frame.columns if f"{c}_ci_low" in frame.columns or f"{c}_sd" in frame.columns]
+    metrics = [
+        c for c in frame.columns if f"{c}_ci_low" in frame.columns or f"{c}_sd" in frame.columns
+    ]
     if not metrics:
         raise ValueError(
             "The table has neither tidy results (candidate, metric, estimate, ci_low, ci_high) nor "
@@ -281,7 +308,15 @@ def _as_results(report_or_table):
                 low, high = row[f"{m}_ci_low"], row[f"{m}_ci_high"]
             else:
                 low, high = row[m] - row[f"{m}_sd"], row[m] + row[f"{m}_sd"]
-            rows.append({"candidate": label, "metric": m, "estimate": row[m], "ci_low": low, "ci_high": high})
+            rows.append(
+                {
+                    "candidate": label,
+                    "metric": m,
+                    "estimate": row[m],
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -353,7 +388,11 @@ def plot_comparison(report, path, metrics=CAD_METRICS):
 
     results = _as_results(report)
     results = results.assign(
-        candidate=[" / ".join(map(str, c)) if isinstance(c, tuple) else c for c in results["candidate"]]
+        candidate=[
+            " / ".join(map(str, c)) if isinstance(c, tuple) else c for c in results["candidate"]
+        ]
     )
     shown = [m for m in metrics if m in set(results["metric"])]
-    return plot_metric_bars(results, metrics=shown or None, path=path, ylabel="cross-validated score")
+    return plot_metric_bars(
+        results, metrics=shown or None, path=path, ylabel="cross-validated score"
+    )

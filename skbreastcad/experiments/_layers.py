@@ -17,16 +17,34 @@ class _StopForward(Exception):
     """Raised once every probed layer has run: later layers need not."""
 
 
-def _layer_features(X, backbone, layers, weights, pooling, input_size, value_range, batch_size,
-                    random_state, device, verbose):
+def _layer_features(
+    X,
+    backbone,
+    layers,
+    weights,
+    pooling,
+    input_size,
+    value_range,
+    batch_size,
+    random_state,
+    device,
+    verbose,
+):
     import torch
 
     from ..features import CNNLayerFeatures
     from ..features._cnn import _pool
 
     est = CNNLayerFeatures(
-        backbone, layer=None, pooling=pooling, weights=weights, input_size=input_size,
-        value_range=value_range, batch_size=batch_size, device=device, random_state=random_state,
+        backbone,
+        layer=None,
+        pooling=pooling,
+        weights=weights,
+        input_size=input_size,
+        value_range=value_range,
+        batch_size=batch_size,
+        device=device,
+        random_state=random_state,
         verbose=verbose,
     ).fit(X[:1])
     model, dev, amp = est._inference_setup()
@@ -54,7 +72,9 @@ def _layer_features(X, backbone, layers, weights, pooling, input_size, value_ran
             pass
         missing = [n for n in layers if n not in captured]
         if missing:
-            raise RuntimeError(f"Layers {missing} were not run by the forward pass of {backbone!r}.")
+            raise RuntimeError(
+                f"Layers {missing} were not run by the forward pass of {backbone!r}."
+            )
         parts = []
         for name in layers:
             pooled = _pool(captured[name], pooling)
@@ -82,7 +102,7 @@ def _layer_features(X, backbone, layers, weights, pooling, input_size, value_ran
             h.remove()
     result, start = {}, 0
     for name in layers:
-        result[name] = out[:, start:start + widths[name]]
+        result[name] = out[:, start : start + widths[name]]
         start += widths[name]
     return result
 
@@ -93,9 +113,21 @@ def _unit(images, value_range, device):
     return to_unit_tensor(images, value_range, device)
 
 
-def layer_features(X, backbone, layers, *, weights="imagenet", pooling="avg", input_size=None,
-                   value_range="dtype", batch_size=32, device="auto", random_state=None, memory=None,
-                   verbose=0):
+def layer_features(
+    X,
+    backbone,
+    layers,
+    *,
+    weights="imagenet",
+    pooling="avg",
+    input_size=None,
+    value_range="dtype",
+    batch_size=32,
+    device="auto",
+    random_state=None,
+    memory=None,
+    verbose=0,
+):
     """Pooled activations of several layers of a backbone, from one forward pass per batch.
 
     Hooks on every requested layer capture their outputs during the same pass;
@@ -158,7 +190,9 @@ def layer_features(X, backbone, layers, *, weights="imagenet", pooling="avg", in
 
     X = np.asarray(X)
     if X.ndim != 3 or len(X) == 0:
-        raise ValueError(f"X must be a non-empty batch of images (n, height, width); got shape {X.shape}.")
+        raise ValueError(
+            f"X must be a non-empty batch of images (n, height, width); got shape {X.shape}."
+        )
     layers = tuple(layers)
     if not layers:
         raise ValueError("layers is empty: name at least one layer.")
@@ -173,8 +207,19 @@ def layer_features(X, backbone, layers, *, weights="imagenet", pooling="avg", in
     if isinstance(memory, os.PathLike):
         memory = os.fspath(memory)
     cached = check_memory(memory).cache(_layer_features, ignore=["device", "verbose"])
-    return cached(X, backbone, layers, weights, pooling, input_size, value_range, batch_size,
-                  random_state, device, verbose)
+    return cached(
+        X,
+        backbone,
+        layers,
+        weights,
+        pooling,
+        input_size,
+        value_range,
+        batch_size,
+        random_state,
+        device,
+        verbose,
+    )
 
 
 def _layer_label(backbone, layer):
@@ -309,7 +354,9 @@ def probe_layers(
                 "(see `skbreastcad layers BACKBONE`)."
             )
         layers = STUDY_VGG16_PROBE
-    layers = [VGG16_STUDY_LAYERS[v] if backbone == "vgg16" and isinstance(v, int) else v for v in layers]
+    layers = [
+        VGG16_STUDY_LAYERS[v] if backbone == "vgg16" and isinstance(v, int) else v for v in layers
+    ]
     ran, ran_weights, note = resolve_backbone(backbone, weights, fallback)
     notes = [note] if note else []
     if ran != backbone:
@@ -319,8 +366,17 @@ def probe_layers(
         )
     start = time.perf_counter()
     feats = layer_features(
-        X, ran, layers, weights=ran_weights, pooling=pooling, input_size=input_size,
-        batch_size=batch_size, device=device, random_state=random_state, memory=memory, verbose=verbose,
+        X,
+        ran,
+        layers,
+        weights=ran_weights,
+        pooling=pooling,
+        input_size=input_size,
+        batch_size=batch_size,
+        device=device,
+        random_state=random_state,
+        memory=memory,
+        verbose=verbose,
     )
     features_s = time.perf_counter() - start
     F = np.hstack([feats[name] for name in layers])
@@ -332,13 +388,33 @@ def probe_layers(
         )
         offset += width
     report = run_candidates(
-        F, y, candidates, groups=groups, classifier=_nested(classifier, param_grid, random_state),
-        cv=cv, oversample=oversample, threshold=threshold, metrics=metrics, n_boot=n_boot,
-        ci_method=ci_method, random_state=random_state, n_jobs=n_jobs, verbose=verbose,
-        config={"experiment": "probe_layers", "backbone": ran, "weights": repr(ran_weights),
-                "layers": list(layers), "pooling": pooling, "input_size": repr(input_size),
-                "param_grid": repr(param_grid), "feature_widths": {n: int(feats[n].shape[1]) for n in layers}},
-        title=f"Layer probe of {ran} (the study's Table 2)", notes=notes, check_images=False,
+        F,
+        y,
+        candidates,
+        groups=groups,
+        classifier=_nested(classifier, param_grid, random_state),
+        cv=cv,
+        oversample=oversample,
+        threshold=threshold,
+        metrics=metrics,
+        n_boot=n_boot,
+        ci_method=ci_method,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        verbose=verbose,
+        config={
+            "experiment": "probe_layers",
+            "backbone": ran,
+            "weights": repr(ran_weights),
+            "layers": list(layers),
+            "pooling": pooling,
+            "input_size": repr(input_size),
+            "param_grid": repr(param_grid),
+            "feature_widths": {n: int(feats[n].shape[1]) for n in layers},
+        },
+        title=f"Layer probe of {ran} (the study's Table 2)",
+        notes=notes,
+        check_images=False,
     )
     report.timings["features_s"] = features_s
     return report
