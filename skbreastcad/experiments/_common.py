@@ -9,6 +9,7 @@ from numbers import Integral
 import numpy as np
 
 from ..evaluation import Report
+from ..utils._docstrings import substitute_docs
 
 __all__ = ["ExperimentReport", "check_experiment_data", "make_cv", "weights_status"]
 
@@ -18,6 +19,49 @@ __all__ = ["ExperimentReport", "check_experiment_data", "make_cv", "weights_stat
 PIPELINE_STEPS = ("image_oversample", "augment", "features", "scale", "oversample", "classifier")
 
 
+# Parameter descriptions the experiments share, written once (see utils/_docstrings.py).
+EXPERIMENT_PARAMETERS = {
+    "X": """\
+X : ndarray of shape (n_samples, height, width)
+    ROI images.""",
+    "ci_method": """\
+ci_method : {"bca", "percentile"}, default="bca"
+    Bootstrap confidence interval method.""",
+    "cv": """\
+cv : int or cross-validation splitter, default=5
+    Number of stratified, shuffled folds (grouped by patient with
+    ``groups``), or a splitter.""",
+    "device": """\
+device : str or torch.device, default="auto"
+    Torch device; "auto" picks CUDA when it is available.""",
+    "groups": """\
+groups : array-like of shape (n_samples,) or None, default=None
+    Patient ids: grouped folds, patient-bootstrap CIs.""",
+    "metrics": """\
+metrics : sequence of str, default=DEFAULT_METRICS
+    Metrics of the report.""",
+    "n_boot": """\
+n_boot : int, default=2000
+    Bootstrap resamples for the confidence intervals.""",
+    "n_jobs": """\
+n_jobs : int or None, default=None
+    Parallel fits (candidates x folds), with joblib's meaning.""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default=0
+    Seeds the folds, the samplers, the networks' training and the bootstrap.""",
+    "threshold": """\
+threshold : str or float, default="default"
+    Threshold policy; as for :func:`compare_feature_sets`.""",
+    "verbose": """\
+verbose : int, default=0
+    Verbosity of the search and the evaluation.""",
+    "y": """\
+y : array-like of shape (n_samples,)
+    Binary labels, 1 = tumour.""",
+}
+
+
+@substitute_docs(**EXPERIMENT_PARAMETERS)
 def check_experiment_data(X, y, groups=None, cv=5):
     """Raise a clear error for data no experiment can run on, before any long work.
 
@@ -25,8 +69,7 @@ def check_experiment_data(X, y, groups=None, cv=5):
     ----------
     X : array-like of shape (n_samples, height, width)
         ROI images.
-    y : array-like of shape (n_samples,)
-        Binary labels, 1 = tumour.
+    {y}
     groups : array-like of shape (n_samples,) or None, default=None
         Patient ids, one per image; there must be at least as many patients
         as folds.

@@ -10,6 +10,8 @@ from pathlib import Path
 from skorch.callbacks import Callback
 
 from ..evaluation import DEFAULT_METRICS
+from ..utils._docstrings import substitute_docs
+from ._common import EXPERIMENT_PARAMETERS
 
 __all__ = ["HistoryRecorder", "compare_ablations", "compare_backbones", "compare_transfer"]
 
@@ -167,6 +169,7 @@ def _common_kwargs(kw):
     return {k: kw[k] for k in keys}
 
 
+@substitute_docs(**EXPERIMENT_PARAMETERS)
 def compare_backbones(
     X,
     y,
@@ -204,14 +207,11 @@ def compare_backbones(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, height, width)
-        ROI images.
-    y : array-like of shape (n_samples,)
-        Binary labels, 1 = tumour.
+    {X}
+    {y}
     backbones : sequence of str, default=("vgg16", "resnet50", "inception_v3")
         Backbone names (see :func:`skbreastcad.nn.list_backbones`).
-    groups : array-like of shape (n_samples,) or None, default=None
-        Patient ids: grouped folds, patient-bootstrap CIs.
+    {groups}
     modes : sequence of {"features", "fine_tuned"} or dict, default=("features", "fine_tuned")
         For every backbone, or ``{backbone: modes}``.
     weights : {"imagenet"}, path or None, default="imagenet"
@@ -234,28 +234,18 @@ def compare_backbones(
         parameters (``max_epochs``, ``lr``, ``batch_size``...).
     memory : str, path-like, joblib.Memory or None, default=None
         Unused by the frozen feature rows (kept for a uniform signature).
-    device : str or torch.device, default="auto"
-        Torch device; "auto" picks CUDA when it is available.
-    cv : int or cross-validation splitter, default=5
-        Number of stratified, shuffled folds (grouped by patient with
-        ``groups``), or a splitter.
+    {device}
+    {cv}
     oversample : bool, default=True
         Balance the classes of each training fold of the feature rows by
         random up-sampling of the minority class's features.
-    threshold : str or float, default="default"
-        Threshold policy; as for :func:`compare_feature_sets`.
-    metrics : sequence of str, default=DEFAULT_METRICS
-        Metrics of the report.
-    n_boot : int, default=2000
-        Bootstrap resamples for the confidence intervals.
-    ci_method : {"bca", "percentile"}, default="bca"
-        Bootstrap confidence interval method.
-    random_state : int, RandomState instance or None, default=0
-        Seeds the folds, the samplers, the networks' training and the bootstrap.
-    n_jobs : int or None, default=None
-        Parallel fits (candidates x folds), with joblib's meaning.
-    verbose : int, default=0
-        Verbosity of the search and the evaluation.
+    {threshold}
+    {metrics}
+    {n_boot}
+    {ci_method}
+    {random_state}
+    {n_jobs}
+    {verbose}
 
     Returns
     -------
@@ -333,6 +323,7 @@ def compare_backbones(
     )
 
 
+@substitute_docs(**EXPERIMENT_PARAMETERS)
 def compare_transfer(
     X,
     y,
@@ -365,18 +356,15 @@ def compare_transfer(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, height, width)
-        ROI images.
-    y : array-like of shape (n_samples,)
-        Binary labels, 1 = tumour.
+    {X}
+    {y}
     backbones : sequence of str, default=("efficientnet_lite0",)
         Backbone names (see :func:`skbreastcad.nn.list_backbones`).
     transfers : sequence of {"none", "imagenet", "two_stage"}, default=("none", "imagenet", "two_stage")
         The transfers to compare for every backbone.
     source_data : SourceData or (X_source, y_source), default=None
         Stage-1 data of the two-stage rows (required by them).
-    groups : array-like of shape (n_samples,) or None, default=None
-        Patient ids: grouped folds, patient-bootstrap CIs.
+    {groups}
     weights : {"imagenet"}, path or None, default="imagenet"
         As for :func:`compare_backbones`.
     fallback : str, "random" or None, default="efficientnet_lite0"
@@ -387,25 +375,15 @@ def compare_transfer(
         As for :func:`compare_backbones`.
     memory : str, path-like, joblib.Memory or None, default=None
         Caches stage 1, so that every fold reuses one stage-1 training.
-    device : str or torch.device, default="auto"
-        Torch device; "auto" picks CUDA when it is available.
-    cv : int or cross-validation splitter, default=5
-        Number of stratified, shuffled folds (grouped by patient with
-        ``groups``), or a splitter.
-    threshold : str or float, default="default"
-        Threshold policy; as for :func:`compare_feature_sets`.
-    metrics : sequence of str, default=DEFAULT_METRICS
-        Metrics of the report.
-    n_boot : int, default=2000
-        Bootstrap resamples for the confidence intervals.
-    ci_method : {"bca", "percentile"}, default="bca"
-        Bootstrap confidence interval method.
-    random_state : int, RandomState instance or None, default=0
-        Seeds the folds, the samplers, the networks' training and the bootstrap.
-    n_jobs : int or None, default=None
-        Parallel fits (candidates x folds), with joblib's meaning.
-    verbose : int, default=0
-        Verbosity of the search and the evaluation.
+    {device}
+    {cv}
+    {threshold}
+    {metrics}
+    {n_boot}
+    {ci_method}
+    {random_state}
+    {n_jobs}
+    {verbose}
 
     Returns
     -------
@@ -495,6 +473,7 @@ def compare_transfer(
     return report
 
 
+@substitute_docs(**EXPERIMENT_PARAMETERS)
 def compare_ablations(
     X,
     y,
@@ -525,37 +504,25 @@ def compare_ablations(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, height, width)
-        ROI images.
-    y : array-like of shape (n_samples,)
-        Binary labels, 1 = tumour.
+    {X}
+    {y}
     features : str or transformer, default="glcm"
         See :func:`make_feature_set`.
     fine_tuned : TwoStageTransferClassifier or None, default=None
         Adds four fine-tuned rows when given.
-    groups : array-like of shape (n_samples,) or None, default=None
-        Patient ids: grouped folds, patient-bootstrap CIs.
+    {groups}
     classifier : estimator or None, default=None
         Classifier of the feature rows; logistic regression by default.
     augmenter : callable, default=None
         Of the feature rows' :class:`~skbreastcad.augmentation.AugmentingSampler`.
-    cv : int or cross-validation splitter, default=5
-        Number of stratified, shuffled folds (grouped by patient with
-        ``groups``), or a splitter.
-    threshold : str or float, default="default"
-        Threshold policy; as for :func:`compare_feature_sets`.
-    metrics : sequence of str, default=DEFAULT_METRICS
-        Metrics of the report.
-    n_boot : int, default=2000
-        Bootstrap resamples for the confidence intervals.
-    ci_method : {"bca", "percentile"}, default="bca"
-        Bootstrap confidence interval method.
-    random_state : int, RandomState instance or None, default=0
-        Seeds the folds, the samplers, the networks' training and the bootstrap.
-    n_jobs : int or None, default=None
-        Parallel fits (candidates x folds), with joblib's meaning.
-    verbose : int, default=0
-        Verbosity of the search and the evaluation.
+    {cv}
+    {threshold}
+    {metrics}
+    {n_boot}
+    {ci_method}
+    {random_state}
+    {n_jobs}
+    {verbose}
 
     Returns
     -------

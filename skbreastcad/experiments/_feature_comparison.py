@@ -15,6 +15,8 @@ from sklearn.preprocessing import StandardScaler
 
 from ..evaluation import DEFAULT_METRICS
 from ..metrics import CAD_METRICS
+from ..utils._docstrings import substitute_docs
+from ._common import EXPERIMENT_PARAMETERS
 
 __all__ = [
     "compare_feature_sets",
@@ -146,6 +148,7 @@ def make_feature_pipeline(
     return Pipeline(steps)
 
 
+@substitute_docs(**EXPERIMENT_PARAMETERS)
 def compare_feature_sets(
     X,
     y,
@@ -191,9 +194,7 @@ def compare_feature_sets(
     classifier : estimator or None, default=None
         Classifier of the feature-transformer rows; defaults to a logistic
         regression.
-    cv : int or cross-validation splitter, default=5
-        Number of stratified, shuffled folds (grouped by patient with
-        ``groups``), or a splitter.
+    {cv}
     oversample : bool, default=True
         Balance the classes of each training fold by random up-sampling of
         the features of the minority class (feature-transformer rows only).
@@ -203,17 +204,14 @@ def compare_feature_sets(
         ``"specificity=S"``, ``"sensitivity=S"`` or a fixed threshold.
     metrics : sequence of str, default=DEFAULT_METRICS
         Metrics of the report (see :mod:`skbreastcad.metrics`).
-    n_boot : int, default=2000
-        Bootstrap resamples for the confidence intervals.
-    ci_method : {"bca", "percentile"}, default="bca"
-        Bootstrap confidence interval method.
+    {n_boot}
+    {ci_method}
     random_state : int, RandomState instance or None, default=0
         Seeds the fold split, the over-sampler and the bootstrap.
     n_jobs : int or None, default=None
         Parallel fits (candidates x folds), with joblib's meaning: None is 1
         unless in a :func:`joblib.parallel_backend` context, -1 is all cores.
-    verbose : int, default=0
-        Verbosity of the search and the evaluation.
+    {verbose}
 
     Returns
     -------

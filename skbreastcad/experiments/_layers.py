@@ -6,6 +6,8 @@ import time
 import numpy as np
 
 from ..evaluation import DEFAULT_METRICS
+from ..utils._docstrings import substitute_docs
+from ._common import EXPERIMENT_PARAMETERS
 
 __all__ = ["layer_features", "probe_layers"]
 
@@ -113,6 +115,7 @@ def _unit(images, value_range, device):
     return to_unit_tensor(images, value_range, device)
 
 
+@substitute_docs(**EXPERIMENT_PARAMETERS)
 def layer_features(
     X,
     backbone,
@@ -158,8 +161,7 @@ def layer_features(
         :class:`~skbreastcad.features.CNNLayerFeatures`.
     batch_size : int, default=32
         Images per forward pass.
-    device : str or torch.device, default="auto"
-        Torch device; "auto" picks CUDA when it is available.
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the random initialisation when ``weights=None``.
     memory : str, path-like, joblib.Memory or None, default=None
@@ -232,6 +234,7 @@ def _layer_label(backbone, layer):
     return layer
 
 
+@substitute_docs(**EXPERIMENT_PARAMETERS)
 def probe_layers(
     X,
     y,
@@ -269,10 +272,8 @@ def probe_layers(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, height, width)
-        ROI images.
-    y : array-like of shape (n_samples,)
-        Binary labels, 1 = tumour.
+    {X}
+    {y}
     backbone : str, default="vgg16"
         See :func:`skbreastcad.nn.list_backbones`.
     layers : sequence of str or int, default=None
@@ -298,9 +299,7 @@ def probe_layers(
         Hyper-parameters of ``classifier`` to search (e.g. ``{"C": [0.1, 1]}``):
         the search runs inside every outer training fold (nested evaluation),
         on inner stratified folds.
-    cv : int or cross-validation splitter, default=5
-        Number of stratified, shuffled folds (grouped by patient with
-        ``groups``), or a splitter.
+    {cv}
     oversample : bool, default=True
         Balance the classes of each training fold by random up-sampling of
         the minority class's features.
@@ -311,14 +310,10 @@ def probe_layers(
         available.
     batch_size : int, default=32
         Images per forward pass.
-    threshold : str or float, default="default"
-        Threshold policy; as for :func:`compare_feature_sets`.
-    metrics : sequence of str, default=DEFAULT_METRICS
-        Metrics of the report.
-    n_boot : int, default=2000
-        Bootstrap resamples for the confidence intervals.
-    ci_method : {"bca", "percentile"}, default="bca"
-        Bootstrap confidence interval method.
+    {threshold}
+    {metrics}
+    {n_boot}
+    {ci_method}
     random_state : int, RandomState instance or None, default=0
         Seeds the folds, the over-sampler, the bootstrap and random weights.
     n_jobs : int or None, default=None
