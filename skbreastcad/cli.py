@@ -320,7 +320,9 @@ def _run_all(names, X, y, groups, args, out, source=None, overrides=None, folder
                 # a weight or data file found missing once the run started: still one line
                 raise UsageError(str(exc).strip().splitlines()[0]) from exc
             timings[name] = time.perf_counter() - start
-            folder = report.save((folders or {}).get(name, out / name))
+            report.save((folders or {}).get(name, out / name))
+            # where the report will be once the run's folder is renamed into place
+            folder = Path(args.output) / name
             reports[name] = report
             tqdm.write(f"\n== {report.title} ({timings[name]:.1f} s) -> {folder / 'report.html'}")
             for note in report.notes:
