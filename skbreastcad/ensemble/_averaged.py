@@ -29,7 +29,43 @@ def check_same_classes(estimators):
     return classes[0]
 
 
-class AveragedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class _AveragingMixin:
+    """``predict_proba`` and ``predict`` of an ensemble that averages ``estimators_``."""
+
+    def predict_proba(self, X):
+        """Mean class probabilities of the members.
+
+        Parameters
+        ----------
+        X : array-like
+            Input in the form the members take (images, flattened rows, features).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Mean of the members' probabilities, columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        return average_proba(self.estimators_, X)
+
+    def predict(self, X):
+        """Class with the highest mean probability.
+
+        Parameters
+        ----------
+        X : array-like
+            Input in the form the members take (images, flattened rows, features).
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted classes.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class AveragedClassifier(_AveragingMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Average the class probabilities of classifiers that are already fitted.
 
     The fold models of a cross-validation (``cross_validate(...,
@@ -120,38 +156,6 @@ class AveragedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.classes_ = check_same_classes(self.estimators)
         self.estimators_ = list(self.estimators)
         return self
-
-    def predict_proba(self, X):
-        """Mean class probabilities of the members.
-
-        Parameters
-        ----------
-        X : array-like
-            Input in the form the members take (images, flattened rows, features).
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Mean of the members' probabilities, columns in the order of ``classes_``.
-        """
-        check_is_fitted(self)
-        return average_proba(self.estimators_, X)
-
-    def predict(self, X):
-        """Class with the highest mean probability.
-
-        Parameters
-        ----------
-        X : array-like
-            Input in the form the members take.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Predicted classes.
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

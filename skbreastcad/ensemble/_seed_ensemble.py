@@ -2,14 +2,12 @@
 
 from numbers import Integral
 
-import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.utils import check_random_state, get_tags
-from sklearn.utils.validation import check_is_fitted
 
 from ..utils._sklearn_compat import HasMethods, Interval, _fit_context
-from ._averaged import average_proba, check_same_classes
+from ._averaged import _AveragingMixin, check_same_classes
 
 __all__ = ["SeedEnsembleClassifier"]
 
@@ -27,7 +25,7 @@ def _fit_member(estimator, X, y, fit_params):
     return estimator.fit(X, y, **fit_params)
 
 
-class SeedEnsembleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class SeedEnsembleClassifier(_AveragingMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Fit one classifier with several seeds and average their probabilities.
 
     Fine-tuning a CNN on a few hundred ROIs depends on the seed (weight
@@ -124,38 +122,6 @@ class SeedEnsembleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         if hasattr(self.estimators_[0], "n_features_in_"):
             self.n_features_in_ = self.estimators_[0].n_features_in_
         return self
-
-    def predict_proba(self, X):
-        """Mean class probabilities of the members.
-
-        Parameters
-        ----------
-        X : array-like
-            Input in the form the estimator takes.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Mean of the members' probabilities, columns in the order of ``classes_``.
-        """
-        check_is_fitted(self)
-        return average_proba(self.estimators_, X)
-
-    def predict(self, X):
-        """Class with the highest mean probability.
-
-        Parameters
-        ----------
-        X : array-like
-            Input in the form the estimator takes.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Predicted classes.
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -130,17 +130,20 @@ class TTAClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         _check_image_shape_param(self.image_shape)
         if not (hasattr(X, "iloc") or sp.issparse(X)):
             X = np.asarray(X)
-        if X.ndim == 3 or self.image_shape is not None:
-            # bad images fail here, before a possibly long fit
-            validate_images(self, X, reset=True, image_shape=self.image_shape)
+        # images and a given shape are checked before a possibly long fit; flattened
+        # rows without one take the fitted classifier's image_shape_ afterwards.
+        # Either way this sets n_features_in_ and image_shape_, which predict checks.
+        early = X.ndim == 3 or self.image_shape is not None
+        if early:
+            images = validate_images(self, X, reset=True, image_shape=self.image_shape)
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         self.classes_ = self.estimator_.classes_
         shape = self.image_shape
         if shape is None:
             shape = getattr(self.estimator_, "image_shape_", None)
         self._image_shape = shape
-        # sets n_features_in_ and image_shape_, the shape predict checks against
-        images = validate_images(self, X, reset=True, image_shape=shape)
+        if not early:
+            images = validate_images(self, X, reset=True, image_shape=shape)
         if images.shape[1] != images.shape[2] and not set(names) & set(_SHAPE_KEEPING):
             raise ValueError(
                 f"transforms={self.transforms!r} all change the shape of the {images.shape[1]}x"
