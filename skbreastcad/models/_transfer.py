@@ -277,7 +277,7 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "scoring": [str],
-        "augment": [None, StrOptions({"default"}), HasMethods(["__call__"])],
+        "augment": [None, StrOptions({"flips", "default"}), HasMethods(["__call__"])],
         "balance": [StrOptions({"oversample", "class_weight"}), None],
         "callbacks": [list, None],
         "checkpoint_dir": [str, os.PathLike, None],
@@ -365,7 +365,12 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
 
         if self.augment is None:
             return None
-        augmenter = ImageAugmenter() if isinstance(self.augment, str) else self.augment
+        if self.augment == "flips":
+            augmenter = ImageAugmenter(affine_p=0.0, brightness=0.0, contrast=0.0)
+        elif self.augment == "default":
+            augmenter = ImageAugmenter()
+        else:
+            augmenter = self.augment
         if isinstance(augmenter, ImageAugmenter):
             # bad settings fail here, not in the first training batch
             augmenter._validate()
