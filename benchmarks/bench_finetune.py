@@ -47,7 +47,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
@@ -210,7 +209,9 @@ def main(argv=None):
                 if done is not None and ((done.fold == fold) & (done.candidate == name)).any():
                     continue
                 start = time.perf_counter()
-                clf = make_classifier({**params, **extra}, seed=args.seed + fold, device=args.device)
+                clf = make_classifier(
+                    {**params, **extra}, seed=args.seed + fold, device=args.device
+                )
                 clf.fit(X[fit_idx], y[fit_idx], groups=groups[fit_idx])
                 auc = roc_auc_score(y[val_idx], clf.predict_proba(X[val_idx])[:, 1])
                 seconds = time.perf_counter() - start
@@ -343,7 +344,9 @@ def main(argv=None):
             for m in ("roc_auc", "f1")
         ]
         per_fold = frame.groupby("fold").seconds.first().mean()
-        print(f"| {name} | {mean:.3f} [{low:.3f}, {high:.3f}] | {cells[0]} | {cells[1]} | {per_fold:.0f} s |")
+        print(
+            f"| {name} | {mean:.3f} [{low:.3f}, {high:.3f}] | {cells[0]} | {cells[1]} | {per_fold:.0f} s |"
+        )
     aucs = predictions.groupby(["candidate", "fold"]).apply(
         lambda f: roc_auc_score(f.y_true, f.score), include_groups=False
     )

@@ -621,3 +621,27 @@ def test_grey_levels_that_overflow_the_network_are_an_error_before_training():
     fitted = clf.fit(np.zeros_like(X), y)
     with pytest.raises(ValueError, match="value_range"):
         fitted.predict_proba(X)
+
+
+def test_augment_flips_draws_only_the_eight_symmetries_of_the_square():
+    # augment="flips" is the plain loop's augmentation: flips and 90-degree turns,
+    # each of the eight symmetries drawn, and no resampling or intensity change
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.random((400, 1, 9, 9), dtype=np.float32))
+
+    def symmetries(img):
+        turns = [np.rot90(img, k) for k in range(4)]
+        return turns + [np.fliplr(t) for t in turns]
+
+    def which(out, img):
+        return [k for k, s in enumerate(symmetries(img)) if np.array_equal(out, s)]
+
+    flips = _clf(augment="flips")._augmenter()
+    out = flips(images.clone(), torch.Generator().manual_seed(0)).numpy()
+    drawn = [which(o[0], i[0]) for o, i in zip(out, images.numpy())]
+    assert all(len(k) == 1 for k in drawn)
+    assert set(np.bincount([k[0] for k in drawn], minlength=8).nonzero()[0]) == set(range(8))
+
+    full = _clf(augment="default")._augmenter()
+    out = full(images.clone(), torch.Generator().manual_seed(0)).numpy()
+    assert sum(not which(o[0], i[0]) for o, i in zip(out, images.numpy())) > 100
