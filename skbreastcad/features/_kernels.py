@@ -387,3 +387,102 @@ def _matrix_features(f, cell, count, n, bits, ng, need_cells, c_d, c_s, c_m, xlo
     else:
         f[_INFORMATION_CORRELATION_1] = (entropy - hxy1) / hx
         f[_INFORMATION_CORRELATION_2] = math.sqrt(max(1 - math.exp(-2 * (hxy1 - entropy)), 0.0))
+
+
+# -- Gabor: magnitudes and their sums --------------------------------------------
+# Which products of a column tile make the response (see _gabor._group_magnitudes):
+# a = Re A X Re B, b = Re A X Im B, c = Im A X Re B, d = Im A X Im B.
+GABOR_REAL, GABOR_A_REAL, GABOR_B_REAL, GABOR_COMPLEX = range(4)
+
+
+# reassoc lets LLVM keep several partial sums (vector lanes) per reduction, so
+# the sums differ from NumPy's (pairwise, over BLAS column sums) in the last bits.
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def gabor_sums(a, b, c, d, case, n, weights, has_weights, columns, sums):
+    """Add the sums of the response magnitudes of one column tile to ``sums``.
+
+    ``a``..``d`` are ``(height * n, t)`` products, rows ``y * n + image``
+    (unused ones may be dummies); ``case`` says which are used. ``columns``
+    holds the output column of each member kernel: the first is ``A X B``, the
+    second (if any) ``A X conj(B)``. ``weights`` (``(height * n, t)``, with
+    ``has_weights``) multiply the magnitudes. ``sums[column, 0, image]`` gets
+    the sum of the magnitudes and ``sums[column, 1, image]`` that of their
+    squares, in one pass over the products and without temporary arrays.
+    """
+    rows, t = a.shape
+    pair = columns.shape[0] == 2
+    for row in range(rows):
+        image = row % n
+        s0 = 0.0
+        s1 = 0.0
+        u0 = 0.0
+        u1 = 0.0
+        w = weights[row if has_weights else 0]
+        if case == GABOR_REAL:
+            for x in range(t):
+                m = abs(a[row, x])
+                if has_weights:
+                    m *= w[x]
+                s0 += m
+                s1 += m * m
+        elif case == GABOR_A_REAL or case == GABOR_B_REAL:
+            # A real: theta and pi - theta have the same magnitude
+            im = b if case == GABOR_A_REAL else c
+            for x in range(t):
+                m = math.sqrt(a[row, x] * a[row, x] + im[row, x] * im[row, x])
+                if has_weights:
+                    m *= w[x]
+                s0 += m
+                s1 += m * m
+            u0, u1 = s0, s1
+        elif pair:
+            for x in range(t):
+                re = a[row, x] - d[row, x]  # A X B = (a - d) + i (b + c)
+                im = b[row, x] + c[row, x]
+                re2 = a[row, x] + d[row, x]  # A X conj(B) = (a + d) + i (c - b)
+                im2 = c[row, x] - b[row, x]
+                m = math.sqrt(re * re + im * im)
+                m2 = math.sqrt(re2 * re2 + im2 * im2)
+                if has_weights:
+                    m *= w[x]
+                    m2 *= w[x]
+                s0 += m
+                s1 += m * m
+                u0 += m2
+                u1 += m2 * m2
+        else:
+            for x in range(t):
+                re = a[row, x] - d[row, x]
+                im = b[row, x] + c[row, x]
+                m = math.sqrt(re * re + im * im)
+                if has_weights:
+                    m *= w[x]
+                s0 += m
+                s1 += m * m
+        sums[columns[0], 0, image] += s0
+        sums[columns[0], 1, image] += s1
+        if pair:
+            sums[columns[1], 0, image] += u0
+            sums[columns[1], 1, image] += u1
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def complex_abs_sums(z, weights, has_weights, out):
+    """``out[0, i]`` += sum of ``|z[i]| * weights[i]``, ``out[1, i]`` += sum of
+    its squares, for ``z`` of shape ``(n, height, width)`` (a view)."""
+    n, height, width = z.shape
+    for i in range(n):
+        s0 = 0.0
+        s1 = 0.0
+        for y in range(height):
+            row = z[i, y]
+            w = weights[i if has_weights else 0, y if has_weights else 0]
+            for x in range(width):
+                v = row[x]
+                m = math.sqrt(v.real * v.real + v.imag * v.imag)
+                if has_weights:
+                    m *= w[x]
+                s0 += m
+                s1 += m * m
+        out[0, i] += s0
+        out[1, i] += s1
