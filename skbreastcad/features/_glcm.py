@@ -9,8 +9,9 @@ levels) or NumPy's sort (more levels), chosen per chunk by a measured cost
 model (:func:`_counting_method`). Features are evaluated on the non-zero cells
 and on the 1-D marginal, sum and difference distributions, never on dense
 ``N_g x N_g`` matrices, so 256 or 65536 grey levels cost little more than 32.
-Everything is NumPy: a compiled kernel would count faster, but would add a
-build or a heavy import (numba) for every user.
+With numba installed (the ``fast`` extra), compiled kernels count each matrix
+in a table and compute its features in one pass (``_kernels.py``), with the
+same values; ``SKBREASTCAD_NUMBA=0`` forces the NumPy code.
 """
 
 import math
