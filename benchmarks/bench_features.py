@@ -15,15 +15,27 @@ random-texture ROIs), and vs ``skimage.feature.graycomatrix``/``graycoprops``
 (256 levels, 2 distances x 4 angles, 6 properties); Haar vs
 ``skimage.feature.haar_like_feature`` on the same feature coordinates.
 
+With numba installed (``pip install skbreastcad[fast]``) our transformers run
+their compiled kernels: each of ours is called once before its timed rounds,
+so the JIT compilation is not in the throughput, and the one-off cost of the
+first call (importing numba, compiling or loading the kernels) is measured
+separately in fresh interpreters, with an empty and with a warm numba cache.
+``--no-numba`` (or ``SKBREASTCAD_NUMBA=0``) times the NumPy code instead.
+
 Usage::
 
     taskset -c 0 python benchmarks/bench_features.py     # 64, 128, 256, 512 px
+    taskset -c 0 python benchmarks/bench_features.py --sizes 64 --skip-first-call
     python benchmarks/bench_features.py --quick          # a smoke run
 """
 
 import argparse
 import os
 import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
 import time
 
 import numpy as np
@@ -238,6 +250,54 @@ def haar_full_window_case(n_ours, n_peer):
     )
 
 
+def backend():
+    """A line saying which code our transformers run."""
+    from skbreastcad.utils._numba import ENV_VAR, numba_version, use_numba
+
+    if use_numba():
+        return f"numba {numba_version()} kernels"
+    if numba_version() is None:
+        return "NumPy code (numba not installed)"
+    return f"NumPy code (numba {numba_version()} installed, disabled by {ENV_VAR}=0)"
+
+
+_FIRST_CALL = """
+import time
+start = time.perf_counter()
+import numpy as np
+from skbreastcad.features import GaborFeatures, GLCMFeatures
+X = np.random.default_rng(0).integers(0, 256, (4, 64, 64), dtype=np.uint8)
+times = []
+for est in (GLCMFeatures(discretisation="none", aggregation="none"), GLCMFeatures(),
+            GLCMFeatures(n_bins=600), GaborFeatures()):
+    est.fit(X)
+    t = time.perf_counter(); est.transform(X); first = time.perf_counter() - t
+    t = time.perf_counter(); est.transform(X); times.append(first - (time.perf_counter() - t))
+print(sum(times[:3]), times[3])
+"""
+
+
+def first_call_seconds():
+    """Extra seconds of the first ``transform`` over the second, GLCM (three
+    settings: 8-bit levels, 32 bins, a 10-bit table) and Gabor, in fresh
+    interpreters: with an empty numba cache (compilation) and with the cache the
+    first run left (loading)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env["NUMBA_CACHE_DIR"] = cache
+        for label in ("empty cache", "warm cache"):
+            result = subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(_FIRST_CALL)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
+            out[label] = tuple(float(v) for v in result.stdout.split())
+    return out
+
+
 def save_plot(results, path):
     """ROI/s against ROI size, ours (solid) and each peer (dashed), log-log; written atomically."""
     import matplotlib
@@ -297,7 +357,15 @@ def main(argv=None):
         "--plot", default="docs/images/texture_scaling.png", help="where to save the scaling plot"
     )
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
+    parser.add_argument(
+        "--no-numba", action="store_true", help="time our NumPy code (SKBREASTCAD_NUMBA=0)"
+    )
+    parser.add_argument(
+        "--skip-first-call", action="store_true", help="do not measure the first call's cost"
+    )
     args = parser.parse_args(argv)
+    if args.no_numba:
+        os.environ["SKBREASTCAD_NUMBA"] = "0"
     if args.quick:
         args.sizes, args.n_images, args.n_peer, args.repeat = [64], 16, 4, 1
     timer = clock(args.clock)
@@ -306,6 +374,13 @@ def main(argv=None):
         f"CPU: {cpu_name()}; one core (threadpoolctl limits=1, n_jobs=1); {args.clock} time, "
         f"best of {args.repeat} alternating rounds per side; synthetic phantom ROIs unless marked random"
     )
+    print(f"skbreastcad runs: {backend()}")
+    if "numba" in backend() and not args.skip_first_call:
+        for label, (glcm, gabor) in first_call_seconds().items():
+            print(
+                f"first transform, {label} (numba import + JIT compile or load): "
+                f"GLCM {glcm:.2f} s (3 settings), Gabor {gabor:.2f} s"
+            )
     header = (
         f"{'size':>7}  {'transformer':<32}{'ROI/s':>10}{'Mpairs/s':>10}  {'peer':<28}{'ROI/s':>9}"
         f"{'Mpairs/s':>10}{'ratio':>9}"
@@ -315,6 +390,7 @@ def main(argv=None):
     results = []
 
     def report(size, case, suffix=""):
+        case.ours()  # warm-up: compiles or loads the numba kernels for these settings
         ours, peer = best_rates(case.ours, case.n_ours, case.peer, case.n_peer, args.repeat, timer)
         pairs = "" if case.pairs is None else f"{ours * case.pairs / 1e6:.1f}"
         peer_pairs = "" if case.pairs is None else f"{peer * case.pairs / 1e6:.1f}"

@@ -1,6 +1,7 @@
 """GaborFeatures: equality with a per-image skimage.filters.gabor reference, names,
 masks, small images, bad input, kernel caching and threads."""
 
+import importlib.util
 import math
 
 import numpy as np
@@ -277,3 +278,35 @@ def test_fft_is_chosen_only_where_the_cost_model_says_it_is_cheaper():
     assert {g["method"] for g in small} == {"spatial"}  # the study's bank on 64 px ROIs
     for group in _gabor_bank((0.03,), 2, 1.0, 3.0, 1024, 1024, "spatial"):
         assert _choose_method(group, 1024, 1024) == "fft"  # 115 px kernels on a 1024 px image
+
+
+# -- the numba backend -------------------------------------------------------------
+@pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None,
+    reason="numba is not installed (pip install skbreastcad[fast])",
+)
+@pytest.mark.parametrize("seed", range(8))
+def test_numba_sums_equal_the_numpy_code(seed, monkeypatch):
+    """Spatial and FFT paths, masks, statistics subsets, banks with real and
+    complex factors (2, 3 and 8 orientations) and odd shapes: the fused magnitude
+    sums of the kernels equal NumPy's to the last bits of the sums' order."""
+    from skbreastcad.features._gabor import _filter_chunk
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(3, 70, size=2))
+    X = _images(int(rng.integers(1, 10)), shape, seed=seed).astype(np.float64)
+    X[0, : shape[0] // 2] = 17.0  # a flat part: near-constant responses
+    mask = None if seed % 2 else rng.random(X.shape) > 0.4
+    if mask is not None:
+        mask[:, 0, 0] = True
+    stats = [("mean", "var"), ("mean",), ("std", "var")][seed % 3]
+    freqs = [FREQS, (0.3, 0.07), (0.25,)][seed % 3]
+    n_orientations = [8, 3, 2][seed % 3]
+    for method in ("spatial", "fft"):
+        bank = _gabor_bank(freqs, n_orientations, 1.0, 3.0, *shape, method)
+        n_kernels = len(freqs) * n_orientations
+        monkeypatch.setenv("SKBREASTCAD_NUMBA", "0")
+        expected = _filter_chunk(X, mask, bank, stats, n_kernels)
+        monkeypatch.setenv("SKBREASTCAD_NUMBA", "1")
+        got = _filter_chunk(X, mask, bank, stats, n_kernels)
+        assert_allclose(got, expected, rtol=1e-12, atol=1e-300, err_msg=method)

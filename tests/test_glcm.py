@@ -2,7 +2,9 @@
 scikit-image's graycomatrix/graycoprops and mahotas' Haralick features."""
 
 import csv
+import importlib.util
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +13,10 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skbreastcad.features import GLCM_FEATURE_NAMES, GLCMFeatures
 
 ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
+requires_numba = pytest.mark.skipif(
+    not HAS_NUMBA, reason="numba is not installed (pip install skbreastcad[fast])"
+)
 
 
 def _per_matrix(est, X, mask=None):
@@ -529,9 +535,10 @@ def test_bad_data_is_a_clear_error():
 @pytest.mark.parametrize("levels", [6, 32, 256, 600])
 @pytest.mark.parametrize("masked", [False, True])
 def test_every_counting_method_gives_the_same_cells(levels, masked):
-    """np.bincount, the radix sort of 16-bit codes and the general sort count the
-    same cells, including the top cell (which the padding code of the sorts shares
-    with 8-bit levels) and with masks; checked against a plain dictionary count."""
+    """np.bincount, the radix sort of 16-bit codes, the general sort and the numba
+    table (if installed) count the same cells, including the top cell (which the
+    padding code of the sorts shares with 8-bit levels) and with masks; checked
+    against a plain dictionary count."""
     from skbreastcad.features import _glcm
 
     rng = np.random.default_rng(levels)
@@ -540,6 +547,8 @@ def test_every_counting_method_gives_the_same_cells(levels, masked):
     roi = rng.random(X.shape) > 0.25 if masked else None
     offsets = np.array([[(0, 1), (1, 1), (1, 0), (1, -1)], [(0, 2), (2, 2), (2, 0), (2, -2)]])
     methods = ["bincount", "radix", "sort"] if levels <= 256 else ["bincount", "sort"]
+    if HAS_NUMBA:
+        methods.append("numba")
     expected = {}
     for b in range(3):
         for g, (dr, dc) in enumerate(offsets.reshape(-1, 2)):
@@ -556,7 +565,9 @@ def test_every_counting_method_gives_the_same_cells(levels, masked):
         original = _glcm._counting_method
         try:
             _glcm._counting_method = lambda bits, pairs, method=method: method
-            base, first_cell, cell, count, bits, n_groups = _glcm._cells(X, roi, offsets, False)
+            base, first_cell, cell, count, bits, n_groups = _glcm._cells(
+                X, roi, offsets, False, numba=method == "numba"
+            )
         finally:
             _glcm._counting_method = original
         group = base >> bits
@@ -574,6 +585,7 @@ def test_every_counting_method_gives_the_same_cells(levels, masked):
 def test_transform_is_the_same_whichever_counting_method(monkeypatch):
     from skbreastcad.features import _glcm
 
+    monkeypatch.setenv("SKBREASTCAD_NUMBA", "0")  # NumPy's methods
     rng = np.random.default_rng(3)
     X = rng.integers(0, 256, size=(5, 40, 40), dtype=np.uint8)
     mask = rng.random(X.shape) > 0.2
@@ -611,6 +623,7 @@ def test_table_counting_in_row_bands_of_large_images_equals_sorting(levels, monk
     roi = rng.random(X.shape) > 0.1
     offsets = np.array([[(0, 1), (1, 1), (1, 0), (1, -1)], [(0, -3), (-3, 3), (3, 0), (3, -3)]])
     monkeypatch.setattr(_glcm, "_PIECE_PAIRS", 1 << 12)  # bands of 17 rows
+    monkeypatch.setenv("SKBREASTCAD_NUMBA", "0")  # NumPy's methods
     got = {}
     for method in ("bincount", "sort"):
         monkeypatch.setattr(_glcm, "_counting_method", lambda bits, pairs, method=method: method)
@@ -623,3 +636,110 @@ def test_table_counting_in_row_bands_of_large_images_equals_sorting(levels, monk
             )
     assert got["bincount", True] == got["sort", True]
     assert got["bincount", False] == got["sort", False]
+
+
+# -- the numba backend -------------------------------------------------------------
+def _both_backends(est, X, mask, monkeypatch):
+    """``transform`` with the NumPy code and with the numba kernels."""
+    out = []
+    for flag in ("0", "1"):
+        monkeypatch.setenv("SKBREASTCAD_NUMBA", flag)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # NaN rows of pairless ROIs
+            out.append(est.transform(X, mask=mask))
+    return out
+
+
+def _assert_backends_agree(numpy_out, numba_out, names):
+    """Equal to the last bits: the kernels sum in NumPy's order, except the cell
+    sums of the joint entropy (NumPy's reduceat adds pairwise), which the
+    information correlations can magnify near 0."""
+    numpy_out = numpy_out.reshape(len(numpy_out), -1, len(names))
+    numba_out = numba_out.reshape(numpy_out.shape)
+    np.testing.assert_array_equal(np.isnan(numpy_out), np.isnan(numba_out))
+    for j, name in enumerate(names):
+        loose = name in ("joint_entropy", "information_correlation_1", "information_correlation_2")
+        np.testing.assert_allclose(
+            numba_out[..., j],
+            numpy_out[..., j],
+            rtol=1e-12 if loose else 1e-14,
+            atol=1e-13 if loose else 1e-15,
+            err_msg=name,
+        )
+
+
+@requires_numba
+@pytest.mark.parametrize("seed", range(40))
+def test_numba_kernels_equal_the_numpy_code(seed, monkeypatch):
+    """Random sizes (tiny, non-square), masks (empty, sparse, full), distances,
+    angles, aggregations, discretisations and dtypes: both backends agree."""
+    rng = np.random.default_rng(seed)
+    height, width = (int(v) for v in rng.integers(1, 48, size=2))
+    n = int(rng.integers(1, 6))
+    kind = ["fbn", "fbs", "none8", "none16"][seed % 4]
+    if kind == "fbn":
+        dtype = [np.uint8, np.uint16, np.float32, np.float64][seed // 4 % 4]
+        X = rng.integers(0, 256 if dtype == np.uint8 else 5000, size=(n, height, width))
+        X = X.astype(dtype)
+        params = {"n_bins": int(rng.choice([1, 2, 6, 32, 256, 1000]))}
+    elif kind == "fbs":
+        X = rng.normal(100, 30, size=(n, height, width))
+        params = {"discretisation": "fixed_bin_width", "bin_width": float(rng.choice([1, 7, 40]))}
+        if seed % 3 == 0:
+            params["bin_min"] = 80.0
+    elif kind == "none8":
+        X = rng.integers(0, int(rng.choice([2, 9, 256])), size=(n, height, width)).astype(np.uint8)
+        params = {"discretisation": "none"}
+    else:  # 16-bit levels: 600 counted by numba's table, 65536 sorted by NumPy
+        top = int(rng.choice([600, 65536]))
+        X = rng.integers(0, top, size=(n, height, width)).astype(np.uint16)
+        params = {"discretisation": "none", "n_levels": 65536}
+    if seed % 5 == 0:
+        X[:, : height // 2] = X.flat[0]  # large flat regions: few cells, big counts
+    mask = [None, 0.0, 0.3, 0.95, 1.0][seed % 5]
+    if mask is not None:
+        mask = rng.random(X.shape) >= mask  # 1.0: empty masks
+    metric = "euclidean" if seed % 7 == 0 else "chebyshev"
+    angles = ANGLES if seed % 3 else (0.0, np.pi / 2, 5 * np.pi / 4)
+    distances = [(1,), (1, 2), (3,), (2, 5)][seed % 4]
+    est = GLCMFeatures(
+        distances=distances,
+        angles=angles,
+        distance_metric=metric,
+        aggregation=["averaged", "merged", "none"][seed % 3],
+        features="all" if seed % 2 else ["contrast", "joint_average", "correlation"],
+        **params,
+    ).fit(X)
+    numpy_out, numba_out = _both_backends(est, X, mask, monkeypatch)
+    _assert_backends_agree(numpy_out, numba_out, est.features_)
+
+
+@requires_numba
+@pytest.mark.parametrize("levels", [32, 256])
+def test_numba_kernels_equal_the_numpy_code_on_large_images(levels, monkeypatch):
+    """Tables scanned whole (many pairs per cell) and read through their bitmap."""
+    rng = np.random.default_rng(levels)
+    X = rng.integers(0, levels, size=(2, 300, 260)).astype(np.uint8)
+    X[0, 100:] //= 16  # a smooth part: few cells with large counts
+    mask = rng.random(X.shape) > 0.05
+    est = GLCMFeatures(discretisation="none", n_levels=256, aggregation="none").fit(X)
+    for m in (None, mask):
+        _assert_backends_agree(*_both_backends(est, X, m, monkeypatch), est.features_)
+
+
+@requires_numba
+def test_numba_kernels_run_in_parallel_threads_with_the_same_values(monkeypatch):
+    monkeypatch.setenv("SKBREASTCAD_NUMBA", "1")
+    rng = np.random.default_rng(11)
+    X = rng.integers(0, 256, size=(40, 33, 31), dtype=np.uint8)
+    serial = GLCMFeatures(n_jobs=1).fit(X).transform(X)
+    threaded = GLCMFeatures(n_jobs=2).fit(X).transform(X)
+    np.testing.assert_array_equal(serial, threaded)
+
+
+def test_backend_switch_rejects_unknown_values(monkeypatch):
+    X = np.zeros((1, 8, 8), dtype=np.uint8)
+    est = GLCMFeatures().fit(X)
+    monkeypatch.setenv("SKBREASTCAD_NUMBA", "fast")
+    with pytest.raises(ValueError, match="SKBREASTCAD_NUMBA must be 0"):
+        est.transform(X)

@@ -1,6 +1,7 @@
 """Heavy dependencies load lazily: the texture features, the backbone registry's
 module and the models package import without torch, torchvision or skorch."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -13,9 +14,9 @@ import skbreastcad
 HEAVY = ("torch", "torchvision", "skorch", "timm")
 
 
-def _run(code):
+def _run(code, **environ):
     """Run ``code`` in a fresh interpreter (this one has torch loaded already)."""
-    env = dict(os.environ)
+    env = {**os.environ, **environ}
     root = os.path.dirname(os.path.dirname(skbreastcad.__file__))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     result = subprocess.run(
@@ -44,6 +45,27 @@ def test_glcm_features_fit_without_loading_torch():
         """
     )
     assert out.strip() == "[]"
+
+
+def test_texture_features_import_without_numba_until_a_transform_runs():
+    """numba (the optional ``fast`` backend) loads on the first transform, and not
+    at all with SKBREASTCAD_NUMBA=0."""
+    has_numba = importlib.util.find_spec("numba") is not None
+    code = """
+        import os, sys
+        import numpy as np
+        from skbreastcad.features import GaborFeatures, GLCMFeatures, HaarFeatures
+
+        X = np.random.default_rng(0).integers(0, 256, (3, 24, 24), dtype=np.uint8)
+        glcm = GLCMFeatures().fit(X)
+        gabor = GaborFeatures(frequencies=(0.5,)).fit(X)
+        print("numba" in sys.modules)
+        glcm.transform(X)
+        gabor.transform(X)
+        print("numba" in sys.modules)
+        """
+    assert _run(code).split() == ["False", str(has_numba)]
+    assert _run(code, SKBREASTCAD_NUMBA="0").split() == ["False", "False"]
 
 
 def test_nn_and_models_import_without_torch_until_used():

@@ -10,6 +10,7 @@ from joblib import effective_n_jobs
 
 from ..utils._batching import map_chunks, single_threaded_blas
 from ..utils._docstrings import substitute_docs
+from ..utils._numba import use_numba
 from ..utils._sklearn_compat import Interval
 from ._base import BaseImageTransformer
 
@@ -239,15 +240,15 @@ class _Buffers:
         self.mag = np.empty(height * n * width)
 
 
-def _group_magnitudes(X2d, height, n, width, group, buf):
-    """Yield ``(j0, j1, slot, magnitude)`` per column tile and member kernel of a group.
+def _group_products(X2d, height, n, width, group, buf):
+    """Yield ``(j0, j1, a, b, c, d)`` per column tile of a group's band-matrix products.
 
     ``X2d`` is the chunk as ``(height, n * width)``. Column pass first:
     ``C = [Re A @ X; Im A @ X]``, shared by ``theta`` and ``pi - theta``; then the
-    row pass of each tile, ``R = C @ B_tile``. Every block of ``R`` is a contiguous
-    ``(height, n, tile width)`` array, so the complex arithmetic below runs on
-    long contiguous runs. ``magnitude`` is a ``(height, n, j1 - j0)`` view into
-    ``buf``, valid (and free to overwrite) until the next iteration.
+    row pass of each tile, ``R = C @ B_tile``: ``a = Re A X Re B``, ``b = Re A X
+    Im B``, ``c = Im A X Re B``, ``d = Im A X Im B``, each a contiguous ``(height *
+    n, j1 - j0)`` view into ``buf`` (rows ``y * n + image``), or None where ``A``
+    or ``B`` is real; valid until the next iteration.
     """
     a_imag = group["a_tiles"][0][5] is not None
     n_a = 2 if a_imag else 1
@@ -262,7 +263,6 @@ def _group_magnitudes(X2d, height, n, width, group, buf):
         rows = C2.shape[0]
         Rr = buf.Rr[: rows * t].reshape(rows, t)
         np.matmul(C2[:, lo:hi], b_re, out=Rr)
-        # a = Re A X Re B, b = Re A X Im B, c = Im A X Re B, d = Im A X Im B
         a, c = Rr[:half], (Rr[half:] if a_imag else None)
         if b_im is not None:
             Ri = buf.Ri[: rows * t].reshape(rows, t)
@@ -270,6 +270,21 @@ def _group_magnitudes(X2d, height, n, width, group, buf):
             b, d = Ri[:half], (Ri[half:] if a_imag else None)
         else:
             b = d = None
+        yield j0, j1, a, b, c, d
+
+
+def _group_magnitudes(X2d, height, n, width, group, buf):
+    """Yield ``(j0, j1, slot, magnitude)`` per column tile and member kernel of a group.
+
+    The products of :func:`_group_products` make the complex responses. Every
+    block of them is a contiguous ``(height * n, tile width)`` array, so the
+    complex arithmetic below runs on long contiguous runs. ``magnitude`` is a
+    ``(height, n, j1 - j0)`` view into ``buf``, valid (and free to overwrite)
+    until the next iteration.
+    """
+    half = height * n
+    for j0, j1, a, b, c, d in _group_products(X2d, height, n, width, group, buf):
+        t = j1 - j0
         z = buf.z[: half * t].reshape(half, t)
         mag = buf.mag[: half * t].reshape(half, t)
         for slot in range(len(group["members"])):
@@ -297,15 +312,15 @@ def _cabs(re, im, z, mag):
     np.abs(z, out=mag)
 
 
-def _fft_magnitudes(images, groups):
-    """Yield ``(column, magnitude)`` of every kernel of the FFT ``groups``.
+def _fft_responses(images, groups):
+    """Yield ``(column, response)`` of every kernel of the FFT ``groups``.
 
     The chunk is reflect-padded (numpy's ``'symmetric'``, to any depth, as the
     band matrices fold it) by the largest radius of these groups and
     transformed once. A kernel ``a(y) b(x)`` has the separable spectrum
     ``A(u) B(v)``, so no 2-D kernel is stored; each kernel costs one inverse
-    FFT, whose valid part is the response. ``magnitude`` has shape
-    ``(n, height, width)``.
+    FFT, whose valid part is the response: a complex ``(n, height, width)``
+    view, valid until the next iteration.
     """
     n, height, width = images.shape
     y_pad = max(g["radius"][0] for g in groups)
@@ -332,15 +347,24 @@ def _fft_magnitudes(images, groups):
     # page fault per 4 KiB.
     column_filtered = np.empty_like(spectrum)
     product = np.empty_like(spectrum)
-    magnitude = np.empty((n, height, width))
     for group in groups:
         np.multiply(spectrum, placed(group["a"], y_pad, shape[0])[:, None], out=column_filtered)
         b = group["b"]
         for column, weights in zip(group["members"], (b, np.conj(b))):
             np.multiply(column_filtered, placed(weights, x_pad, shape[1]), out=product)
             response = scipy.fft.ifft2(product, workers=1, overwrite_x=True)
-            np.abs(response[:, rows, cols], out=magnitude)
-            yield column, magnitude
+            yield column, response[:, rows, cols]
+
+
+def _fft_magnitudes(images, groups):
+    """Yield ``(column, magnitude)`` of every kernel of the FFT ``groups``.
+
+    ``magnitude`` is an ``(n, height, width)`` array, reused by every kernel.
+    """
+    magnitude = np.empty(images.shape)
+    for column, response in _fft_responses(images, groups):
+        np.abs(response, out=magnitude)
+        yield column, magnitude
 
 
 def _filter_chunk(images, mask, groups, statistics, n_kernels):
@@ -356,11 +380,35 @@ def _filter_chunk(images, mask, groups, statistics, n_kernels):
     else:
         weights = np.ascontiguousarray(mask.transpose(1, 0, 2), dtype=np.float64)
         count = weights.sum(axis=(0, 2))
-        tile_weights = {}
     need_var = any(s != "mean" for s in statistics)
-    ones = np.ones(height)
     buf = _Buffers(height, n, width)
     sums = np.zeros((n_kernels, 2, n))
+    if use_numba():
+        _compiled_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums)
+    else:
+        _numpy_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums, need_var)
+    groups = groups + fft_groups  # for the two-pass variance below
+    mean = sums[:, 0] / count
+    var = np.maximum(sums[:, 1] / count - mean * mean, 0.0)
+    if need_var:
+        # One pass loses digits when the spread is tiny next to the mean; redo
+        # those (rare: near-constant responses) with numpy's two-pass formula.
+        # A zero mean needs no redo: every magnitude is 0, and so is the variance.
+        for column, i in zip(*np.nonzero((var <= 1e-7 * mean * mean) & (mean > 0))):
+            var[column, i] = _exact_var(
+                images[i], None if mask is None else mask[i], groups, column
+            )
+    out = np.empty((n, n_kernels, len(statistics)))
+    for j, name in enumerate(statistics):
+        out[:, :, j] = (mean if name == "mean" else var if name == "var" else np.sqrt(var)).T
+    return out.reshape(n, -1)
+
+
+def _numpy_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums, need_var):
+    """Add each kernel's per-image sums of magnitudes (and squares) to ``sums``."""
+    n, height, width = images.shape
+    tile_weights = {}
+    ones = np.ones(height)
     for group in groups:
         for j0, j1, slot, mag in _group_magnitudes(X2d, height, n, width, group, buf):
             if weights is not None:
@@ -382,21 +430,50 @@ def _filter_chunk(images, mask, groups, statistics, n_kernels):
             sums[column, 0] += flat.sum(axis=1)
             if need_var:
                 sums[column, 1] += np.einsum("ij,ij->i", flat, flat)
-    groups = groups + fft_groups  # for the two-pass variance below
-    mean = sums[:, 0] / count
-    var = np.maximum(sums[:, 1] / count - mean * mean, 0.0)
-    if need_var:
-        # One pass loses digits when the spread is tiny next to the mean; redo
-        # those (rare: near-constant responses) with numpy's two-pass formula.
-        # A zero mean needs no redo: every magnitude is 0, and so is the variance.
-        for column, i in zip(*np.nonzero((var <= 1e-7 * mean * mean) & (mean > 0))):
-            var[column, i] = _exact_var(
-                images[i], None if mask is None else mask[i], groups, column
+
+
+def _compiled_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums):
+    """:func:`_numpy_sums` with numba: the magnitudes and both sums in one pass
+    over the products, without temporaries (the products stay BLAS's)."""
+    from . import _kernels
+
+    n, height, width = images.shape
+    tile_weights = {}
+    no_weights = np.ones((1, 1))
+    for group in groups:
+        columns = np.asarray(group["members"], dtype=np.int64)
+        for j0, j1, a, b, c, d in _group_products(X2d, height, n, width, group, buf):
+            if b is None and c is None:
+                case = _kernels.GABOR_REAL
+            elif c is None:
+                case = _kernels.GABOR_A_REAL
+            elif b is None:
+                case = _kernels.GABOR_B_REAL
+            else:
+                case = _kernels.GABOR_COMPLEX
+            w = no_weights
+            if weights is not None:
+                if (j0, j1) not in tile_weights:
+                    tile_weights[j0, j1] = np.ascontiguousarray(
+                        weights[:, :, j0:j1].reshape(height * n, j1 - j0)
+                    )
+                w = tile_weights[j0, j1]
+            _kernels.gabor_sums(
+                a,
+                a if b is None else b,
+                a if c is None else c,
+                a if d is None else d,
+                case,
+                n,
+                w,
+                weights is not None,
+                columns,
+                sums,
             )
-    out = np.empty((n, n_kernels, len(statistics)))
-    for j, name in enumerate(statistics):
-        out[:, :, j] = (mean if name == "mean" else var if name == "var" else np.sqrt(var)).T
-    return out.reshape(n, -1)
+    if fft_groups:
+        roi = np.ones((1, 1, 1)) if mask is None else mask.astype(np.float64)
+        for column, response in _fft_responses(images, fft_groups):
+            _kernels.complex_abs_sums(response, roi, mask is not None, sums[column])
 
 
 def _exact_var(image, mask, groups, column):

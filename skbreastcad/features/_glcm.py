@@ -9,8 +9,9 @@ levels) or NumPy's sort (more levels), chosen per chunk by a measured cost
 model (:func:`_counting_method`). Features are evaluated on the non-zero cells
 and on the 1-D marginal, sum and difference distributions, never on dense
 ``N_g x N_g`` matrices, so 256 or 65536 grey levels cost little more than 32.
-Everything is NumPy: a compiled kernel would count faster, but would add a
-build or a heavy import (numba) for every user.
+With numba installed (the ``fast`` extra), compiled kernels count each matrix
+in a table and compute its features in one pass (``_kernels.py``), with the
+same values; ``SKBREASTCAD_NUMBA=0`` forces the NumPy code.
 """
 
 import math
@@ -24,6 +25,7 @@ from scipy.special import xlogy
 
 from ..utils._batching import map_chunks
 from ..utils._docstrings import substitute_docs
+from ..utils._numba import ENV_VAR, use_numba
 from ..utils._sklearn_compat import Interval, StrOptions
 from ._base import BaseImageTransformer
 
@@ -91,6 +93,12 @@ _PIECE_PAIRS = 1 << 15
 # Elements of the per-matrix distributions (2 * N_g per matrix) per chunk.
 _DENSE_BUDGET = 1 << 22
 _MAX_LEVELS = 65536
+# Largest bits of the levels that the numba kernels count (in a dense table of
+# 4**bits cells; more levels are sorted by NumPy), and whose features they
+# compute (from dense distributions of 2**bits entries).
+_KERNEL_TABLE_BITS = 10
+_KERNEL_FEATURE_BITS = 8
+_NO_ROI = np.ones((1, 1, 1), dtype=bool)
 
 
 @substitute_docs()
@@ -641,7 +649,26 @@ def _counting_method(bits, pairs_per_group):
     return "radix" if bits <= 8 else "sort"
 
 
-def _cells(levels, roi, offsets, merged):
+def _slots(shape, offsets, merged):
+    """Where each offset's pairs go: ``(dr, dc, h, w, group, start)`` per offset
+    with pairs (``h x w`` first pixels, from ``start`` in its group's row of
+    codes), and the pairs of each group of an image."""
+    height, width = shape
+    n_dist, n_ang = offsets.shape[:2]
+    slots, row_len = [], [0] * (n_dist if merged else n_dist * n_ang)
+    for d in range(n_dist):
+        for a in range(n_ang):
+            dr, dc = (int(v) for v in offsets[d, a])
+            h, w = height - abs(dr), width - abs(dc)
+            if h <= 0 or w <= 0:
+                continue
+            g = d if merged else d * n_ang + a
+            slots.append((dr, dc, h, w, g, row_len[g]))
+            row_len[g] += h * w
+    return slots, row_len
+
+
+def _cells(levels, roi, offsets, merged, numba=None):
     """Distinct cells of every group's co-occurrence matrix, with their counts.
 
     A group is one matrix: ``image * per_image + distance * n_angles + angle``,
@@ -669,27 +696,28 @@ def _cells(levels, roi, offsets, merged):
     bits : int
         ``lo`` and ``hi`` are below ``2**bits``.
     n_groups : int
+
+    With numba (``numba=True``, or ``None`` and :func:`use_numba`), a compiled
+    kernel counts each matrix in a table of its cells and returns the same
+    cells in the same order, without cells of count 0.
     """
     n_images, height, width = levels.shape
-    n_dist, n_ang = offsets.shape[:2]
-    per_image = n_dist if merged else n_dist * n_ang
+    slots, row_len = _slots(levels.shape[1:], offsets, merged)
+    per_image = len(row_len)
     n_groups = n_images * per_image
     bits = max(1, int(levels.max(initial=0)).bit_length())
-    # Where each offset's pairs go in its group's row of codes.
-    slots, row_len = [], [0] * per_image
-    for d in range(n_dist):
-        for a in range(n_ang):
-            dr, dc = (int(v) for v in offsets[d, a])
-            h, w = height - abs(dr), width - abs(dc)
-            if h <= 0 or w <= 0:
-                continue
-            g = d if merged else d * n_ang + a
-            slots.append((dr, dc, h, w, g, row_len[g]))
-            row_len[g] += h * w
     n_slots = max(row_len)
     if n_slots == 0:  # every offset is larger than the images
         nothing = np.zeros(0, dtype=np.int64)
         return nothing, np.zeros(n_groups + 1, dtype=np.int64), nothing, nothing, bits, n_groups
+    if (use_numba() if numba is None else numba) and bits <= _KERNEL_TABLE_BITS:
+        from . import _kernels
+
+        first_cell, cell, count = _kernels.glcm_cells(
+            *_kernel_arguments(levels, roi, slots, bits), per_image, bits
+        )
+        base = np.repeat(np.arange(n_groups, dtype=np.int64) << bits, np.diff(first_cell))
+        return base, first_cell, cell, count, bits, n_groups
     method = _counting_method(bits, n_slots)
     level_type = np.uint8 if bits <= 8 else np.uint16
     cell_type = np.uint16 if 2 * bits <= 16 else np.uint32
@@ -743,6 +771,21 @@ def _cells(levels, roi, offsets, merged):
     count[last[padded]] -= n_slots - inside.ravel()[padded]
     base = np.repeat(np.arange(n_groups, dtype=np.int64) << bits, np.diff(first_cell))
     return base, first_cell, cell, count, bits, n_groups
+
+
+def _kernel_arguments(levels, roi, slots, bits):
+    """``levels, roi, has_roi, slots`` as the numba kernels take them."""
+    n_pairs = max(h * w for _dr, _dc, h, w, _g, _start in slots) * len(slots)
+    if n_pairs >= 2**31:
+        raise ValueError(
+            f"{n_pairs} pixel pairs in one co-occurrence matrix: more than the compiled "
+            f"counting's int32 counts hold; set the environment variable {ENV_VAR}=0."
+        )
+    # one compiled specialisation per level type: few, and the smallest reads
+    work = np.ascontiguousarray(levels, dtype=np.uint8 if bits <= 8 else np.uint16)
+    inside = _NO_ROI if roi is None else np.ascontiguousarray(roi, dtype=bool)
+    slot_rows = np.array([slot[:5] for slot in slots], dtype=np.int64).reshape(-1, 5)
+    return work, inside, roi is not None, slot_rows
 
 
 def _count_by_table(levels, roi, slots, n_images, per_image, bits, pairs_per_group):
@@ -847,7 +890,22 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
     ``levels`` are 0-based grey levels; ``n_g`` is IBSI's ``N_g`` of each
     image (used by the normalised inverse differences).
     """
-    base, first_cell, cell, count, bits, n_groups = _cells(levels, roi, offsets, merged)
+    numba = use_numba()
+    if numba:
+        slots, row_len = _slots(levels.shape[1:], offsets, merged)
+        bits = max(1, int(levels.max(initial=0)).bit_length())
+        if bits <= _KERNEL_FEATURE_BITS and max(row_len) > 0:
+            from . import _kernels
+
+            out = _kernels.glcm_features(
+                *_kernel_arguments(levels, roi, slots, bits),
+                len(row_len),
+                bits,
+                np.asarray(n_g, dtype=np.float64),
+                need_cells,
+            )
+            return out.reshape(len(levels), len(row_len), -1)
+    base, first_cell, cell, count, bits, n_groups = _cells(levels, roi, offsets, merged, numba)
     per_image = n_groups // len(levels)
     low = (1 << bits) - 1
     lo = (cell >> bits) & low  # the padding cell of 32-bit codes is above every real cell
