@@ -114,9 +114,16 @@ def make_classifier(params, *, seed, device):
 
 
 def is_default(params):
-    """Whether ``params`` only restate the classifier's current defaults."""
+    """Whether ``params`` train as the classifier's current defaults do.
+
+    ``early_stopping`` is unused without a validation split, so it is ignored
+    where both have ``validation_fraction=None``.
+    """
     defaults = make_classifier({}, seed=None, device="cpu").get_params(deep=False)
-    return all(defaults.get(key) == value for key, value in params.items())
+    unused = set()
+    if defaults["validation_fraction"] is None and params.get("validation_fraction") is None:
+        unused.add("early_stopping")
+    return all(defaults.get(key) == value for key, value in params.items() if key not in unused)
 
 
 def parse_configs(items):

@@ -311,7 +311,7 @@ def test_callbacks_checkpoints_and_early_stopping(tmp_path, monkeypatch, capsys)
     stopped = _clf(lr=1e-9, freeze_depth=-1, max_epochs=20, early_stopping=2).fit(X, y)
     assert len(stopped.history_) == 3
     # cosine schedule
-    lrs = [row["event_lr"] for row in _clf(max_epochs=4).fit(X, y).history_]
+    lrs = [row["event_lr"] for row in _clf(max_epochs=4, lr_schedule="cosine").fit(X, y).history_]
     assert lrs[0] == pytest.approx(0.01) and lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.003
     capsys.readouterr()
     _clf(verbose=1, max_epochs=1).fit(X, y)
@@ -423,15 +423,22 @@ def test_bad_input_fails_before_any_training(pretrained):
     with pytest.raises(
         ValueError, match=r"clips training images to \[0, 1\], but X maps to \[0, 1\d\d\]"
     ):
-        _clf(augment="default", callbacks=[Recorder()]).fit(X.astype(np.float32), y)
+        _clf(augment=ImageAugmenter(), callbacks=[Recorder()]).fit(X.astype(np.float32), y)
     with pytest.raises(ValueError, match="but source_data maps to"):
         _clf(
             transfer="two_stage",
             weights=path,
             source_data=(X.astype(np.float32), y),
-            augment="default",
+            augment=ImageAugmenter(),
         ).fit(X, y)
     assert TRAININGS == []
+    # a named augmentation (the default) stops clipping instead, and clips data in [0, 1]
+    for augment in ("default", "flips"):
+        clf = _clf(augment=augment)
+        outside, inside = clf._augmenter(), clf._augmenter()
+        clf._check_augment_range(outside, X.astype(np.float32), "X")
+        clf._check_augment_range(inside, X, "X")
+        assert not outside.clip and inside.clip
     # the same data with its range declared, or without clipping, train
     _clf(augment="default", value_range=(0, 255), max_epochs=1).fit(X.astype(np.float32), y)
     _clf(augment=ImageAugmenter(clip=False), max_epochs=1).fit(X.astype(np.float32), y)
