@@ -375,7 +375,9 @@ def main(argv=None):
         f"best of {args.repeat} alternating rounds per side; synthetic phantom ROIs unless marked random"
     )
     print(f"skbreastcad runs: {backend()}")
-    if "numba" in backend() and not args.skip_first_call:
+    from skbreastcad.utils._numba import use_numba
+
+    if use_numba() and not args.skip_first_call:
         for label, (glcm, gabor) in first_call_seconds().items():
             print(
                 f"first transform, {label} (numba import + JIT compile or load): "

@@ -9,7 +9,9 @@ the pooled out-of-fold ROC AUC and F1 (threshold 0.5), each with a 95%
 patient-bootstrap interval (women redrawn within each test fold), and the time.
 
 Two phases, each resumable (finished folds are kept in ``--output`` and skipped
-when the command is run again):
+when the command is run again; ``manifest.json`` there records the run's seed,
+folds, epochs and data, and a command with other settings is refused, so a
+``--quick`` run and a full one never share a folder):
 
 ``--phase inner`` (nested selection). For every outer fold, one
 patient-grouped inner split of that fold's *training* women (3/4 train, 1/4
@@ -28,8 +30,9 @@ are never seen, so the winner of each fold is an honest choice.
   :class:`~skbreastcad.ensemble.SeedEnsembleClassifier` of three seeds (whose
   first member is ``defaults``) under TTA.
 - ``nested pick``: each fold's inner winner refitted on the fold's training
-  women (the defaults' fit is reused where the winner's settings are the
-  defaults), so its score estimates "choose by inner CV, then train".
+  women with the defaults' seed (the defaults' fit is reused where the
+  winner's settings are the defaults), so its score estimates "choose by
+  inner CV, then train".
 - any ``--config NAME=JSON`` of extra classifier parameters.
 
     .venv/bin/python benchmarks/bench_finetune.py --phase inner \\
@@ -134,6 +137,22 @@ def parse_configs(items):
     return configs
 
 
+def check_manifest(path, settings, phase):
+    """Refuse to continue a results folder written with other settings: its
+    finished folds would be mixed with folds of a different run."""
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    for key, value in settings.items():
+        if key == "configs" and phase != "outer":
+            continue
+        if key in manifest and manifest[key] != value:
+            raise SystemExit(
+                f"{path.parent} holds a run with {key}={manifest[key]!r}, not {value!r}; "
+                "use another --output."
+            )
+    manifest.update({k: v for k, v in settings.items() if v is not None})
+    path.write_text(json.dumps(manifest, indent=1))
+
+
 def load_rows(path):
     return pd.read_csv(path) if path.exists() else None
 
@@ -204,6 +223,21 @@ def main(argv=None):
     splits = list(cv.split(X, y, groups))
     inner_path = args.output / "inner.csv"
     outer_path = args.output / "outer_predictions.csv"
+    check_manifest(
+        args.output / "manifest.json",
+        {
+            "seed": args.seed,
+            "folds": folds,
+            "epochs": epochs,
+            "quick": args.quick,
+            "n_rois": len(y),
+            "seeds": args.seeds,
+            "configs": {item: item for item in sorted(args.config)}
+            if args.phase == "outer"
+            else None,
+        },
+        args.phase,
+    )
 
     if args.phase == "inner":
         candidates = parse_configs(args.inner)
@@ -213,8 +247,15 @@ def main(argv=None):
             fit_idx, val_idx = train[fit_idx], train[val_idx]
             for name, params in candidates.items():
                 done = load_rows(inner_path)
-                if done is not None and ((done.fold == fold) & (done.candidate == name)).any():
-                    continue
+                if done is not None:
+                    same = (done.fold == fold) & (done.candidate == name)
+                    if (same & (done.params == json.dumps(params))).any():
+                        continue
+                    if same.any():
+                        raise SystemExit(
+                            f"{inner_path} holds fold {fold} of {name!r} with other settings; "
+                            "use another --output or another name."
+                        )
                 start = time.perf_counter()
                 clf = make_classifier(
                     {**params, **extra}, seed=args.seed + fold, device=args.device
@@ -293,8 +334,10 @@ def main(argv=None):
                     scores["nested pick"] = scores["defaults"]
                     seconds["nested pick"] = seconds["defaults"]
                 else:
+                    # the defaults' own seed, so that only the settings differ
                     start = time.perf_counter()
-                    clf = make_classifier({**params, **extra}, seed=seed, device=args.device)
+                    first_seed = int(ensemble.seeds_[0])
+                    clf = make_classifier({**params, **extra}, seed=first_seed, device=args.device)
                     clf.fit(X[train], y[train], groups=groups[train])
                     scores["nested pick"] = clf.predict_proba(X[test])[:, 1]
                     seconds["nested pick"] = time.perf_counter() - start

@@ -291,6 +291,7 @@ def test_numba_sums_equal_the_numpy_code(seed, monkeypatch):
     complex factors (2, 3 and 8 orientations) and odd shapes: the fused magnitude
     sums of the kernels equal NumPy's to the last bits of the sums' order."""
     from skbreastcad.features._gabor import _filter_chunk
+    from skbreastcad.utils._numba import use_numba
 
     rng = np.random.default_rng(seed)
     shape = tuple(int(v) for v in rng.integers(3, 70, size=2))
@@ -308,5 +309,23 @@ def test_numba_sums_equal_the_numpy_code(seed, monkeypatch):
         monkeypatch.setenv("SKBREASTCAD_NUMBA", "0")
         expected = _filter_chunk(X, mask, bank, stats, n_kernels)
         monkeypatch.setenv("SKBREASTCAD_NUMBA", "1")
+        assert use_numba()  # installed but not importable would compare NumPy with NumPy
         got = _filter_chunk(X, mask, bank, stats, n_kernels)
         assert_allclose(got, expected, rtol=1e-12, atol=1e-300, err_msg=method)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None,
+    reason="numba is not installed (pip install skbreastcad[fast])",
+)
+def test_tiny_images_give_the_same_magnitudes_with_numba(monkeypatch):
+    # squaring responses near 1e-160 underflows; hypot (NumPy's complex abs) does not
+    X = _images(2, (32, 32), seed=3).astype(np.float64) * 1e-160
+    est = GaborFeatures(frequencies=(0.25,), n_orientations=2).fit(X)
+    monkeypatch.setenv("SKBREASTCAD_NUMBA", "0")
+    expected = est.transform(X)
+    monkeypatch.setenv("SKBREASTCAD_NUMBA", "1")
+    got = est.transform(X)
+    means = [i for i, name in enumerate(est.get_feature_names_out()) if "mean" in name]
+    assert (expected[:, means] > 0).all()
+    assert_allclose(got[:, means], expected[:, means], rtol=1e-12)

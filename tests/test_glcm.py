@@ -641,9 +641,13 @@ def test_table_counting_in_row_bands_of_large_images_equals_sorting(levels, monk
 # -- the numba backend -------------------------------------------------------------
 def _both_backends(est, X, mask, monkeypatch):
     """``transform`` with the NumPy code and with the numba kernels."""
+    from skbreastcad.utils._numba import use_numba
+
     out = []
     for flag in ("0", "1"):
         monkeypatch.setenv("SKBREASTCAD_NUMBA", flag)
+        # installed but not importable would compare NumPy with NumPy
+        assert use_numba() == (flag == "1")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # NaN rows of pairless ROIs
             out.append(est.transform(X, mask=mask))

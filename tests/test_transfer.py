@@ -652,3 +652,28 @@ def test_augment_flips_draws_only_the_eight_symmetries_of_the_square():
     full = _clf(augment="default")._augmenter()
     out = full(images.clone(), torch.Generator().manual_seed(0)).numpy()
     assert sum(not which(o[0], i[0]) for o, i in zip(out, images.numpy())) > 100
+
+
+def test_named_augmentation_clips_each_stage_by_its_own_data(pretrained, monkeypatch):
+    # source images in [0, 1] keep a clipping augmenter in stage 1 even when the
+    # target images (float grey levels 0..180) stop stage 2's from clipping
+    X, y = _data()
+    checked = {}
+    original = TwoStageTransferClassifier._check_augment_range
+
+    def spy(self, augmenter, images, name):
+        original(self, augmenter, images, name)
+        checked[name] = augmenter
+
+    monkeypatch.setattr(TwoStageTransferClassifier, "_check_augment_range", spy)
+    _clf(
+        transfer="two_stage",
+        weights=pretrained[0],
+        source_data=(X, y),
+        augment="default",
+        validation_fraction=None,
+        max_epochs=1,
+        source_max_epochs=1,
+    ).fit(X.astype(np.float32), y)
+    assert checked["source_data"] is not checked["X"]
+    assert checked["source_data"].clip and not checked["X"].clip

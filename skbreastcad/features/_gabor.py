@@ -383,7 +383,10 @@ def _filter_chunk(images, mask, groups, statistics, n_kernels):
     need_var = any(s != "mean" for s in statistics)
     buf = _Buffers(height, n, width)
     sums = np.zeros((n_kernels, 2, n))
-    if use_numba():
+    # the kernels' sqrt(re^2 + im^2) underflows for responses below ~1e-154, where
+    # NumPy's hypot does not: images that small take the NumPy code
+    peak = float(np.abs(images).max(initial=0.0))
+    if use_numba() and not 0.0 < peak < 1e-100:
         _compiled_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums)
     else:
         _numpy_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums, need_var)

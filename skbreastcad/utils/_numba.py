@@ -26,7 +26,9 @@ def _importable():
         return False
     try:
         import numba  # noqa: F401
-    except ImportError as exc:  # installed, but broken (e.g. a NumPy it does not support)
+    # installed, but broken: a NumPy it does not support (ImportError), an llvmlite
+    # whose shared library does not load (OSError), ...; warned, never silent
+    except Exception as exc:
         warnings.warn(
             f"numba is installed but cannot be imported ({exc}); skbreastcad uses its NumPy "
             f"code instead. Set {ENV_VAR}=0 to choose that explicitly and silence this warning.",
