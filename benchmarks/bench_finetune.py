@@ -55,7 +55,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from skbreastcad.datasets import load_mias
-from skbreastcad.evaluation import evaluate_predictions
+from skbreastcad.evaluation import bootstrap_metrics, confidence_interval, evaluate_predictions
 
 DEFAULT_MIAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mias"
 
@@ -166,25 +166,27 @@ def append_rows(path, frame):
 
 
 def fold_auc_bootstrap(frame, n_boot, seed):
-    """Mean of per-fold AUCs and its patient-bootstrap percentile interval."""
-    rng = np.random.default_rng(seed)
-    folds = [f for _, f in frame.groupby("fold")]
-    point = np.mean([roc_auc_score(f.y_true, f.score) for f in folds])
-    draws = []
-    for _ in range(n_boot):
-        aucs = []
-        for f in folds:
-            women = f.group.unique()
-            chosen = rng.choice(women, len(women))
-            parts = [f[f.group == w] for w in chosen]
-            sample = pd.concat(parts)
-            if sample.y_true.nunique() < 2:
-                break
-            aucs.append(roc_auc_score(sample.y_true, sample.score))
-        else:
-            draws.append(np.mean(aucs))
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return point, low, high
+    """Mean of per-fold AUCs and its patient-bootstrap percentile interval.
+
+    Each test fold's women are redrawn on their own (``bootstrap_metrics``);
+    the r-th resamples of the folds are averaged.
+    """
+    estimates, draws = [], []
+    for fold, f in frame.groupby("fold"):
+        result = bootstrap_metrics(
+            f.y_true.to_numpy(),
+            scores=f.score.to_numpy(),
+            groups=f.group.to_numpy(),
+            metrics=["roc_auc"],
+            n_boot=n_boot,
+            method="percentile",
+            random_state=seed + int(fold),
+        )
+        estimates.append(result.estimate["roc_auc"][0])
+        draws.append(result.distribution["roc_auc"][:, 0])
+    point = float(np.mean(estimates))
+    low, high = confidence_interval(np.mean(draws, axis=0), np.array(point), method="percentile")
+    return point, float(low), float(high)
 
 
 def main(argv=None):
@@ -387,7 +389,7 @@ def main(argv=None):
     )
     print("|---|---|---|---|---|")
     for name, frame in predictions.groupby("candidate", sort=False):
-        mean, low, high = fold_auc_bootstrap(frame, min(args.n_boot, 1000), args.seed)
+        mean, low, high = fold_auc_bootstrap(frame, args.n_boot, args.seed)
         cells = [
             f"{table.loc[name, ('estimate', m)]:.3f} "
             f"[{table.loc[name, ('ci_low', m)]:.3f}, {table.loc[name, ('ci_high', m)]:.3f}]"

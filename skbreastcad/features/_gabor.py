@@ -385,7 +385,7 @@ def _filter_chunk(images, mask, groups, statistics, n_kernels):
     sums = np.zeros((n_kernels, 2, n))
     # the kernels' sqrt(re^2 + im^2) underflows for responses below ~1e-154, where
     # NumPy's hypot does not: images that small take the NumPy code
-    peak = float(np.abs(images).max(initial=0.0))
+    peak = max(-float(images.min(initial=0.0)), float(images.max(initial=0.0)))  # no copy
     if use_numba() and not 0.0 < peak < 1e-100:
         _compiled_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums)
     else:
