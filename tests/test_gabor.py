@@ -271,13 +271,27 @@ def test_automatic_choice_uses_both_paths_with_equal_results():
     assert_allclose(got[0], _reference(X[0], (0.25, 0.07), 2), rtol=1e-6)
 
 
-def test_fft_is_chosen_only_where_the_cost_model_says_it_is_cheaper():
+@pytest.mark.parametrize("key", ["method", "numba_method"])
+def test_fft_is_chosen_only_where_the_cost_model_says_it_is_cheaper(key):
     from skbreastcad.features._gabor import _choose_method
 
+    direct = key == "numba_method"
     small = _gabor_bank(FREQS, 8, 1.0, 3.0, 64, 64)
-    assert {g["method"] for g in small} == {"spatial"}  # the study's bank on 64 px ROIs
+    assert {g[key] for g in small} == {"spatial"}  # the study's bank on 64 px ROIs
     for group in _gabor_bank((0.03,), 2, 1.0, 3.0, 1024, 1024, "spatial"):
-        assert _choose_method(group, 1024, 1024) == "fft"  # 115 px kernels on a 1024 px image
+        # 115 px kernels on a 1024 px image
+        assert _choose_method(group, 1024, 1024, direct=direct) == "fft"
+
+
+def test_direct_taps_count_each_response_of_a_group():
+    """The numba cost model's work per pixel: a real factor filters one image, a
+    complex one two; theta = 0 has a real column factor, theta = pi / 2 a real row
+    factor, and the other orientations pair up with complex factors."""
+    groups = {g["members"]: g for g in _gabor_bank((0.25,), 4, 1.0, 3.0, 64, 64)}
+    assert set(groups) == {(0,), (1, 3), (2,)}
+    for members, (n_a, n_b) in {(0,): (1, 2), (1, 3): (2, 2), (2,): (2, 1)}.items():
+        g = groups[members]
+        assert g["direct_taps"] == n_a * len(g["a"]) + n_a * n_b * len(g["b"])
 
 
 # -- the numba backend -------------------------------------------------------------
@@ -312,6 +326,57 @@ def test_numba_sums_equal_the_numpy_code(seed, monkeypatch):
         assert use_numba()  # installed but not importable would compare NumPy with NumPy
         got = _filter_chunk(X, mask, bank, stats, n_kernels)
         assert_allclose(got, expected, rtol=1e-12, atol=1e-300, err_msg=method)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None,
+    reason="numba is not installed (pip install skbreastcad[fast])",
+)
+def test_bank_cases_are_the_kernels_cases():
+    """The bank names which factors are real without importing numba; the kernel
+    must read the same numbers."""
+    from skbreastcad.features import _gabor, _kernels
+
+    assert (
+        _gabor._CASE_REAL,
+        _gabor._CASE_A_REAL,
+        _gabor._CASE_B_REAL,
+        _gabor._CASE_COMPLEX,
+    ) == (
+        _kernels.GABOR_REAL,
+        _kernels.GABOR_A_REAL,
+        _kernels.GABOR_B_REAL,
+        _kernels.GABOR_COMPLEX,
+    )
+    cases = {g["members"]: g["case"] for g in _gabor_bank((0.25,), 4, 1.0, 3.0, 64, 64)}
+    assert cases == {
+        (0,): _kernels.GABOR_A_REAL,  # theta = 0: the column factor is the bare Gaussian
+        (1, 3): _kernels.GABOR_COMPLEX,
+        (2,): _kernels.GABOR_B_REAL,  # theta = pi / 2
+    }
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None,
+    reason="numba is not installed (pip install skbreastcad[fast])",
+)
+@pytest.mark.parametrize("shape", [(64, 64), (1, 5), (70, 3)])
+def test_numba_direct_filtering_equals_scikit_image(shape, monkeypatch):
+    """The numba kernels filter directly (no band matrices): compared with
+    skimage.filters.gabor itself on a square ROI, and on strips thinner than every
+    kernel (reflected many times over) with the padded scipy.signal reference,
+    where scipy.ndimage under skimage reads outside the array."""
+    from skbreastcad.utils._numba import use_numba
+
+    monkeypatch.setenv("SKBREASTCAD_NUMBA", "1")
+    assert use_numba()
+    X = _images(2, shape, seed=11)
+    est = GaborFeatures(allow_small_images=True).fit(X)
+    assert {g["numba_method"] for g in est._bank()} == {"spatial"}
+    got = est.transform(X)
+    reference = _reference if shape == (64, 64) else _padded_reference
+    for i in range(len(X)):
+        assert_allclose(got[i], reference(X[i]), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.skipif(

@@ -17,6 +17,9 @@ from ._base import BaseImageTransformer
 __all__ = ["GaborFeatures"]
 
 _STATISTICS = ("mean", "var", "std")
+# Which factors of a group are real (the numba kernels' GABOR_* cases, kept here
+# so that building a bank does not import numba).
+_CASE_REAL, _CASE_A_REAL, _CASE_B_REAL, _CASE_COMPLEX = range(4)
 # Output rows (or columns) per band-matrix tile. Larger images are filtered in
 # tiles so that the cost grows with the kernel size, not with the image size.
 _TILE = 32
@@ -30,6 +33,11 @@ _CHUNK_IMAGES = 8
 # magnitude and its sums on the spatial path; per element and log2(size) of
 # the padded spectrum and per pixel and kernel on the FFT path.
 _MAC_NS, _MAGNITUDE_NS, _FFT_NS, _FFT_MAGNITUDE_NS = 0.063, 16.0, 1.2, 6.0
+# The same for the numba kernels: per tap and response of the direct filtering
+# (each tap counted, although folding halves the multiplies) and per pixel and
+# kernel for the magnitude and its sums, measured on 64-256 px images with the
+# default bank on the same machine.
+_DIRECT_TAP_NS, _DIRECT_MAGNITUDE_NS = 0.11, 1.5
 
 
 def _sigma(frequency, bandwidth):
@@ -118,16 +126,22 @@ def _fft_shape(y0, x0, height, width):
     )
 
 
-def _choose_method(group, height, width):
+def _choose_method(group, height, width, direct=False):
     """``"spatial"`` or ``"fft"``: the path this group's kernels are cheaper on.
 
-    The band-matrix products cost in proportion to the kernel size; one
-    inverse FFT per kernel costs ``size * log2(size)`` of the padded image,
-    whatever the kernel. The forward FFT of the image is shared by all FFT
-    groups and left out.
+    The band-matrix products (or, with ``direct``, the numba kernels' direct
+    filtering) cost in proportion to the kernel size; one inverse FFT per kernel
+    costs ``size * log2(size)`` of the padded image, whatever the kernel. The
+    forward FFT of the image is shared by all FFT groups and left out.
     """
     members = len(group["members"])
-    spatial = _MAC_NS * group["macs"] + _MAGNITUDE_NS * members * height * width
+    if direct:
+        spatial = (
+            _DIRECT_TAP_NS * group["direct_taps"] * height * width
+            + _DIRECT_MAGNITUDE_NS * members * height * width
+        )
+    else:
+        spatial = _MAC_NS * group["macs"] + _MAGNITUDE_NS * members * height * width
     size = math.prod(_fft_shape(*group["radius"], height, width))
     fft = members * (_FFT_NS * size * math.log2(size) + _FFT_MAGNITUDE_NS * height * width)
     return "fft" if fft < spatial else "spatial"
@@ -161,7 +175,10 @@ def _gabor_bank(frequencies, n_orientations, bandwidth, n_stds, height, width, m
         ``radius`` (``(y0, x0)``), ``macs`` (multiply-adds of the band-matrix
         products per image) and ``method`` (``"spatial"`` or ``"fft"``: the
         given ``method``, or with ``"auto"`` the cheaper one by
-        :func:`_choose_method`).
+        :func:`_choose_method`); for the numba kernels, ``a_taps`` and
+        ``b_taps`` (correlation weights ``[Re, Im]``), ``case`` (which
+        factors are real), ``direct_taps`` (taps per pixel of direct
+        filtering) and ``numba_method`` (the same choice with their costs).
     """
     groups = []
     for f_index, frequency in enumerate(frequencies):
@@ -215,6 +232,7 @@ def _gabor_bank(frequencies, n_orientations, bandwidth, n_stds, height, width, m
             macs = _tile_macs(a_tiles, width, n_a) + _tile_macs(
                 b_tiles, height, n_a * (1 if b_is_real else 2)
             )
+            n_b = 1 if b_is_real else 2
             group = {
                 "members": tuple(members),
                 "a_tiles": a_tiles,
@@ -223,8 +241,23 @@ def _gabor_bank(frequencies, n_orientations, bandwidth, n_stds, height, width, m
                 "b": b,
                 "radius": (y0, x0),
                 "macs": macs,
+                # correlation weights [Re, Im] of the flipped factors, for the
+                # numba kernels (Re is symmetric and Im antisymmetric: exactly so,
+                # cos and sin of -x being those of x to the bit)
+                "a_taps": np.concatenate([a.real[::-1], a.imag[::-1]]),
+                "b_taps": np.concatenate([b.real[::-1], b.imag[::-1]]),
+                "case": (
+                    (_CASE_REAL if b_is_real else _CASE_A_REAL)
+                    if a_is_real
+                    else (_CASE_B_REAL if b_is_real else _CASE_COMPLEX)
+                ),
+                "direct_taps": n_a * len(a) + n_a * n_b * len(b),
             }
-            group["method"] = _choose_method(group, height, width) if method == "auto" else method
+            if method == "auto":
+                group["method"] = _choose_method(group, height, width)
+                group["numba_method"] = _choose_method(group, height, width, direct=True)
+            else:
+                group["method"] = group["numba_method"] = method
             groups.append(group)
     return tuple(groups)
 
@@ -370,25 +403,33 @@ def _fft_magnitudes(images, groups):
 def _filter_chunk(images, mask, groups, statistics, n_kernels):
     """Statistics of every kernel's response magnitude for a chunk of images."""
     n, height, width = images.shape
-    fft_groups = [g for g in groups if g["method"] == "fft"]
-    groups = [g for g in groups if g["method"] != "fft"]
-    X2d = np.ascontiguousarray(images.transpose(1, 0, 2), dtype=np.float64).reshape(
-        height, n * width
-    )
+    # the kernels' sqrt(re^2 + im^2) underflows for responses below ~1e-154, where
+    # NumPy's hypot does not: images that small take the NumPy code
+    peak = max(-float(images.min(initial=0.0)), float(images.max(initial=0.0)))  # no copy
+    compiled = use_numba() and not 0.0 < peak < 1e-100
+    key = "numba_method" if compiled else "method"
+    fft_groups = [g for g in groups if g[key] == "fft"]
+    groups = [g for g in groups if g[key] != "fft"]
+    if compiled:
+        # rows 4 KiB apart would evict each other from L1 in the column pass
+        stride = n * width + 8
+        X2d = np.empty((height, stride))
+        X2d[:, : n * width].reshape(height, n, width)[...] = images.transpose(1, 0, 2)
+    else:
+        X2d = np.ascontiguousarray(images.transpose(1, 0, 2), dtype=np.float64).reshape(
+            height, n * width
+        )
     if mask is None:
         weights, count = None, np.full(n, float(height * width))
     else:
         weights = np.ascontiguousarray(mask.transpose(1, 0, 2), dtype=np.float64)
         count = weights.sum(axis=(0, 2))
     need_var = any(s != "mean" for s in statistics)
-    buf = _Buffers(height, n, width)
     sums = np.zeros((n_kernels, 2, n))
-    # the kernels' sqrt(re^2 + im^2) underflows for responses below ~1e-154, where
-    # NumPy's hypot does not: images that small take the NumPy code
-    peak = max(-float(images.min(initial=0.0)), float(images.max(initial=0.0)))  # no copy
-    if use_numba() and not 0.0 < peak < 1e-100:
-        _compiled_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums)
+    if compiled:
+        _compiled_sums(images, mask, X2d, weights, groups, fft_groups, sums)
     else:
+        buf = _Buffers(height, n, width)
         _numpy_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums, need_var)
     groups = groups + fft_groups  # for the two-pass variance below
     mean = sums[:, 0] / count
@@ -435,44 +476,29 @@ def _numpy_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums, need_
                 sums[column, 1] += np.einsum("ij,ij->i", flat, flat)
 
 
-def _compiled_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums):
-    """:func:`_numpy_sums` with numba: the magnitudes and both sums in one pass
-    over the products, without temporaries (the products stay BLAS's)."""
+def _compiled_sums(images, mask, X2d, weights, groups, fft_groups, sums):
+    """:func:`_numpy_sums` with numba: direct separable filtering (no band
+    matrices), the magnitudes and both sums in one pass, without temporaries.
+    ``X2d`` is the chunk's rows, each padded to a stride of ``n * width + 8``."""
     from . import _kernels
 
     n, height, width = images.shape
-    tile_weights = {}
-    no_weights = np.ones((1, 1))
-    for group in groups:
-        columns = np.asarray(group["members"], dtype=np.int64)
-        for j0, j1, a, b, c, d in _group_products(X2d, height, n, width, group, buf):
-            if b is None and c is None:
-                case = _kernels.GABOR_REAL
-            elif c is None:
-                case = _kernels.GABOR_A_REAL
-            elif b is None:
-                case = _kernels.GABOR_B_REAL
-            else:
-                case = _kernels.GABOR_COMPLEX
-            w = no_weights
-            if weights is not None:
-                if (j0, j1) not in tile_weights:
-                    tile_weights[j0, j1] = np.ascontiguousarray(
-                        weights[:, :, j0:j1].reshape(height * n, j1 - j0)
-                    )
-                w = tile_weights[j0, j1]
-            _kernels.gabor_sums(
-                a,
-                a if b is None else b,
-                a if c is None else c,
-                a if d is None else d,
-                case,
-                n,
-                w,
-                weights is not None,
-                columns,
-                sums,
-            )
+    if groups:
+        _kernels.gabor_sums(
+            X2d.reshape(-1),
+            X2d.shape[1],
+            n,
+            width,
+            np.concatenate([g["a_taps"] for g in groups]),
+            np.cumsum([0] + [len(g["a_taps"]) for g in groups]),
+            np.concatenate([g["b_taps"] for g in groups]),
+            np.cumsum([0] + [len(g["b_taps"]) for g in groups]),
+            np.array([g["case"] for g in groups], dtype=np.int64),
+            np.array([(g["members"] + (-1,))[:2] for g in groups], dtype=np.int64),
+            np.ones((1, 1, 1)) if weights is None else weights,
+            weights is not None,
+            sums,
+        )
     if fft_groups:
         roi = np.ones((1, 1, 1)) if mask is None else mask.astype(np.float64)
         for column, response in _fft_responses(images, fft_groups):

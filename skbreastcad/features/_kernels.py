@@ -389,58 +389,163 @@ def _matrix_features(f, cell, count, n, bits, ng, need_cells, c_d, c_s, c_m, xlo
         f[_INFORMATION_CORRELATION_2] = math.sqrt(max(1 - math.exp(-2 * (hxy1 - entropy)), 0.0))
 
 
-# -- Gabor: magnitudes and their sums --------------------------------------------
-# Which products of a column tile make the response (see _gabor._group_magnitudes):
-# a = Re A X Re B, b = Re A X Im B, c = Im A X Re B, d = Im A X Im B.
+# -- Gabor: direct separable filtering, magnitudes and their sums ------------------
+# The spatial path of the NumPy code multiplies band matrices, whose tiles also
+# multiply zeros (up to 4x the work of a 9-tap kernel). These kernels filter
+# directly instead, and fold each 1-D filter: the real part of a Gabor factor
+# is symmetric and the imaginary part antisymmetric, so taps k and 2r - k share
+# one coefficient and cost one add and one multiply-add. Every x-loop reads
+# contiguous slices (LLVM vectorises them; an index with an offset would not
+# be) and runs over a long row: rows of all images of the chunk side by side in
+# the column pass, a block of padded rows in the row pass.
+# "contract" lets LLVM fuse multiply and add (results differ from the band
+# matrices' in the last bits); "reassoc" (the sums only) keeps several partial
+# sums per reduction, in vector lanes.
+_JIT_FILTER = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+_JIT_SUMS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+# Outputs per row-pass block: four blocks of accumulators stay in L1.
+_GABOR_BLOCK = 1024
+# Which responses a group has (a = Re A X Re B, b = Re A X Im B, c = Im A X Re B,
+# d = Im A X Im B): both factors real, A real, B real, neither.
 GABOR_REAL, GABOR_A_REAL, GABOR_B_REAL, GABOR_COMPLEX = range(4)
 
 
-# reassoc lets LLVM keep several partial sums (vector lanes) per reduction, so
-# the sums differ from NumPy's (pairwise, over BLAS column sums) in the last bits.
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-def gabor_sums(a, b, c, d, case, n, weights, has_weights, columns, sums):
-    """Add the sums of the response magnitudes of one column tile to ``sums``.
+@njit(**_JIT_FILTER)
+def _reflect_map(r, n):
+    """``m[p]``: the pixel that padded position ``p`` (of ``n + 2 r``) reads, with
+    ``scipy.ndimage``'s 'reflect' boundary repeated for any overhang."""
+    m = np.empty(n + 2 * r, dtype=np.int64)
+    for p in range(n + 2 * r):
+        i = (p - r) % (2 * n)
+        m[p] = 2 * n - 1 - i if i >= n else i
+    return m
 
-    ``a``..``d`` are ``(height * n, t)`` products, rows ``y * n + image``
-    (unused ones may be dummies); ``case`` says which are used. ``columns``
-    holds the output column of each member kernel: the first is ``A X B``, the
-    second (if any) ``A X conj(B)``. ``weights`` (``(height * n, t)``, with
-    ``has_weights``) multiply the magnitudes. ``sums[column, 0, image]`` gets
-    the sum of the magnitudes and ``sums[column, 1, image]`` that of their
-    squares, in one pass over the products and without temporary arrays.
+
+@njit(**_JIT_FILTER)
+def _fold_columns(out, X, stride, ymap, i, w, sign):
+    """``out[x] = sum_k w[k] X[ymap[i + k], x]``: one output row of the column pass.
+
+    ``X`` is flat with rows ``stride`` apart; ``w`` (``2 r + 1`` correlation
+    weights) is symmetric for ``sign = 1`` and antisymmetric for ``sign = -1``.
     """
-    rows, t = a.shape
-    pair = columns.shape[0] == 2
-    for row in range(rows):
+    n_out = out.shape[0]
+    r = w.shape[0] // 2
+    if sign > 0:
+        w0 = w[r]
+        o = ymap[i + r] * stride
+        c = X[o : o + n_out]
+        for x in range(n_out):
+            out[x] = w0 * c[x]
+    else:
+        for x in range(n_out):
+            out[x] = 0.0
+    k = 0
+    while k + 4 <= r:
+        r0, r1, r2, r3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+        o0, o1 = ymap[i + k] * stride, ymap[i + k + 1] * stride
+        o2, o3 = ymap[i + k + 2] * stride, ymap[i + k + 3] * stride
+        q0, q1 = ymap[i + 2 * r - k] * stride, ymap[i + 2 * r - k - 1] * stride
+        q2, q3 = ymap[i + 2 * r - k - 2] * stride, ymap[i + 2 * r - k - 3] * stride
+        p0, p1 = X[o0 : o0 + n_out], X[o1 : o1 + n_out]
+        p2, p3 = X[o2 : o2 + n_out], X[o3 : o3 + n_out]
+        m0, m1 = X[q0 : q0 + n_out], X[q1 : q1 + n_out]
+        m2, m3 = X[q2 : q2 + n_out], X[q3 : q3 + n_out]
+        for x in range(n_out):
+            out[x] += (r0 * (p0[x] + sign * m0[x]) + r1 * (p1[x] + sign * m1[x])) + (
+                r2 * (p2[x] + sign * m2[x]) + r3 * (p3[x] + sign * m3[x])
+            )
+        k += 4
+    while k < r:
+        r0 = w[k]
+        o0, q0 = ymap[i + k] * stride, ymap[i + 2 * r - k] * stride
+        p0, m0 = X[o0 : o0 + n_out], X[q0 : q0 + n_out]
+        for x in range(n_out):
+            out[x] += r0 * (p0[x] + sign * m0[x])
+        k += 1
+
+
+@njit(**_JIT_FILTER)
+def _fold_shift(out, p, start, w, sign):
+    """``out[x] = sum_k w[k] p[start + x + k]``: the row pass over a block of padded
+    rows (``w`` symmetric for ``sign = 1``, antisymmetric for ``sign = -1``)."""
+    n_out = out.shape[0]
+    r = w.shape[0] // 2
+    if sign > 0:
+        w0 = w[r]
+        c = p[start + r : start + r + n_out]
+        for x in range(n_out):
+            out[x] = w0 * c[x]
+    else:
+        for x in range(n_out):
+            out[x] = 0.0
+    k = 0
+    while k + 4 <= r:
+        r0, r1, r2, r3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+        b = start + k
+        a = start + 2 * r - k
+        p0, p1 = p[b : b + n_out], p[b + 1 : b + 1 + n_out]
+        p2, p3 = p[b + 2 : b + 2 + n_out], p[b + 3 : b + 3 + n_out]
+        m0, m1 = p[a : a + n_out], p[a - 1 : a - 1 + n_out]
+        m2, m3 = p[a - 2 : a - 2 + n_out], p[a - 3 : a - 3 + n_out]
+        for x in range(n_out):
+            out[x] += (r0 * (p0[x] + sign * m0[x]) + r1 * (p1[x] + sign * m1[x])) + (
+                r2 * (p2[x] + sign * m2[x]) + r3 * (p3[x] + sign * m3[x])
+            )
+        k += 4
+    while k < r:
+        r0 = w[k]
+        b = start + k
+        a = start + 2 * r - k
+        p0, m0 = p[b : b + n_out], p[a : a + n_out]
+        for x in range(n_out):
+            out[x] += r0 * (p0[x] + sign * m0[x])
+        k += 1
+
+
+@njit(**_JIT_SUMS)
+def _row_sums(
+    ra, rb, rc, rd, case, first, n_rows, padded, width, n, weights, has_weights, c0, c1, sums
+):
+    """Add the magnitude sums of ``n_rows`` filtered rows (row ``first + s`` of the
+    chunk is image ``(first + s) % n``, at ``s * padded`` in the buffers)."""
+    for s in range(n_rows):
+        row = first + s
+        y = row // n
         image = row % n
+        o = s * padded
+        a = ra[o : o + width]
+        b = rb[o : o + width]
+        c = rc[o : o + width]
+        d = rd[o : o + width]
+        w = weights[y if has_weights else 0, image if has_weights else 0]
         s0 = 0.0
         s1 = 0.0
         u0 = 0.0
         u1 = 0.0
-        w = weights[row if has_weights else 0]
         if case == GABOR_REAL:
-            for x in range(t):
-                m = abs(a[row, x])
-                if has_weights:
-                    m *= w[x]
-                s0 += m
-                s1 += m * m
-        elif case == GABOR_A_REAL or case == GABOR_B_REAL:
-            # A real: theta and pi - theta have the same magnitude
-            im = b if case == GABOR_A_REAL else c
-            for x in range(t):
-                m = math.sqrt(a[row, x] * a[row, x] + im[row, x] * im[row, x])
+            for x in range(width):
+                m = abs(a[x])
                 if has_weights:
                     m *= w[x]
                 s0 += m
                 s1 += m * m
             u0, u1 = s0, s1
-        elif pair:
-            for x in range(t):
-                re = a[row, x] - d[row, x]  # A X B = (a - d) + i (b + c)
-                im = b[row, x] + c[row, x]
-                re2 = a[row, x] + d[row, x]  # A X conj(B) = (a + d) + i (c - b)
-                im2 = c[row, x] - b[row, x]
+        elif case == GABOR_A_REAL or case == GABOR_B_REAL:
+            # A real: theta and pi - theta have the same magnitude
+            im = b if case == GABOR_A_REAL else c
+            for x in range(width):
+                m = math.sqrt(a[x] * a[x] + im[x] * im[x])
+                if has_weights:
+                    m *= w[x]
+                s0 += m
+                s1 += m * m
+            u0, u1 = s0, s1
+        else:
+            for x in range(width):
+                re = a[x] - d[x]  # A X B = (a - d) + i (b + c)
+                im = b[x] + c[x]
+                re2 = a[x] + d[x]  # A X conj(B) = (a + d) + i (c - b)
+                im2 = c[x] - b[x]
                 m = math.sqrt(re * re + im * im)
                 m2 = math.sqrt(re2 * re2 + im2 * im2)
                 if has_weights:
@@ -450,20 +555,115 @@ def gabor_sums(a, b, c, d, case, n, weights, has_weights, columns, sums):
                 s1 += m * m
                 u0 += m2
                 u1 += m2 * m2
-        else:
-            for x in range(t):
-                re = a[row, x] - d[row, x]
-                im = b[row, x] + c[row, x]
-                m = math.sqrt(re * re + im * im)
-                if has_weights:
-                    m *= w[x]
-                s0 += m
-                s1 += m * m
-        sums[columns[0], 0, image] += s0
-        sums[columns[0], 1, image] += s1
-        if pair:
-            sums[columns[1], 0, image] += u0
-            sums[columns[1], 1, image] += u1
+        sums[c0, 0, image] += s0
+        sums[c0, 1, image] += s1
+        if c1 >= 0:
+            sums[c1, 0, image] += u0
+            sums[c1, 1, image] += u1
+
+
+@njit(**_JIT_FILTER)
+def gabor_sums(
+    X,
+    stride,
+    n,
+    width,
+    a_taps,
+    a_offsets,
+    b_taps,
+    b_offsets,
+    cases,
+    columns,
+    weights,
+    has_weights,
+    sums,
+):
+    """Add each kernel's per-image sums of response magnitudes (and squares) to ``sums``.
+
+    ``X`` holds the chunk's rows ``y`` (each the ``n`` images' rows side by side,
+    ``n * width`` values) ``stride`` apart (a stride of 4 KiB would make the
+    column pass's rows evict each other from L1). Group ``g`` has the
+    correlation weights ``[Re, Im]`` of its column factor in
+    ``a_taps[a_offsets[g]:a_offsets[g + 1]]`` and of its row factor in
+    ``b_taps``, its ``case`` (which factors are real) and its output
+    ``columns[g]`` (``A X B``, and ``A X conj(B)`` or -1). ``sums[column, 0,
+    image]`` gets the sum of the magnitudes (times ``weights[y, image]`` with
+    ``has_weights``) and ``sums[column, 1, image]`` that of their squares.
+    """
+    height = X.shape[0] // stride
+    n_rows = height * n
+    r_max = 0
+    for g in range(cases.shape[0]):
+        r_max = max(r_max, (b_offsets[g + 1] - b_offsets[g]) // 4)
+    # column-filtered rows, each reflect-padded for the row pass
+    cre = np.empty(n_rows * (width + 2 * r_max))
+    cim = np.empty_like(cre)
+    row_re = np.empty(n * width)
+    row_im = np.empty(n * width)
+    ra = np.empty(_GABOR_BLOCK + width + 2 * r_max)
+    rb = np.empty_like(ra)
+    rc = np.empty_like(ra)
+    rd = np.empty_like(ra)
+    for g in range(cases.shape[0]):
+        n_a = (a_offsets[g + 1] - a_offsets[g]) // 2
+        n_b = (b_offsets[g + 1] - b_offsets[g]) // 2
+        a_re = a_taps[a_offsets[g] : a_offsets[g] + n_a]
+        a_im = a_taps[a_offsets[g] + n_a : a_offsets[g + 1]]
+        b_re = b_taps[b_offsets[g] : b_offsets[g] + n_b]
+        b_im = b_taps[b_offsets[g] + n_b : b_offsets[g + 1]]
+        case = cases[g]
+        a_real = case == GABOR_REAL or case == GABOR_A_REAL
+        b_real = case == GABOR_REAL or case == GABOR_B_REAL
+        rx = n_b // 2
+        padded = width + 2 * rx
+        ymap = _reflect_map(n_a // 2, height)
+        xmap = _reflect_map(rx, width)
+        for y in range(height):
+            _fold_columns(row_re, X, stride, ymap, y, a_re, 1.0)
+            if not a_real:
+                _fold_columns(row_im, X, stride, ymap, y, a_im, -1.0)
+            for image in range(n):
+                o = (y * n + image) * padded
+                cre[o + rx : o + rx + width] = row_re[image * width : (image + 1) * width]
+                for q in range(rx):
+                    cre[o + q] = row_re[image * width + xmap[q]]
+                    cre[o + rx + width + q] = row_re[image * width + xmap[rx + width + q]]
+                if not a_real:
+                    cim[o + rx : o + rx + width] = row_im[image * width : (image + 1) * width]
+                    for q in range(rx):
+                        cim[o + q] = row_im[image * width + xmap[q]]
+                        cim[o + rx + width + q] = row_im[image * width + xmap[rx + width + q]]
+        # the row pass runs over blocks of padded rows as one signal; the outputs
+        # that straddle two rows are computed and ignored
+        per_block = max(1, _GABOR_BLOCK // padded)
+        for first in range(0, n_rows, per_block):
+            rows = min(per_block, n_rows - first)
+            n_out = rows * padded - 2 * rx
+            start = first * padded
+            _fold_shift(ra[:n_out], cre, start, b_re, 1.0)
+            if not b_real:
+                _fold_shift(rb[:n_out], cre, start, b_im, -1.0)
+            if not a_real:
+                _fold_shift(rc[:n_out], cim, start, b_re, 1.0)
+                if not b_real:
+                    _fold_shift(rd[:n_out], cim, start, b_im, -1.0)
+            _row_sums(
+                ra,
+                rb,
+                rc,
+                rd,
+                case,
+                first,
+                rows,
+                padded,
+                width,
+                n,
+                weights,
+                has_weights,
+                columns[g, 0],
+                columns[g, 1],
+                sums,
+            )
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
