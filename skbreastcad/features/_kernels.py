@@ -394,10 +394,11 @@ def _matrix_features(f, cell, count, n, bits, ng, need_cells, c_d, c_s, c_m, xlo
 # multiply zeros (up to 4x the work of a 9-tap kernel). These kernels filter
 # directly instead, and fold each 1-D filter: the real part of a Gabor factor
 # is symmetric and the imaginary part antisymmetric, so taps k and 2r - k share
-# one coefficient and cost one add and one multiply-add. Every x-loop reads
+# one coefficient (one add, one multiply-add), and the real and imaginary parts
+# of a complex factor are taken from one load of the inputs. Every x-loop reads
 # contiguous slices (LLVM vectorises them; an index with an offset would not
-# be) and runs over a long row: rows of all images of the chunk side by side in
-# the column pass, a block of padded rows in the row pass.
+# be) and runs over a long row: the rows of all images of the chunk side by
+# side in the column pass, a block of reflect-padded rows in the row pass.
 # "contract" lets LLVM fuse multiply and add (results differ from the band
 # matrices' in the last bits); "reassoc" (the sums only) keeps several partial
 # sums per reduction, in vector lanes.
@@ -422,83 +423,81 @@ def _reflect_map(r, n):
 
 
 @njit(**_JIT_FILTER)
-def _fold_columns(out, X, stride, ymap, i, w, sign):
-    """``out[x] = sum_k w[k] X[ymap[i + k], x]``: one output row of the column pass.
-
-    ``X`` is flat with rows ``stride`` apart; ``w`` (``2 r + 1`` correlation
-    weights) is symmetric for ``sign = 1`` and antisymmetric for ``sign = -1``.
-    """
+def _fold(out, rows, offsets, w):
+    """``out[x] = sum_k w[k] rows[offsets[k] + x]`` for a symmetric ``w`` of ``2 r + 1``
+    weights: taps ``k`` and ``2 r - k`` are added before their one multiply."""
     n_out = out.shape[0]
     r = w.shape[0] // 2
-    if sign > 0:
-        w0 = w[r]
-        o = ymap[i + r] * stride
-        c = X[o : o + n_out]
-        for x in range(n_out):
-            out[x] = w0 * c[x]
-    else:
-        for x in range(n_out):
-            out[x] = 0.0
+    c = rows[offsets[r] : offsets[r] + n_out]
+    w0 = w[r]
+    for x in range(n_out):
+        out[x] = w0 * c[x]
     k = 0
     while k + 4 <= r:
         r0, r1, r2, r3 = w[k], w[k + 1], w[k + 2], w[k + 3]
-        o0, o1 = ymap[i + k] * stride, ymap[i + k + 1] * stride
-        o2, o3 = ymap[i + k + 2] * stride, ymap[i + k + 3] * stride
-        q0, q1 = ymap[i + 2 * r - k] * stride, ymap[i + 2 * r - k - 1] * stride
-        q2, q3 = ymap[i + 2 * r - k - 2] * stride, ymap[i + 2 * r - k - 3] * stride
-        p0, p1 = X[o0 : o0 + n_out], X[o1 : o1 + n_out]
-        p2, p3 = X[o2 : o2 + n_out], X[o3 : o3 + n_out]
-        m0, m1 = X[q0 : q0 + n_out], X[q1 : q1 + n_out]
-        m2, m3 = X[q2 : q2 + n_out], X[q3 : q3 + n_out]
+        o0, o1, o2, o3 = offsets[k], offsets[k + 1], offsets[k + 2], offsets[k + 3]
+        q0, q1 = offsets[2 * r - k], offsets[2 * r - k - 1]
+        q2, q3 = offsets[2 * r - k - 2], offsets[2 * r - k - 3]
+        p0, p1 = rows[o0 : o0 + n_out], rows[o1 : o1 + n_out]
+        p2, p3 = rows[o2 : o2 + n_out], rows[o3 : o3 + n_out]
+        m0, m1 = rows[q0 : q0 + n_out], rows[q1 : q1 + n_out]
+        m2, m3 = rows[q2 : q2 + n_out], rows[q3 : q3 + n_out]
         for x in range(n_out):
-            out[x] += (r0 * (p0[x] + sign * m0[x]) + r1 * (p1[x] + sign * m1[x])) + (
-                r2 * (p2[x] + sign * m2[x]) + r3 * (p3[x] + sign * m3[x])
+            out[x] += (r0 * (p0[x] + m0[x]) + r1 * (p1[x] + m1[x])) + (
+                r2 * (p2[x] + m2[x]) + r3 * (p3[x] + m3[x])
             )
         k += 4
     while k < r:
+        o0, q0 = offsets[k], offsets[2 * r - k]
+        p0, m0 = rows[o0 : o0 + n_out], rows[q0 : q0 + n_out]
         r0 = w[k]
-        o0, q0 = ymap[i + k] * stride, ymap[i + 2 * r - k] * stride
-        p0, m0 = X[o0 : o0 + n_out], X[q0 : q0 + n_out]
         for x in range(n_out):
-            out[x] += r0 * (p0[x] + sign * m0[x])
+            out[x] += r0 * (p0[x] + m0[x])
         k += 1
 
 
 @njit(**_JIT_FILTER)
-def _fold_shift(out, p, start, w, sign):
-    """``out[x] = sum_k w[k] p[start + x + k]``: the row pass over a block of padded
-    rows (``w`` symmetric for ``sign = 1``, antisymmetric for ``sign = -1``)."""
-    n_out = out.shape[0]
-    r = w.shape[0] // 2
-    if sign > 0:
-        w0 = w[r]
-        c = p[start + r : start + r + n_out]
-        for x in range(n_out):
-            out[x] = w0 * c[x]
-    else:
-        for x in range(n_out):
-            out[x] = 0.0
+def _fold2(out_re, out_im, rows, offsets, w_re, w_im):
+    """:func:`_fold` for a complex filter: its symmetric real part ``w_re`` to
+    ``out_re`` and its antisymmetric imaginary part ``w_im`` to ``out_im``, from
+    one load of each input (the values are read into locals before either store,
+    which LLVM would otherwise have to assume may overwrite them)."""
+    n_out = out_re.shape[0]
+    r = w_re.shape[0] // 2
+    c = rows[offsets[r] : offsets[r] + n_out]
+    w0 = w_re[r]
+    for x in range(n_out):
+        out_re[x] = w0 * c[x]
+        out_im[x] = 0.0
     k = 0
     while k + 4 <= r:
-        r0, r1, r2, r3 = w[k], w[k + 1], w[k + 2], w[k + 3]
-        b = start + k
-        a = start + 2 * r - k
-        p0, p1 = p[b : b + n_out], p[b + 1 : b + 1 + n_out]
-        p2, p3 = p[b + 2 : b + 2 + n_out], p[b + 3 : b + 3 + n_out]
-        m0, m1 = p[a : a + n_out], p[a - 1 : a - 1 + n_out]
-        m2, m3 = p[a - 2 : a - 2 + n_out], p[a - 3 : a - 3 + n_out]
+        r0, r1, r2, r3 = w_re[k], w_re[k + 1], w_re[k + 2], w_re[k + 3]
+        i0, i1, i2, i3 = w_im[k], w_im[k + 1], w_im[k + 2], w_im[k + 3]
+        o0, o1, o2, o3 = offsets[k], offsets[k + 1], offsets[k + 2], offsets[k + 3]
+        q0, q1 = offsets[2 * r - k], offsets[2 * r - k - 1]
+        q2, q3 = offsets[2 * r - k - 2], offsets[2 * r - k - 3]
+        p0, p1 = rows[o0 : o0 + n_out], rows[o1 : o1 + n_out]
+        p2, p3 = rows[o2 : o2 + n_out], rows[o3 : o3 + n_out]
+        m0, m1 = rows[q0 : q0 + n_out], rows[q1 : q1 + n_out]
+        m2, m3 = rows[q2 : q2 + n_out], rows[q3 : q3 + n_out]
         for x in range(n_out):
-            out[x] += (r0 * (p0[x] + sign * m0[x]) + r1 * (p1[x] + sign * m1[x])) + (
-                r2 * (p2[x] + sign * m2[x]) + r3 * (p3[x] + sign * m3[x])
-            )
+            a0, a1, a2, a3 = p0[x], p1[x], p2[x], p3[x]
+            b0, b1, b2, b3 = m0[x], m1[x], m2[x], m3[x]
+            u = (r0 * (a0 + b0) + r1 * (a1 + b1)) + (r2 * (a2 + b2) + r3 * (a3 + b3))
+            v = (i0 * (a0 - b0) + i1 * (a1 - b1)) + (i2 * (a2 - b2) + i3 * (a3 - b3))
+            out_re[x] += u
+            out_im[x] += v
         k += 4
     while k < r:
-        r0 = w[k]
-        b = start + k
-        a = start + 2 * r - k
-        p0, m0 = p[b : b + n_out], p[a : a + n_out]
+        o0, q0 = offsets[k], offsets[2 * r - k]
+        p0, m0 = rows[o0 : o0 + n_out], rows[q0 : q0 + n_out]
+        r0, i0 = w_re[k], w_im[k]
         for x in range(n_out):
-            out[x] += r0 * (p0[x] + sign * m0[x])
+            a0, b0 = p0[x], m0[x]
+            u = r0 * (a0 + b0)
+            v = i0 * (a0 - b0)
+            out_re[x] += u
+            out_im[x] += v
         k += 1
 
 
@@ -600,6 +599,10 @@ def gabor_sums(
     cim = np.empty_like(cre)
     row_re = np.empty(n * width)
     row_im = np.empty(n * width)
+    n_a_max = 0
+    for g in range(cases.shape[0]):
+        n_a_max = max(n_a_max, (a_offsets[g + 1] - a_offsets[g]) // 2)
+    row_offsets = np.empty(n_a_max, dtype=np.int64)
     ra = np.empty(_GABOR_BLOCK + width + 2 * r_max)
     rb = np.empty_like(ra)
     rc = np.empty_like(ra)
@@ -618,10 +621,15 @@ def gabor_sums(
         padded = width + 2 * rx
         ymap = _reflect_map(n_a // 2, height)
         xmap = _reflect_map(rx, width)
+        shifts = np.arange(n_b)
         for y in range(height):
-            _fold_columns(row_re, X, stride, ymap, y, a_re, 1.0)
-            if not a_real:
-                _fold_columns(row_im, X, stride, ymap, y, a_im, -1.0)
+            # the column pass reads rows ymap[y + k]: offsets into the flat chunk
+            for k in range(n_a):
+                row_offsets[k] = ymap[y + k] * stride
+            if a_real:
+                _fold(row_re, X, row_offsets, a_re)
+            else:
+                _fold2(row_re, row_im, X, row_offsets, a_re, a_im)
             for image in range(n):
                 o = (y * n + image) * padded
                 cre[o + rx : o + rx + width] = row_re[image * width : (image + 1) * width]
@@ -639,14 +647,16 @@ def gabor_sums(
         for first in range(0, n_rows, per_block):
             rows = min(per_block, n_rows - first)
             n_out = rows * padded - 2 * rx
-            start = first * padded
-            _fold_shift(ra[:n_out], cre, start, b_re, 1.0)
-            if not b_real:
-                _fold_shift(rb[:n_out], cre, start, b_im, -1.0)
+            offsets = shifts + first * padded
+            if b_real:
+                _fold(ra[:n_out], cre, offsets, b_re)
+            else:
+                _fold2(ra[:n_out], rb[:n_out], cre, offsets, b_re, b_im)
             if not a_real:
-                _fold_shift(rc[:n_out], cim, start, b_re, 1.0)
-                if not b_real:
-                    _fold_shift(rd[:n_out], cim, start, b_im, -1.0)
+                if b_real:
+                    _fold(rc[:n_out], cim, offsets, b_re)
+                else:
+                    _fold2(rc[:n_out], rd[:n_out], cim, offsets, b_re, b_im)
             _row_sums(
                 ra,
                 rb,
