@@ -411,8 +411,9 @@ def _filter_chunk(images, mask, groups, statistics, n_kernels):
     fft_groups = [g for g in groups if g[key] == "fft"]
     groups = [g for g in groups if g[key] != "fft"]
     if compiled:
-        # rows 4 KiB apart would evict each other from L1 in the column pass
+        # rows a multiple of 4 KiB apart would evict each other from L1 in the column pass
         stride = n * width + 8
+        stride += 8 if stride % 512 == 0 else 0
         X2d = np.empty((height, stride))
         X2d[:, : n * width].reshape(height, n, width)[...] = images.transpose(1, 0, 2)
     else:
@@ -479,7 +480,8 @@ def _numpy_sums(images, mask, X2d, weights, groups, fft_groups, buf, sums, need_
 def _compiled_sums(images, mask, X2d, weights, groups, fft_groups, sums):
     """:func:`_numpy_sums` with numba: direct separable filtering (no band
     matrices), the magnitudes and both sums in one pass, without temporaries.
-    ``X2d`` is the chunk's rows, each padded to a stride of ``n * width + 8``."""
+    ``X2d`` is the chunk's rows, each padded to a stride that is not a multiple
+    of 4 KiB."""
     from . import _kernels
 
     n, height, width = images.shape

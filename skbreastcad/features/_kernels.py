@@ -580,7 +580,7 @@ def gabor_sums(
     """Add each kernel's per-image sums of response magnitudes (and squares) to ``sums``.
 
     ``X`` holds the chunk's rows ``y`` (each the ``n`` images' rows side by side,
-    ``n * width`` values) ``stride`` apart (a stride of 4 KiB would make the
+    ``n * width`` values) ``stride`` apart (a multiple of 4 KiB would make the
     column pass's rows evict each other from L1). Group ``g`` has the
     correlation weights ``[Re, Im]`` of its column factor in
     ``a_taps[a_offsets[g]:a_offsets[g + 1]]`` and of its row factor in
