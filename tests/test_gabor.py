@@ -271,18 +271,26 @@ def test_automatic_choice_uses_both_paths_with_equal_results():
     assert_allclose(got[0], _reference(X[0], (0.25, 0.07), 2), rtol=1e-6)
 
 
-@pytest.mark.parametrize("key", ["method", "numba_method"])
-def test_fft_is_chosen_only_where_the_cost_model_says_it_is_cheaper(key):
+def test_fft_is_chosen_only_where_the_cost_model_says_it_is_cheaper():
     from skbreastcad.features._gabor import _choose_method
 
-    direct = key == "numba_method"
     small = _gabor_bank(FREQS, 8, 1.0, 3.0, 64, 64)
-    assert {g[key] for g in small} == {"spatial"}  # the study's bank on 64 px ROIs
-    # 115 px kernels on a 1024 px image; the numba kernels' direct filtering is
-    # cheaper than the band matrices, so it takes 227 px kernels to go to the FFT
-    frequency = 0.015 if direct else 0.03
-    for group in _gabor_bank((frequency,), 2, 1.0, 3.0, 1024, 1024, "spatial"):
-        assert _choose_method(group, 1024, 1024, direct=direct) == "fft"
+    assert {g["method"] for g in small} == {"spatial"}  # the study's bank on 64 px ROIs
+    for group in _gabor_bank((0.03,), 2, 1.0, 3.0, 1024, 1024, "spatial"):
+        assert _choose_method(group, 1024, 1024) == "fft"  # 115 px kernels on a 1024 px image
+
+
+def test_numba_cost_model_weighs_the_shared_forward_fft():
+    """The numba kernels' direct filtering is cheaper than the band matrices, so
+    the study's bank stays direct at every size, 99-171 px kernels stay direct on
+    1024 px images (measured: 99 px 74 ms direct against 96 ms with one group by
+    FFT), and 227 px kernels go to the FFT (115 ms against 147 ms direct)."""
+    for size in (64, 256, 512, 1024):
+        bank = _gabor_bank(FREQS, 8, 1.0, 3.0, size, size)
+        assert {g["numba_method"] for g in bank} == {"spatial"}
+    for frequency, expected in [(0.035, "spatial"), (0.02, "spatial"), (0.015, "fft")]:
+        bank = _gabor_bank((frequency,), 2, 1.0, 3.0, 1024, 1024)
+        assert [g["numba_method"] for g in bank] == [expected, expected], frequency
 
 
 def test_direct_taps_count_each_response_of_a_group():
@@ -305,7 +313,8 @@ def test_direct_taps_count_each_response_of_a_group():
 def test_numba_sums_equal_the_numpy_code(seed, monkeypatch):
     """Spatial and FFT paths, masks, statistics subsets, banks with real and
     complex factors (2, 3 and 8 orientations) and odd shapes: the fused magnitude
-    sums of the kernels equal NumPy's to the last bits of the sums' order."""
+    sums of the kernels equal NumPy's to rounding: the direct filtering adds the
+    taps in another order than the band matrices, and the sums run in vector lanes."""
     from skbreastcad.features._gabor import _filter_chunk
     from skbreastcad.utils._numba import use_numba
 
@@ -362,13 +371,14 @@ def test_bank_cases_are_the_kernels_cases():
     importlib.util.find_spec("numba") is None,
     reason="numba is not installed (pip install skbreastcad[fast])",
 )
-@pytest.mark.parametrize("shape", [(64, 64), (1, 5), (70, 3), (9, 63)])
+@pytest.mark.parametrize("shape", [(64, 64), (1, 5), (70, 3), (9, 63), (2, 1100)])
 def test_numba_direct_filtering_equals_scikit_image(shape, monkeypatch):
     """The numba kernels filter directly (no band matrices): compared with
-    skimage.filters.gabor itself on a square ROI, and on strips thinner than every
-    kernel (reflected many times over) with the padded scipy.signal reference,
-    where scipy.ndimage under skimage reads outside the array. Eight 63 px wide
-    images make a 504-value chunk row, whose padded stride is moved off 4 KiB."""
+    skimage.filters.gabor itself on a square ROI, and on strips thinner than the
+    largest kernel (reflected many times over) with the padded scipy.signal
+    reference, where scipy.ndimage under skimage reads outside the array. Eight
+    63 px wide images make a 504-value chunk row, whose padded stride is moved off
+    4 KiB; 1100 px rows are longer than a row-pass block, which then holds one row."""
     from skbreastcad.utils._numba import use_numba
 
     monkeypatch.setenv("SKBREASTCAD_NUMBA", "1")

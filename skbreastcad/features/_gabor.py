@@ -126,25 +126,48 @@ def _fft_shape(y0, x0, height, width):
     )
 
 
-def _choose_method(group, height, width, direct=False):
+def _fft_transform_ns(group, height, width):
+    """Estimated cost of one FFT of the padded image for this group's kernels."""
+    size = math.prod(_fft_shape(*group["radius"], height, width))
+    return _FFT_NS * size * math.log2(size)
+
+
+def _choose_method(group, height, width):
     """``"spatial"`` or ``"fft"``: the path this group's kernels are cheaper on.
 
-    The band-matrix products (or, with ``direct``, the numba kernels' direct
-    filtering) cost in proportion to the kernel size; one inverse FFT per kernel
-    costs ``size * log2(size)`` of the padded image, whatever the kernel. The
-    forward FFT of the image is shared by all FFT groups and left out.
+    The band-matrix products cost in proportion to the kernel size; one
+    inverse FFT per kernel costs ``size * log2(size)`` of the padded image,
+    whatever the kernel. The forward FFT of the image is shared by all FFT
+    groups and left out.
     """
     members = len(group["members"])
-    if direct:
-        spatial = (
-            _DIRECT_TAP_NS * group["direct_taps"] * height * width
-            + _DIRECT_MAGNITUDE_NS * members * height * width
-        )
-    else:
-        spatial = _MAC_NS * group["macs"] + _MAGNITUDE_NS * members * height * width
-    size = math.prod(_fft_shape(*group["radius"], height, width))
-    fft = members * (_FFT_NS * size * math.log2(size) + _FFT_MAGNITUDE_NS * height * width)
+    spatial = _MAC_NS * group["macs"] + _MAGNITUDE_NS * members * height * width
+    fft = members * (_fft_transform_ns(group, height, width) + _FFT_MAGNITUDE_NS * height * width)
     return "fft" if fft < spatial else "spatial"
+
+
+def _choose_numba_methods(groups, height, width):
+    """:func:`_choose_method` for the numba kernels, for all groups at once.
+
+    Direct filtering is cheap enough that the shared forward FFT decides: the
+    groups whose inverse FFTs and magnitudes cost less than their direct
+    filtering go to the FFT only if, together, they save more than one forward
+    FFT of the image padded for the largest of them.
+    """
+    saving = []
+    for group in groups:
+        members = len(group["members"])
+        direct = (_DIRECT_TAP_NS * group["direct_taps"] + _DIRECT_MAGNITUDE_NS * members) * (
+            height * width
+        )
+        fft = members * (
+            _fft_transform_ns(group, height, width) + _FFT_MAGNITUDE_NS * height * width
+        )
+        saving.append(direct - fft)
+    chosen = [g for g, s in zip(groups, saving) if s > 0]
+    forward = max((_fft_transform_ns(g, height, width) for g in chosen), default=0.0)
+    go = bool(chosen) and sum(s for s in saving if s > 0) > forward
+    return ["fft" if go and s > 0 else "spatial" for s in saving]
 
 
 def _tile_macs(tiles, n_other, parts):
@@ -178,7 +201,8 @@ def _gabor_bank(frequencies, n_orientations, bandwidth, n_stds, height, width, m
         :func:`_choose_method`); for the numba kernels, ``a_taps`` and
         ``b_taps`` (correlation weights ``[Re, Im]``), ``case`` (which
         factors are real), ``direct_taps`` (taps per pixel of direct
-        filtering) and ``numba_method`` (the same choice with their costs).
+        filtering) and ``numba_method`` (the same choice with their costs,
+        by :func:`_choose_numba_methods`).
     """
     groups = []
     for f_index, frequency in enumerate(frequencies):
@@ -253,12 +277,13 @@ def _gabor_bank(frequencies, n_orientations, bandwidth, n_stds, height, width, m
                 ),
                 "direct_taps": n_a * len(a) + n_a * n_b * len(b),
             }
-            if method == "auto":
-                group["method"] = _choose_method(group, height, width)
-                group["numba_method"] = _choose_method(group, height, width, direct=True)
-            else:
-                group["method"] = group["numba_method"] = method
+            group["method"] = _choose_method(group, height, width) if method == "auto" else method
             groups.append(group)
+    numba_methods = (
+        _choose_numba_methods(groups, height, width) if method == "auto" else [method] * len(groups)
+    )
+    for group, numba_method in zip(groups, numba_methods):
+        group["numba_method"] = numba_method
     return tuple(groups)
 
 
@@ -410,7 +435,9 @@ def _filter_chunk(images, mask, groups, statistics, n_kernels):
     key = "numba_method" if compiled else "method"
     fft_groups = [g for g in groups if g[key] == "fft"]
     groups = [g for g in groups if g[key] != "fft"]
-    if compiled:
+    if compiled and not groups:
+        X2d = None  # every group goes to the FFT, which reads the images
+    elif compiled:
         # rows a multiple of 4 KiB apart would evict each other from L1 in the column pass
         stride = n * width + 8
         stride += 8 if stride % 512 == 0 else 0
@@ -583,7 +610,9 @@ class GaborFeatures(BaseImageTransformer):
     batch is two matrix products, ``A @ X @ B``, with the reflect boundary folded
     into the banded matrices ``A`` and ``B``. These are built once per settings
     and image shape and cached; orientations ``theta`` and ``pi - theta`` share
-    their products. Arithmetic is float64. Values equal
+    their products. With numba installed (``skbreastcad[fast]``), compiled
+    kernels filter with the same 1-D factors directly instead, folding their
+    symmetric and antisymmetric halves (docs/gabor.md). Arithmetic is float64. Values equal
     ``skimage.filters.gabor(image.astype(float), frequency, theta,
     bandwidth=bandwidth, n_stds=n_stds)`` to about 1e-12 relative. (On integer
     images scikit-image returns the responses in the image's integer dtype,
@@ -730,7 +759,8 @@ class GaborFeatures(BaseImageTransformer):
         groups = self._bank()
         n_kernels = len(self.frequencies_) * self.n_orientations
         height, width = images.shape[1:]
-        # About 8 images amortise the per-group Python work; fewer for large images.
+        # About 8 images amortise the NumPy code's per-group Python work (and give
+        # the numba kernels long rows); fewer for large images.
         chunk_size = max(1, min(_CHUNK_IMAGES, _CHUNK_BYTES // (32 * height * width)))
 
         def run(sl):

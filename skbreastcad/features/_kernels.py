@@ -603,6 +603,7 @@ def gabor_sums(
     for g in range(cases.shape[0]):
         n_a_max = max(n_a_max, (a_offsets[g + 1] - a_offsets[g]) // 2)
     row_offsets = np.empty(n_a_max, dtype=np.int64)
+    shifts = np.empty(2 * r_max + 1, dtype=np.int64)
     ra = np.empty(_GABOR_BLOCK + width + 2 * r_max)
     rb = np.empty_like(ra)
     rc = np.empty_like(ra)
@@ -621,7 +622,6 @@ def gabor_sums(
         padded = width + 2 * rx
         ymap = _reflect_map(n_a // 2, height)
         xmap = _reflect_map(rx, width)
-        shifts = np.arange(n_b)
         for y in range(height):
             # the column pass reads rows ymap[y + k]: offsets into the flat chunk
             for k in range(n_a):
@@ -647,16 +647,17 @@ def gabor_sums(
         for first in range(0, n_rows, per_block):
             rows = min(per_block, n_rows - first)
             n_out = rows * padded - 2 * rx
-            offsets = shifts + first * padded
+            for k in range(n_b):
+                shifts[k] = first * padded + k
             if b_real:
-                _fold(ra[:n_out], cre, offsets, b_re)
+                _fold(ra[:n_out], cre, shifts, b_re)
             else:
-                _fold2(ra[:n_out], rb[:n_out], cre, offsets, b_re, b_im)
+                _fold2(ra[:n_out], rb[:n_out], cre, shifts, b_re, b_im)
             if not a_real:
                 if b_real:
-                    _fold(rc[:n_out], cim, offsets, b_re)
+                    _fold(rc[:n_out], cim, shifts, b_re)
                 else:
-                    _fold2(rc[:n_out], rd[:n_out], cim, offsets, b_re, b_im)
+                    _fold2(rc[:n_out], rd[:n_out], cim, shifts, b_re, b_im)
             _row_sums(
                 ra,
                 rb,
@@ -676,7 +677,7 @@ def gabor_sums(
             )
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(**_JIT_SUMS)
 def complex_abs_sums(z, weights, has_weights, out):
     """``out[0, i]`` += sum of ``|z[i]| * weights[i]``, ``out[1, i]`` += sum of
     its squares, for ``z`` of shape ``(n, height, width)`` (a view)."""
