@@ -423,6 +423,24 @@ def _reflect_map(r, n):
 
 
 @njit(**_JIT_FILTER)
+def _four_pairs(rows, offsets, k, r, n_out):
+    """The inputs of taps ``k..k+3`` and ``2r-k..2r-k-3`` (their mirror partners)."""
+    o0, o1, o2, o3 = offsets[k], offsets[k + 1], offsets[k + 2], offsets[k + 3]
+    q0, q1 = offsets[2 * r - k], offsets[2 * r - k - 1]
+    q2, q3 = offsets[2 * r - k - 2], offsets[2 * r - k - 3]
+    return (
+        rows[o0 : o0 + n_out],
+        rows[o1 : o1 + n_out],
+        rows[o2 : o2 + n_out],
+        rows[o3 : o3 + n_out],
+        rows[q0 : q0 + n_out],
+        rows[q1 : q1 + n_out],
+        rows[q2 : q2 + n_out],
+        rows[q3 : q3 + n_out],
+    )
+
+
+@njit(**_JIT_FILTER)
 def _fold(out, rows, offsets, w):
     """``out[x] = sum_k w[k] rows[offsets[k] + x]`` for a symmetric ``w`` of ``2 r + 1``
     weights: taps ``k`` and ``2 r - k`` are added before their one multiply."""
@@ -435,13 +453,7 @@ def _fold(out, rows, offsets, w):
     k = 0
     while k + 4 <= r:
         r0, r1, r2, r3 = w[k], w[k + 1], w[k + 2], w[k + 3]
-        o0, o1, o2, o3 = offsets[k], offsets[k + 1], offsets[k + 2], offsets[k + 3]
-        q0, q1 = offsets[2 * r - k], offsets[2 * r - k - 1]
-        q2, q3 = offsets[2 * r - k - 2], offsets[2 * r - k - 3]
-        p0, p1 = rows[o0 : o0 + n_out], rows[o1 : o1 + n_out]
-        p2, p3 = rows[o2 : o2 + n_out], rows[o3 : o3 + n_out]
-        m0, m1 = rows[q0 : q0 + n_out], rows[q1 : q1 + n_out]
-        m2, m3 = rows[q2 : q2 + n_out], rows[q3 : q3 + n_out]
+        p0, p1, p2, p3, m0, m1, m2, m3 = _four_pairs(rows, offsets, k, r, n_out)
         for x in range(n_out):
             out[x] += (r0 * (p0[x] + m0[x]) + r1 * (p1[x] + m1[x])) + (
                 r2 * (p2[x] + m2[x]) + r3 * (p3[x] + m3[x])
@@ -473,13 +485,7 @@ def _fold2(out_re, out_im, rows, offsets, w_re, w_im):
     while k + 4 <= r:
         r0, r1, r2, r3 = w_re[k], w_re[k + 1], w_re[k + 2], w_re[k + 3]
         i0, i1, i2, i3 = w_im[k], w_im[k + 1], w_im[k + 2], w_im[k + 3]
-        o0, o1, o2, o3 = offsets[k], offsets[k + 1], offsets[k + 2], offsets[k + 3]
-        q0, q1 = offsets[2 * r - k], offsets[2 * r - k - 1]
-        q2, q3 = offsets[2 * r - k - 2], offsets[2 * r - k - 3]
-        p0, p1 = rows[o0 : o0 + n_out], rows[o1 : o1 + n_out]
-        p2, p3 = rows[o2 : o2 + n_out], rows[o3 : o3 + n_out]
-        m0, m1 = rows[q0 : q0 + n_out], rows[q1 : q1 + n_out]
-        m2, m3 = rows[q2 : q2 + n_out], rows[q3 : q3 + n_out]
+        p0, p1, p2, p3, m0, m1, m2, m3 = _four_pairs(rows, offsets, k, r, n_out)
         for x in range(n_out):
             a0, a1, a2, a3 = p0[x], p1[x], p2[x], p3[x]
             b0, b1, b2, b3 = m0[x], m1[x], m2[x], m3[x]
