@@ -334,3 +334,23 @@ def test_train_on_one_cbis_film_and_test_on_the_other():
     assert result.table.loc["all", "n_lesions"] == 1
     assert set(result.candidates["film"]) == {test["film"].iloc[0]}
     assert (result.candidates["score"].diff().dropna() <= 0).all()
+
+
+def test_second_stage_rescores_candidates():
+    films, lesions = _films(12, seed=9)
+    pairs = [k + 1 if k % 2 == 0 else k - 1 for k in range(9)] + [None]
+    pairs[8] = None
+    detector = FilmLesionDetector(
+        scales=(2, 4),
+        pixel_size_mm=0.4,
+        view="CC",
+        negatives_per_film=20,
+        second_stage=True,
+        hard_negative_rounds=1,
+    ).fit(films[:9], lesions[:9], contralateral=pairs[:9])
+    assert detector.second_stage_model_ is not None
+    found = detector.predict_candidates(films[9:])
+    frame = found[1]
+    assert {"stage1_score", "score"} <= set(frame.columns)
+    assert (frame["score"].diff().dropna() <= 0).all()
+    assert frame["score"].between(0, 1).all()

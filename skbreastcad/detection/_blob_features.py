@@ -130,7 +130,7 @@ class BlobWindowFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the features.
+        """Get the names of the features.
 
         Parameters
         ----------
@@ -145,7 +145,7 @@ class BlobWindowFeatures(TransformerMixin, BaseEstimator):
         return np.asarray(_names(), dtype=object)
 
     def transform(self, X):
-        """Features of each window, computed at its centre.
+        """Compute the features of each window at its centre.
 
         Parameters
         ----------
@@ -171,7 +171,7 @@ class BlobWindowFeatures(TransformerMixin, BaseEstimator):
         return np.column_stack(_combine(sep))
 
     def dense_transform(self, image):
-        """Features of the window centred on every pixel of an image (zero beyond its edges).
+        """Compute the features of the window centred on every pixel of an image (zero-padded).
 
         Parameters
         ----------

@@ -236,10 +236,13 @@ class FilmLesionDetector(BaseEstimator):
     context : bool, default=True
         Append the context columns (dense models only).
     positives_per_lesion : int, default=40
+        Positive windows per lesion and matched scale, at most.
     negatives_per_film : int, default=60
         Random negatives per film and scale.
     hard_negative_rounds : int, default=2
+        Rounds of mining and refitting; 0 trains on random negatives only.
     hard_negatives_per_film : int, default=30
+        Hard negatives drawn per film and round.
     pool_size : int, default=4
         Size of the hard-negative pool in multiples of ``hard_negatives_per_film``.
     mining_stride : int, default=2
@@ -255,11 +258,19 @@ class FilmLesionDetector(BaseEstimator):
     nms_factor : float, default=1.0
         Two candidates closer than this times the larger of their radii
         are one: the lower is dropped.
+    second_stage : bool, default=False
+        Rescore the candidates with a second classifier (false-positive
+        reduction) on their scores at every scale, rank, scale, window
+        features and context, fitted on out-of-fold candidates of the
+        training films (three folds by woman, each with a window model of
+        one hard-negative round). Costs about three more window-model fits.
     memory : str or joblib.Memory, default=None
         Caches each film's preprocessing and features (worth it for
         cross-validation, where every film is used by several folds).
     random_state : int, RandomState instance or None, default=0
+        Seeds the sampling of windows and the default model.
     verbose : int, default=0
+        Print the progress of the hard-negative rounds.
 
     Attributes
     ----------
@@ -272,6 +283,8 @@ class FilmLesionDetector(BaseEstimator):
     hard_negative_films_ : list of set of int
         For each round, the indices (into the ``X`` of :meth:`fit`) of the
         films its hard negatives came from.
+    second_stage_model_ : estimator or None
+        The fitted false-positive reducer (``second_stage=True``).
     fit_seconds_ : float
 
     Examples
@@ -314,6 +327,7 @@ class FilmLesionDetector(BaseEstimator):
         "flip_tta": ["boolean"],
         "max_candidates": [Interval(Integral, 1, None, closed="left")],
         "nms_factor": [Interval(Real, 0, None, closed="left")],
+        "second_stage": ["boolean"],
         "memory": "no_validation",
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -339,6 +353,7 @@ class FilmLesionDetector(BaseEstimator):
         flip_tta=True,
         max_candidates=30,
         nms_factor=1.0,
+        second_stage=False,
         memory=None,
         random_state=0,
         verbose=0,
@@ -360,6 +375,7 @@ class FilmLesionDetector(BaseEstimator):
         self.flip_tta = flip_tta
         self.max_candidates = max_candidates
         self.nms_factor = nms_factor
+        self.second_stage = second_stage
         self.memory = memory
         self.random_state = random_state
         self.verbose = verbose
@@ -475,6 +491,36 @@ class FilmLesionDetector(BaseEstimator):
         )
         self.dense_step_ = _dense_step(model)
         records = self._records(X, contralateral)
+        fitted, target, self.hard_negative_films_ = self._fit_stage1(
+            model, records, lesions, rng, self.hard_negative_rounds
+        )
+        self.second_stage_model_ = None
+        if self.second_stage:
+            self.second_stage_model_ = self._fit_second_stage(
+                model, records, lesions, rng, contralateral
+            )
+        self.model_ = fitted
+        if self.dense_step_ is not None:
+            from sklearn.pipeline import Pipeline
+
+            dense = clone(self.dense_step_).fit(
+                np.zeros(
+                    (1, 2 * self.dense_step_.half_width + 1, 2 * self.dense_step_.half_width + 1)
+                )
+            )
+            self.window_model_ = (
+                Pipeline([("features", dense), ("model", fitted)]) if not self.context else None
+            )
+        else:
+            self.window_model_ = fitted
+        y_all = np.concatenate(target)
+        self.n_positives_ = int((y_all == 1).sum())
+        self.n_negatives_ = int((y_all == 0).sum())
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _fit_stage1(self, model, records, lesions, rng, rounds):
+        """The window model: positives, random negatives, then ``rounds`` of hard negatives."""
         scales = self._scales()
         inputs, target = [], []
 
@@ -515,8 +561,8 @@ class FilmLesionDetector(BaseEstimator):
                 "No positive window: every lesion lies outside the searched breast at every scale."
             )
         fitted = self._fit_model(model, inputs, target)
-        self.hard_negative_films_ = []
-        for round_ in range(self.hard_negative_rounds):
+        mined_films = []
+        for round_ in range(rounds):
             mined = set()
             for k, (rec, per_scale) in enumerate(zip(records, free, strict=True)):
                 scores, where = [], []
@@ -541,31 +587,72 @@ class FilmLesionDetector(BaseEstimator):
                 for s in np.unique(where[drawn, 0]):
                     add(rec["scales"][s], where[drawn][where[drawn, 0] == s, 1], 0)
                 mined.add(k)
-            self.hard_negative_films_.append(mined)
+            mined_films.append(mined)
             fitted = self._fit_model(model, inputs, target)
             if self.verbose:
                 print(
                     f"hard-negative round {round_ + 1}: {sum(map(len, target))} windows", flush=True
                 )
-        self.model_ = fitted
-        if self.dense_step_ is not None:
-            from sklearn.pipeline import Pipeline
+        return fitted, target, mined_films
 
-            dense = clone(self.dense_step_).fit(
-                np.zeros(
-                    (1, 2 * self.dense_step_.half_width + 1, 2 * self.dense_step_.half_width + 1)
-                )
+    def _fit_second_stage(self, model, records, lesions, rng, contralateral):
+        """A classifier of candidates, fitted on out-of-fold candidates of the training films.
+
+        The training films are split in three by woman (a film and its
+        ``contralateral`` film together); each third's candidates come from a
+        window model fitted on the other two thirds (one hard-negative
+        round), so their scores look like those of unseen films.
+        """
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        n = len(records)
+        pair = np.arange(n)
+        if contralateral is not None:
+            for k, other in enumerate(contralateral):
+                if isinstance(other, (int, np.integer)) and 0 <= other < n:
+                    pair[k] = min(k, int(other))
+        keys = np.unique(pair)
+        fold_of_key = dict(zip(keys, rng.permutation(len(keys)) % 3, strict=True))
+        folds = np.array([fold_of_key[p] for p in pair])
+        features, labels = [], []
+        for fold in range(3):
+            train = np.flatnonzero(folds != fold)
+            test = np.flatnonzero(folds == fold)
+            if len(test) == 0 or not any(len(lesions[k]) for k in train):
+                continue
+            inner, _, _ = self._fit_stage1(
+                model,
+                [records[k] for k in train],
+                [lesions[k] for k in train],
+                rng,
+                min(1, self.hard_negative_rounds),
             )
-            self.window_model_ = (
-                Pipeline([("features", dense), ("model", fitted)]) if not self.context else None
-            )
-        else:
-            self.window_model_ = fitted
-        y_all = np.concatenate(target)
-        self.n_positives_ = int((y_all == 1).sum())
-        self.n_negatives_ = int((y_all == 0).sum())
-        self.fit_seconds_ = time.perf_counter() - start
-        return self
+            for k in test:
+                frame, feats = self._candidates(inner, records[k])
+                les = lesions[k]
+                if len(les) and len(frame):
+                    d = np.hypot(
+                        frame["row"].to_numpy()[:, None] - les[None, :, 0],
+                        frame["col"].to_numpy()[:, None] - les[None, :, 1],
+                    )
+                    hit = (d <= np.maximum(les[None, :, 2], 10.0)).any(axis=1)
+                else:
+                    hit = np.zeros(len(frame), bool)
+                features.append(feats)
+                labels.append(hit)
+        if not features:
+            return None
+        features, labels = np.concatenate(features), np.concatenate(labels)
+        if labels.all() or not labels.any():
+            return None
+        return HistGradientBoostingClassifier(
+            max_iter=100,
+            learning_rate=0.05,
+            max_leaf_nodes=15,
+            min_samples_leaf=20,
+            l2_regularization=1.0,
+            random_state=self.random_state,
+        ).fit(features, labels.astype(int))
 
     @staticmethod
     def _subset(entry, sel):
@@ -639,54 +726,91 @@ class FilmLesionDetector(BaseEstimator):
         candidates : list of pandas.DataFrame
             Per film, by decreasing score: ``row``, ``col`` (film pixels,
             the film's own orientation), ``radius`` (the scale's radius,
-            film pixels), ``score``, ``scale`` (the factor).
+            film pixels), ``score``, ``scale`` (the factor), and with the
+            second stage ``stage1_score`` (``score`` is then the second
+            stage's probability).
         """
-        import pandas as pd
-
         check_is_fitted(self, "model_")
         results = []
         for rec in self._records(X, contralateral):
-            rows, cols, radii, scores, factors = [], [], [], [], []
-            for entry in rec["scales"]:
-                p = self._score_entry(self.model_, entry)
-                grid = np.full(entry["image"].shape, -np.inf)
-                grid[entry["rows"], entry["cols"]] = p
-                size = 3 if self.dense_step_ is not None else 2 * self.stride + 1
-                peak = (grid == ndi.maximum_filter(grid, size=size, mode="nearest"))[
-                    entry["rows"], entry["cols"]
-                ]
-                sel = np.flatnonzero(peak)
-                sel = sel[np.argsort(-p[sel], kind="stable")[: self.max_candidates]]
-                r, c = _to_film(entry, rec, sel)
-                rows.append(r)
-                cols.append(c)
-                radii.append(np.full(len(sel), 4.0 * entry["f"]))
-                scores.append(p[sel])
-                factors.append(np.full(len(sel), entry["f"]))
-            rows, cols, radii, scores, factors = map(
-                np.concatenate, (rows, cols, radii, scores, factors)
-            )
-            order = np.argsort(-scores, kind="stable")
-            kept = []
-            for k in order:
-                if len(kept) == self.max_candidates:
-                    break
-                if kept:
-                    idx = np.asarray(kept)
-                    d = np.hypot(rows[idx] - rows[k], cols[idx] - cols[k])
-                    if np.any(d < self.nms_factor * np.maximum(radii[idx], radii[k])):
-                        continue
-                kept.append(k)
-            kept = np.asarray(kept, dtype=int)
-            results.append(
-                pd.DataFrame(
-                    {
-                        "row": np.rint(rows[kept]).astype(int),
-                        "col": np.rint(cols[kept]).astype(int),
-                        "radius": radii[kept],
-                        "score": scores[kept],
-                        "scale": factors[kept].astype(int),
-                    }
-                )
-            )
+            frame, feats = self._candidates(self.model_, rec)
+            if self.second_stage_model_ is not None and len(frame):
+                frame["stage1_score"] = frame["score"]
+                frame["score"] = self.second_stage_model_.predict_proba(feats)[:, 1]
+                frame = frame.sort_values("score", ascending=False, kind="stable")
+                frame = frame.reset_index(drop=True)
+            results.append(frame)
         return results
+
+    def _candidates(self, model, rec):
+        """One film's candidates and their second-stage features."""
+        import pandas as pd
+
+        grids, per_scale = [], []
+        for entry in rec["scales"]:
+            p = self._score_entry(model, entry)
+            grid = np.full(entry["image"].shape, -np.inf)
+            grid[entry["rows"], entry["cols"]] = p
+            grids.append(grid)
+            per_scale.append(p)
+        rows, cols, radii, scores, factors, where = [], [], [], [], [], []
+        for s, (entry, grid, p) in enumerate(zip(rec["scales"], grids, per_scale, strict=True)):
+            size = 3 if self.dense_step_ is not None else 2 * self.stride + 1
+            peak = (grid == ndi.maximum_filter(grid, size=size, mode="nearest"))[
+                entry["rows"], entry["cols"]
+            ]
+            sel = np.flatnonzero(peak)
+            sel = sel[np.argsort(-p[sel], kind="stable")[: self.max_candidates]]
+            r, c = _to_film(entry, rec, sel)
+            rows.append(r)
+            cols.append(c)
+            radii.append(np.full(len(sel), 4.0 * entry["f"]))
+            scores.append(p[sel])
+            factors.append(np.full(len(sel), entry["f"]))
+            where.append(np.column_stack([np.full(len(sel), s), sel]))
+        rows, cols, radii, scores, factors, where = map(
+            np.concatenate, (rows, cols, radii, scores, factors, where)
+        )
+        order = np.argsort(-scores, kind="stable")
+        kept = []
+        for k in order:
+            if len(kept) == self.max_candidates:
+                break
+            if kept:
+                idx = np.asarray(kept)
+                d = np.hypot(rows[idx] - rows[k], cols[idx] - cols[k])
+                if np.any(d < self.nms_factor * np.maximum(radii[idx], radii[k])):
+                    continue
+            kept.append(k)
+        kept = np.asarray(kept, dtype=int)
+        frame = pd.DataFrame(
+            {
+                "row": np.rint(rows[kept]).astype(int),
+                "col": np.rint(cols[kept]).astype(int),
+                "radius": radii[kept],
+                "score": scores[kept],
+                "scale": factors[kept].astype(int),
+            }
+        )
+        # second-stage features: the score at every scale at the candidate's place, its rank
+        # and scale, and (dense models) the window's features and context
+        width = rec["shape"][1]
+        across = []
+        for entry, grid in zip(rec["scales"], grids, strict=True):
+            f = entry["f"]
+            canon_c = width - 1 - cols[kept] if rec["flipped"] else cols[kept]
+            gr = np.clip((rows[kept] // f).astype(int), 0, grid.shape[0] - 1)
+            gc = np.clip((canon_c // f).astype(int), 0, grid.shape[1] - 1)
+            value = grid[gr, gc]
+            across.append(np.where(np.isfinite(value), value, -1.0))
+        parts = [
+            np.column_stack(across) if across else np.empty((len(kept), 0)),
+            np.column_stack([scores[kept], np.log2(factors[kept]), np.arange(len(kept))]),
+        ]
+        if self.dense_step_ is not None:
+            dim = rec["scales"][0]["features"].shape[1]
+            window = np.empty((len(kept), dim), np.float32)
+            for j, (s, sel) in enumerate(where[kept]):
+                window[j] = rec["scales"][s]["features"][sel]
+            parts.append(window)
+        return frame, np.column_stack(parts).astype(np.float64)

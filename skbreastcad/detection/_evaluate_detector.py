@@ -104,16 +104,19 @@ def evaluate_froc(
     detector : FilmLesionDetector
         Unfitted; cloned for every fit.
     n_splits : int, default=5
+        Folds of women (ignored with ``train_films``).
     train_films, train_lesions : pandas.DataFrame, default=None
         A training set of the same form.
     min_radius : float, default=10.0
         Smallest lesion radius of the hit rule (see :func:`froc_by_class`).
     fp_rates : array-like, default=(0.25, 0.5, 1, 2, 4)
+        Mean false positives per film at which sensitivity is reported.
     n_bootstraps : int, default=2000
         Patient-bootstrap replicates.
     random_state : int, RandomState instance or None, default=0
         Seeds the folds and the bootstrap.
     verbose : int, default=0
+        Print the progress per fold.
 
     Returns
     -------
@@ -125,6 +128,36 @@ def evaluate_froc(
           score`` then the detector's other columns and ``fold``).
         - ``films``: ``films`` with each film's ``fold``.
         - ``fit_seconds``, ``predict_seconds_per_film``: float.
+
+    See Also
+    --------
+    froc_by_class : The tables.
+    FilmLesionDetector : The detector.
+
+    Examples
+    --------
+    Three women of two films each, with a bright mass on each of four films:
+
+    >>> import numpy as np, pandas as pd
+    >>> from skbreastcad.detection import FilmLesionDetector, evaluate_froc
+    >>> rng = np.random.default_rng(0)
+    >>> rows, cols = np.ogrid[:128, :128]
+    >>> def film(r):
+    ...     image = np.where((rows - 64) ** 2 + cols**2 < 120**2, 90.0, 0.0)
+    ...     image += rng.normal(0, 4, image.shape) * (image > 0)
+    ...     image += 80 * np.exp(-((rows - r) ** 2 + (cols - 50) ** 2) / 50.0) * (r > 0)
+    ...     return image.clip(0, 255).astype(np.uint8)
+    >>> centres = [40, 50, 60, 70, 0, 0]
+    >>> films = pd.DataFrame({"film": list("abcdef"), "path": list("abcdef"),
+    ...                       "image": [film(r) for r in centres],
+    ...                       "woman": [1, 1, 2, 2, 3, 3]})
+    >>> lesions = pd.DataFrame({"film": list("abcd"), "row": centres[:4], "col": [50] * 4,
+    ...                         "radius": [12.0] * 4, "abnormality": ["CIRC"] * 4})
+    >>> detector = FilmLesionDetector(scales=(2,), pixel_size_mm=0.8, view="CC",
+    ...                               hard_negative_rounds=1, negatives_per_film=10)
+    >>> result = evaluate_froc(films, lesions, detector, n_splits=3, n_bootstraps=0)
+    >>> sorted(result.films["fold"].unique().tolist())
+    [0, 1, 2]
     """
     import pandas as pd
     from sklearn.model_selection import GroupKFold
@@ -205,7 +238,9 @@ def evaluate_froc(
 
 
 def mias_detection_data(data_home):
-    """Films (with women and partners) and lesions of a mini-MIAS folder, for :func:`evaluate_froc`.
+    """Read the films (with women and partners) and lesions of a mini-MIAS folder.
+
+    The tables :func:`evaluate_froc` takes; films follow :func:`mias_films`.
 
     Parameters
     ----------
@@ -218,6 +253,21 @@ def mias_detection_data(data_home):
         ``film``, ``path``, ``woman``, ``abnormal``, ``partner``.
     lesions : pandas.DataFrame
         ``film``, ``row``, ``col``, ``radius``, ``abnormality``, ``severity``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skbreastcad.detection import mias_detection_data
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("mdb001", "mdb002"):
+    ...     Image.fromarray(np.zeros((1024, 1024), np.uint8)).save(folder / f"{name}.pgm")
+    >>> _ = (folder / "Info.txt").write_text("mdb001 G CIRC B 535 425 197\\nmdb002 G NORM\\n")
+    >>> films, lesions = mias_detection_data(folder)
+    >>> films["partner"].tolist(), int(lesions["row"].iloc[0])
+    (['mdb002', 'mdb001'], 598)
     """
     from ._evaluate import mias_films
 
@@ -249,6 +299,24 @@ def cbis_sample_detection_data(png_root, *, factor=4):
         ``film``, ``path``, ``image`` (the reduced uint8 film), ``woman``, ``view``.
     lesions : pandas.DataFrame
         ``film``, ``row``, ``col``, ``radius`` (reduced pixels), ``abnormality`` (``"MASS"``).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skbreastcad.detection import cbis_sample_detection_data
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for part in ("full/CC", "masks/CC"):
+    ...     (root / part).mkdir(parents=True)
+    >>> Image.fromarray(np.full((64, 32), 90, np.uint8)).save(root / "full/CC/Mass-Test_P_1_LEFT_CC=full.png")
+    >>> mask = np.zeros((64, 32), np.uint8)
+    >>> mask[8:16, 8:16] = 255
+    >>> Image.fromarray(mask).save(root / "masks/CC/Mass-Test_P_1_LEFT_CC_1=ROI.png")
+    >>> films, lesions = cbis_sample_detection_data(root)
+    >>> films["image"][0].shape, lesions[["row", "col"]].round(2).values.tolist()
+    ((16, 8), [[2.88, 2.88]])
     """
     import pandas as pd
 

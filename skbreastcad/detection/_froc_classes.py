@@ -74,9 +74,13 @@ def froc_by_class(
     hit_rule : {"inside", "overlap"} or callable, default="inside"
         See :func:`froc`.
     fp_rates : array-like, default=(0.25, 0.5, 1, 2, 4)
+        Mean false positives per film at which sensitivity is reported.
     n_bootstraps : int, default=2000
+        Patient-bootstrap replicates (0: no intervals).
     confidence_level : float, default=0.95
+        Coverage of the percentile intervals.
     random_state : int, RandomState instance or None, default=0
+        Seeds the bootstrap.
 
     Returns
     -------
