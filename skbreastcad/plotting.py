@@ -1,26 +1,58 @@
-"""Figures: labelled ROI grids, and the evaluation figures of a report.
+"""Every figure of skbreastcad: ROI grids, a report's figures, learning curves, FROC
+curves and heat-map overlays.
 
-Every figure is drawn on a :class:`matplotlib.figure.Figure` with its own Agg
-canvas: no ``pyplot`` state and no ``matplotlib.use``, so drawing works in
-scripts, tests, worker threads and processes, and never changes the backend of
-the user's session. Functions take plain arrays and frames (the evaluation layer
-imports this module, not the reverse).
+Every function has one signature for its output: ``path=None`` returns the
+:class:`matplotlib.figure.Figure`; a path writes the PNG (atomically, through a
+temporary file, parent folders created) and returns the path, keeping no
+reference to the figure. Figures are drawn on their own Agg canvas: no ``pyplot``
+state and no ``matplotlib.use``, so drawing works in scripts, tests, worker
+threads and processes, and never changes the backend of the user's session.
+Functions take plain arrays, frames and bunches: the evaluation, experiments and
+detection layers import this module, never the reverse.
 """
 
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .utils._docstrings import substitute_docs
+
 __all__ = [
     "plot_calibration_curves",
     "plot_confusion_matrices",
+    "plot_froc",
+    "plot_learning_curves",
     "plot_metric_bars",
+    "plot_overlay",
     "plot_roc_curves",
     "plot_roi_grid",
+    "save_figure",
 ]
 
 
+def _dpi_doc(default):
+    return f"""\
+dpi : int, default={default}
+    Resolution of the figure in dots per inch."""
+
+
+_FIGURE_DOCS = {
+    "path": """\
+path : str or path-like, default=None
+    PNG to write (atomically; parent folders are created). ``None`` returns
+    the figure.""",
+    "dpi": _dpi_doc(110),
+    "figure_or_path": """\
+path_or_figure : pathlib.Path or matplotlib.figure.Figure
+    The saved file's path, or the figure when ``path`` is None.""",
+}
+_figure_docs = substitute_docs(**_FIGURE_DOCS)
+
+
+@substitute_docs(**{**_FIGURE_DOCS, "dpi": _dpi_doc(100)})
 def plot_roi_grid(
     images,
     labels=None,
@@ -62,16 +94,12 @@ def plot_roi_grid(
         Grey-level range of the display. ``None`` shows uint8 images on
         0-255 (so contrast differences between ROIs stay visible) and other
         images each on their own min-max range.
-    path : str or path-like, default=None
-        Where to save the PNG; parent folders are created. ``None`` only
-        returns the figure.
-    dpi : int, default=100
-        Resolution of the figure in dots per inch.
+    {path}
+    {dpi}
 
     Returns
     -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
+    {figure_or_path}
 
     Examples
     --------
@@ -137,13 +165,7 @@ def plot_roi_grid(
             text.append(str(titles[k]))
         if text:
             ax.set_title("\n".join(text), fontsize=7)
-    fig.tight_layout()
-    if path is None:
-        return fig
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return _finish(fig, path)
 
 
 def _new_figure(figsize, dpi=100):
@@ -155,13 +177,52 @@ def _new_figure(figsize, dpi=100):
     return fig
 
 
-def _finish(fig, path):
-    fig.tight_layout()
+def _finish(fig, path, *, layout=True, dpi="figure"):
+    if layout:
+        fig.tight_layout()
     if path is None:
         return fig
+    return save_figure(fig, path, dpi=dpi)
+
+
+def save_figure(fig, path, *, dpi="figure"):
+    """Write a figure as a PNG through a temporary file, so a crash leaves no half file.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, drawn by any function of this module or by the caller.
+    path : str or path-like
+        The PNG to write; parent folders are created and an existing file is
+        replaced only once the new one is complete.
+    dpi : float or "figure", default="figure"
+        Resolution in dots per inch; ``"figure"`` keeps the figure's own.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> fig = plot_calibration_curves({"model": ([0.2, 0.8], [0.1, 0.9])})
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     out = save_figure(fig, Path(folder) / "sub" / "calibration.png")
+    ...     out.name, out.stat().st_size > 0
+    ('calibration.png', True)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=f".{path.stem}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=dpi)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -170,6 +231,7 @@ def _label(value):
     return " / ".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
+@_figure_docs
 def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=110):
     """Draw grouped bars of metrics per candidate, with confidence intervals as error bars.
 
@@ -180,17 +242,14 @@ def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=11
         ``ci_low`` and ``ci_high`` (``Report.results``).
     metrics : sequence of str, default=None
         Metrics to draw, in order; all of them by default.
-    path : str or path-like, default=None
-        PNG to write; ``None`` returns the figure.
+    {path}
     ylabel : str, default="score"
         Label of the y axis.
-    dpi : int, default=110
-        Resolution of the figure in dots per inch.
+    {dpi}
 
     Returns
     -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
+    {figure_or_path}
 
     Examples
     --------
@@ -241,6 +300,7 @@ def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=11
     return _finish(fig, path)
 
 
+@_figure_docs
 def plot_roc_curves(curves, *, path=None, dpi=110):
     """Draw the ROC curves of several candidates with their confidence bands.
 
@@ -250,15 +310,12 @@ def plot_roc_curves(curves, *, path=None, dpi=110):
         Per candidate: ``fpr`` and ``tpr`` (the curve), optionally ``grid``,
         ``low`` and ``high`` (a band of sensitivity over a false-positive-rate
         grid) and ``auc``, ``auc_low``, ``auc_high`` for the legend.
-    path : str or path-like, default=None
-        PNG to write; parent folders are created. ``None`` returns the figure.
-    dpi : int, default=110
-        Resolution of the figure in dots per inch.
+    {path}
+    {dpi}
 
     Returns
     -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
+    {figure_or_path}
 
     See Also
     --------
@@ -296,6 +353,7 @@ def plot_roc_curves(curves, *, path=None, dpi=110):
     return _finish(fig, path)
 
 
+@_figure_docs
 def plot_confusion_matrices(
     matrices, *, class_names=("negative", "positive"), titles=None, path=None, dpi=110
 ):
@@ -309,15 +367,12 @@ def plot_confusion_matrices(
         Names of the classes 0 and 1, written on the axes.
     titles : dict of str to str, default=None
         Extra line under each candidate's name (e.g. its threshold).
-    path : str or path-like, default=None
-        PNG to write; parent folders are created. ``None`` returns the figure.
-    dpi : int, default=110
-        Resolution of the figure in dots per inch.
+    {path}
+    {dpi}
 
     Returns
     -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
+    {figure_or_path}
 
     See Also
     --------
@@ -366,6 +421,7 @@ def plot_confusion_matrices(
     return _finish(fig, path)
 
 
+@_figure_docs
 def plot_calibration_curves(curves, *, path=None, dpi=110):
     """Draw a reliability diagram: observed share of positives against mean predicted probability.
 
@@ -374,15 +430,12 @@ def plot_calibration_curves(curves, *, path=None, dpi=110):
     curves : dict of str to tuple of (ndarray, ndarray)
         Per candidate ``(mean_predicted, fraction_positive)`` per bin, as
         :func:`sklearn.calibration.calibration_curve` returns them (reversed).
-    path : str or path-like, default=None
-        PNG to write; parent folders are created. ``None`` returns the figure.
-    dpi : int, default=110
-        Resolution of the figure in dots per inch.
+    {path}
+    {dpi}
 
     Returns
     -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
+    {figure_or_path}
 
     See Also
     --------
@@ -414,3 +467,218 @@ def plot_calibration_curves(curves, *, path=None, dpi=110):
     ax.set_ylabel("fraction of positives")
     ax.legend(loc="upper left", fontsize="x-small", framealpha=0.9)
     return _finish(fig, path)
+
+
+@_figure_docs
+def plot_learning_curves(curves, *, path=None, dpi=110):
+    """Draw the mean training and validation loss per epoch, one panel per stage.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        Training histories with columns ``candidate``, ``stage`` (1: source
+        data, 2: target data), ``epoch``, ``train_loss`` and ``valid_loss``
+        (NaN without a validation split); rows of several fits of a candidate
+        are averaged per epoch.
+    {path}
+    {dpi}
+
+    Returns
+    -------
+    {figure_or_path}
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> curves = pd.DataFrame({"candidate": "net", "stage": [2, 2, 2], "epoch": [1, 2, 3],
+    ...                        "train_loss": [0.9, 0.6, 0.4], "valid_loss": [1.0, 0.8, 0.7]})
+    >>> fig = plot_learning_curves(curves)
+    >>> fig.axes[0].get_title(), len(fig.axes[0].get_lines())
+    ('stage 2 (target data)', 2)
+    """
+    missing = {"candidate", "stage", "epoch", "train_loss", "valid_loss"} - set(curves.columns)
+    if missing:
+        raise ValueError(f"curves lack the columns {sorted(missing)}.")
+    stages = sorted(curves["stage"].unique())
+    fig = _new_figure((5.5 * len(stages), 4), dpi)
+    for i, stage in enumerate(stages):
+        ax = fig.add_subplot(1, len(stages), i + 1)
+        rows = curves[curves["stage"] == stage]
+        for j, (candidate, sub) in enumerate(rows.groupby("candidate", sort=False)):
+            mean = sub.groupby("epoch")[["train_loss", "valid_loss"]].mean()
+            color = f"C{j}"
+            ax.plot(mean.index, mean["train_loss"], color=color, label=str(candidate))
+            if mean["valid_loss"].notna().any():
+                ax.plot(mean.index, mean["valid_loss"], color=color, linestyle="--")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy loss")
+        ax.set_title("stage 1 (source data)" if stage == 1 else "stage 2 (target data)")
+        ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+@substitute_docs(**{**_FIGURE_DOCS, "dpi": _dpi_doc(100)})
+def plot_froc(results, *, ax=None, max_fp=None, path=None, dpi=100):
+    """Draw FROC curves with the reported rates and their confidence intervals.
+
+    Parameters
+    ----------
+    results : Bunch or dict of str to Bunch
+        One :func:`skbreastcad.detection.froc` result, or several by label.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw in; None makes a new figure.
+    max_fp : float, default=None
+        Right end of the x axis; None: twice the largest reported rate.
+    {path}
+    {dpi}
+
+    Returns
+    -------
+    {figure_or_path}
+
+    See Also
+    --------
+    skbreastcad.detection.froc : The curve, the reported rates and their intervals.
+
+    Examples
+    --------
+    >>> from skbreastcad.detection import froc
+    >>> candidates = {"film": ["a", "b"], "row": [10, 90], "col": [10, 90], "radius": [5, 5],
+    ...               "score": [0.9, 0.7]}
+    >>> lesions = {"film": ["a"], "row": [12], "col": [10], "radius": [8]}
+    >>> result = froc(candidates, lesions, ["a", "b"], n_bootstraps=20)
+    >>> plot_froc({"model": result}).axes[0].get_ylabel()
+    'lesion sensitivity'
+    """
+    from matplotlib.ticker import NullLocator
+
+    if not isinstance(results, dict):
+        results = {"": results}
+    own = ax is None
+    if own:
+        ax = _new_figure((5.5, 4.2), dpi).add_subplot()
+    largest = 0.0
+    for label, result in results.items():
+        curve = result.curve
+        # the curve as operating points joined by steps, from (0, 0)
+        x = np.concatenate([[0.0], curve["fp_per_film"].to_numpy()])
+        y = np.concatenate([[0.0], curve["sensitivity"].to_numpy()])
+        line = ax.step(x, y, where="post", label=label or None)[0]
+        table = result.table
+        rates = table.index.to_numpy(dtype=float)
+        largest = max(largest, rates.max())
+        err = np.vstack(
+            [table["sensitivity"] - table["ci_low"], table["ci_high"] - table["sensitivity"]]
+        )
+        ax.errorbar(
+            rates,
+            table["sensitivity"],
+            yerr=np.nan_to_num(err),
+            fmt="o",
+            color=line.get_color(),
+            capsize=3,
+            ms=4,
+        )
+    ax.set_xscale("symlog", linthresh=0.25, linscale=0.5)
+    ax.set_xlim(0, max_fp if max_fp is not None else 2 * largest)
+    ticks = sorted({0.0, *(float(r) for res in results.values() for r in res.table.index)})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("mean false positives per film")
+    ax.set_ylabel("lesion sensitivity")
+    ax.grid(alpha=0.3)
+    if any(results):
+        ax.legend(loc="upper left", fontsize="small")
+    # a caller's figure keeps its own layout and resolution
+    return _finish(ax.figure, path, layout=own, dpi="figure" if own else dpi)
+
+
+@substitute_docs(**{**_FIGURE_DOCS, "dpi": _dpi_doc(100)})
+def plot_overlay(
+    image,
+    heatmap,
+    *,
+    candidates=None,
+    lesions=None,
+    alpha=0.45,
+    title=None,
+    vmax=None,
+    size=6.0,
+    path=None,
+    dpi=100,
+):
+    """Draw a grayscale image with a heat map blended over it.
+
+    Parameters
+    ----------
+    image : array-like of shape (height, width)
+        A ROI or a film.
+    heatmap : array-like of shape (height, width)
+        Grad-CAM, occlusion sensitivity or a lesion map, same shape as the image.
+    candidates : pandas.DataFrame, default=None
+        ``row``, ``col``, ``radius``, ``score``: drawn as numbered cyan circles.
+    lesions : pandas.DataFrame, default=None
+        ``row``, ``col``, ``radius``: the annotated circles, drawn in dashed white.
+    alpha : float, default=0.45
+        Opacity of the heat map where it is highest (it fades to clear at 0).
+    title : str, default=None
+        Text above the image.
+    vmax : float, default=None
+        Value shown at full colour; None: the map's maximum.
+    size : float, default=6.0
+        Figure width in inches.
+    {path}
+    {dpi}
+
+    Returns
+    -------
+    {figure_or_path}
+
+    See Also
+    --------
+    skbreastcad.detection.grad_cam : A heat map of what a ROI classifier looks at.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> image = np.zeros((32, 32), dtype=np.uint8)
+    >>> heat = np.outer(np.hanning(32), np.hanning(32))
+    >>> plot_overlay(image, heat, path=pathlib.Path(tempfile.mkdtemp()) / "o.png").suffix
+    '.png'
+    """
+    from matplotlib import colormaps
+    from matplotlib.patches import Circle
+
+    image = np.asarray(image, dtype=float)
+    heatmap = np.asarray(heatmap, dtype=float)
+    if image.ndim != 2 or heatmap.shape != image.shape:
+        raise ValueError(
+            f"image {image.shape} and heatmap {heatmap.shape} must be 2-D of one shape."
+        )
+    top = float(np.nanmax(heatmap)) if vmax is None else float(vmax)
+    level = np.clip(np.nan_to_num(heatmap) / top, 0, 1) if top > 0 else np.zeros_like(heatmap)
+    rgba = colormaps["jet"](level)
+    rgba[..., 3] = alpha * level
+    height, width = image.shape
+    fig = _new_figure((size, size * height / width + (0.4 if title else 0)), dpi)
+    ax = fig.add_axes((0, 0, 1, 1 if not title else 1 - 0.4 / fig.get_figheight()))
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    ax.imshow(rgba, interpolation="nearest")
+    if lesions is not None:
+        for row in lesions.itertuples():
+            ax.add_patch(
+                Circle((row.col, row.row), row.radius, fill=False, ec="white", ls="--", lw=1.2)
+            )
+    if candidates is not None:
+        for k, row in enumerate(candidates.itertuples(), start=1):
+            ax.add_patch(
+                Circle((row.col, row.row), max(row.radius, 3), fill=False, ec="cyan", lw=1.0)
+            )
+            ax.text(row.col, row.row, f"{k}:{row.score:.2f}", color="cyan", fontsize=7, ha="center")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    # the axes fill the figure by hand: tight_layout would shrink them
+    return _finish(fig, path, layout=False)

@@ -193,7 +193,7 @@ def test_roc_band_equals_resampled_roc_curves_by_brute_force():
     from sklearn.metrics import roc_curve
 
     from skbreastcad.evaluation import bootstrap_counts
-    from skbreastcad.evaluation._report import _roc_band
+    from skbreastcad.evaluation._curves import _roc_band
 
     rng = np.random.default_rng(0)
     groups = np.arange(90) // 3
