@@ -8,9 +8,9 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skbreastcad.detection import grad_cam, occlusion_sensitivity
-from skbreastcad.plotting import plot_overlay
 from skbreastcad.features import CNNLayerFeatures, HaarFeatures
 from skbreastcad.models import TwoStageTransferClassifier
+from skbreastcad.plotting import plot_overlay
 
 pytorch_grad_cam = pytest.importorskip("pytorch_grad_cam")
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
