@@ -10,7 +10,8 @@
   classifier (drawn by :func:`skbreastcad.plotting.plot_overlay`).
 
 ``plot_froc`` and ``save_overlay`` moved to :mod:`skbreastcad.plotting`; the names
-here are deprecated aliases with their old signatures, removed in 0.2.
+here are deprecated aliases with their old signatures, left out of ``__all__`` (a
+name has one home) and removed in 0.2.
 """
 
 from .. import plotting as _plotting
@@ -42,7 +43,5 @@ __all__ = [
     "grad_cam",
     "lesion_map",
     "occlusion_sensitivity",
-    "plot_froc",
-    "save_overlay",
     "window_shape",
 ]

@@ -12,11 +12,14 @@ from ._common import ExperimentReport, check_experiment_data, make_cv, weights_s
 from ._deep import HistoryRecorder, compare_ablations, compare_backbones, compare_transfer
 from ._feature_comparison import (
     compare_feature_sets,
-    format_table,
     make_feature_pipeline,
     make_feature_set,
-    plot_comparison,
 )
+
+# deprecated aliases (removed in 0.2), importable but left out of __all__:
+# Report.format_table and plotting.plot_metric_bars replace them
+from ._feature_comparison import format_table as format_table
+from ._feature_comparison import plot_comparison as plot_comparison
 from ._layers import layer_features, probe_layers
 
 __all__ = [
@@ -27,12 +30,10 @@ __all__ = [
     "compare_backbones",
     "compare_feature_sets",
     "compare_transfer",
-    "format_table",
     "layer_features",
     "make_cv",
     "make_feature_pipeline",
     "make_feature_set",
-    "plot_comparison",
     "probe_layers",
     "weights_status",
 ]
