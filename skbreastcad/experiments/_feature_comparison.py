@@ -286,6 +286,7 @@ def _format_table(report, metrics=(*CAD_METRICS, "roc_auc")):
     --------
     >>> import warnings
     >>> import pandas as pd
+    >>> from skbreastcad.evaluation import Report
     >>> table = pd.DataFrame({"f1": [0.8, 0.7], "f1_sd": [0.05, 0.1]}, index=["gabor", "glcm"])
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
