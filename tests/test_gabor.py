@@ -346,7 +346,7 @@ def test_numba_sums_equal_the_numpy_code(seed, monkeypatch):
 def test_bank_cases_are_the_kernels_cases():
     """The bank names which factors are real without importing numba; the kernel
     must read the same numbers."""
-    from skbreastcad.features import _gabor, _kernels
+    from skbreastcad.features import _gabor, _gabor_kernels
 
     assert (
         _gabor._CASE_REAL,
@@ -354,16 +354,16 @@ def test_bank_cases_are_the_kernels_cases():
         _gabor._CASE_B_REAL,
         _gabor._CASE_COMPLEX,
     ) == (
-        _kernels.GABOR_REAL,
-        _kernels.GABOR_A_REAL,
-        _kernels.GABOR_B_REAL,
-        _kernels.GABOR_COMPLEX,
+        _gabor_kernels.GABOR_REAL,
+        _gabor_kernels.GABOR_A_REAL,
+        _gabor_kernels.GABOR_B_REAL,
+        _gabor_kernels.GABOR_COMPLEX,
     )
     cases = {g["members"]: g["case"] for g in _gabor_bank((0.25,), 4, 1.0, 3.0, 64, 64)}
     assert cases == {
-        (0,): _kernels.GABOR_A_REAL,  # theta = 0: the column factor is the bare Gaussian
-        (1, 3): _kernels.GABOR_COMPLEX,
-        (2,): _kernels.GABOR_B_REAL,  # theta = pi / 2
+        (0,): _gabor_kernels.GABOR_A_REAL,  # theta = 0: the column factor is the bare Gaussian
+        (1, 3): _gabor_kernels.GABOR_COMPLEX,
+        (2,): _gabor_kernels.GABOR_B_REAL,  # theta = pi / 2
     }
 
 

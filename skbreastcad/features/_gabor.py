@@ -509,11 +509,11 @@ def _compiled_sums(images, mask, X2d, weights, groups, fft_groups, sums):
     matrices), the magnitudes and both sums in one pass, without temporaries.
     ``X2d`` is the chunk's rows, each padded to a stride that is not a multiple
     of 4 KiB."""
-    from . import _kernels
+    from . import _gabor_kernels
 
     n, height, width = images.shape
     if groups:
-        _kernels.gabor_sums(
+        _gabor_kernels.gabor_sums(
             X2d.reshape(-1),
             X2d.shape[1],
             n,
@@ -531,7 +531,7 @@ def _compiled_sums(images, mask, X2d, weights, groups, fft_groups, sums):
     if fft_groups:
         roi = np.ones((1, 1, 1)) if mask is None else mask.astype(np.float64)
         for column, response in _fft_responses(images, fft_groups):
-            _kernels.complex_abs_sums(response, roi, mask is not None, sums[column])
+            _gabor_kernels.complex_abs_sums(response, roi, mask is not None, sums[column])
 
 
 def _exact_var(image, mask, groups, column):

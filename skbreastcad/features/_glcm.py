@@ -10,7 +10,7 @@ model (:func:`_counting_method`). Features are evaluated on the non-zero cells
 and on the 1-D marginal, sum and difference distributions, never on dense
 ``N_g x N_g`` matrices, so 256 or 65536 grey levels cost little more than 32.
 With numba installed (the ``fast`` extra), compiled kernels count each matrix
-in a table and compute its features in one pass (``_kernels.py``), with the
+in a table and compute its features in one pass (``_glcm_kernels.py``), with the
 same values; ``SKBREASTCAD_NUMBA=0`` forces the NumPy code.
 """
 
@@ -711,9 +711,9 @@ def _cells(levels, roi, offsets, merged, numba=None):
         nothing = np.zeros(0, dtype=np.int64)
         return nothing, np.zeros(n_groups + 1, dtype=np.int64), nothing, nothing, bits, n_groups
     if (use_numba() if numba is None else numba) and bits <= _KERNEL_TABLE_BITS:
-        from . import _kernels
+        from . import _glcm_kernels
 
-        first_cell, cell, count = _kernels.glcm_cells(
+        first_cell, cell, count = _glcm_kernels.glcm_cells(
             *_kernel_arguments(levels, roi, slots, bits), per_image, bits
         )
         base = np.repeat(np.arange(n_groups, dtype=np.int64) << bits, np.diff(first_cell))
@@ -895,9 +895,9 @@ def _glcm_features(levels, roi, offsets, *, merged, n_g, need_cells):
         slots, row_len = _slots(levels.shape[1:], offsets, merged)
         bits = max(1, int(levels.max(initial=0)).bit_length())
         if bits <= _KERNEL_FEATURE_BITS and max(row_len) > 0:
-            from . import _kernels
+            from . import _glcm_kernels
 
-            out = _kernels.glcm_features(
+            out = _glcm_kernels.glcm_features(
                 *_kernel_arguments(levels, roi, slots, bits),
                 len(row_len),
                 bits,
