@@ -240,7 +240,7 @@ def test_real_exam_rois(duke):
 
 @pytest.mark.real_data
 def test_real_exam_tumour_enhances_in_the_subtraction(duke):
-    # measured: the centre 16 px of tumour ROIs average 0.3 of the exam's scale, breast 0.05
+    # measured: median centre of the tumour ROIs 0.85 of the exam scale, non-tumour 0.04 (95th pct 0.08)
     centre = duke.images[:, 24:40, 24:40].mean(axis=(1, 2))
     tumour, other = centre[duke.target == 1], centre[duke.target == 0]
     assert np.median(tumour) > 3 * np.median(other)

@@ -176,10 +176,10 @@ def _breast_region(pre_slice):
 
     The body is the pre-contrast slice smoothed and thresholded at Otsu's
     level (air is dark), its largest component with holes filled. Both
-    breasts lie anterior (towards row 0) to the chest wall; the first body
-    row in the central tenth of the columns (the cleft between the breasts,
-    at the sternum) bounds them, so the heart and chest, which enhance
-    strongly after contrast, never give non-tumour ROIs.
+    breasts lie anterior (towards row 0) to the chest wall; the bottom of
+    the cleft between them (the deepest first body row over the central 40 %
+    of the columns, at the sternum) bounds them, so the heart and chest,
+    which enhance strongly after contrast, never give non-tumour ROIs.
     """
     from skimage.filters import threshold_otsu
 
@@ -192,10 +192,11 @@ def _breast_region(pre_slice):
         return body
     body = ndi.binary_fill_holes(labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1)
     width = body.shape[1]
-    centre = body[:, int(width * 0.45) : int(np.ceil(width * 0.55))]
-    rows = np.flatnonzero(centre.any(axis=1))
-    if rows.size:
-        body[rows[0] :] = False
+    centre = body[:, int(width * 0.3) : int(np.ceil(width * 0.7))]
+    reached = centre.any(axis=0)
+    if reached.any():
+        # the deepest point of the cleft: the first body row of each central column, at its lowest
+        body[int(centre.argmax(axis=0)[reached].max()) :] = False
     return body
 
 
@@ -321,10 +322,11 @@ def load_duke_mri(
     -----
     The breast of a slice is the body (the pre-contrast slice smoothed and
     thresholded at Otsu's level, largest component) anterior to the
-    sternum, found as the first body row in the central tenth of the
-    columns. The heart and chest wall, which enhance after contrast, are
-    thus never non-tumour ROIs, and neither is air. Non-tumour centres lie
-    in the breast and 95 % of each box is breast.
+    sternum, found as the bottom of the cleft between the breasts (the
+    deepest first body row over the central 40 % of the columns). The
+    heart and chest wall, which enhance after contrast, are thus never
+    non-tumour ROIs, and neither is air. Non-tumour centres lie in the
+    breast and 95 % of each box is breast.
 
     One exam gives ROIs to test a pipeline end to end; it gives no score.
     The collection (922 patients) is Saha et al., "A machine learning
