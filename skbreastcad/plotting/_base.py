@@ -54,7 +54,7 @@ def save_figure(fig, path, *, dpi="figure"):
     Parameters
     ----------
     fig : matplotlib.figure.Figure
-        The figure, drawn by any function of this module or by the caller.
+        The figure, drawn by any function of this package or by the caller.
     path : str or path-like
         The PNG to write; parent folders are created and an existing file is
         replaced only once the new one is complete.
