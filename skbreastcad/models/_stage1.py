@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import joblib
 from sklearn.utils.validation import check_memory
 
+from ..utils._hashing import data_fingerprint, settings_fingerprint
 from ._history import plain
 
 __all__ = [
@@ -25,7 +26,8 @@ __all__ = [
 # Bump when stage-1 training changes in a way the settings do not show: joblib
 # invalidates entries when _stage1's own code changes, not when train_stage's does.
 # 3: entries carry a digest of their weights; training stops on non-finite values.
-_CACHE_VERSION = 3
+# 4: the source set and the weights are fingerprinted by utils._hashing (SHA-256).
+_CACHE_VERSION = 4
 
 
 def settings_of(obj):
@@ -115,7 +117,9 @@ def stage1_result(model, history, best):
 
 
 def _digest(state_dict):
-    return joblib.hash({k: v.numpy() for k, v in state_dict.items()})
+    names = sorted(state_dict)
+    arrays = data_fingerprint(*(state_dict[k].numpy() for k in names))
+    return settings_fingerprint((names, arrays))
 
 
 def check_stage1_result(result):
@@ -172,7 +176,7 @@ def run_stage1(memory, settings, X_source, y_source, train):
             stacklevel=2,
         )
         return _stage1(settings, None, train), False
-    digest = joblib.hash((X_source, y_source))
+    digest = data_fingerprint(X_source, y_source)
     cached = memory.cache(_stage1, ignore=["train"])
     if cached.check_call_in_cache(settings, digest, train):
         entry = cached.call_and_shelve(settings, digest, train)
