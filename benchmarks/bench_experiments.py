@@ -21,8 +21,7 @@ import time
 
 import numpy as np
 
-from skbreastcad.features import layer_features
-from skbreastcad.features import CNNLayerFeatures
+from skbreastcad.features import CNNLayerFeatures, layer_features
 from skbreastcad.nn import VGG16_STUDY_LAYERS
 
 
