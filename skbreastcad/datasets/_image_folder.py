@@ -1,6 +1,5 @@
 """ROIs from a folder of images, one subfolder per class, with optional lesion masks."""
 
-import math
 import os
 import re
 import warnings
@@ -149,10 +148,6 @@ def load_image_folder(
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder not found: {root}")
-    if not math.isfinite(margin):
-        raise ValueError(
-            f"margin must be a finite fraction of a mask's longer side; got {margin!r}."
-        )
     skipped = []
     classes = _class_folders(root, classes, skipped)
     pattern = _compile_group_pattern(group_pattern)
