@@ -13,6 +13,7 @@ __all__ = [
     "to_unit_tensor",
     "unit_scaling",
     "validate_input_size",
+    "warn_far_from_unit_range",
 ]
 
 
@@ -74,9 +75,7 @@ def check_unit_range(images, value_range, name="X"):
     """Raise unless the grey levels scale to finite values of moderate size.
 
     Called before any batch runs, so that a batch never fails or turns to NaN
-    half-way (float32 activations overflow long before float64 does). Warns
-    when ``value_range="dtype"`` takes float images far outside [0, 1]
-    (0..255 kept as float) as unit values.
+    half-way (float32 activations overflow long before float64 does).
     """
     if images.size == 0:
         return
@@ -94,16 +93,26 @@ def check_unit_range(images, value_range, name="X"):
             f"+-{MAX_UNIT_MAGNITUDE:g} the network's float32 activations overflow). Set "
             "value_range=(low, high) to the data's grey-level range, or rescale the images."
         )
-    if value_range == "dtype" and images.dtype.kind == "f":
-        if low < _FLOAT_UNIT_LIMITS[0] or high > _FLOAT_UNIT_LIMITS[1]:
-            warnings.warn(
-                f"{name} holds float grey levels from {lo:.4g} to {hi:.4g}, but value_range="
-                "'dtype' takes float images as [0, 1]: the network sees them far outside "
-                "the range it was trained or defined on. Set value_range=(low, high) to the "
-                "data's grey-level range (e.g. (0, 255)), or rescale the images to [0, 1].",
-                UserWarning,
-                stacklevel=_caller_stacklevel(),
-            )
+
+
+def warn_far_from_unit_range(images, value_range, name="X"):
+    """Warn when ``value_range="dtype"`` takes float images far outside [0, 1] as unit values.
+
+    The deep estimators' networks are trained or defined on [0, 1]; float
+    images holding 0..255 (or z-scores) were taken as such without a word.
+    """
+    if value_range != "dtype" or images.dtype.kind != "f" or images.size == 0:
+        return
+    lo, hi = (float(v) for v in (images.min(), images.max()))
+    if lo < _FLOAT_UNIT_LIMITS[0] or hi > _FLOAT_UNIT_LIMITS[1]:
+        warnings.warn(
+            f"{name} holds float grey levels from {lo:.4g} to {hi:.4g}, but value_range="
+            "'dtype' takes float images as [0, 1]: the network sees them far outside "
+            "the range it was trained or defined on. Set value_range=(low, high) to the "
+            "data's grey-level range (e.g. (0, 255)), or rescale the images to [0, 1].",
+            UserWarning,
+            stacklevel=_caller_stacklevel(),
+        )
 
 
 def _caller_stacklevel():
