@@ -604,3 +604,15 @@ def test_absurd_margin_is_refused_before_allocation(tmp_path, margin):
     # a generous margin on a small lesion is still fine
     bunch = load_image_folder(tmp_path, margin=10.0, output_size=8)
     assert bunch.metadata.loc[0, "crop_size"] == 231
+
+
+@pytest.mark.parametrize("name", ["x_mask.dcm", "x_mask.png"])
+def test_dicom_masks_are_read_whatever_their_name(tmp_path, load, write_dicom, name):
+    # a DICOM file is told by its preamble; Pillow cannot open it to look for channels
+    image, mask = _blob_image()
+    (tmp_path / "a").mkdir()
+    Image.fromarray(image).save(tmp_path / "a" / "x.png")
+    write_dicom(tmp_path / "a" / name, mask)
+    bunch, messages = load(tmp_path, margin=0.0, output_size=None)
+    assert not messages
+    np.testing.assert_array_equal(bunch.images[0], np.full((11, 11), 200, np.uint8))

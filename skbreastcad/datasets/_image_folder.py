@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
-from ._readers import IMAGE_EXTENSIONS, read_image
+from ._readers import IMAGE_EXTENSIONS, _is_dicom, read_image
 from ._roi import _user_stacklevel, cut_roi, mask_box, roi_bunch
 
 __all__ = ["load_image_folder"]
@@ -450,7 +450,7 @@ def _read_mask(path):
     are read as images (:func:`read_image`), non-zero meaning lesion.
     """
     grey = read_image(path) > 0
-    if path.suffix.lower() in (".dcm", ".dicom"):
+    if _is_dicom(path):
         return grey, False
     from PIL import Image
 

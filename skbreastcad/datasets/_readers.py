@@ -133,7 +133,7 @@ def _check_pnm(path):
             )
         header = (magic, width, height, maxval, offset)
         if magic in (b"P2", b"P3"):
-            return header  # Pillow checks ASCII values itself; _ascii_pnm_levels checks the rest
+            return header  # Pillow checks ASCII values itself; _ascii_pnm_tokens checks the rest
         dtype = np.dtype(">u2" if maxval > 255 else "u1")
         count = width * height * _PNM_MAGICS[magic]
         f.seek(offset + count * dtype.itemsize)
@@ -157,9 +157,9 @@ def _check_pnm(path):
     return header
 
 
-def _ascii_pnm_levels(path, header):
-    """The values of an ASCII PGM/PPM (P2/P3), refusing values past the pixels the header announces."""
-    magic, width, height, maxval, offset = header
+def _ascii_pnm_tokens(path, header):
+    """The value tokens of an ASCII PGM/PPM (P2/P3), refusing any past the pixels the header announces."""
+    magic, width, height, _, offset = header
     with open(path, "rb") as f:
         f.seek(offset)
         body = f.read()
@@ -172,7 +172,7 @@ def _ascii_pnm_levels(path, header):
             "pixels its header announces (a second image, or a wrong width or height); Pillow "
             "would ignore them."
         )
-    return np.array([int(t) for t in tokens], dtype=np.int64)
+    return tokens
 
 
 def _file_levels(path, header, pixels):
@@ -180,22 +180,23 @@ def _file_levels(path, header, pixels):
 
     Pillow stretches such files to the full 8- or 16-bit range (maxval
     1023 becomes 65535), which changes every grey level; the file's own
-    levels are what its scanner or writer measured.
+    levels are what its scanner or writer measured. ``pixels`` is Pillow's
+    reading, which has checked the file's structure.
     """
     if header is None:
         return pixels
     magic, width, height, maxval, offset = header
-    if magic in (b"P2", b"P3"):
-        levels = _ascii_pnm_levels(path, header)
+    tokens = _ascii_pnm_tokens(path, header) if magic in (b"P2", b"P3") else None
     if magic not in (b"P2", b"P5") or maxval in (255, 65535):
         return pixels  # colour PPMs stay as Pillow converts them
-    dtype = np.uint8 if maxval <= 255 else np.uint16
-    if magic == b"P5":
+    if tokens is not None:
+        levels = np.array([int(t) for t in tokens])
+    else:
         raw = np.dtype(">u2" if maxval > 255 else "u1")
         with open(path, "rb") as f:
             f.seek(offset)
             levels = np.frombuffer(f.read(width * height * raw.itemsize), dtype=raw)
-    return levels.astype(dtype).reshape(height, width)
+    return levels.astype(np.uint8 if maxval <= 255 else np.uint16).reshape(height, width)
 
 
 def _read_pillow(path):
