@@ -1,32 +1,10 @@
-"""Shared helpers of skbreastcad.utils: the data hash and deprecated aliases."""
+"""Shared helpers of skbreastcad.utils: deprecated aliases."""
 
 import warnings
 
-import numpy as np
 import pytest
 
 from skbreastcad.utils._deprecation import deprecated_alias
-from skbreastcad.utils._hashing import hash_data
-
-
-def test_hash_data_tells_data_apart_by_values_shape_and_dtype():
-    a = np.arange(12, dtype=np.int64).reshape(3, 4)
-    assert hash_data(a) == hash_data(a.tolist()) == hash_data(np.asfortranarray(a))
-    assert len({hash_data(a), hash_data(a.reshape(4, 3)), hash_data(a.astype(np.int32))}) == 3
-    b = a.copy()
-    b[2, 3] += 1
-    assert hash_data(a) != hash_data(b)
-    # the order and the None markers count
-    assert hash_data(a, None) != hash_data(None, a)
-    # plain settings hash by their repr
-    assert hash_data({"lr": 0.1, "name": "x"}) == hash_data({"lr": 0.1, "name": "x"})
-    assert hash_data({"lr": 0.1}) != hash_data({"lr": 0.2})
-
-
-def test_hash_data_refuses_what_changes_between_processes():
-    with pytest.raises(TypeError, match="Object 1 .* memory address"):
-        hash_data([1], {"fn": lambda x: x})
-    assert len(hash_data({"fn": lambda x: x}, strict=False)) == 64
 
 
 def test_deprecated_alias_warns_delegates_and_documents():

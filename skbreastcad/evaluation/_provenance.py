@@ -2,7 +2,8 @@
 
 import platform
 
-from ..utils._hashing import hash_data
+# one hashing scheme for the whole package: resumable fits fingerprint their data with it too
+from ..utils._hashing import data_fingerprint
 
 __all__ = ["data_fingerprint"]
 
@@ -28,27 +29,3 @@ def _versions():
         except md.PackageNotFoundError:
             out[name] = None
     return out
-
-
-def data_fingerprint(*arrays):
-    """SHA-256 of arrays' shapes, dtypes and bytes: equal fingerprints, equal data.
-
-    Parameters
-    ----------
-    *arrays : array-like or None
-        The data to fingerprint, in order; None is hashed as a marker.
-
-    Returns
-    -------
-    fingerprint : str
-        Hex digest.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> data_fingerprint([1, 2, 3]) == data_fingerprint(np.array([1, 2, 3]))
-    True
-    """
-    # one hashing scheme for the whole package; not strict, so that evaluate() takes any X
-    # its estimator accepts, as it always did
-    return hash_data(*arrays, strict=False)

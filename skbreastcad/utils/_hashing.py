@@ -1,67 +1,88 @@
-"""One answer to "is this the same data?": a SHA-256 digest of arrays and plain values.
+"""SHA-256 fingerprints that answer "is this the same data (and the same settings)?".
 
-Reports record it as their data fingerprint and resumable fits compare it with the
-one in their run folder, so the digest must not depend on the process: by default
-an object whose text holds a memory address is refused.
+One scheme for the whole package: evaluation records which data a report was
+computed on, and :class:`~skbreastcad.models.TwoStageTransferClassifier` finds an
+interrupted fit of the same data and settings again to resume it.
 """
 
 import hashlib
+import io
+import pickle
 
 import numpy as np
 
-__all__ = ["hash_data"]
+__all__ = ["data_fingerprint", "settings_fingerprint"]
 
 
-def hash_data(*objects, strict=True):
-    """SHA-256 of arrays' shapes, dtypes and bytes: equal digests, equal data.
+def _update(digest, a):
+    if a is None:
+        digest.update(b"None")
+        return
+    a = np.ascontiguousarray(np.asarray(a))
+    if a.dtype == object:
+        digest.update(repr(a.tolist()).encode())
+    else:
+        # the shape and dtype too: the same bytes read as another array are other data
+        digest.update(f"{a.shape}{a.dtype.str}".encode())
+        digest.update(a.tobytes())
 
-    Numeric and string arrays (and anything :func:`numpy.asarray` turns into
-    one) are hashed by shape, dtype and bytes; object arrays and other plain
-    values (dicts, mixed lists) by their ``repr``; ``None`` by a marker.
+
+def data_fingerprint(*arrays):
+    """SHA-256 of arrays' shapes, dtypes and bytes: equal fingerprints, equal data.
 
     Parameters
     ----------
-    *objects : array-like, plain Python value or None
-        The data to hash, in order.
-    strict : bool, default=True
-        Refuse objects whose digest would change from one process to the next;
-        False hashes their ``repr`` anyway (a digest only good within the
-        process, which is all a report's record of odd inputs can be).
+    *arrays : array-like or None
+        The data to fingerprint, in order; None is hashed as a marker.
 
     Returns
     -------
-    digest : str
-        64 hexadecimal characters.
-
-    Raises
-    ------
-    TypeError
-        With ``strict``, when an object's ``repr`` holds a memory address (a
-        lambda, an instance without its own ``repr``).
+    fingerprint : str
+        Hex digest (64 characters).
 
     Examples
     --------
     >>> import numpy as np
-    >>> hash_data([1, 2, 3]) == hash_data(np.array([1, 2, 3]))
+    >>> data_fingerprint([1, 2, 3]) == data_fingerprint(np.array([1, 2, 3]))
     True
-    >>> hash_data([1, 2, 3]) == hash_data(np.array([1, 2, 3], dtype=np.int8))
+    >>> data_fingerprint(np.zeros(2, np.uint8)) == data_fingerprint(np.zeros(1, np.uint16))
     False
     """
     digest = hashlib.sha256()
-    for k, obj in enumerate(objects):
-        if obj is None:
-            digest.update(b"None")
-            continue
-        a = np.ascontiguousarray(np.asarray(obj))
-        if a.dtype == object:
-            text = repr(a.tolist())
-            if strict and " at 0x" in text:
-                raise TypeError(
-                    f"Object {k} ({type(obj).__name__}) cannot be hashed reproducibly: its repr "
-                    f"holds a memory address ({text[:120]!r}). Pass plain data or module-level names."
-                )
-            digest.update(text.encode())
-        else:
-            digest.update(f"{a.shape}{a.dtype.str}".encode())
-            digest.update(a.tobytes())
+    for a in arrays:
+        _update(digest, a)
     return digest.hexdigest()
+
+
+def settings_fingerprint(settings):
+    """SHA-256 of plain settings (numbers, strings, tuples, lists, dicts, picklable objects).
+
+    Parameters
+    ----------
+    settings : object
+        Picklable by reference or by value: module-level functions and
+        classes are, lambdas and local functions are not.
+
+    Returns
+    -------
+    fingerprint : str
+        Hex digest (64 characters).
+
+    Raises
+    ------
+    pickle.PicklingError, TypeError or AttributeError
+        If ``settings`` cannot be pickled.
+
+    Examples
+    --------
+    >>> settings_fingerprint({"lr": 0.1}) == settings_fingerprint({"lr": 0.1})
+    True
+    """
+    buffer = io.BytesIO()
+    # protocol fixed: a newer Python's default would change every fingerprint
+    pickler = pickle.Pickler(buffer, protocol=4)
+    # no memo: otherwise two equal strings pickle differently when they are
+    # one object in one process and two in another
+    pickler.fast = True
+    pickler.dump(settings)
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
