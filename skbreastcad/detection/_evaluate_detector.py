@@ -342,8 +342,12 @@ def cbis_sample_detection_data(png_root, *, factor=4):
             }
         )
         for mask_path in sorted(root.glob(f"masks/*/{case}_*.png")):
-            mask = read_image(mask_path)
-            mask = (mask if mask.ndim == 2 else mask[..., 0]) > 127
+            from PIL import Image
+
+            # masks are stored as RGB 0/255, some in the red channel only: any channel counts
+            with Image.open(mask_path) as handle:
+                mask = np.asarray(handle)
+            mask = (mask if mask.ndim == 2 else mask.max(axis=-1)) > 127
             rows, cols = np.nonzero(mask)
             if len(rows) == 0:
                 raise ValueError(f"The mask {mask_path} is empty.")
