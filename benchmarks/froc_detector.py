@@ -33,6 +33,7 @@ CONFIGS = {
     "no_segmentation": {"segmentation": False},
     "no_hard_negatives": {"hard_negative_rounds": 0},
     "one_scale": {"scales": (8,)},
+    "four_scales": {"scales": (2, 4, 8, 16)},
     "no_context": {"context": False},
     "second_stage": {"second_stage": True},
     # the ROI-only comparison: today's evaluate_mias_froc (GLCM + Haar ROI model, sliding

@@ -77,6 +77,11 @@ INIT_PARAMS = {
     },
     # its members are fitted elsewhere: fit learns nothing, so it is checked in tests/test_ensemble.py
     "AveragedClassifier": None,
+    # takes odd square windows (2 * half_width + 1), not strips: its windowed and dense
+    # features are checked against each other in tests/test_detection_film.py
+    "BlobWindowFeatures": None,
+    # fits on whole films and lesion circles, not on (X, y): tests/test_detection_film.py
+    "FilmLesionDetector": None,
 }
 
 # Settings for the image-level tests (32x32 uint8 images).
@@ -112,6 +117,8 @@ IMAGE_PARAMS = {
         "transforms": "flips",
     },
     "AveragedClassifier": None,
+    "BlobWindowFeatures": None,
+    "FilmLesionDetector": None,
 }
 
 # {estimator name: {check name: why it cannot pass}}
