@@ -276,8 +276,10 @@ class FilmLesionDetector(BaseEstimator):
     ----------
     model_ : estimator
         The fitted window model (for dense models: the pipeline without its first step).
-    window_model_ : estimator
-        The whole fitted window model: it scores cut windows like any ROI classifier.
+    window_model_ : estimator or None
+        The whole fitted window model: it scores cut windows like any ROI
+        classifier. None for a dense model with ``context=True``: its context
+        columns do not come from the window.
     n_positives_, n_negatives_ : int
         Training windows after the last round.
     hard_negative_films_ : list of set of int
