@@ -14,6 +14,11 @@ def save_figure(fig, path, dpi=100):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     path = Path(path)
+    if not path.parent.is_dir():
+        # else mkstemp's error names the hidden temporary file, not the user's folder
+        raise FileNotFoundError(
+            f"Cannot write {path.name}: the folder {str(path.parent)!r} does not exist."
+        )
     FigureCanvasAgg(fig)
     fd, tmp = tempfile.mkstemp(suffix=".png", prefix=f".{path.stem}-", dir=path.parent)
     try:

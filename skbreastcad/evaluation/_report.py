@@ -22,6 +22,7 @@ from ._bootstrap import (
     bootstrap_counts,
     bootstrap_metrics,
 )
+from ._checks import check_evaluate_input, check_table_options, prediction_flags
 from ._comparison import bootstrap_pvalue, delong_test, holm_correction, mcnemar_test
 from ._metrics import DEFAULT_METRICS, _score_bins, parse_metric, weighted_metrics
 from ._predictions import PREDICTION_COLUMNS, cross_val_predictions
@@ -649,6 +650,7 @@ def format_results(results, metrics=None, *, digits=3):
     """Text table of tidy results: ``estimate [ci_low, ci_high]``."""
     import pandas as pd
 
+    check_table_options(metrics, pd.unique(results["metric"]), digits)
     if metrics is None:
         metrics = list(pd.unique(results["metric"]))
     frame = results.set_index(["candidate", "metric"])
@@ -795,6 +797,7 @@ def evaluate_predictions(
         confidence_level=confidence_level,
         random_state=random_state,
     )
+    flags = {**boot.flags, **prediction_flags(candidates, data["y_pred"], stacklevel=2)}
     folds, per_fold = _per_fold(data, metrics)
     rows = []
     for c, candidate in enumerate(candidates):
@@ -851,6 +854,7 @@ def evaluate_predictions(
         "resampled_units": "patients (groups)" if boot.n_groups < len(data["y"]) else "samples",
         "n_folds": len(folds),
         "n_redrawn": int(boot.n_redrawn),
+        "flags": flags,
         "candidates": candidates,
         "versions": _versions(),
         **(config or {}),
@@ -1041,6 +1045,7 @@ def evaluate(
     metrics = _check_options(
         threshold, metrics, n_boot, ci_method, confidence_level, compare_metric
     )
+    check_evaluate_input(estimator, X, y)
     y_arr = np.asarray(y)
     if groups is not None and np.shape(groups) != y_arr.shape:
         raise ValueError(
