@@ -25,6 +25,7 @@ from skbreastcad.evaluation import (
     bootstrap_metrics,
     bootstrap_pvalue,
     confidence_interval,
+    cross_val_predictions,
     delong_test,
     evaluate,
     evaluate_predictions,
@@ -351,6 +352,21 @@ def test_evaluate_of_one_class_or_no_sample_is_a_one_line_error(tabular, take, m
     with pytest.raises(ValueError, match=match) as excinfo:
         evaluate(LogisticRegression(), X, y, cv=3, n_boot=100)
     _one_line_error(excinfo)
+
+
+@pytest.mark.parametrize("y", [np.zeros(10, int), np.zeros(0, int)])
+def test_cross_val_predictions_of_one_class_or_no_sample_is_a_one_line_error(y):
+    # was: an IndexError on classes[1]
+    with pytest.raises(ValueError, match="exactly two classes") as excinfo:
+        cross_val_predictions(LogisticRegression(), np.zeros((len(y), 2)), y, cv=2)
+    _one_line_error(excinfo, "y")
+
+
+def test_delong_with_one_positive_is_an_error_not_p_equal_one():
+    # was: a NaN variance read as "no difference", p = 1.0
+    with pytest.raises(ValueError, match="at least two positives") as excinfo:
+        delong_test([0, 0, 0, 1], [0.1, 0.2, 0.3, 0.9], [0.3, 0.2, 0.1, 0.5])
+    _one_line_error(excinfo, "y_true")
 
 
 @pytest.fixture(scope="module")
