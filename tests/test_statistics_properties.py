@@ -24,6 +24,7 @@ from skbreastcad.evaluation import (
     DegenerateResultWarning,
     bootstrap_metrics,
     bootstrap_pvalue,
+    choose_threshold,
     confidence_interval,
     cross_val_predictions,
     delong_test,
@@ -340,6 +341,20 @@ def test_froc_refuses_a_negative_lesion_radius():
     with pytest.raises(ValueError, match="negative radius") as excinfo:
         froc(candidates, lesions, ["a", "b"], n_bootstraps=0)
     _one_line_error(excinfo, "lesions")
+
+
+@pytest.mark.parametrize(
+    "y, scores, name",
+    [
+        ([0, 1, 0, 1], [0.1, np.nan, 0.3, 0.4], "scores"),  # was: threshold 0.3
+        ([0, 1, 0, 1], [0.1, 0.3, 0.4], "scores"),  # was: an IndexError
+        ([0, 2, 0, 2], [0.1, 0.2, 0.3, 0.4], "y_true"),  # was: "needs both classes"
+    ],
+)
+def test_choose_threshold_checks_labels_and_scores(y, scores, name):
+    with pytest.raises(ValueError, match=name) as excinfo:
+        choose_threshold(y, scores, "specificity=0.5")
+    _one_line_error(excinfo, name)
 
 
 # -------------------------------------------------------- issue 21: poor errors

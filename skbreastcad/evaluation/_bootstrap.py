@@ -237,7 +237,7 @@ class BootstrapResult:
         Interval method, ``"bca"`` or ``"percentile"``.
     confidence_level : float, default=0.95
         Coverage of the two-sided intervals.
-    flags : dict of str to str, default=None
+    flags : dict of str to str, default={}
         Degenerate cases, by code: ``"one_group"`` (one patient),
         ``"few_resamples"`` (fewer than 100), ``"ci_excludes_estimate"``,
         ``"redrawn"`` (resamples of one class drawn again); each maps to a
