@@ -210,7 +210,8 @@ def check_evaluate_input(estimator, X, y):
         raise ValueError(f"y must be 1-D, one label per sample; got shape {y.shape}.")
     if len(y) == 0:
         raise ValueError("y is empty: there is nothing to evaluate.")
-    n_X = len(X) if hasattr(X, "__len__") else np.shape(X)[0]
+    # shape first: len() of a sparse matrix is an error
+    n_X = X.shape[0] if hasattr(X, "shape") else len(X)
     if n_X != len(y):
         raise ValueError(f"X has {n_X} samples and y {len(y)}: give one label per sample.")
     if n_X == 0:
