@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skbreastcad.cli import main
+from skbreastcad._cli import main
 from skbreastcad.datasets import make_phantoms
 from skbreastcad.experiments import (
     compare_ablations,

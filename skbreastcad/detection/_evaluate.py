@@ -40,6 +40,20 @@ def mias_films(data_home):
         ``film``, ``row``, ``col``, ``radius``, ``abnormality``, ``severity``.
     left_out : list of str
         References left out (note 4).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from skbreastcad.detection import mias_films
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "Info.txt").write_text("mdb001 G CIRC B 535 425 197\nmdb002 G NORM\n")
+    >>> for reference in ("mdb001", "mdb002"):
+    ...     (root / f"{reference}.pgm").touch()
+    >>> films, lesions, left_out = mias_films(root)
+    >>> films[["film", "woman", "abnormal"]].to_numpy().tolist()
+    [['mdb001', 1, True], ['mdb002', 1, False]]
+    >>> lesions[["row", "col", "radius"]].to_numpy().tolist()
+    [[598.0, 535.0, 197.0]]
     """
     import pandas as pd
 
@@ -88,6 +102,13 @@ def mias_films(data_home):
     return films, lesions, no_xy
 
 
+def _keep(keep_maps, film, maps):
+    """Whether the map of ``film`` is among those ``keep_maps`` asks for."""
+    if isinstance(keep_maps, Integral):
+        return bool(film["abnormal"]) and len(maps) < keep_maps
+    return bool(keep_maps) and film["film"] in keep_maps
+
+
 @validate_params(
     {
         "data_home": [str, Path],
@@ -102,7 +123,7 @@ def mias_films(data_home):
         "max_films": [Interval(Integral, 1, None, closed="left"), None],
         "fp_rates": ["array-like"],
         "n_bootstraps": [Interval(Integral, 0, None, closed="left")],
-        "keep_maps": [list, tuple, None],
+        "keep_maps": [list, tuple, Interval(Integral, 0, None, closed="left"), None],
         "min_breast_fraction": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -141,7 +162,7 @@ def evaluate_mias_froc(
     Parameters
     ----------
     data_home : str or path-like
-        mini-MIAS folder (``Info.txt`` and the films).
+        The mini-MIAS folder (``Info.txt`` and the films).
     estimator : estimator instance
         An unfitted classifier or pipeline taking ``(n, output_size,
         output_size)`` ROIs.
@@ -161,10 +182,13 @@ def evaluate_mias_froc(
         Evaluate (map) at most this many test films per fold, drawn at random
         by woman: bounds the cost; training still uses every training film.
     fp_rates : array-like, default=(0.25, 0.5, 1, 2, 4)
+        False positives per film at which the sensitivity is reported.
     n_bootstraps : int, default=2000
         Bootstrap replicates over women.
-    keep_maps : list of str, default=None
-        Films whose lesion maps are returned (each is 8 MB).
+    keep_maps : list of str or int, default=None
+        Films whose lesion maps are returned (each is 8 MB); an int ``n``
+        keeps those of the first ``n`` mapped films with lesions, which
+        with ``max_films`` cannot be named in advance.
     min_breast_fraction : float, default=0.0
         Passed to :func:`lesion_map`.
     random_state : int, RandomState instance or None, default=0
@@ -179,6 +203,16 @@ def evaluate_mias_froc(
         (DataFrames with a ``film`` column), ``films`` (with their ``fold``;
         films not mapped have fold -1), ``maps`` (dict of the kept maps),
         ``left_out`` and ``seconds`` (the mapping time).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skbreastcad.detection import evaluate_mias_froc
+    >>> from skbreastcad.features import HaarFeatures
+    >>> model = make_pipeline(HaarFeatures(), LogisticRegression())
+    >>> result = evaluate_mias_froc("mias", model, max_films=4, keep_maps=2)  # doctest: +SKIP
+    >>> result.froc.table  # sensitivity at 0.25-4 FP per film  # doctest: +SKIP
     """
     import pandas as pd
     from sklearn.model_selection import GroupKFold
@@ -231,7 +265,7 @@ def evaluate_mias_froc(
                 result.probability, min_distance=min_distance, max_candidates=max_candidates
             )
             candidates.append(found.assign(film=film["film"]))
-            if keep_maps and film["film"] in keep_maps:
+            if _keep(keep_maps, film, maps):
                 maps[film["film"]] = result.probability
             if verbose:
                 print(

@@ -8,7 +8,13 @@
 - :func:`compare_ablations`: up-sampling and augmentation on and off.
 """
 
-from ._common import ExperimentReport, check_experiment_data, make_cv, weights_status
+from ._common import (
+    ExperimentReport,
+    check_experiment_data,
+    make_cv,
+    resolve_backbone,
+    weights_status,
+)
 from ._deep import HistoryRecorder, compare_ablations, compare_backbones, compare_transfer
 from ._feature_comparison import (
     compare_feature_sets,
@@ -34,5 +40,6 @@ __all__ = [
     "make_feature_set",
     "plot_comparison",
     "probe_layers",
+    "resolve_backbone",
     "weights_status",
 ]

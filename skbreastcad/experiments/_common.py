@@ -11,7 +11,13 @@ import numpy as np
 from ..evaluation import Report
 from ..utils._docstrings import substitute_docs
 
-__all__ = ["ExperimentReport", "check_experiment_data", "make_cv", "weights_status"]
+__all__ = [
+    "ExperimentReport",
+    "check_experiment_data",
+    "make_cv",
+    "resolve_backbone",
+    "weights_status",
+]
 
 # The steps every candidate sets (the others stay "passthrough"): image-level balancing and
 # augmentation act on training images before features exist; scaling and the tabular
@@ -220,11 +226,38 @@ def weights_status(backbone):
 def resolve_backbone(backbone, weights, fallback):
     """The backbone and weights to run, falling back when ImageNet weights are not offline.
 
+    Parameters
+    ----------
+    backbone : str
+        See :func:`skbreastcad.nn.list_backbones`.
+    weights : str or None
+        The weights asked for; only ``"imagenet"`` can fall back.
+    fallback : str or None
+        What runs when ImageNet weights of ``backbone`` are not offline:
+        ``"random"`` (random initialisation), another backbone (its
+        ImageNet weights, or random ones when those are missing too), or
+        None to raise.
+
     Returns
     -------
-    backbone, weights : str, str or None
+    backbone : str
+        The backbone to run.
+    weights : str or None
+        Its weights.
     note : str or None
         What was replaced and why, for the report.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights are missing and ``fallback`` is None.
+
+    Examples
+    --------
+    >>> resolve_backbone("tiny_cnn", None, None)
+    ('tiny_cnn', None, None)
+    >>> resolve_backbone("tiny_cnn", "imagenet", "random")[2]
+    'tiny_cnn: has no ImageNet weights; ran with random initialisation.'
     """
     if weights != "imagenet":
         return backbone, weights, None
