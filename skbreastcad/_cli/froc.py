@@ -21,9 +21,9 @@ _DESCRIPTION = """Grouped detection study on mini-MIAS: for each fold of women, 
 the training women's ROIs (load_mias) and maps the test women's whole films; candidates of all folds
 give one FROC with a bootstrap over women. Writes into --output, for each --features entry NAME
 ('+' written '_', e.g. glcm_haar): froc_NAME.csv (sensitivity at 0.25-4 false positives per film,
-with its interval), froc_curve_NAME.csv, candidates_NAME.csv and lesion_map_NAME_FILM.png (the
---overlays first mapped films with lesions); then froc.png, report.md and settings.json. Figures of
-real films are derived data: keep --output outside any repository."""
+with its interval), froc_curve_NAME.csv, candidates_NAME.csv and lesion_map_NAME_FILM.png (for the
+--overlays first films with lesions among those mapped); then froc.png, report.md and
+settings.json. Figures of real films are derived data: keep --output outside any repository."""
 
 
 def _input_size(text):
@@ -207,7 +207,8 @@ def add_parser(subparsers):
         "--overlays",
         type=int_at_least(0),
         default=4,
-        help="lesion-map overlays written, of the first mapped films with lesions (default: 4)",
+        help="lesion-map overlays written: of the first films with lesions among those "
+        "mapped (default: 4)",
     )
     add_seed(p, "the folds, the ROI sampling, --max-films and the bootstrap")
     p.add_argument("--output", default="skbreastcad_froc", help="folder for the report")

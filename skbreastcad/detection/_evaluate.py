@@ -46,7 +46,7 @@ def mias_films(data_home):
     >>> import pathlib, tempfile
     >>> from skbreastcad.detection import mias_films
     >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (root / "Info.txt").write_text("mdb001 G CIRC B 535 425 197\nmdb002 G NORM\n")
+    >>> _ = (root / "Info.txt").write_text("mdb001 G CIRC B 535 425 197\\nmdb002 G NORM\\n")
     >>> for reference in ("mdb001", "mdb002"):
     ...     (root / f"{reference}.pgm").touch()
     >>> films, lesions, left_out = mias_films(root)
@@ -102,11 +102,19 @@ def mias_films(data_home):
     return films, lesions, no_xy
 
 
-def _keep(keep_maps, film, maps):
-    """Whether the map of ``film`` is among those ``keep_maps`` asks for."""
-    if isinstance(keep_maps, Integral):
-        return bool(film["abnormal"]) and len(maps) < keep_maps
-    return bool(keep_maps) and film["film"] in keep_maps
+def _keep_map(keep_maps, films, film, probability, maps):
+    """Add ``film``'s map to ``maps`` if ``keep_maps`` asks for it."""
+    if not isinstance(keep_maps, Integral):
+        if keep_maps and film["film"] in keep_maps:
+            maps[film["film"]] = probability
+        return
+    if not film["abnormal"] or keep_maps == 0:
+        return
+    maps[film["film"]] = probability
+    if len(maps) > keep_maps:
+        # the first films in the folder's order, whatever the order of the folds that map them
+        order = list(films["film"])
+        del maps[max(maps, key=order.index)]
 
 
 @validate_params(
@@ -187,8 +195,9 @@ def evaluate_mias_froc(
         Bootstrap replicates over women.
     keep_maps : list of str or int, default=None
         Films whose lesion maps are returned (each is 8 MB); an int ``n``
-        keeps those of the first ``n`` mapped films with lesions, which
-        with ``max_films`` cannot be named in advance.
+        keeps those of the first ``n`` films with lesions (in the folder's
+        order) among those mapped, which with ``max_films`` cannot be named
+        in advance.
     min_breast_fraction : float, default=0.0
         Passed to :func:`lesion_map`.
     random_state : int, RandomState instance or None, default=0
@@ -265,8 +274,7 @@ def evaluate_mias_froc(
                 result.probability, min_distance=min_distance, max_candidates=max_candidates
             )
             candidates.append(found.assign(film=film["film"]))
-            if _keep(keep_maps, film, maps):
-                maps[film["film"]] = result.probability
+            _keep_map(keep_maps, films, film, result.probability, maps)
             if verbose:
                 print(
                     f"fold {fold}: {film['film']}: {len(result.scores)} windows, top score "
@@ -290,7 +298,7 @@ def evaluate_mias_froc(
         candidates=cand,
         lesions=les,
         films=films,
-        maps=maps,
+        maps={f: maps[f] for f in films["film"] if f in maps},
         left_out=left_out,
         seconds=seconds,
     )
