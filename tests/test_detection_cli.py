@@ -174,6 +174,10 @@ def test_detect_command_writes_overlays_and_candidates(mias_like, tmp_path, caps
     assert (out / "mdb001_lesion_map.png").is_file() and (
         out / "mdb001_candidate1_grad-cam.png"
     ).is_file()
+    help_text = " ".join(_help("detect").split())
+    for written in out.iterdir():
+        template = re.sub(r"candidate\d", "candidateK", written.name.replace("mdb001", "FILM"))
+        assert template.replace("grad-cam", "METHOD") in help_text, written.name
     before = sorted(p.name for p in out.iterdir())
     argv = ["detect", str(path), str(film), "--crop-size", "64", "--output-size", "64"]
     assert main([*argv, "--output", str(out), "--overwrite"]) == 2

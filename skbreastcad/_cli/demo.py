@@ -106,12 +106,15 @@ def add_parser(subparsers):
         nargs="+",
         default=["features", "layers", "backbones", "transfer"],
         choices=run.EXPERIMENTS,
-        help="experiments to run (features layers backbones transfer)",
+        help="experiments to run, of features layers backbones transfer ablation "
+        "(features layers backbones transfer)",
+        metavar="EXPERIMENT",
     )
     p.add_argument(
         "--mias", metavar="DIR", help="use the real mini-MIAS folder (Info.txt + PGMs) instead"
     )
     p.add_argument("--grid", type=int, default=32, help="ROIs shown in rois.png (32)")
-    run.add_common(p, cv=3, n_boot=500, epochs=2, image_size=40, n_samples=80, batch_size=16)
-    p.set_defaults(backbones=None, input_size=32)
+    run.add_common(
+        p, cv=3, n_boot=500, epochs=2, image_size=40, n_samples=80, batch_size=16, input_size=32
+    )
     return p

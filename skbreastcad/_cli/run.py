@@ -327,7 +327,9 @@ def execute(args):
 
 
 # -- parser ----------------------------------------------------------------------------------
-def add_common(p, *, cv=5, n_boot=2000, epochs=5, image_size=64, n_samples=250, batch_size=32):
+def add_common(
+    p, *, cv=5, n_boot=2000, epochs=5, image_size=64, n_samples=250, batch_size=32, input_size=None
+):
     """The options ``run`` and ``demo`` share, with the given defaults."""
     p.add_argument("--output", default="skbreastcad_output", help="folder for the report folders")
     p.add_argument(
@@ -349,11 +351,12 @@ def add_common(p, *, cv=5, n_boot=2000, epochs=5, image_size=64, n_samples=250, 
     p.add_argument(
         "--n-samples", type=int, default=n_samples, help=f"phantoms to draw ({n_samples})"
     )
+    own = "each backbone's own" if input_size is None else input_size
     p.add_argument(
         "--input-size",
         type=int,
-        default=None,
-        help="network input side (default: each backbone's own; raised to its minimum)",
+        default=input_size,
+        help=f"network input side, raised to each backbone's minimum ({own})",
     )
     p.add_argument(
         "--epochs", type=int, default=epochs, help=f"fine-tuning epochs per stage ({epochs})"
