@@ -203,3 +203,20 @@ def test_the_old_module_still_runs_the_command_with_a_future_warning(capsys):
         warnings.simplefilter("error")
         assert main(["layers", "tiny_cnn"]) == 0
     assert "relu2" in capsys.readouterr().out
+
+
+def test_every_default_output_folder_is_ignored_by_git():
+    """A run from a checkout must not leave figures of licensed films inside it."""
+    gitignore = os.path.join(os.path.dirname(os.path.dirname(skbreastcad.__file__)), ".gitignore")
+    if not os.path.isfile(gitignore):
+        pytest.skip("not a checkout")
+    with open(gitignore) as f:
+        ignored = {line.strip().strip("/") for line in f}
+    defaults = {
+        action.default
+        for sub in _subparsers(_cli.build_parser()).values()
+        for action in sub._actions
+        if "--output" in action.option_strings
+    }
+    assert defaults == {"skbreastcad_output", "skbreastcad_froc", "skbreastcad_detect"}
+    assert defaults <= ignored
