@@ -11,7 +11,6 @@ warnings ``note:`` lines.
 
 import argparse
 import importlib
-import sys
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -70,7 +69,3 @@ def main(argv=None):
 
     args = build_parser().parse_args(argv)
     return run_command(args.command, _command_module(args.command).execute, args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
