@@ -2,7 +2,7 @@
 
 Run it as ``skbreastcad`` or ``python -m skbreastcad``. The names this module
 held (``main``, ``build_parser``, ``load_data``, ``run_experiment``, ...) still
-resolve, with a FutureWarning, for one more release.
+resolve, with a FutureWarning, until 0.2.
 """
 
 import importlib
@@ -31,7 +31,7 @@ def __getattr__(name):
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     warnings.warn(
-        f"skbreastcad.cli.{name} is deprecated and will be removed in the next release: the "
+        f"skbreastcad.cli.{name} is deprecated since 0.1 and will be removed in 0.2: the "
         "command line is run as `skbreastcad` or `python -m skbreastcad`.",
         FutureWarning,
         stacklevel=2,

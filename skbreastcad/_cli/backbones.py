@@ -3,8 +3,7 @@
 
 def execute(args):
     """Run ``skbreastcad backbones``; return the exit code."""
-    from ..experiments import weights_status
-    from ..nn import get_backbone_spec, list_backbones
+    from ..nn import get_backbone_spec, list_backbones, weights_status
 
     for name in list_backbones():
         spec = get_backbone_spec(name)

@@ -44,8 +44,8 @@ def _check(args):
     if not Path(folder).is_dir():
         raise UsageError(f"data folder {folder} does not exist")
     from ..detection import mias_films
-    from ..experiments import make_feature_pipeline, make_feature_set, weights_status
-    from ..nn import get_backbone_spec
+    from ..experiments import make_feature_pipeline, make_feature_set
+    from ..nn import get_backbone_spec, weights_status
 
     with checking():
         films, lesions, _ = mias_films(folder)

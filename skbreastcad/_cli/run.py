@@ -88,7 +88,7 @@ def load_data(spec, *, image_size=64, n_samples=250, seed=0, classes=None, group
 
 # -- experiments -----------------------------------------------------------------------------
 def _cnn_backbone(args):
-    from ..experiments import resolve_backbone
+    from ..nn import resolve_backbone
 
     backbone = args.backbones[0] if args.backbones else "efficientnet_lite0"
     with checking():
@@ -188,8 +188,8 @@ def run_experiment(name, X, y, groups, args, *, source=None):
 
 def check_inputs(args, X, y, groups):
     """Every check that can fail, before the first fit."""
-    from ..experiments import check_experiment_data, make_feature_set, weights_status
-    from ..nn import get_backbone_spec
+    from ..experiments import check_experiment_data, make_feature_set
+    from ..nn import get_backbone_spec, weights_status
 
     with checking():
         check_experiment_data(X, y, groups, args.cv)
