@@ -245,7 +245,7 @@ def test_froc_interrupted_is_one_line_exit_130_and_leaves_nothing(
         raise KeyboardInterrupt
 
     # interrupted after the tables and overlays were written into the partial folder
-    monkeypatch.setattr("skbreastcad.detection.plot_froc", plot_froc)
+    monkeypatch.setattr("skbreastcad.plotting.plot_froc", plot_froc)
     argv = _froc_argv(mias_like, tmp_path / "out", "--max-films", "2", "--overlays", "1")
     assert main(argv) == 130
     err = capsys.readouterr().err.strip()

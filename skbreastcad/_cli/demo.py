@@ -69,7 +69,8 @@ def _demo_in(args, out, start, X, y, groups, source, Xs, ys):
             args.experiments, X, y, groups, args, out, SourceData(Xs, ys), DEMO_SETTINGS
         )
     if "features" in reports:
-        from ..experiments import plot_comparison
+        from ..metrics import CAD_METRICS
+        from ..plotting import plot_metric_bars
 
         report = reports["features"]
         best = report.comparisons[report.comparisons["test"] == "DeLong"]
@@ -82,7 +83,12 @@ def _demo_in(args, out, start, X, y, groups, source, Xs, ys):
                     f"  {row.candidate:<20} difference {row.difference:+.3f}  p = {row.pvalue_holm:.3g}"
                 )
         report.table().to_csv(out / "feature_comparison.csv")
-        plot_comparison(report, out / "feature_comparison.png")
+        plot_metric_bars(
+            report.results,
+            metrics=CAD_METRICS,
+            path=out / "feature_comparison.png",
+            ylabel="cross-validated score",
+        )
     total = time.perf_counter() - start
     print(
         f"\n{len(reports)} experiments in {total:.1f} s ("

@@ -97,13 +97,8 @@ def _detect(model, paths, args, out):
     import pandas as pd
 
     from ..datasets import cut_roi, read_image
-    from ..detection import (
-        find_candidates,
-        grad_cam,
-        lesion_map,
-        occlusion_sensitivity,
-        save_overlay,
-    )
+    from ..detection import find_candidates, grad_cam, lesion_map, occlusion_sensitivity
+    from ..plotting import plot_overlay
 
     rows = []
     for path in paths:
@@ -126,10 +121,10 @@ def _detect(model, paths, args, out):
             result.probability, min_distance=args.min_distance, max_candidates=args.max_candidates
         )
         elapsed = time.perf_counter() - start
-        save_overlay(
+        plot_overlay(
             film,
             result.probability,
-            out / f"{path.stem}_lesion_map.png",
+            path=out / f"{path.stem}_lesion_map.png",
             candidates=found,
             title=f"{path.name}: {len(result.scores)} windows, {elapsed:.1f} s",
         )
@@ -152,10 +147,10 @@ def _detect(model, paths, args, out):
                 else occlusion_sensitivity(model, rois)
             )
             for k, (roi, heat) in enumerate(zip(rois, maps, strict=True), start=1):
-                save_overlay(
+                plot_overlay(
                     roi,
                     heat,
-                    out / f"{path.stem}_candidate{k}_{args.explain}.png",
+                    path=out / f"{path.stem}_candidate{k}_{args.explain}.png",
                     size=3,
                     title=f"candidate {k} ({args.explain})",
                 )

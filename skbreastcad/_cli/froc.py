@@ -85,7 +85,8 @@ def execute(args):
 
 def _froc(args, folder, films, lesions, models, out):
     from ..datasets import read_image
-    from ..detection import evaluate_mias_froc, plot_froc, save_overlay
+    from ..detection import evaluate_mias_froc
+    from ..plotting import plot_froc, plot_overlay
 
     results, lines = {}, []
     for name, model in models.items():
@@ -137,16 +138,16 @@ def _froc(args, folder, films, lesions, models, out):
             )
         for film_id, prob in res.maps.items():
             row = films[films["film"] == film_id].iloc[0]
-            save_overlay(
+            plot_overlay(
                 read_image(row["path"]),
                 prob,
-                out / f"lesion_map_{slug}_{film_id}.png",
+                path=out / f"lesion_map_{slug}_{film_id}.png",
                 candidates=res.candidates[res.candidates["film"] == film_id],
                 lesions=lesions[lesions["film"] == film_id],
                 title=f"{film_id} ({name})",
             )
         print("\n".join(lines[-(len(table) + 6) :]), flush=True)
-    plot_froc(results, out / "froc.png")
+    plot_froc(results, path=out / "froc.png")
     header = [
         "# FROC on mini-MIAS whole films",
         "",

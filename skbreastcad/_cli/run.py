@@ -241,8 +241,6 @@ def run_all(names, X, y, groups, args, out, source=None, overrides=None, folders
     """Run and save the named experiments; return their reports and seconds."""
     from tqdm.auto import tqdm
 
-    from ..experiments import format_table
-
     reports, timings = {}, {}
     bar = tqdm(names, desc="experiments", unit="experiment", disable=args.quiet)
     with _dask(args.dask, args.n_jobs):
@@ -274,7 +272,7 @@ def run_all(names, X, y, groups, args, out, source=None, overrides=None, folders
                 f"pooled out-of-fold estimate [{c['confidence_level']:.0%} BCa bootstrap CI over "
                 f"{c['n_boot']} resamples of {c['resampled_units']}], threshold policy {c['threshold']!r}"
             )
-            tqdm.write(format_table(report, ("f1", "roc_auc", "sensitivity", "specificity")))
+            tqdm.write(report.format_table(("f1", "roc_auc", "sensitivity", "specificity")))
     return reports, timings
 
 
