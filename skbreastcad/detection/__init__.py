@@ -4,8 +4,8 @@
 - :func:`find_candidates`: peaks of a map with non-maximum suppression.
 - :func:`froc`: lesion sensitivity against false positives per film, with
   patient-bootstrap intervals (drawn by :func:`skbreastcad.plotting.plot_froc`).
-- :func:`evaluate_mias_froc`: the grouped train-on-ROIs / FROC-on-films
-  evaluation of mini-MIAS.
+- :func:`evaluate_mias_froc`, :func:`mias_films`: the grouped
+  train-on-ROIs / FROC-on-films evaluation of mini-MIAS, and its films.
 - :func:`preprocess_film`: breast, pectoral muscle, side and intensities of a film.
 - :class:`FilmLesionDetector`: a detector trained on whole films (multi-scale
   positives, hard negatives, dense maps), with :class:`BlobWindowFeatures`.
@@ -25,6 +25,7 @@ from . import _froc, _overlay
 from ._blob_features import BlobWindowFeatures
 from ._candidates import find_candidates
 from ._detector import FilmLesionDetector
+from ._evaluate import evaluate_mias_froc, mias_films
 from ._evaluate_detector import (
     cbis_sample_detection_data,
     evaluate_froc,
@@ -58,12 +59,14 @@ __all__ = [
     "BlobWindowFeatures",
     "FilmLesionDetector",
     "evaluate_froc",
+    "evaluate_mias_froc",
     "find_candidates",
     "froc",
     "froc_by_class",
     "grad_cam",
     "lesion_map",
     "mias_detection_data",
+    "mias_films",
     "mias_pairs",
     "occlusion_sensitivity",
     "preprocess_film",
