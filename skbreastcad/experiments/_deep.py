@@ -7,11 +7,13 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from skorch.callbacks import Callback
-
 from ..evaluation import DEFAULT_METRICS
 from ..utils._docstrings import substitute_docs
+from ..utils._optional import optional_import
 from ._common import EXPERIMENT_PARAMETERS
+
+with optional_import("skbreastcad.experiments"):
+    from skorch.callbacks import Callback
 
 __all__ = ["HistoryRecorder", "compare_ablations", "compare_backbones", "compare_transfer"]
 

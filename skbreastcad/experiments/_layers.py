@@ -7,6 +7,7 @@ import numpy as np
 
 from ..evaluation import DEFAULT_METRICS
 from ..utils._docstrings import substitute_docs
+from ..utils._optional import optional_import
 from ._common import EXPERIMENT_PARAMETERS
 
 __all__ = ["layer_features", "probe_layers"]
@@ -32,7 +33,8 @@ def _layer_features(
     device,
     verbose,
 ):
-    import torch
+    with optional_import("layer_features"):
+        import torch
 
     from ..features import CNNLayerFeatures
     from ..features._cnn import _pool

@@ -6,6 +6,7 @@ from ..nn import list_layers
 from ..nn._base import BaseDeepEstimator
 from ..nn._input import to_unit_tensor
 from ..utils._docstrings import substitute_docs
+from ..utils._optional import optional_import
 from ..utils._sklearn_compat import StrOptions
 from ._base import BaseImageTransformer
 
@@ -17,7 +18,8 @@ class _StopForward(Exception):
 
 
 def _pool(act, pooling):
-    import torch
+    with optional_import("CNNLayerFeatures"):
+        import torch
 
     if isinstance(act, (tuple, list)):
         act = act[0]
@@ -194,7 +196,8 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
                 )
 
     def _fit(self, images, y, mask):
-        import torch
+        with optional_import("CNNLayerFeatures"):
+            import torch
 
         self.model_ = self._build_model(self.backbone, self.weights, self._model_seed()).eval()
         self.layer_ = self.layer
@@ -210,7 +213,8 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
 
     def _check_single_call(self, image):
         """Refuse a module that runs several times per pass (one activation is ambiguous)."""
-        import torch
+        with optional_import("CNNLayerFeatures"):
+            import torch
 
         calls = []
         target = self.model_.backbone.get_submodule(self.layer_)

@@ -2,11 +2,13 @@
 
 import os
 
-import torch
-from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
-from skorch.utils import noop
-
 from ..nn._weights import load_torch_file, save_torch_file
+from ..utils._optional import optional_import
+
+with optional_import("TwoStageTransferClassifier"):
+    import torch
+    from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
+    from skorch.utils import noop
 
 __all__ = ["StageCheckpoint", "StopOnNonFinite", "default_callbacks", "plain"]
 
@@ -163,7 +165,8 @@ def read_resume_state(dirname, stage):
 
 def apply_resume_state(net, state):
     """Load weights, optimizer and history into an initialised net (the rest at train begin)."""
-    from skorch.history import History
+    with optional_import("TwoStageTransferClassifier"):
+        from skorch.history import History
 
     net.module_.load_state_dict(state["module"])
     net.optimizer_.load_state_dict(state["optimizer"])

@@ -1,11 +1,13 @@
 """The skorch wiring of :class:`TwoStageTransferClassifier`: one training stage as a skorch net."""
 
-import torch
-from skorch import NeuralNetClassifier
-
 from ..nn._device import use_amp, use_channels_last
 from ..nn._input import to_unit_tensor
+from ..utils._optional import optional_import
 from ._callbacks import apply_resume_state, default_callbacks, is_early_stop, read_resume_state
+
+with optional_import("TwoStageTransferClassifier"):
+    import torch
+    from skorch import NeuralNetClassifier
 
 __all__ = ["train_stage"]
 
@@ -105,8 +107,9 @@ def train_stage(
     best : int
         1-based epoch whose weights were kept.
     """
-    from skorch.helper import predefined_split
-    from torch import nn
+    with optional_import("TwoStageTransferClassifier"):
+        from skorch.helper import predefined_split
+        from torch import nn
 
     from ._data import BatchIterator, TensorDataset
 

@@ -8,6 +8,8 @@ import joblib
 import numpy as np
 from sklearn.utils.validation import check_memory
 
+from ..utils._optional import optional_import
+
 __all__ = [
     "callbacks_key",
     "check_stage1_result",
@@ -129,7 +131,8 @@ def _digest(state_dict):
 
 def check_stage1_result(result):
     """Raise ValueError unless ``result`` is a complete, unaltered stage-1 result."""
-    import torch
+    with optional_import("TwoStageTransferClassifier"):
+        import torch
 
     if not isinstance(result, dict) or not {"state_dict", "history", "best_epoch", "digest"} <= set(
         result

@@ -18,6 +18,7 @@ from ..nn._device import use_amp
 from ..nn._input import check_unit_range, unit_scaling
 from ..nn._weights import check_weights
 from ..sampling import balanced_class_weight, random_oversample_indices
+from ..utils._optional import optional_import
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions, _check_y, _fit_context
 from ..utils._validation import validate_images
 from ._run_dir import RunDir, find_resumable, remove_dead_runs
@@ -557,8 +558,9 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
                 run.release()
             raise
 
-        import torch
-        from torch import nn
+        with optional_import("TwoStageTransferClassifier"):
+            import torch
+            from torch import nn
 
         from ._net import train_stage
 
@@ -667,7 +669,8 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
             return None
 
     def _stage1(self, spec, Xs, ys, n_classes, plan, device, augmenter, workdir, resumable):
-        from skorch.history import History
+        with optional_import("TwoStageTransferClassifier"):
+            from skorch.history import History
 
         from ..nn._weights import load_torch_file, save_torch_file
         from ._net import train_stage
@@ -725,7 +728,8 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         proba : ndarray of shape (n_samples, n_classes)
             Softmax probabilities, columns in the order of ``classes_``.
         """
-        import torch
+        with optional_import("TwoStageTransferClassifier"):
+            import torch
 
         check_is_fitted(self)
         images = validate_images(self, X, reset=False, image_shape=self.image_shape)

@@ -4,6 +4,8 @@ from numbers import Real
 
 import numpy as np
 
+from ..utils._optional import optional_import
+
 __all__ = [
     "check_value_range",
     "fixed_size_batches",
@@ -87,7 +89,8 @@ def check_unit_range(images, value_range, name="X"):
 
 def to_unit_tensor(images, value_range, device=None):
     """(n, H, W) array -> float32 tensor (n, 1, H, W) on ``device`` in [0, 1] units."""
-    import torch
+    with optional_import("skbreastcad's deep-learning code"):
+        import torch
 
     offset, scale = unit_scaling(images.dtype, value_range)
     arr = np.ascontiguousarray(images)
