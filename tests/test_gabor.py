@@ -11,7 +11,7 @@ from scipy.signal import convolve2d
 from skimage.filters import gabor, gabor_kernel
 
 from skbreastcad.features import GaborFeatures
-from skbreastcad.features._gabor import _gabor_bank, _kernel_half_size
+from skbreastcad.features._gabor_bank import _gabor_bank, _kernel_half_size
 
 FREQS = (0.5, 0.25, 0.125, 0.1)
 
@@ -120,11 +120,11 @@ def test_blank_images_skip_the_two_pass_variance(monkeypatch):
     # All-zero ROIs (padding, background) have all-zero responses: their variance is
     # exactly 0 and must not be recomputed image by image and kernel by kernel
     # (which made a batch of blank 64x64 ROIs about 40x slower than a textured one).
-    from skbreastcad.features import _gabor
+    from skbreastcad.features import _gabor_filter
 
     calls = []
-    exact = _gabor._exact_var
-    monkeypatch.setattr(_gabor, "_exact_var", lambda *args: calls.append(1) or exact(*args))
+    exact = _gabor_filter._exact_var
+    monkeypatch.setattr(_gabor_filter, "_exact_var", lambda *args: calls.append(1) or exact(*args))
     X = np.zeros((3, 40, 40), dtype=np.uint8)
     got = GaborFeatures(frequencies=(0.5, 0.25)).fit_transform(X)
     assert_allclose(got, 0.0, atol=0)
@@ -238,7 +238,7 @@ def test_fft_path_equals_spatial_path(shape):
     """Both filtering paths give the same statistics to 1e-10 relative (in practice
     ~1e-14), with and without a mask, also for images smaller than a kernel (repeated
     reflection)."""
-    from skbreastcad.features._gabor import _filter_chunk
+    from skbreastcad.features._gabor_filter import _filter_chunk
 
     X = _images(3, shape, seed=4)
     mask = np.random.default_rng(4).random(X.shape) > 0.3
@@ -259,7 +259,7 @@ def test_fft_path_equals_spatial_path(shape):
 
 def test_automatic_choice_uses_both_paths_with_equal_results():
     """A large kernel on a large image goes to the FFT, small ones stay spatial."""
-    from skbreastcad.features._gabor import _filter_chunk
+    from skbreastcad.features._gabor_filter import _filter_chunk
 
     X = _images(1, (256, 256), seed=5)
     est = GaborFeatures(frequencies=(0.25, 0.07), n_orientations=2).fit(X)
@@ -272,7 +272,7 @@ def test_automatic_choice_uses_both_paths_with_equal_results():
 
 
 def test_fft_is_chosen_only_where_the_cost_model_says_it_is_cheaper():
-    from skbreastcad.features._gabor import _choose_method
+    from skbreastcad.features._gabor_bank import _choose_method
 
     small = _gabor_bank(FREQS, 8, 1.0, 3.0, 64, 64)
     assert {g["method"] for g in small} == {"spatial"}  # the study's bank on 64 px ROIs
@@ -315,7 +315,7 @@ def test_numba_sums_equal_the_numpy_code(seed, monkeypatch):
     complex factors (2, 3 and 8 orientations) and odd shapes: the fused magnitude
     sums of the kernels equal NumPy's to rounding: the direct filtering adds the
     taps in another order than the band matrices, and the sums run in vector lanes."""
-    from skbreastcad.features._gabor import _filter_chunk
+    from skbreastcad.features._gabor_filter import _filter_chunk
     from skbreastcad.utils._numba import use_numba
 
     rng = np.random.default_rng(seed)
@@ -346,24 +346,25 @@ def test_numba_sums_equal_the_numpy_code(seed, monkeypatch):
 def test_bank_cases_are_the_kernels_cases():
     """The bank names which factors are real without importing numba; the kernel
     must read the same numbers."""
-    from skbreastcad.features import _gabor, _kernels
+    from skbreastcad.features import _gabor_bank as bank
+    from skbreastcad.features import _gabor_kernels
 
     assert (
-        _gabor._CASE_REAL,
-        _gabor._CASE_A_REAL,
-        _gabor._CASE_B_REAL,
-        _gabor._CASE_COMPLEX,
+        bank._CASE_REAL,
+        bank._CASE_A_REAL,
+        bank._CASE_B_REAL,
+        bank._CASE_COMPLEX,
     ) == (
-        _kernels.GABOR_REAL,
-        _kernels.GABOR_A_REAL,
-        _kernels.GABOR_B_REAL,
-        _kernels.GABOR_COMPLEX,
+        _gabor_kernels.GABOR_REAL,
+        _gabor_kernels.GABOR_A_REAL,
+        _gabor_kernels.GABOR_B_REAL,
+        _gabor_kernels.GABOR_COMPLEX,
     )
     cases = {g["members"]: g["case"] for g in _gabor_bank((0.25,), 4, 1.0, 3.0, 64, 64)}
     assert cases == {
-        (0,): _kernels.GABOR_A_REAL,  # theta = 0: the column factor is the bare Gaussian
-        (1, 3): _kernels.GABOR_COMPLEX,
-        (2,): _kernels.GABOR_B_REAL,  # theta = pi / 2
+        (0,): _gabor_kernels.GABOR_A_REAL,  # theta = 0: the column factor is the bare Gaussian
+        (1, 3): _gabor_kernels.GABOR_COMPLEX,
+        (2,): _gabor_kernels.GABOR_B_REAL,  # theta = pi / 2
     }
 
 

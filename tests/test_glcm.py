@@ -539,7 +539,7 @@ def test_every_counting_method_gives_the_same_cells(levels, masked):
     table (if installed) count the same cells, including the top cell (which the
     padding code of the sorts shares with 8-bit levels) and with masks; checked
     against a plain dictionary count."""
-    from skbreastcad.features import _glcm
+    from skbreastcad.features import _glcm_counting
 
     rng = np.random.default_rng(levels)
     X = rng.integers(0, levels, size=(3, 17, 23))
@@ -562,14 +562,14 @@ def test_every_counting_method_gives_the_same_cells(levels, masked):
                     key = (b * 8 + g, min(X[b, r, c], X[b, r2, c2]), max(X[b, r, c], X[b, r2, c2]))
                     expected[key] = expected.get(key, 0) + 1
     for method in methods:
-        original = _glcm._counting_method
+        original = _glcm_counting._counting_method
         try:
-            _glcm._counting_method = lambda bits, pairs, method=method: method
-            base, first_cell, cell, count, bits, n_groups = _glcm._cells(
+            _glcm_counting._counting_method = lambda bits, pairs, method=method: method
+            base, first_cell, cell, count, bits, n_groups = _glcm_counting._cells(
                 X, roi, offsets, False, numba=method == "numba"
             )
         finally:
-            _glcm._counting_method = original
+            _glcm_counting._counting_method = original
         group = base >> bits
         low = (1 << bits) - 1
         got = {
@@ -583,7 +583,7 @@ def test_every_counting_method_gives_the_same_cells(levels, masked):
 
 
 def test_transform_is_the_same_whichever_counting_method(monkeypatch):
-    from skbreastcad.features import _glcm
+    from skbreastcad.features import _glcm_counting
 
     monkeypatch.setenv("SKBREASTCAD_NUMBA", "0")  # NumPy's methods
     rng = np.random.default_rng(3)
@@ -591,7 +591,7 @@ def test_transform_is_the_same_whichever_counting_method(monkeypatch):
     mask = rng.random(X.shape) > 0.2
     results = []
     for method in ["bincount", "radix", "sort"]:
-        monkeypatch.setattr(_glcm, "_counting_method", lambda bits, pairs, m=method: m)
+        monkeypatch.setattr(_glcm_counting, "_counting_method", lambda bits, pairs, m=method: m)
         est = GLCMFeatures(discretisation="none", aggregation="none").fit(X)
         results.append(est.transform(X, mask=mask))
     for other in results[1:]:
@@ -616,19 +616,21 @@ def test_fixed_bin_number_of_uint8_by_table_equals_float_arithmetic():
 @pytest.mark.parametrize("levels", [32, 256])
 def test_table_counting_in_row_bands_of_large_images_equals_sorting(levels, monkeypatch):
     """Images larger than a counting piece are counted in bands of rows."""
-    from skbreastcad.features import _glcm
+    from skbreastcad.features import _glcm_counting
 
     rng = np.random.default_rng(levels)
     X = rng.integers(0, levels, size=(2, 190, 230))
     roi = rng.random(X.shape) > 0.1
     offsets = np.array([[(0, 1), (1, 1), (1, 0), (1, -1)], [(0, -3), (-3, 3), (3, 0), (3, -3)]])
-    monkeypatch.setattr(_glcm, "_PIECE_PAIRS", 1 << 12)  # bands of 17 rows
+    monkeypatch.setattr(_glcm_counting, "_PIECE_PAIRS", 1 << 12)  # bands of 17 rows
     monkeypatch.setenv("SKBREASTCAD_NUMBA", "0")  # NumPy's methods
     got = {}
     for method in ("bincount", "sort"):
-        monkeypatch.setattr(_glcm, "_counting_method", lambda bits, pairs, method=method: method)
+        monkeypatch.setattr(
+            _glcm_counting, "_counting_method", lambda bits, pairs, method=method: method
+        )
         for mask in (None, roi):
-            base, first_cell, cell, count, bits, _ = _glcm._cells(X, mask, offsets, True)
+            base, first_cell, cell, count, bits, _ = _glcm_counting._cells(X, mask, offsets, True)
             keep = count > 0
             low = (1 << bits) - 1
             got[method, mask is None] = sorted(

@@ -1,8 +1,10 @@
 """The optional numba backend: whether compiled kernels run, decided at call time.
 
 numba is an optional dependency (``pip install skbreastcad[fast]``). Modules
-that hold kernels import it at their top and are themselves imported only
-inside the functions that call them, after :func:`use_numba` said yes, so
+that hold kernels take ``njit`` from ``features/_jit.py``, which imports numba
+when it can (a stand-in that raises an ``ImportError`` naming the extra when
+it cannot, so they still import and collect). They are themselves imported
+only inside the functions that call them, after :func:`use_numba` said yes, so
 ``import skbreastcad`` never loads numba (about 0.3 s and 80 MB of LLVM).
 
 The environment variable ``SKBREASTCAD_NUMBA`` forces the NumPy path when set
