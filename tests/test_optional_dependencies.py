@@ -54,8 +54,8 @@ CASES = {
         from skbreastcad.nn import list_layers
         list_layers("tiny_cnn")
     """,
-    "skbreastcad.experiments": """
-        import skbreastcad.experiments
+    "HistoryRecorder": """
+        from skbreastcad.models import HistoryRecorder
     """,
     "read_image": """
         from skbreastcad.datasets import read_image
@@ -73,9 +73,7 @@ EXPECTED = {
     ),
     "AugmentingSampler": "AugmentingSampler needs PyTorch: pip install 'skbreastcad[deep]'",
     "list_layers": "list_layers needs PyTorch: pip install 'skbreastcad[deep]'",
-    "skbreastcad.experiments": (
-        "skbreastcad.experiments needs skorch: pip install 'skbreastcad[deep]'"
-    ),
+    "HistoryRecorder": "HistoryRecorder) needs PyTorch: pip install 'skbreastcad[deep]'",
     "read_image": "needs pydicom: pip install 'skbreastcad[dicom]'",
 }
 

@@ -77,7 +77,7 @@ def _resume_params(data, flag, stage=2, **params):
         transfer="two_stage",
         source_data=SourceData(*data(n=32, n_classes=3, seed=3)),
         max_epochs=4,
-        source_max_epochs=3,
+        source_params={"max_epochs": 3, "lr": 0.01},
         augment="default",
         balance="oversample",
         optimizer="adam",
