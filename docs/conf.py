@@ -72,7 +72,6 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "plot_gallery": "True",
     "doc_module": ("skbreastcad",),
-    "reference_url": {"skbreastcad": None},
     "backreferences_dir": "api/generated/backreferences",
     "inspect_global_variables": False,
     "remove_config_comments": True,

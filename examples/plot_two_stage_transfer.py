@@ -11,6 +11,8 @@ augmentation only see the training folds.
 """
 
 # %%
+import tempfile
+
 import matplotlib.pyplot as plt
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -18,7 +20,7 @@ from skbreastcad.datasets import make_phantoms
 from skbreastcad.experiments import compare_transfer
 from skbreastcad.models import SourceData
 
-X_source, y_source = make_phantoms(120, image_size=32, random_state=1)
+X_source, y_source = make_phantoms(100, image_size=32, random_state=1)
 X, y, groups = make_phantoms(80, image_size=32, modality="mri", return_groups=True, random_state=0)
 
 report = compare_transfer(
@@ -30,6 +32,7 @@ report = compare_transfer(
     groups=groups,
     weights=None,
     deep_params={"max_epochs": 6, "batch_size": 16},
+    memory=tempfile.mkdtemp(),  # stage 1 trains once and serves every fold
     cv=StratifiedGroupKFold(3, shuffle=True, random_state=0),
     metrics=("sensitivity", "specificity", "f1", "roc_auc"),
     n_boot=200,
