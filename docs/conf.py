@@ -26,6 +26,7 @@ version = release = skbreastcad.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.extlinks",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "numpydoc",
@@ -47,6 +48,9 @@ autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+
+# the references in the docstrings cite papers as :doi:`...`, as scikit-learn's do
+extlinks = {"doi": ("https://doi.org/%s", "doi:%s")}
 
 # --- Markdown pages -----------------------------------------------------------------------
 myst_enable_extensions = ["colon_fence", "deflist"]
