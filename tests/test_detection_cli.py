@@ -319,3 +319,43 @@ def test_lesion_map_on_a_real_film(mias_dir):
     assert 0.2 < share < 0.8 and len(result.scores) > 10
     assert (result.probability[~result.breast] == 0).all() and result.probability.max() <= 1
     assert len(find_candidates(result.probability, max_candidates=5)) <= 5
+
+
+# -- the film-trained detector, the default model -------------------------------------------------
+def test_froc_default_film_model_runs_end_to_end_on_the_cbis_sample(tmp_path, capsys):
+    from conftest import _data_dir
+
+    cbis = _data_dir("cbis_ddsm_sample") / "png_copies"
+    out = tmp_path / "cbis"
+    argv = ["froc", "--data", f"cbis:{cbis}", "--n-splits", "2", "--bootstraps", "20"]
+    assert main([*argv, "--output", str(out)]) == 0
+    classes = pd.read_csv(out / "froc_classes_film.csv", index_col=0)
+    assert classes.loc["all", "n_lesions"] == 3 and classes.loc["masses", "n_lesions"] == 3
+    candidates = pd.read_csv(out / "candidates_film.csv")
+    assert list(candidates.columns[:5]) == ["film", "row", "col", "radius", "score"]
+    assert set(candidates["fold"]) == {0, 1}
+    assert {"froc.png", "report.md", "froc_film.csv", "froc_curve_film.csv"} <= {
+        p.name for p in out.iterdir()
+    }
+    help_text = " ".join(_help("froc").split())
+    for path in out.iterdir():
+        assert path.name.replace("film", "NAME") in help_text or path.name in help_text, path.name
+    # ROI models read mini-MIAS only: one line, exit 2, nothing written
+    capsys.readouterr()
+    assert main([*argv, "--features", "haar", "--output", str(tmp_path / "roi")]) == 2
+    assert "need --data mias:DIR" in capsys.readouterr().err
+    assert not (tmp_path / "roi").exists()
+
+
+def test_froc_train_data_trains_on_one_folder_and_tests_on_another(mias_like, tmp_path):
+    from conftest import _data_dir
+
+    cbis = _data_dir("cbis_ddsm_sample") / "png_copies"
+    out = tmp_path / "out"
+    argv = ["froc", "--data", f"cbis:{cbis}", "--train-data", f"mias:{mias_like}"]
+    assert main([*argv, "--bootstraps", "0", "--output", str(out)]) == 0
+    candidates = pd.read_csv(out / "candidates_film.csv")
+    # every candidate is on a test film (CBIS-DDSM), none on a training film (mini-MIAS)
+    assert set(candidates["film"]) <= {"Mass-Test_P_00016_LEFT_CC", "Mass-Test_P_00116_RIGHT_MLO"}
+    assert set(candidates["fold"]) == {0}
+    assert "trained on mias:" in (out / "report.md").read_text()
