@@ -712,6 +712,10 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
     def _torch_model(self):
         return self.module_
 
+    def _torch_architecture(self, name):
+        # stage 2's network ends in a classification layer for the target classes
+        return super()._torch_architecture(name, num_classes=len(self.classes_))
+
     def predict_proba(self, X):
         """Class probabilities of each image.
 
