@@ -250,7 +250,7 @@ class TorchStateMixin:
             if missing:
                 raise ValueError(
                     f"model.safetensors lacks {len(missing)} tensor(s) of "
-                    f"{type(self).__name__}.{name}, e.g. {ref.prefix}.{missing[0]!r}."
+                    f"{type(self).__name__}.{name}, e.g. {ref.prefix + '.' + missing[0]!r}."
                 )
             state_dict = {k: tensors[f"{ref.prefix}.{k}"] for k in ref.keys}
             used.update(f"{ref.prefix}.{k}" for k in ref.keys)

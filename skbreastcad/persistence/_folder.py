@@ -30,6 +30,16 @@ README = "README.md"
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin")
 
 
+_SELF_DIGEST = "manifest_sha256"
+
+
+def _config_digest(config):
+    """SHA-256 of the manifest without its own digest: catches an edited config.json."""
+    body = {k: v for k, v in config.items() if k != _SELF_DIGEST}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class ModelFolderError(ValueError):
     """A path that is not a model folder this release can load, or that failed its checks."""
 
@@ -378,6 +388,7 @@ def save_model(
             }
             for name in (ESTIMATOR, TENSORS, README)
         }
+        config[_SELF_DIGEST] = _config_digest(config)
         with open(os.path.join(tmp, CONFIG), "w", encoding="utf-8") as f:
             json.dump(config, f, indent=2, allow_nan=False)
             f.write("\n")
@@ -444,6 +455,11 @@ def _read_config(path):
             f"{path} was saved in model format {version} by skbreastcad "
             f"{config.get('versions', {}).get('skbreastcad', '?')}; this release "
             f"reads format {FORMAT_VERSION} and older. Upgrade skbreastcad to load it."
+        )
+    if config.get(_SELF_DIGEST) != _config_digest(config):
+        raise ModelFolderError(
+            f"{config_path} was changed after saving (it does not match its own "
+            f"{_SELF_DIGEST}). Refusing to load it."
         )
     while version < FORMAT_VERSION:
         if version in _UNREADABLE:
