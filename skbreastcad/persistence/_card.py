@@ -56,6 +56,7 @@ class ModelCard:
     intended_use : str, default=INTENDED_USE
         Research only, not a medical device.
     limitations : list of str, default=LIMITATIONS
+        What the measured performance does not cover.
     command : str or None, default=None
         The command that reproduces the model.
     license : str or None, default=None
@@ -95,6 +96,7 @@ class ModelCard:
         Returns
         -------
         card : dict
+            Every field; ``metrics`` as records, numpy values as Python ones.
         """
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         metrics, evaluation = _metric_records(self.metrics)
@@ -115,10 +117,12 @@ class ModelCard:
         Parameters
         ----------
         data : dict
+            What :meth:`to_dict` returned; unknown keys are ignored.
 
         Returns
         -------
         card : ModelCard
+            The card, its ``metrics`` as records.
         """
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

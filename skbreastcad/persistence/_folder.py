@@ -41,7 +41,24 @@ def _config_digest(config):
 
 
 class ModelFolderError(ValueError):
-    """A path that is not a model folder this release can load, or that failed its checks."""
+    """A path that is not a model folder this release can load, or that failed its checks.
+
+    A pickle, a folder of a newer format, a file that does not match the
+    manifest, a missing tensor.
+
+    Examples
+    --------
+    >>> import pickle, tempfile, os
+    >>> from skbreastcad.persistence import ModelFolderError, load_model
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.pkl")
+    >>> with open(path, "wb") as f:
+    ...     pickle.dump({"any": "object"}, f)
+    >>> try:
+    ...     load_model(path)
+    ... except ModelFolderError as exc:
+    ...     print("refused:", "trust_pickle=True" in str(exc))
+    refused: True
+    """
 
 
 def _sha256(path):

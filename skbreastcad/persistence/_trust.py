@@ -8,10 +8,24 @@ __all__ = ["UntrustedTypesError", "default_trusted_types", "type_name"]
 class UntrustedTypesError(ValueError):
     """A model folder holds types that neither skops nor skbreastcad trusts by default.
 
+    Parameters
+    ----------
+    message : str
+        What was refused and how to trust it.
+    types : list of str
+        The refused types, as ``module.QualifiedName``.
+
     Attributes
     ----------
     types : list of str
-        The refused types, as ``module.QualifiedName``.
+        The refused types.
+
+    Examples
+    --------
+    >>> from skbreastcad.persistence import UntrustedTypesError
+    >>> err = UntrustedTypesError("refused", ["mypackage.MyClass"])
+    >>> err.types
+    ['mypackage.MyClass']
     """
 
     def __init__(self, message, types):
