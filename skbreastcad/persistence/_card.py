@@ -294,7 +294,7 @@ def render_readme(card, config):
         policy = card["threshold_policy"] or "not recorded"
         lines += [
             f"Positive when the positive-class score is at least {card['threshold']:.6g} "
-            f"(policy: {policy}, chosen on the training folds).",
+            f"(policy: {policy}).",
             "",
         ]
     else:
@@ -302,7 +302,7 @@ def render_readme(card, config):
 
     lines += ["## Input", ""]
     for key, value in config["input"].items():
-        lines.append(f"- **{key}**: {_describe(value)}")
+        lines.append(f"- **{key}**: {'not recorded' if value is None else _describe(value)}")
     lines.append(f"- **classes**: {_describe(config['classes'])}")
     lines += [""]
 
