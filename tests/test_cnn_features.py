@@ -337,3 +337,60 @@ def test_grey_levels_that_overflow_the_network_are_an_error(value):
     # the same grey levels with a value_range that describes them are fine
     scaled = clone(cnn).set_params(value_range=(-abs(float(value)), abs(float(value))))
     assert np.isfinite(scaled.fit_transform(X)).all()
+
+
+@pytest.mark.parametrize("scale, shift", [(255.0, 0.0), (1.0, -3.0), (4095.0, 0.0)])
+def test_float_images_far_outside_unit_range_warn_naming_value_range(images, scale, shift):
+    # 0..255 kept as float was taken as 0..1 without a word: features off by up to 165
+    X = images.astype(np.float32) / 255 * scale + shift
+    cnn = _tiny()
+    with pytest.warns(UserWarning, match="value_range='dtype' takes float images as \\[0, 1\\]"):
+        cnn.fit(X)
+    fitted = _tiny().fit(images.astype(np.float32) / 255)
+    with pytest.warns(UserWarning, match="value_range=\\(low, high\\)") as caught:
+        fitted.transform(X)
+    # the warning points at the caller, not at the package's internals
+    assert caught[0].filename == __file__
+    # the same data described by value_range, or in [0, 1] with some slack, is silent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _tiny(value_range=(shift, shift + scale)).fit_transform(X)
+        _tiny().fit_transform(np.clip(images / 255 * 1.5 - 0.25, -1, 2))
+
+
+def test_the_transfer_classifier_warns_about_float_images_outside_unit_range(images):
+    from skbreastcad.models import TwoStageTransferClassifier
+
+    clf = TwoStageTransferClassifier(
+        "tiny_cnn",
+        transfer="none",
+        weights=None,
+        max_epochs=1,
+        validation_fraction=None,
+        random_state=0,
+        device="cpu",
+    )
+    y = np.array([0, 1] * 5)
+    with pytest.warns(UserWarning, match="value_range"):
+        clf.fit(images.astype(np.float32), y)
+
+
+@pytest.mark.parametrize("input_size", [100000, (64, 100000), [8193, 32]])
+def test_absurd_input_size_is_refused_before_any_allocation(images, input_size, monkeypatch):
+    import skbreastcad.nn._base as base
+
+    def no_build(*args, **kwargs):  # pragma: no cover - reached only if the check is missing
+        raise AssertionError("the model was built before input_size was checked")
+
+    monkeypatch.setattr(base.BaseDeepEstimator, "_build_model", no_build)
+    with pytest.raises(ValueError, match="exceeds the limit of 8192 pixels per side"):
+        _tiny(input_size=input_size).fit(images)
+
+
+def test_input_size_at_the_limit_is_accepted():
+    from skbreastcad.nn import get_backbone_spec
+    from skbreastcad.nn._input import validate_input_size
+
+    spec = get_backbone_spec("tiny_cnn")
+    assert validate_input_size(8192, spec, (20, 20)) == (8192, 8192)
+    assert validate_input_size("native", spec, (10000, 10000)) is None

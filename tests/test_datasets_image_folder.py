@@ -385,11 +385,72 @@ def test_malformed_pgm_names_the_file(tmp_path, content, match):
         read_image(path)
 
 
-def test_pgm_below_full_scale_is_read_as_pillow_scales_it(tmp_path):
-    # maxval 100: Pillow scales to 0..255, and the check above must not reject in-range files
+@pytest.mark.parametrize(
+    "maxval, levels, dtype",
+    [
+        (100, [0, 50, 100, 25], np.uint8),
+        (15, [0, 5, 15, 1], np.uint8),
+        (1023, [0, 512, 1023, 7], np.uint16),
+        (4095, [0, 4095, 2048, 1], np.uint16),
+    ],
+)
+@pytest.mark.parametrize("ascii", [False, True], ids=["P5", "P2"])
+def test_pgm_below_full_scale_keeps_the_files_grey_levels(tmp_path, maxval, levels, dtype, ascii):
+    # Pillow stretches maxval 1023 to 65535 and 15 to 255: every grey level would change
     path = tmp_path / "x.pgm"
-    path.write_bytes(b"P5\n2 2\n100\n" + bytes([0, 50, 100, 25]))
-    np.testing.assert_array_equal(read_image(path), np.asarray(Image.open(path)))
+    if ascii:
+        path.write_bytes(f"P2\n2 2\n{maxval}\n".encode() + " ".join(map(str, levels)).encode())
+    else:
+        raw = np.array(levels, ">u2" if maxval > 255 else "u1").tobytes()
+        path.write_bytes(f"P5\n2 2\n{maxval}\n".encode() + raw)
+    image = read_image(path)
+    assert image.dtype == dtype
+    np.testing.assert_array_equal(image, np.array(levels).reshape(2, 2))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"P5\n2 2\n255\n" + bytes([1, 2, 3, 4]) + b"garbage",
+        b"P5\n2 2\n1023\n" + np.array([0, 1, 2, 3], ">u2").tobytes() + bytes(2),
+        # a second image after the first: Pillow reads the first only
+        b"P5\n2 2\n255\n" + bytes(4) + b"P5\n2 2\n255\n" + bytes(4),
+        b"P2\n2 2\n15\n0 5 15 1 7 8\n",
+    ],
+    ids=["binary", "binary-16-bit", "second-image", "ascii"],
+)
+def test_pgm_with_data_after_its_pixels_is_refused(tmp_path, content):
+    path = tmp_path / "x.pgm"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"Cannot read image {path}: .* follow the 2x2 pixels"):
+        read_image(path)
+
+
+def test_pgm_ending_in_a_newline_is_read(tmp_path):
+    path = tmp_path / "x.pgm"
+    path.write_bytes(b"P5\n2 2\n255\n" + bytes([1, 2, 3, 4]) + b"\n")
+    np.testing.assert_array_equal(read_image(path), [[1, 2], [3, 4]])
+
+
+def test_a_folder_named_like_an_image_is_said_to_be_a_folder(tmp_path):
+    (tmp_path / "x.png").mkdir()
+    with pytest.raises(IsADirectoryError, match="x.png is a folder, not an image file"):
+        read_image(tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_images_are_refused_naming_the_file(tmp_path, value):
+    (tmp_path / "a").mkdir()
+    pixels = np.full((8, 8), 0.5, np.float32)
+    pixels[2, 3] = value
+    Image.fromarray(pixels).save(tmp_path / "a" / "x.tif")
+    with pytest.raises(ValueError, match="x.tif holds 1 NaN or infinite value"):
+        read_image(tmp_path / "a" / "x.tif")
+    with pytest.raises(ValueError, match="x.tif holds 1 NaN or infinite value"):
+        load_image_folder(tmp_path)
+    Image.fromarray(np.full((8, 8), np.nan, np.float32)).save(tmp_path / "a" / "x.tif")
+    with pytest.raises(ValueError, match="x.tif holds 64 NaN or infinite value"):
+        load_image_folder(tmp_path)
 
 
 def test_truncated_png_and_multi_frame_tiff_name_the_file(tmp_path):
@@ -428,3 +489,130 @@ def test_broken_link_given_to_read_image(tmp_path):
     (tmp_path / "x.png").symlink_to(tmp_path / "nowhere.png")
     with pytest.raises(FileNotFoundError, match="x.png is a broken symbolic link"):
         read_image(tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+@pytest.mark.parametrize("where", ["two classes", "one class"])
+def test_one_file_linked_twice_is_refused_naming_both_paths(tmp_path, link, where):
+    image, _ = _blob_image()
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    Image.fromarray(image).save(tmp_path / "a" / "x.png")
+    Image.fromarray(image + 1).save(tmp_path / "b" / "other.png")
+    twin = tmp_path / ("b" if where == "two classes" else "a") / "y.png"
+    if link == "symlink":
+        twin.symlink_to(tmp_path / "a" / "x.png")
+    else:
+        os.link(tmp_path / "a" / "x.png", twin)
+    first, second = sorted([os.path.join("a", "x.png"), os.path.relpath(twin, tmp_path)])
+    with pytest.raises(ValueError, match=f"{first} and {second} are the same file"):
+        load_image_folder(tmp_path)
+    # a copy is another file: loaded, as before
+    twin.unlink()
+    Image.fromarray(image).save(twin)
+    bunch = load_image_folder(tmp_path)
+    assert len(bunch.target) == 3
+
+
+@pytest.mark.parametrize("outside", ["../other", "../other/b", "b/../../other", "ABS", "", "."])
+def test_class_names_that_leave_the_root_are_refused(tmp_path, outside):
+    root, other = tmp_path / "root", tmp_path / "other"
+    (root / "a").mkdir(parents=True)
+    (other / "b").mkdir(parents=True)
+    image, _ = _blob_image()
+    Image.fromarray(image).save(root / "a" / "x.png")
+    Image.fromarray(image).save(other / "b" / "y.png")
+    Image.fromarray(image).save(other / "z.png")
+    name = str(other) if outside == "ABS" else outside
+    with pytest.raises(ValueError, match="classes must name subfolders of"):
+        load_image_folder(root, classes=["a", name])
+    # a nested class folder inside root is still fine
+    (root / "a" / "deep").mkdir()
+    Image.fromarray(image).save(root / "a" / "deep" / "w.png")
+    assert len(load_image_folder(root, classes=["a/deep"]).target) == 1
+
+
+def _mask_folder(root, mask):
+    image, _ = _blob_image()
+    (root / "a").mkdir()
+    Image.fromarray(image).save(root / "a" / "x.png")
+    mask.save(root / "a" / "x_mask.png")
+    return root
+
+
+@pytest.mark.parametrize("encoding", ["alpha", "blue-1", "red-1", "la-alpha", "palette"])
+def test_masks_are_read_from_the_channel_that_holds_them(tmp_path, load, encoding):
+    _, grey = _blob_image()
+    lesion = grey > 0
+    height, width = grey.shape
+    if encoding == "alpha":
+        rgba = np.zeros((height, width, 4), np.uint8)
+        rgba[..., 3] = np.where(lesion, 255, 0)
+        mask = Image.fromarray(rgba, "RGBA")
+    elif encoding == "la-alpha":
+        la = np.zeros((height, width, 2), np.uint8)
+        la[..., 1] = np.where(lesion, 255, 0)
+        mask = Image.fromarray(la, "LA")
+    elif encoding == "palette":
+        mask = Image.fromarray(lesion.astype(np.uint8), "P")
+        mask.putpalette([0, 0, 0, 0, 0, 1] + [0] * 762)  # index 1 is blue = 1
+    else:
+        rgb = np.zeros((height, width, 3), np.uint8)
+        rgb[..., 2 if encoding == "blue-1" else 0] = lesion
+        mask = Image.fromarray(rgb, "RGB")
+    _mask_folder(tmp_path, mask)
+    bunch, messages = load(tmp_path, margin=0.0, output_size=None)
+    # the 11x11 lesion, not the whole image
+    assert bunch.metadata.loc[0, "crop"] == "mask"
+    np.testing.assert_array_equal(bunch.images[0], np.full((11, 11), 200, np.uint8))
+    assert len(messages) == 1
+    assert "1 mask(s) hold their lesion only in the alpha channel" in messages[0]
+    assert os.path.join("a", "x_mask.png") in messages[0]
+
+
+def test_opaque_alpha_and_transparent_white_leave_the_lesion_in_the_colours(tmp_path, load):
+    _, grey = _blob_image()
+    lesion = grey > 0
+    # alpha 255 everywhere holds nothing: the colours say where the lesion is
+    rgba = np.zeros((*grey.shape, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[lesion, :3] = 255
+    _mask_folder(tmp_path, Image.fromarray(rgba, "RGBA"))
+    bunch, messages = load(tmp_path, margin=0.0, output_size=None)
+    assert not messages and bunch.images.shape == (1, 11, 11)
+    # a lesion drawn on a transparent white layer: alpha holds it, the white colours do not
+    rgba[...] = 255
+    rgba[..., 3] = np.where(lesion, 255, 0)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a" / "x_mask.png")
+    bunch, messages = load(tmp_path, margin=0.0, output_size=None)
+    assert not messages and bunch.images.shape == (1, 11, 11)
+    np.testing.assert_array_equal(bunch.images[0], np.full((11, 11), 200, np.uint8))
+
+
+def test_an_empty_colour_mask_is_still_empty(tmp_path, load):
+    _mask_folder(tmp_path, Image.fromarray(np.zeros((60, 80, 3), np.uint8), "RGB"))
+    with pytest.raises(ValueError, match="x_mask.png is empty"):
+        load_image_folder(tmp_path, empty_mask="error")
+
+
+@pytest.mark.parametrize("margin", [1e9, 1e300, float("inf")])
+def test_absurd_margin_is_refused_before_allocation(tmp_path, margin):
+    image, mask = _blob_image()
+    _mask_folder(tmp_path, Image.fromarray(mask))
+    with pytest.raises(ValueError, match="margin"):
+        load_image_folder(tmp_path, margin=margin, output_size=8)
+    # a generous margin on a small lesion is still fine
+    bunch = load_image_folder(tmp_path, margin=10.0, output_size=8)
+    assert bunch.metadata.loc[0, "crop_size"] == 231
+
+
+@pytest.mark.parametrize("name", ["x_mask.dcm", "x_mask.png"])
+def test_dicom_masks_are_read_whatever_their_name(tmp_path, load, write_dicom, name):
+    # a DICOM file is told by its preamble; Pillow cannot open it to look for channels
+    image, mask = _blob_image()
+    (tmp_path / "a").mkdir()
+    Image.fromarray(image).save(tmp_path / "a" / "x.png")
+    write_dicom(tmp_path / "a" / name, mask)
+    bunch, messages = load(tmp_path, margin=0.0, output_size=None)
+    assert not messages
+    np.testing.assert_array_equal(bunch.images[0], np.full((11, 11), 200, np.uint8))

@@ -6,6 +6,7 @@ bright spots are the annotated lesions.
 """
 
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -292,3 +293,91 @@ def test_film_with_maxval_zero_names_the_file(database):
         ValueError, match=r"Cannot read image .*mdb002.pgm: its PGM/PPM header gives maxval 0"
     ):
         load_mias(database)
+
+
+@pytest.mark.parametrize(
+    "rows, lines",
+    [
+        (["mdb001 G CIRC B 300 800 20", "mdb001 G CIRC M 300 800 20"], (1, 2)),
+        # another radius or class at the same centre is still the same lesion
+        (["mdb001 G CIRC B 300 800 20", "mdb004 G NORM", "mdb001 G SPIC M 300 800 25"], (1, 3)),
+        (["mdb001 G CALC M", "mdb001 G CALC B"], (1, 2)),
+    ],
+    ids=["same-row", "other-radius-and-class", "no-coordinates"],
+)
+def test_one_lesion_listed_as_benign_and_malignant_is_refused(tmp_path, rows, lines):
+    folder = _write(tmp_path / "m", rows, {})
+    first, second = (HEADER.count("\n") + k for k in lines)
+    with pytest.raises(
+        ValueError,
+        match=rf"Info.txt, line {second}: mdb001 lists one lesion .* as (benign|malignant) "
+        rf"\([BM]\) here but as (malignant|benign) \([BM]\) on line {first}",
+    ):
+        read_mias_info(folder / "Info.txt")
+
+
+def test_two_lesions_of_one_film_may_differ_in_severity(tmp_path):
+    rows = ["mdb001 G CIRC B 300 800 20", "mdb001 G CIRC M 310 800 20", "mdb001 G CALC B"]
+    info = read_mias_info(_write(tmp_path / "m", rows, {}) / "Info.txt")
+    assert info["severity"].tolist() == ["B", "M", "B"]
+
+
+@pytest.mark.parametrize("text", ["5_35", "1e2", "+300", "nan", "inf", "٣٠٠", "3.", "0x10", "-5"])
+def test_coordinates_are_plain_decimal_numbers(tmp_path, text):
+    # float() reads "5_35" as 535, "1e2" as 100 and Arabic-Indic digits as 300
+    folder = _write(tmp_path / "m", [f"mdb001 G CIRC B {text} 800 20"], {})
+    with pytest.raises(ValueError, match=rf"line \d+: x '{re.escape(text)}' is not a number"):
+        read_mias_info(folder / "Info.txt")
+
+
+def test_decimal_coordinates_are_read(tmp_path):
+    folder = _write(tmp_path / "m", ["mdb001 G CIRC B 300.5 800 20.25"], {})
+    info = read_mias_info(folder / "Info.txt")
+    assert info.loc[0, ["x", "y", "radius"]].tolist() == [300.5, 800.0, 20.25]
+
+
+@pytest.mark.parametrize(
+    "encoding, bom",
+    [
+        ("utf-8", b"\xef\xbb\xbf"),
+        ("utf-8", b""),
+        ("utf-16", b""),  # Python's utf-16 writes its own byte-order mark
+        ("utf-16-le", b""),
+        ("utf-16-be", b""),
+        ("utf-16-le", b"\xff\xfe"),
+    ],
+    ids=["utf8-bom", "utf8", "utf16", "utf16le-no-bom", "utf16be-no-bom", "utf16le-bom"],
+)
+@pytest.mark.parametrize("header", [True, False])
+def test_byte_order_marks_and_utf16_keep_every_film(database, load, encoding, bom, header):
+    expected, _ = load(database)
+    info = database / "Info.txt"
+    text = info.read_text()
+    if not header:
+        # the mark then sits right before the first mdbNNN row
+        text = text[text.index("mdb001") :]
+    info.write_bytes(bom + text.encode(encoding))
+    parsed = read_mias_info(info)
+    assert parsed["reference"].tolist()[0] == "mdb001" and len(parsed) == 6
+    bunch, messages = load(database)
+    np.testing.assert_array_equal(bunch.images, expected.images)
+    assert "without a row" not in " ".join(messages)
+
+
+def test_a_byte_order_mark_before_a_later_row_is_ignored(tmp_path):
+    folder = _write(tmp_path / "m", ["mdb001 G CIRC B 300 800 20"], {})
+    info = folder / "Info.txt"
+    # two files pasted together: the second one's mark lands before its first row
+    info.write_bytes(info.read_bytes().replace(b"\n\n=====", b"\n\xef\xbb\xbfmdb002 G NORM\n====="))
+    assert read_mias_info(info)["reference"].tolist() == ["mdb001", "mdb002"]
+
+
+def test_text_with_nul_bytes_that_is_not_utf16_names_the_encoding(tmp_path):
+    info = tmp_path / "Info.txt"
+    info.write_bytes(b"mdb001 G NORM\n\x00\xd8\x00")
+    with pytest.raises(ValueError, match="holds NUL bytes but is not UTF-16 text"):
+        read_mias_info(info)
+    # UTF-32 decodes as UTF-16 without finding a row: the error says which encodings are read
+    info.write_bytes("mdb001 G NORM\n".encode("utf-32-le"))
+    with pytest.raises(ValueError, match="no film rows .* UTF-16"):
+        read_mias_info(info)

@@ -93,3 +93,27 @@ def test_groups_keep_a_patient_in_one_fold():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_phantoms(10, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["n_samples", "image_size", "n_patients"])
+def test_a_bool_is_not_taken_for_an_int(name):
+    kwargs = {"n_samples": 10, name: True}
+    with pytest.raises(ValueError, match=f"'{name}' parameter of make_phantoms must be an int"):
+        make_phantoms(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "n_samples, imbalance_ratio, missing",
+    [
+        (2, 4.0, "no tumour"),
+        (1, 1.0, "no tumour"),
+        (5, 0.0, "no non-tumour"),
+        (20, 100.0, "no tumour"),
+    ],
+)
+def test_a_single_class_is_refused(n_samples, imbalance_ratio, missing):
+    with pytest.raises(ValueError, match=f"gives {missing} ROI .* a single class"):
+        make_phantoms(n_samples, imbalance_ratio=imbalance_ratio, random_state=0)
+    # the smallest set with both classes is fine
+    _, y = make_phantoms(4, image_size=8, random_state=0)
+    assert sorted(set(y.tolist())) == [0, 1]

@@ -384,6 +384,9 @@ def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu):
             restored.set_params(device="cuda").predict_proba(X)
 
 
+# float grey levels 0..180 under value_range="dtype" on purpose: the warning
+# about them is tested in test_cnn_features.py
+@pytest.mark.filterwarnings("ignore:X holds float grey levels:UserWarning")
 def test_bad_input_fails_before_any_training(pretrained):
     path, _ = pretrained
     X, y = _data()
@@ -654,6 +657,9 @@ def test_augment_flips_draws_only_the_eight_symmetries_of_the_square():
     assert sum(not which(o[0], i[0]) for o, i in zip(out, images.numpy())) > 100
 
 
+# float grey levels 0..180 under value_range="dtype" on purpose: the warning
+# about them is tested in test_cnn_features.py
+@pytest.mark.filterwarnings("ignore:X holds float grey levels:UserWarning")
 def test_named_augmentation_clips_each_stage_by_its_own_data(pretrained, monkeypatch):
     # source images in [0, 1] keep a clipping augmenter in stage 1 even when the
     # target images (float grey levels 0..180) stop stage 2's from clipping

@@ -149,3 +149,25 @@ def test_grey_levels_that_overflow_are_an_error_before_any_work(estimator):
         fitted.transform(X)
     # ordinary large values (16-bit, Hounsfield units) are fine
     assert np.isfinite(fitted.transform(X / 1e307 * 65535.0)).all()
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">u1", ">f8", ">i2"])
+def test_images_come_back_in_native_byte_order(dtype):
+    X = np.arange(2 * 4 * 4).reshape(2, 4, 4).astype(dtype)
+    images = validate_images(_Probe(), X, reset=True)
+    assert images.dtype.isnative and images.dtype == np.dtype(dtype).newbyteorder("=")
+    np.testing.assert_array_equal(images, X)
+
+
+@pytest.mark.parametrize("discretisation", ["none", "fixed_bin_number", "fixed_bin_width"])
+def test_big_endian_uint16_gives_the_features_of_uint16(discretisation):
+    from skbreastcad.features import GLCMFeatures
+
+    X = np.random.default_rng(0).integers(0, 4096, (3, 16, 16)).astype(np.uint16)
+    glcm = GLCMFeatures(discretisation=discretisation, bin_width=64)
+    expected = glcm.fit_transform(X)
+    np.testing.assert_array_equal(glcm.fit_transform(X.astype(">u2")), expected)
+    # fitted on one byte order, transforming the other
+    np.testing.assert_array_equal(glcm.fit(X).transform(X.astype(">u2")), expected)
+    gabor = GaborFeatures(frequencies=(0.25,), n_orientations=2)
+    np.testing.assert_array_equal(gabor.fit_transform(X.astype(">u2")), gabor.fit_transform(X))

@@ -1,4 +1,4 @@
-"""Data loaders (mini-MIAS, CBIS-DDSM, image folders) and synthetic breast phantoms.
+"""Data loaders (mini-MIAS, CBIS-DDSM, Duke breast MRI, image folders) and synthetic breast phantoms.
 
 Every loader returns a :class:`sklearn.utils.Bunch` with ``images``
 ``(n, H, W)``, ``target``, ``groups`` (one id per patient, for grouped
@@ -7,6 +7,7 @@ cross-validation), ``metadata`` (a pandas DataFrame, one row per ROI),
 """
 
 from ._cbis_ddsm import load_cbis_ddsm
+from ._duke_mri import load_duke_mri
 from ._image_folder import load_image_folder
 from ._mias import load_mias, read_mias_info
 from ._phantoms import make_phantoms
@@ -14,6 +15,7 @@ from ._readers import read_image
 
 __all__ = [
     "load_cbis_ddsm",
+    "load_duke_mri",
     "load_image_folder",
     "load_mias",
     "make_phantoms",

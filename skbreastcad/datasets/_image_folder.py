@@ -2,17 +2,23 @@
 
 import os
 import re
+import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
+import numpy as np
+
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
-from ._readers import IMAGE_EXTENSIONS, read_image
-from ._roi import cut_roi, mask_box, roi_bunch
+from ._readers import IMAGE_EXTENSIONS, _is_dicom, read_image
+from ._roi import _user_stacklevel, cut_roi, mask_box, roi_bunch
 
 __all__ = ["load_image_folder"]
 
 # <name>_mask, <name>_mask2 and BUSI's <name>_mask_1
 _MASK = re.compile(r"^(?P<stem>.+)_mask(?:_?\d+)?$", re.IGNORECASE)
+# A crop past this many image sides is zero padding around a speck; far past it,
+# an allocation that fails (margin=1e9)
+_MAX_CROP_FACTOR = 4
 
 
 @validate_params(
@@ -40,6 +46,12 @@ def load_image_folder(
     non-zero pixels enlarged by ``margin`` (zero-padded past the image
     edge). An image without a mask gives one ROI: the whole image.
 
+    A colour mask marks its lesion where any channel is non-zero (a blue
+    value of 1, which grey conversion rounds to 0, counts); a mask with a
+    varying alpha channel marks it where alpha is non-zero. Each image
+    file is loaded once: the same file reached twice, through a symbolic
+    or hard link, is an error, since it would sit in two patient groups.
+
     Parameters
     ----------
     root : str or path-like
@@ -47,12 +59,15 @@ def load_image_folder(
     classes : sequence of str, default=None
         Class folders to load, in the order that defines the targets
         ``0, 1, ...``; ``None`` takes every subfolder, sorted by name.
+        Each is a path relative to ``root`` that stays inside it (no
+        absolute path, no ``..``).
     output_size : int or None, default=64
         Side of the returned ROIs (resampled with anti-aliasing). ``None``
         keeps the crops as they are, which must then share one size.
     margin : float, default=0.1
         Context added around a mask's bounding box on every side, as a
-        fraction of its longer side.
+        fraction of its longer side. A crop may be at most 4 times its
+        image's longer side (past that it is almost all padding).
     group_pattern : str, default=None
         Regular expression applied to each image path relative to ``root``
         whose first group is the patient id (e.g. ``r"(P_\\d+)"``), for
@@ -85,9 +100,13 @@ def load_image_folder(
     FileNotFoundError
         If ``root`` or a requested class folder is missing.
     ValueError
-        If an image or mask cannot be read (file named), a mask's size
-        differs from its image's (both files named), the images mix bit
-        depths, no image is found, ``classes`` names a folder twice, a
+        If an image or mask cannot be read or holds NaN or infinite
+        values (file named), one image file is reached twice through a
+        symbolic or hard link (both paths named), a mask's size differs
+        from its image's (both files named), a crop would exceed 4 times
+        its image's longer side (``margin`` too large), the images mix bit
+        depths, no image is found, ``classes`` names a folder twice or a
+        folder outside ``root``, a
         mask is empty with ``empty_mask="error"``, or ``group_pattern`` is
         not a regular expression, does not match an image path or
         captures an empty patient id (pattern and path named).
@@ -102,7 +121,10 @@ def load_image_folder(
         only the first in sorted order is loaded), folders that cannot be
         read, broken symbolic links and other non-regular files, folders
         reached a second time through a link, images lying in ``root``
-        outside any class folder, and classes that give no ROI.
+        outside any class folder, and classes that give no ROI. A
+        second warning names the masks whose lesion would look empty in
+        grey (held in the alpha channel, or in colour values that grey
+        conversion rounds to 0), read from the channel that holds it.
 
     See Also
     --------
@@ -130,39 +152,28 @@ def load_image_folder(
     classes = _class_folders(root, classes, skipped)
     pattern = _compile_group_pattern(group_pattern)
 
-    rois, records = [], []
-    group_ids, seen_folders = {}, {}
-    for label, name in enumerate(classes):
+    # every class is listed before any image is read: a file reached twice is an
+    # error before the loader has spent minutes reading the others
+    listed, seen_folders, seen_files = [], {}, {}
+    for name in classes:
+        images, masks = _pair_files(
+            root, _class_files(root, root / name, skipped, seen_folders), skipped
+        )
+        for path in images.values():
+            _check_not_seen(path, root, seen_files)
+        listed.append((images, masks))
+
+    rois, records, hidden = [], [], []
+    group_ids = {}
+    for label, (name, (images, masks)) in enumerate(zip(classes, listed, strict=True)):
         n_before = len(rois)
-        images, masks = {}, {}
-        for path in _class_files(root, root / name, skipped, seen_folders):
-            if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                skipped.append((_relative(path, root), "not an image file"))
-                continue
-            match = _MASK.match(path.stem)
-            if match:
-                key = (path.parent, match["stem"].lower())
-                masks.setdefault(key, []).append(path)
-            elif (path.parent, path.stem.lower()) in images:
-                # masks pair with images by name, so only one file per name can be used
-                kept = images[(path.parent, path.stem.lower())]
-                skipped.append(
-                    (_relative(path, root), f"same name as {kept.name}, which is loaded instead")
-                )
-            else:
-                images[(path.parent, path.stem.lower())] = path
-        for key in sorted(set(masks) - set(images)):
-            for mask_path in masks[key]:
-                skipped.append(
-                    (_relative(mask_path, root), "mask without an image of the same name")
-                )
         for key, path in sorted(images.items()):
             relative = _relative(path, root)
             group_key = relative if pattern is None else _group_key(pattern, relative)
             group = group_ids.setdefault(group_key, len(group_ids))
             image = read_image(path)
             for mask_path, crop, (row, col, side) in _rois_of_image(
-                image, path, sorted(masks.get(key, [])), margin, empty_mask, root, skipped
+                image, path, sorted(masks.get(key, [])), margin, empty_mask, root, skipped, hidden
             ):
                 roi, _ = cut_roi(image, row, col, side, output_size)
                 rois.append(roi)
@@ -185,6 +196,15 @@ def load_image_folder(
         if len(rois) == n_before:
             reason = f"class {name!r} (target {label}) gives no ROI: it is absent from the data"
             skipped.append((f"{name}{os.sep}", reason))
+    if hidden:
+        warnings.warn(
+            f"load_image_folder({str(root)!r}): {len(hidden)} mask(s) hold their lesion only in "
+            "the alpha channel or in colour values that conversion to grey rounds to 0, so they "
+            f"look empty in a grey viewer (e.g. {', '.join(hidden[:3])}); each was read from "
+            "the channel that holds its lesion.",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
     if not rois:
         raise ValueError(f"No image found under {root} in class folders {classes}.")
     import pandas as pd
@@ -206,6 +226,48 @@ def load_image_folder(
             f"output_size={output_size}, margin={margin}. Items left out: {len(skipped)}."
         ),
     )
+
+
+def _pair_files(root, files, skipped):
+    """``(images, masks)`` of one class: ``{(folder, stem): path}`` and ``{(folder, stem): [mask paths]}``."""
+    images, masks = {}, {}
+    for path in files:
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            skipped.append((_relative(path, root), "not an image file"))
+            continue
+        match = _MASK.match(path.stem)
+        if match:
+            key = (path.parent, match["stem"].lower())
+            masks.setdefault(key, []).append(path)
+        elif (path.parent, path.stem.lower()) in images:
+            # masks pair with images by name, so only one file per name can be used
+            kept = images[(path.parent, path.stem.lower())]
+            skipped.append(
+                (_relative(path, root), f"same name as {kept.name}, which is loaded instead")
+            )
+        else:
+            images[(path.parent, path.stem.lower())] = path
+    for key in sorted(set(masks) - set(images)):
+        for mask_path in masks[key]:
+            skipped.append((_relative(mask_path, root), "mask without an image of the same name"))
+    return images, masks
+
+
+def _check_not_seen(path, root, seen_files):
+    """Refuse an image file reached a second time, through a symbolic or hard link.
+
+    Loaded twice it would give two ROIs, in two patient groups (and maybe two
+    classes): the same image on both sides of a cross-validation split.
+    """
+    status = path.stat()
+    key = (status.st_dev, status.st_ino)
+    first = seen_files.setdefault(key, path)
+    if first is not path:
+        raise ValueError(
+            f"{_relative(first, root)} and {_relative(path, root)} are the same file (reached "
+            "through a symbolic or hard link): loaded twice, it would sit in two patient groups "
+            "and leak across cross-validation folds. Remove one of the links."
+        )
 
 
 def _relative(path, root):
@@ -233,6 +295,14 @@ def _class_folders(root, classes, skipped):
             raise ValueError(f"{root} has no class subfolders (expected root/<class>/<image>).")
         return classes
     classes = [str(c) for c in classes]
+    for name in classes:
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts:
+            # root / "/abs" is "/abs", and "../x" climbs out: the data would come from elsewhere
+            raise ValueError(
+                f"classes must name subfolders of {root}; {name!r} "
+                f"{'is the root itself' if not parts else 'leads outside it'}."
+            )
     repeated = sorted({c for c in classes if classes.count(c) > 1})
     if repeated:
         # each listing would load the same images again under another target
@@ -314,22 +384,32 @@ def _group_key(pattern, relative):
     return key
 
 
-def _rois_of_image(image, path, mask_paths, margin, empty_mask, root, skipped):
+def _rois_of_image(image, path, mask_paths, margin, empty_mask, root, skipped, hidden):
     """``(mask_path, crop, (center_row, center_col, side))`` of each ROI of one image.
 
     One per non-empty mask; the whole image when it has no mask or, with
     ``empty_mask="whole_image"``, when every mask is empty (the image then
-    shows no lesion, as BUSI's normal images).
+    shows no lesion, as BUSI's normal images). Masks whose lesion would look
+    empty in grey are named in ``hidden``.
     """
     boxes, empty = [], []
     for mask_path in mask_paths:
-        mask = read_image(mask_path)
+        mask, looks_empty = _read_mask(mask_path)
         if mask.shape != image.shape:
             raise ValueError(
                 f"Mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} pixels but its image {path} is "
                 f"{image.shape[1]}x{image.shape[0]}."
             )
-        box = mask_box(mask > 0, margin)
+        if looks_empty:
+            hidden.append(_relative(mask_path, root))
+        box = mask_box(mask, margin)
+        if box is not None and box[2] > _MAX_CROP_FACTOR * max(image.shape):
+            # checked before the crop is allocated: margin=1e9 would ask for petabytes
+            raise ValueError(
+                f"margin={margin!r} gives a {box[2]}-pixel crop around mask {mask_path}, more than "
+                f"{_MAX_CROP_FACTOR} times its image's longer side ({max(image.shape)} px). margin is "
+                "a fraction of the mask's longer side: 0.1 adds 10 % on every side."
+            )
         if box is not None:
             boxes.append((mask_path, "mask", box))
         elif empty_mask == "error":
@@ -358,3 +438,32 @@ def _rois_of_image(image, path, mask_paths, margin, empty_mask, root, skipped):
         for m in empty
     ]
     return []
+
+
+def _read_mask(path):
+    """The lesion pixels of a mask file, and whether they would look empty once made grey.
+
+    A colour mask marks its lesion wherever any channel is non-zero: the
+    grey conversion rounds a blue value of 1 to 0. A mask with a varying
+    alpha channel marks it where alpha is non-zero (a lesion drawn on a
+    transparent layer; its colour may be anything, even black). Other masks
+    are read as images (:func:`read_image`), non-zero meaning lesion.
+    """
+    grey = read_image(path) > 0
+    if _is_dicom(path):
+        return grey, False
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        if im.mode not in ("RGB", "RGBA", "LA"):
+            return grey, False
+        channels = np.asarray(im)
+    alpha = channels[..., -1] if im.mode in ("RGBA", "LA") else None
+    if alpha is not None and alpha.min() != alpha.max():
+        lesion = alpha > 0
+    else:
+        colour = channels if alpha is None else channels[..., :-1]
+        lesion = (colour > 0).any(axis=-1)
+    return lesion, bool(lesion.any()) and not grey.any()

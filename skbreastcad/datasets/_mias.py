@@ -52,14 +52,16 @@ class _InfoError(ValueError):
         super().__init__(f"{path}, line {line}: {message}")
 
 
+# ASCII digits only: float() also takes "5_35" (535), "1e2", "nan" and other scripts' digits
+_NUMBER = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
+
+
 def _parse_number(text, path, line, name):
-    try:
-        value = float(text)
-    except ValueError:
-        raise _InfoError(path, line, f"{name} {text!r} is not a number.") from None
-    if not math.isfinite(value):
-        raise _InfoError(path, line, f"{name} {text!r} is not finite.")
-    return value
+    if not _NUMBER.match(text):
+        raise _InfoError(
+            path, line, f"{name} {text!r} is not a number (digits, with an optional decimal point)."
+        )
+    return float(text)
 
 
 def _parse_row(tokens, path, line):
@@ -142,7 +144,9 @@ def read_mias_info(path):
     """Parse the mini-MIAS ``Info.txt`` into one row per film or abnormality.
 
     The header (everything before the first ``mdbNNN`` row) and the footer
-    are skipped. A film with several abnormalities has several rows.
+    are skipped. A film with several abnormalities has several rows. The
+    file may be ASCII/Latin-1, UTF-8 or UTF-16 text; byte-order marks are
+    ignored.
     Every row is checked; a malformed or inconsistent one is an error that
     names the file and the line.
 
@@ -166,11 +170,15 @@ def read_mias_info(path):
     FileNotFoundError
         If the file does not exist.
     ValueError
-        For a malformed row (unknown code, partial or non-numeric
-        coordinates, coordinates outside the 1024x1024 matrix, non-positive
-        radius, severity on a NORM film or missing on an abnormal one), an
-        exact duplicate row, rows of one film that disagree on the tissue
-        type or mix NORM with abnormalities, or a file without rows.
+        For a malformed row (unknown code, partial coordinates or ones
+        that are not plain decimal numbers, coordinates outside the
+        1024x1024 matrix, non-positive radius, severity on a NORM film or
+        missing on an abnormal one), an exact duplicate row, one lesion
+        listed as benign and as malignant (same film and centre, or same
+        film and class without coordinates: the film and both lines are
+        named), rows of one film that disagree on the tissue type or mix
+        NORM with abnormalities, text in an encoding other than
+        ASCII/Latin-1, UTF-8 or UTF-16, or a file without rows.
 
     See Also
     --------
@@ -190,11 +198,14 @@ def read_mias_info(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mini-MIAS description file not found: {path}")
-    text = path.read_bytes().decode("latin-1")
+    text = _decode_info(path)
     lines = [(k, line.split()) for k, line in enumerate(text.splitlines(), start=1)]
     data = [k for k, tokens in lines if tokens and tokens[0].lower().startswith("mdb")]
     if not data:
-        raise ValueError(f"{path}: no film rows ({_ROW_FORM}) found.")
+        raise ValueError(
+            f"{path}: no film rows ({_ROW_FORM}) found. It is read as ASCII/Latin-1, UTF-8 or "
+            "UTF-16 text (with or without a byte-order mark)."
+        )
     rows = []
     for k, tokens in lines[data[0] - 1 : data[-1]]:
         if not tokens:
@@ -205,6 +216,7 @@ def read_mias_info(path):
 
     seen = {}
     by_reference = {}
+    lesions = {}
     for row in rows:
         key = (
             row["reference"],
@@ -218,6 +230,7 @@ def read_mias_info(path):
         if key in seen:
             raise _InfoError(path, row["line"], f"duplicate of line {seen[key]}.")
         seen[key] = row["line"]
+        _check_agrees(row, lesions, path)
         first = by_reference.setdefault(row["reference"], row)
         if first is row:
             continue
@@ -240,6 +253,70 @@ def read_mias_info(path):
     for column in ("x", "y", "radius"):
         info[column] = info[column].astype(float)
     return info
+
+
+def _check_agrees(row, lesions, path):
+    """Refuse one lesion listed twice with opposite severities.
+
+    Both rows would give the same ROI, once labelled benign and once
+    malignant. A lesion is its film and centre; a lesion without
+    coordinates, its film and abnormality class.
+    """
+    if row["severity"] is None:
+        return
+    if math.isnan(row["x"]):
+        key = (row["reference"], row["abnormality"])
+    else:
+        key = (row["reference"], row["x"], row["y"])
+    first = lesions.setdefault(key, row)
+    if first["severity"] != row["severity"]:
+        where = (
+            f"without coordinates, as {row['abnormality']}"
+            if math.isnan(row["x"])
+            else f"at x={row['x']:g}, y={row['y']:g}"
+        )
+        raise _InfoError(
+            path,
+            row["line"],
+            f"{row['reference']} lists one lesion {where} as {SEVERITIES[row['severity']]} "
+            f"({row['severity']}) here but as {SEVERITIES[first['severity']]} "
+            f"({first['severity']}) on line {first['line']}: the two rows would give one ROI "
+            "with both labels.",
+        )
+
+
+# UTF-16 text starts with its byte-order mark; without one, NUL bytes give it away
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _decode_info(path):
+    """The text of ``Info.txt``: Latin-1 (ASCII in practice), UTF-8 or UTF-16.
+
+    Byte-order marks are dropped wherever they are (a file pasted together
+    from two may carry one in the middle): left in place, the one before the
+    first row would hide that row's ``mdbNNN``.
+    """
+    raw = path.read_bytes()
+    if raw.startswith(_UTF16_BOMS) or b"\x00" in raw:
+        if raw.startswith(_UTF16_BOMS):
+            encoding = "utf-16"
+        else:
+            # ASCII text in UTF-16 has its NULs in the high bytes: odd offsets for little-endian
+            encoding = "utf-16-le" if raw[1::2].count(0) >= raw[::2].count(0) else "utf-16-be"
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"{path} holds NUL bytes but is not UTF-16 text ({exc}); save it as ASCII or "
+                "UTF-8 text."
+            ) from None
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            # Latin-1 decodes any byte (a header in an old code page)
+            text = raw.replace(b"\xef\xbb\xbf", b"").decode("latin-1")
+    return text.replace("\ufeff", "")
 
 
 def _find_info(data_home):

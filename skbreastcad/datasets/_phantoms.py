@@ -5,7 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ..utils._sklearn_compat import Interval, StrOptions, validate_params
+from ..utils._sklearn_compat import Interval, InvalidParameterError, StrOptions, validate_params
 
 __all__ = ["make_phantoms"]
 
@@ -141,7 +141,8 @@ def make_phantoms(
         invisible (drawn as faint enhancing foci) and Rician noise.
     imbalance_ratio : float, default=4.0
         Non-tumour ROIs per tumour ROI (the study's 1:4). The number of
-        positives is ``round(n_samples / (1 + imbalance_ratio))``.
+        positives is ``round(n_samples / (1 + imbalance_ratio))``; it must
+        leave both classes at least one ROI.
     lesion_types : sequence of str, default=("circumscribed", "spiculated", "calcification")
         Lesion kinds drawn (uniformly) for the positive ROIs.
     contrast : float, default=1.0
@@ -162,6 +163,13 @@ def make_phantoms(
     groups : ndarray of int, shape (n_samples,)
         Patient ids, only when ``return_groups=True``.
 
+    Raises
+    ------
+    ValueError
+        If a parameter is invalid (a bool where an int is expected
+        included), or ``n_samples`` and ``imbalance_ratio`` leave one class
+        without any ROI (``make_phantoms(2)`` gives no tumour).
+
     See Also
     --------
     load_mias : Real ROIs cut from the mini-MIAS mammograms.
@@ -179,6 +187,16 @@ def make_phantoms(
     >>> X.shape, X.dtype, int(y.sum())
     ((50, 32, 32), dtype('uint8'), 10)
     """
+    for name, value in (
+        ("n_samples", n_samples),
+        ("image_size", image_size),
+        ("n_patients", n_patients),
+    ):
+        if isinstance(value, (bool, np.bool_)):
+            # bool is an Integral to the constraint: True would pass as 1
+            raise InvalidParameterError(
+                f"The {name!r} parameter of make_phantoms must be an int; got {value!r}."
+            )
     unknown = sorted(set(lesion_types) - set(LESION_TYPES))
     if unknown or not lesion_types:
         raise ValueError(
@@ -187,6 +205,13 @@ def make_phantoms(
     rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     size = int(image_size)
     n_pos = int(round(n_samples / (1.0 + imbalance_ratio)))
+    if n_pos in (0, n_samples):
+        raise ValueError(
+            f"make_phantoms(n_samples={n_samples}, imbalance_ratio={imbalance_ratio}) gives "
+            f"{'no tumour' if n_pos == 0 else 'no non-tumour'} ROI (round(n_samples / (1 + "
+            f"imbalance_ratio)) = {n_pos} tumours): a single class. Raise n_samples or bring "
+            "imbalance_ratio closer to 1."
+        )
     y = np.zeros(n_samples, dtype=int)
     y[:n_pos] = 1
     rng.shuffle(y)

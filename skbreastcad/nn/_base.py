@@ -17,6 +17,7 @@ from ._input import (
     to_unit_tensor,
     unit_scaling,
     validate_input_size,
+    warn_far_from_unit_range,
 )
 from ._state import TorchStateMixin
 from ._weights import check_weights
@@ -78,6 +79,7 @@ class BaseDeepEstimator(TorchStateMixin):
     def _record_input_scaling(self, images):
         """Remember how ``fit``'s images map to [0, 1]; prediction must map alike."""
         check_unit_range(images, self.value_range)
+        warn_far_from_unit_range(images, self.value_range)
         self._input_scaling = (images.dtype.str, unit_scaling(images.dtype, self.value_range))
 
     def _check_input_scaling(self, images):
@@ -183,6 +185,7 @@ class BaseDeepEstimator(TorchStateMixin):
 
         self._check_input_scaling(images)
         check_unit_range(images, self.value_range)
+        warn_far_from_unit_range(images, self.value_range)
         batches = fixed_size_batches(images, self.batch_size, pad=pad)
         if desc is not None and self.verbose and len(images) > self.batch_size:
             from tqdm.auto import tqdm

@@ -1,5 +1,8 @@
 """From grey levels to network inputs: value ranges, unit tensors, sizes and fixed-size batches."""
 
+import os
+import sys
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -10,6 +13,7 @@ __all__ = [
     "to_unit_tensor",
     "unit_scaling",
     "validate_input_size",
+    "warn_far_from_unit_range",
 ]
 
 
@@ -32,6 +36,12 @@ def check_value_range(value_range):
 # Unit values past this magnitude overflow float32 activations within a few
 # layers, and mean that value_range does not describe the data.
 MAX_UNIT_MAGNITUDE = 1e6
+# Float images are taken as [0, 1] under value_range="dtype"; grey levels this far
+# past it (0..255 kept as float, or z-scores) mean the convention was missed.
+_FLOAT_UNIT_LIMITS = (-1.0, 2.0)
+# Larger sides are a typo (100000) rather than a film: each image would be
+# resampled to gigabytes before the network even runs.
+MAX_INPUT_SIZE = 8192
 
 
 def unit_scaling(dtype, value_range):
@@ -85,6 +95,40 @@ def check_unit_range(images, value_range, name="X"):
         )
 
 
+def warn_far_from_unit_range(images, value_range, name="X"):
+    """Warn when ``value_range="dtype"`` takes float images far outside [0, 1] as unit values.
+
+    The deep estimators' networks are trained or defined on [0, 1]; float
+    images holding 0..255 (or z-scores) were taken as such without a word.
+    """
+    if value_range != "dtype" or images.dtype.kind != "f" or images.size == 0:
+        return
+    lo, hi = (float(v) for v in (images.min(), images.max()))
+    if lo < _FLOAT_UNIT_LIMITS[0] or hi > _FLOAT_UNIT_LIMITS[1]:
+        warnings.warn(
+            f"{name} holds float grey levels from {lo:.4g} to {hi:.4g}, but value_range="
+            "'dtype' takes float images as [0, 1]: the network sees them far outside "
+            "the range it was trained or defined on. Set value_range=(low, high) to the "
+            "data's grey-level range (e.g. (0, 255)), or rescale the images to [0, 1].",
+            UserWarning,
+            stacklevel=_caller_stacklevel(),
+        )
+
+
+def _caller_stacklevel():
+    """The stack level of the first frame outside skbreastcad and scikit-learn's wrappers."""
+    import sklearn
+
+    ours = (
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+        os.path.dirname(os.path.abspath(sklearn.__file__)) + os.sep,
+    )
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(ours):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def to_unit_tensor(images, value_range, device=None):
     """(n, H, W) array -> float32 tensor (n, 1, H, W) on ``device`` in [0, 1] units."""
     import torch
@@ -127,6 +171,12 @@ def validate_input_size(input_size, spec, image_shape):
     -------
     size : tuple of (int, int) or None
         None when images keep their own size.
+
+    Raises
+    ------
+    ValueError
+        If ``input_size`` is malformed, smaller than the backbone needs, or
+        larger than ``MAX_INPUT_SIZE`` pixels per side.
     """
     if input_size is None:
         size = spec.input_size
@@ -142,6 +192,15 @@ def validate_input_size(input_size, spec, image_shape):
         raise ValueError(
             "input_size must be None, 'native', a positive int or a pair (height, width) "
             f"of positive ints; got {input_size!r}."
+        )
+    if size is not None and max(size) > MAX_INPUT_SIZE:
+        # refused before any resampling allocates size[0] x size[1] floats per image
+        gigabytes = 3 * 4 * size[0] * size[1] / 1e9
+        raise ValueError(
+            f"input_size {size[0]}x{size[1]} exceeds the limit of {MAX_INPUT_SIZE} pixels per "
+            f"side: every image would be resampled to {gigabytes:.3g} GB (three float32 "
+            "channels) before the network runs. Use a smaller input_size, or 'native' to keep "
+            "the images' own size."
         )
     effective = size if size is not None else tuple(image_shape)
     if min(effective) < spec.min_input_size:

@@ -114,7 +114,8 @@ def validate_images(estimator, X, *, reset, dtype="numeric", image_shape=None):
     Returns
     -------
     images : ndarray of shape (n_samples, height, width)
-        The validated batch, as images.
+        The validated batch, as images, in the machine's byte order
+        (big-endian ``>u2`` becomes ``uint16``).
 
     Examples
     --------
@@ -170,6 +171,10 @@ def validate_images(estimator, X, *, reset, dtype="numeric", image_shape=None):
         )
 
     flat = validate_data(estimator, flat, reset=reset, dtype=dtype)
+    if not flat.dtype.isnative:
+        # big-endian uint16 (FITS, some TIFF and DICOM readers) holds the same grey levels
+        # as uint16, but compares unequal to it: checks by dtype would refuse or misread it
+        flat = flat.astype(flat.dtype.newbyteorder("="))
     if ndim == 3:
         shape = (height, width)
     else:
