@@ -5,7 +5,7 @@ after a warm-up (model build and weight loading included on every side):
 
 - *one pass*: ``CNNLayerFeatures`` of the deepest probed layer (the forward pass
   stops there), i.e. the least any probe of these layers can cost;
-- *probe*: :func:`skbreastcad.experiments.layer_features` of all probed layers;
+- *probe*: :func:`skbreastcad.features.layer_features` of all probed layers;
 - *separate*: one ``CNNLayerFeatures`` run per layer, as a hand-built grid does.
 
 The goal is ``probe / one pass <= 1.5``; ``separate / probe`` is the saving.
@@ -21,8 +21,7 @@ import time
 
 import numpy as np
 
-from skbreastcad.experiments import layer_features
-from skbreastcad.features import CNNLayerFeatures
+from skbreastcad.features import CNNLayerFeatures, layer_features
 from skbreastcad.nn import VGG16_STUDY_LAYERS
 
 

@@ -39,9 +39,9 @@ from skbreastcad.experiments import (
     compare_transfer,
     make_feature_set,
     probe_layers,
-    weights_status,
 )
 from skbreastcad.models import SourceData
+from skbreastcad.nn import weights_status
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("SKBREASTCAD_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -142,12 +142,10 @@ def main(argv=None):
     }
     deep = {
         "max_epochs": epochs,
-        "source_max_epochs": epochs,
         "batch_size": 32,
         "lr": 1e-3,
-        "source_lr": 1e-3,
         "freeze_depth": freeze,
-        "source_freeze_depth": freeze,
+        "source_params": {"max_epochs": epochs, "lr": 1e-3, "freeze_depth": freeze},
     }
     reports, claims = {}, []
 

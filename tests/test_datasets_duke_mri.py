@@ -277,7 +277,7 @@ def test_study_pipelines_run_on_the_real_exam(duke):
         source_data=source,
         weights=None,
         max_epochs=1,
-        source_max_epochs=1,
+        source_params={"max_epochs": 1},
         batch_size=16,
         random_state=0,
         device="cpu",

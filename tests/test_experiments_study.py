@@ -11,14 +11,19 @@ from skbreastcad.experiments import (
     compare_backbones,
     compare_feature_sets,
     compare_transfer,
-    layer_features,
     probe_layers,
 )
-from skbreastcad.features import CNNLayerFeatures
+from skbreastcad.features import CNNLayerFeatures, layer_features
 from skbreastcad.models import TwoStageTransferClassifier
 
 FAST = {"cv": 3, "n_boot": 200}
-TINY = {"max_epochs": 2, "source_max_epochs": 2, "batch_size": 16}
+TINY = {"max_epochs": 2, "source_params": {"max_epochs": 2}, "batch_size": 16}
+
+# skbreastcad/cli.py (being moved to skbreastcad/_cli/) still imports the deprecated
+# skbreastcad.experiments.weights_status; drop this once it imports skbreastcad.nn's
+CLI_OLD_NAMES = pytest.mark.filterwarnings(
+    "ignore:skbreastcad.experiments.weights_status is deprecated:FutureWarning"
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +82,7 @@ def test_fine_tuned_classifier_is_a_row_of_the_feature_table(data):
         device="cpu",
         random_state=0,
         validation_fraction=None,
-        **{k: v for k, v in TINY.items() if k != "source_max_epochs"},
+        **{k: v for k, v in TINY.items() if k != "source_params"},
     )
     from skbreastcad.experiments import make_feature_set
 
@@ -199,8 +204,9 @@ def test_cli_one_class_and_too_few_patients(tmp_path, capsys):
     assert "3 patients (groups), fewer than the 4 folds" in capsys.readouterr().err
 
 
+@CLI_OLD_NAMES
 def test_cli_missing_weights_name_the_file(capsys):
-    from skbreastcad.experiments import weights_status
+    from skbreastcad.nn import weights_status
 
     available, detail = weights_status("vgg16")
     if available:
@@ -210,6 +216,7 @@ def test_cli_missing_weights_name_the_file(capsys):
     assert err.count("\n") == 0 and "vgg16-397923af.pth" in err and "download" in err
 
 
+@CLI_OLD_NAMES
 def test_cli_lists(capsys):
     assert main(["backbones"]) == 0
     out = capsys.readouterr().out

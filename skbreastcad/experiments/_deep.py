@@ -4,80 +4,23 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
+import warnings
 from pathlib import Path
-
-from skorch.callbacks import Callback
 
 from ..evaluation import DEFAULT_METRICS
 from ..utils._docstrings import substitute_docs
 from ._common import EXPERIMENT_PARAMETERS
 
-__all__ = ["HistoryRecorder", "compare_ablations", "compare_backbones", "compare_transfer"]
+__all__ = ["compare_ablations", "compare_backbones", "compare_transfer"]
 
 TRANSFERS = ("none", "imagenet", "two_stage")
 
-
-class HistoryRecorder(Callback):
-    """Write each training stage's history to a folder, for learning curves.
-
-    A skorch callback for :class:`~skbreastcad.models.TwoStageTransferClassifier`
-    (``callbacks=[HistoryRecorder(folder, label)]``). The estimators fitted
-    inside a cross-validation are thrown away after scoring; this keeps their
-    training histories, one JSON file per fit and stage, also from worker
-    processes that share the folder.
-
-    Parameters
-    ----------
-    folder : str or path-like
-        Folder the JSON files are written to; created when missing.
-    label : str
-        The candidate the histories belong to.
-
-    Examples
-    --------
-    >>> import json
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from types import SimpleNamespace
-    >>> net = SimpleNamespace(stage=2, history=[{"epoch": 1, "train_loss": 0.7, "valid_loss": 0.6}])
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     HistoryRecorder(folder, "tiny_cnn / none").on_train_end(net)
-    ...     record = json.loads(next(Path(folder).glob("*.json")).read_text())
-    >>> record["candidate"], record["stage"], record["history"][0]["train_loss"]
-    ('tiny_cnn / none', 2, 0.7)
-    """
-
-    def __init__(self, folder, label):
-        self.folder = folder
-        self.label = label
-
-    def on_train_end(self, net, **kwargs):
-        """Write ``net.history`` (epochs, losses) as JSON.
-
-        Parameters
-        ----------
-        net : skorch.NeuralNet
-            The network whose training ended; its ``stage`` attribute (2 when
-            missing) tells the training stage.
-        **kwargs : dict
-            Other arguments skorch passes to callbacks; unused.
-        """
-        rows = [
-            {
-                "epoch": h.get("epoch"),
-                "train_loss": h.get("train_loss"),
-                "valid_loss": h.get("valid_loss"),
-            }
-            for h in net.history
-        ]
-        record = {"candidate": self.label, "stage": int(getattr(net, "stage", 2)), "history": rows}
-        folder = Path(self.folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        name = folder / f"{uuid.uuid4().hex}.json"
-        tmp = name.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, name)
+# deprecated TwoStageTransferClassifier parameter -> its source_params key
+_OLD_SOURCE_PARAMS = {
+    "source_lr": "lr",
+    "source_max_epochs": "max_epochs",
+    "source_freeze_depth": "freeze_depth",
+}
 
 
 def read_histories(folder, candidates):
@@ -133,14 +76,24 @@ def _fine_tuner(
 
     params = {
         "max_epochs": 5,
-        "source_max_epochs": 5,
         "batch_size": 32,
         "lr": 1e-3,
-        "source_lr": 1e-3,
         "balance": "oversample",
         "augment": "default",
         **(deep_params or {}),
     }
+    # deep_params' source_params change the experiment's stage-1 defaults key by key
+    source = {"max_epochs": 5, "lr": 1e-3, **(params.pop("source_params", None) or {})}
+    for old, key in _OLD_SOURCE_PARAMS.items():
+        if old in params:
+            warnings.warn(
+                f"deep_params[{old!r}] is deprecated since 0.1 and will be removed in 0.2: use "
+                f"deep_params={{'source_params': {{{key!r}: ...}}}} instead.",
+                FutureWarning,
+                stacklevel=3,
+            )
+            source[key] = params.pop(old)
+    params["source_params"] = source
     return TwoStageTransferClassifier(
         backbone,
         transfer=transfer,
@@ -231,7 +184,9 @@ def compare_backbones(
         Of the feature rows; logistic regression by default.
     deep_params : dict, default=None
         Extra :class:`~skbreastcad.models.TwoStageTransferClassifier`
-        parameters (``max_epochs``, ``lr``, ``batch_size``...).
+        parameters (``max_epochs``, ``lr``, ``batch_size``...); the keys of its
+        ``source_params`` replace those of the experiments' stage-1 defaults
+        (``{"max_epochs": 5, "lr": 1e-3}``) one by one.
     memory : str, path-like, joblib.Memory or None, default=None
         Unused by the frozen feature rows (kept for a uniform signature).
     {device}
@@ -264,7 +219,8 @@ def compare_backbones(
     ['tiny_cnn features']
     """
     from ..features import CNNLayerFeatures
-    from ._common import check_experiment_data, resolve_backbone, run_candidates
+    from ..nn import resolve_backbone
+    from ._common import check_experiment_data, run_candidates
 
     X, y, groups = check_experiment_data(X, y, groups, cv)
     per_backbone = modes if isinstance(modes, dict) else dict.fromkeys(backbones, modes)
@@ -363,7 +319,8 @@ def compare_transfer(
     transfers : sequence of {"none", "imagenet", "two_stage"}, default=("none", "imagenet", "two_stage")
         The transfers to compare for every backbone.
     source_data : SourceData or (X_source, y_source), default=None
-        Stage-1 data of the two-stage rows (required by them).
+        Stage-1 data of the two-stage rows (required by them); a pair is
+        wrapped in a :class:`~skbreastcad.models.SourceData` here.
     {groups}
     weights : {"imagenet"}, path or None, default="imagenet"
         As for :func:`compare_backbones`.
@@ -402,8 +359,9 @@ def compare_transfer(
     >>> report.curves.columns.tolist()  # doctest: +SKIP
     ['candidate', 'stage', 'fit', 'epoch', 'train_loss', 'valid_loss']
     """
-    from ..models import SourceData
-    from ._common import check_experiment_data, resolve_backbone, run_candidates
+    from ..models import HistoryRecorder, SourceData
+    from ..nn import resolve_backbone
+    from ._common import check_experiment_data, run_candidates
 
     X, y, groups = check_experiment_data(X, y, groups, cv)
     bad = [t for t in transfers if t not in TRANSFERS]

@@ -1,7 +1,9 @@
 """Image features of grayscale ROIs: Gabor, GLCM and Haar-like textures, and CNN layers.
 
-:class:`CNNLayerFeatures` is imported on first access, so that the texture
-features can be used without loading the deep-learning stack.
+:class:`CNNLayerFeatures` (one layer, as a transformer) and
+:func:`layer_features` (several layers from one forward pass) are imported on
+first access, so that the texture features can be used without loading the
+deep-learning stack.
 """
 
 from ._gabor import GaborFeatures
@@ -15,14 +17,15 @@ __all__ = [
     "GaborFeatures",
     "HAAR_FEATURE_TYPES",
     "HaarFeatures",
+    "layer_features",
 ]
 
 
 def __getattr__(name):
-    if name == "CNNLayerFeatures":
-        from ._cnn import CNNLayerFeatures
+    if name in ("CNNLayerFeatures", "layer_features"):
+        from . import _cnn
 
-        return CNNLayerFeatures
+        return getattr(_cnn, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -1,6 +1,10 @@
-"""Pooled activations of one layer of a pretrained CNN, as image features."""
+"""Pooled activations of layers of a pretrained CNN, as image features: one layer as a
+transformer (:class:`CNNLayerFeatures`), several from one pass (:func:`layer_features`)."""
 
 import difflib
+import os
+
+import numpy as np
 
 from ..nn import list_layers
 from ..nn._base import BaseDeepEstimator
@@ -9,7 +13,7 @@ from ..utils._docstrings import substitute_docs
 from ..utils._sklearn_compat import StrOptions
 from ._base import BaseImageTransformer
 
-__all__ = ["CNNLayerFeatures"]
+__all__ = ["CNNLayerFeatures", "layer_features"]
 
 
 class _StopForward(Exception):
@@ -293,3 +297,196 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _layer_features(
+    X,
+    backbone,
+    layers,
+    weights,
+    pooling,
+    input_size,
+    value_range,
+    batch_size,
+    random_state,
+    device,
+    verbose,
+):
+    import torch
+
+    est = CNNLayerFeatures(
+        backbone,
+        layer=None,
+        pooling=pooling,
+        weights=weights,
+        input_size=input_size,
+        value_range=value_range,
+        batch_size=batch_size,
+        device=device,
+        random_state=random_state,
+        verbose=verbose,
+    ).fit(X[:1])
+    model, dev, amp = est._inference_setup()
+    modules = {name: model.backbone.get_submodule(name) for name in layers}
+    captured = {}
+    calls = dict.fromkeys(layers, 0)
+
+    def make_hook(name):
+        def hook(module, args, output):
+            calls[name] += 1
+            captured[name] = output
+            if len(captured) == len(layers):
+                raise _StopForward
+
+        return hook
+
+    handles = [m.register_forward_hook(make_hook(n)) for n, m in modules.items()]
+    widths = {}
+
+    def forward(net, x):
+        captured.clear()
+        try:
+            net(x)
+        except _StopForward:
+            pass
+        missing = [n for n in layers if n not in captured]
+        if missing:
+            raise RuntimeError(
+                f"Layers {missing} were not run by the forward pass of {backbone!r}."
+            )
+        parts = []
+        for name in layers:
+            pooled = _pool(captured[name], pooling)
+            widths[name] = pooled.shape[1]
+            parts.append(pooled.float())
+        return torch.cat(parts, dim=1)
+
+    try:
+        # a module that runs several times per pass (a ResNet block's shared ReLU) has no single
+        # activation: refuse it, as CNNLayerFeatures does, from one image
+        with torch.inference_mode():
+            try:
+                model(to_unit_tensor(X[:1], value_range, dev))
+            except _StopForward:
+                pass
+        repeated = [n for n, c in calls.items() if c > 1]
+        if repeated:
+            raise ValueError(
+                f"Layers {repeated} of backbone {backbone!r} run several times in one forward pass "
+                "(a module its parent reuses), so they have no single activation; probe their parents."
+            )
+        out = est._batched_inference(model, X, dev, amp, forward, desc="layer features")
+    finally:
+        for h in handles:
+            h.remove()
+    result, start = {}, 0
+    for name in layers:
+        result[name] = out[:, start : start + widths[name]]
+        start += widths[name]
+    return result
+
+
+@substitute_docs()
+def layer_features(
+    X,
+    backbone,
+    layers,
+    *,
+    weights="imagenet",
+    pooling="avg",
+    input_size=None,
+    value_range="dtype",
+    batch_size=32,
+    device="auto",
+    random_state=None,
+    memory=None,
+    verbose=0,
+):
+    """Pooled activations of several layers of a backbone, from one forward pass per batch.
+
+    Hooks on every requested layer capture their outputs during the same pass;
+    the pass stops after the last of them has run. Each layer's features equal
+    those of :class:`~skbreastcad.features.CNNLayerFeatures` with that ``layer``
+    and the same settings, for about the cost of the deepest layer alone.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, height, width)
+        Images.
+    backbone : str
+        See :func:`skbreastcad.nn.list_backbones`.
+    layers : sequence of str
+        Names from :func:`skbreastcad.nn.list_layers`.
+    weights : {"imagenet"}, str, path-like or None, default="imagenet"
+        ``"imagenet"`` loads the weight set through the torch hub cache, a path
+        loads a local checkpoint, None keeps a random initialisation (seeded
+        by ``random_state``); as for :class:`~skbreastcad.features.CNNLayerFeatures`.
+    pooling : {"avg", "max", "avgmax", "flatten"}, default="avg"
+        How a spatial activation map becomes a vector; as for
+        :class:`~skbreastcad.features.CNNLayerFeatures`.
+    input_size : int, (int, int), "native" or None, default=None
+        Size the images are resized to; None uses the backbone's pretraining
+        size, "native" keeps the images' size.
+    value_range : "dtype" or (float, float), default="dtype"
+        Grey levels mapped to [0, 1] before normalisation; as for
+        :class:`~skbreastcad.features.CNNLayerFeatures`.
+    batch_size : int, default=32
+        Images per forward pass.
+    {device}
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random initialisation when ``weights=None``.
+    memory : str, path-like, joblib.Memory or None, default=None
+        Caches the result keyed on the images, the backbone, its settings and the
+        layers, as scikit-learn's ``Pipeline(memory=...)`` does (a folder shared by
+        processes). ``device`` and ``verbose`` are not part of the key.
+    verbose : int, default=0
+        Show a progress bar over batches when positive.
+
+    Returns
+    -------
+    features : dict of str to ndarray of shape (n_samples, n_features)
+        One entry per layer, in the order given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbreastcad.features import layer_features
+    >>> X = np.random.default_rng(0).integers(0, 256, (3, 16, 16), dtype=np.uint8)
+    >>> feats = layer_features(X, "tiny_cnn", ["relu1", "relu2"], weights=None, random_state=0)
+    >>> {name: f.shape for name, f in feats.items()}
+    {'relu1': (3, 8), 'relu2': (3, 16)}
+    """
+    from sklearn.utils.validation import check_memory
+
+    X = np.asarray(X)
+    if X.ndim != 3 or len(X) == 0:
+        raise ValueError(
+            f"X must be a non-empty batch of images (n, height, width); got shape {X.shape}."
+        )
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("layers is empty: name at least one layer.")
+    valid = list_layers(backbone)
+    for name in layers:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ValueError(f"Unknown layer {name!r} for backbone {backbone!r}.{hint}")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layers names a layer twice: {list(layers)}.")
+    if isinstance(memory, os.PathLike):
+        memory = os.fspath(memory)
+    cached = check_memory(memory).cache(_layer_features, ignore=["device", "verbose"])
+    return cached(
+        X,
+        backbone,
+        layers,
+        weights,
+        pooling,
+        input_size,
+        value_range,
+        batch_size,
+        random_state,
+        device,
+        verbose,
+    )

@@ -1,30 +1,24 @@
-"""The skorch callbacks of each training stage of :class:`TwoStageTransferClassifier`."""
+"""Every skorch callback of the package: those of each training stage of
+:class:`TwoStageTransferClassifier`, and :class:`HistoryRecorder` for learning curves."""
 
+import json
 import os
+import uuid
+from pathlib import Path
 
 import torch
 from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 from skorch.utils import noop
 
 from ..nn._weights import load_torch_file, save_torch_file
+from ._history import plain
 
-__all__ = ["StageCheckpoint", "StopOnNonFinite", "default_callbacks", "plain"]
+__all__ = ["HistoryRecorder", "StageCheckpoint", "StopOnNonFinite", "default_callbacks"]
 
 # Version of the resume files: bump when their content changes.
 _RESUME_FORMAT = 1
 RESUME_FILE = "resume.pt"
 BEST_FILE = "params.pt"
-
-
-def plain(obj):
-    """History rows with numpy and torch scalars turned into Python ones (safe to load anywhere)."""
-    if isinstance(obj, dict):
-        return {k: plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:
-        return obj.item()
-    return obj
 
 
 class StopOnNonFinite(Callback):
@@ -107,6 +101,74 @@ class StageCheckpoint(Callback):
                 "best checkpoint to restore: training diverged. Try a lower learning rate."
             )
         net.module_.load_state_dict(load_torch_file(self._path(BEST_FILE)))
+
+
+class HistoryRecorder(Callback):
+    """Write each training stage's history to a folder, for learning curves.
+
+    A skorch callback for :class:`~skbreastcad.models.TwoStageTransferClassifier`
+    (``callbacks=[HistoryRecorder(folder, label)]``). The estimators fitted
+    inside a cross-validation are thrown away after scoring; this keeps their
+    training histories, one JSON file per fit and stage, also from worker
+    processes that share the folder.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        Folder the JSON files are written to; created when missing.
+    label : str
+        The candidate the histories belong to.
+
+    Examples
+    --------
+    >>> import json
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from types import SimpleNamespace
+    >>> from skbreastcad.models import HistoryRecorder
+    >>> net = SimpleNamespace(stage=2, history=[{"epoch": 1, "train_loss": 0.7, "valid_loss": 0.6}])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     HistoryRecorder(folder, "tiny_cnn / none").on_train_end(net)
+    ...     record = json.loads(next(Path(folder).glob("*.json")).read_text())
+    >>> record["candidate"], record["stage"], record["history"][0]["train_loss"]
+    ('tiny_cnn / none', 2, 0.7)
+    """
+
+    def __init__(self, folder, label):
+        self.folder = folder
+        self.label = label
+
+    def on_train_end(self, net, **kwargs):
+        """Write ``net.history`` (epochs, losses) as JSON.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The network whose training ended; its ``stage`` attribute (2 when
+            missing) tells the training stage.
+        **kwargs : dict
+            Other arguments skorch passes to callbacks; unused.
+        """
+        rows = [
+            {
+                "epoch": h.get("epoch"),
+                "train_loss": h.get("train_loss"),
+                "valid_loss": h.get("valid_loss"),
+            }
+            for h in net.history
+        ]
+        record = {
+            "candidate": self.label,
+            "stage": int(getattr(net, "stage", 2)),
+            # numpy or torch scalars a user's callback put in the history are not JSON
+            "history": plain(rows),
+        }
+        folder = Path(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = folder / f"{uuid.uuid4().hex}.json"
+        tmp = name.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, name)
 
 
 def _named(net):

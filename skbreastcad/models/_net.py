@@ -3,11 +3,10 @@
 import torch
 from skorch import NeuralNetClassifier
 
-from ..nn._device import use_amp, use_channels_last
 from ..nn._input import to_unit_tensor
 from ._callbacks import apply_resume_state, default_callbacks, is_early_stop, read_resume_state
 
-__all__ = ["train_stage"]
+__all__ = ["train_stage", "with_new_head"]
 
 
 class _Interrupted(BaseException):
@@ -57,38 +56,21 @@ def _multiclass_scoring(scoring, n_classes):
     return scoring
 
 
-def train_stage(
-    est,
-    model,
-    images,
-    y,
-    plan,
-    *,
-    stage,
-    lr,
-    max_epochs,
-    device,
-    augmenter,
-    workdir,
-    resumable=False,
-):
+def train_stage(settings, model, images, y, plan, *, device, augmenter, workdir, resumable=False):
     """Train ``model`` on ``images[plan["train"]]`` with skorch; restore the best epoch.
 
     Parameters
     ----------
-    est : TwoStageTransferClassifier
-        Whose settings (optimizer, schedule, early stopping, scoring,
-        callbacks, ``batch_size``, ``amp``, ``channels_last``, ``value_range``,
-        ``verbose``) the training loop follows.
+    settings : StageSettings
+        What the training loop follows (stage, learning rate, epochs,
+        optimizer, schedule, early stopping, scoring, callbacks, batch size,
+        autocast, memory format, ``value_range``, verbosity).
     model : ImageModel
     images : ndarray of shape (n_samples, height, width)
     y : ndarray of int, shape (n_samples,)
         Encoded labels.
     plan : dict
         ``train`` and ``valid`` indices, ``class_weight`` and ``seed``.
-    stage : {1, 2}
-    lr : float
-    max_epochs : int
     device : torch.device
     augmenter : callable or None
     workdir : str
@@ -110,8 +92,8 @@ def train_stage(
 
     from ._data import BatchIterator, TensorDataset
 
-    amp = use_amp(est.amp, device)
-    channels_last = use_channels_last(est.channels_last, device)
+    amp, channels_last = settings.amp, settings.channels_last
+    stage, max_epochs = settings.stage, settings.max_epochs
     seed = plan["seed"]
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
@@ -120,16 +102,16 @@ def train_stage(
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         model.channels_last = channels_last
-        X_dev = to_unit_tensor(images, est.value_range, device)
+        X_dev = to_unit_tensor(images, settings.value_range, device)
         y_dev = torch.as_tensor(y, dtype=torch.long, device=device)
         train_ds = TensorDataset(X_dev, y_dev, plan["train"])
         valid_ds = None if plan["valid"] is None else TensorDataset(X_dev, y_dev, plan["valid"])
         generator = torch.Generator().manual_seed(seed)
         optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[
-            est.optimizer
+            settings.optimizer
         ]
-        opt_kwargs = {"optimizer__weight_decay": est.weight_decay}
-        if est.optimizer == "sgd":
+        opt_kwargs = {"optimizer__weight_decay": settings.weight_decay}
+        if settings.optimizer == "sgd":
             opt_kwargs["optimizer__momentum"] = 0.9
         criterion_kwargs = {}
         if plan["class_weight"] is not None:
@@ -137,24 +119,24 @@ def train_stage(
                 plan["class_weight"], dtype=torch.float32, device=device
             )
         callbacks, monitor = default_callbacks(
-            scoring=_multiclass_scoring(est.scoring, int(y.max()) + 1),
+            scoring=_multiclass_scoring(settings.scoring, int(y.max()) + 1),
             has_valid=valid_ds is not None,
             max_epochs=max_epochs,
-            lr_schedule=est.lr_schedule,
-            early_stopping=est.early_stopping,
+            lr_schedule=settings.lr_schedule,
+            early_stopping=settings.early_stopping,
             checkpoint_dir=workdir,
-            progress=est.verbose > 0,
+            progress=settings.verbose > 0,
             resumable=resumable,
         )
-        for i, cb in enumerate(est.callbacks or []):
+        for i, cb in enumerate(settings.callbacks):
             callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
         net = _TransferNet(
             module=model,
             criterion=nn.CrossEntropyLoss,
             optimizer=optimizer,
-            lr=lr,
+            lr=settings.lr,
             max_epochs=max_epochs,
-            batch_size=est.batch_size,
+            batch_size=settings.batch_size,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_train__augment=augmenter,
@@ -164,7 +146,7 @@ def train_stage(
             callbacks=callbacks,
             classes=list(range(int(y.max()) + 1)),
             device=str(device),
-            verbose=int(est.verbose > 1),
+            verbose=int(settings.verbose > 1),
             **opt_kwargs,
             **criterion_kwargs,
         )
@@ -204,3 +186,18 @@ def _resume_state(workdir, stage):
     except ValueError as exc:
         warnings.warn(f"{exc} Stage {stage} starts again from epoch 1.", UserWarning, stacklevel=3)
         return None
+
+
+def with_new_head(model, head, n_classes, seed):
+    """``model`` with a fresh classification layer ``head`` of ``n_classes`` outputs.
+
+    The layer is initialised from ``seed``; the global torch random state is
+    left as it was.
+    """
+    from torch import nn
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        old = model.backbone.get_submodule(head)
+        model.backbone.set_submodule(head, nn.Linear(old.in_features, n_classes))
+    return model

@@ -5,10 +5,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
-from ..utils._sklearn_compat import _check_y
+from ..nn._input import check_unit_range
+from ..utils._sklearn_compat import InvalidParameterError, _check_y
 from ..utils._validation import validate_images
 
-__all__ = ["SourceData"]
+__all__ = ["SourceData", "check_source_data_type", "validate_source_data"]
 
 
 def _read_only(array):
@@ -109,18 +110,42 @@ class _SourceImages(BaseEstimator):
     ``n_features_in_`` and ``image_shape_`` describe its target data only."""
 
 
-def validate_source_data(source_data, *, image_shape, target_shape, estimator):
+def check_source_data_type(source_data, caller="TwoStageTransferClassifier"):
+    """Refuse a plain ``(X, y)`` pair, saying how to wrap it.
+
+    Parameters
+    ----------
+    source_data : object
+        The ``source_data`` parameter.
+    caller : str, default="TwoStageTransferClassifier"
+        Named in the message.
+
+    Raises
+    ------
+    InvalidParameterError
+        (a ``ValueError`` and a ``TypeError``) if ``source_data`` is a tuple or a list.
+    """
+    if isinstance(source_data, (tuple, list)):
+        raise InvalidParameterError(
+            f"The 'source_data' parameter of {caller} must be a SourceData or None, not a "
+            f"{type(source_data).__name__}: wrap the pair as "
+            "source_data=SourceData(X_source, y_source) (from skbreastcad.models), which "
+            "clone shares instead of copying the arrays for every candidate and fold of a "
+            "search."
+        )
+
+
+def validate_source_data(source_data, target_shape, *, estimator):
     """Validate the stage-1 data set through the project's image validation.
 
     Parameters
     ----------
-    source_data : SourceData, tuple (X, y) or None
-    image_shape : tuple of (int, int) or None
-        The estimator's ``image_shape``, for flattened source rows.
+    source_data : SourceData or None
     target_shape : tuple of (int, int)
         Shape of the target images; the source images must have it.
     estimator : estimator instance
-        Named in the messages of the label checks.
+        Whose ``image_shape`` (for flattened source rows) and
+        ``value_range`` apply; named in the messages of the label checks.
 
     Returns
     -------
@@ -130,16 +155,15 @@ def validate_source_data(source_data, *, image_shape, target_shape, estimator):
     """
     if source_data is None:
         raise ValueError(
-            "transfer='two_stage' needs source_data=(X_source, y_source), the stage-1 data set."
+            "transfer='two_stage' needs source_data=SourceData(X_source, y_source), the "
+            "stage-1 data set."
         )
-    if not isinstance(source_data, SourceData) and len(source_data) != 2:
-        raise ValueError(
-            f"source_data must be a pair (X_source, y_source); got {len(source_data)} items."
-        )
+    # again here: parameter validation may be switched off (skip_parameter_validation)
+    check_source_data_type(source_data, type(estimator).__name__)
     Xs, ys = source_data
     record = _SourceImages()
     try:
-        images = validate_images(record, Xs, reset=True, image_shape=image_shape)
+        images = validate_images(record, Xs, reset=True, image_shape=estimator.image_shape)
     except ValueError as exc:
         raise ValueError(f"source_data: {exc}") from None
     if tuple(record.image_shape_) != tuple(target_shape):
@@ -155,4 +179,5 @@ def validate_source_data(source_data, *, image_shape, target_shape, estimator):
         raise ValueError(
             "source_data needs samples of at least 2 classes; it contains only one class."
         )
+    check_unit_range(images, estimator.value_range, name="source_data")
     return images, ys_enc, len(classes)

@@ -3,14 +3,19 @@
 import os
 import pickle
 import warnings
+from dataclasses import dataclass
 
 import joblib
-import numpy as np
 from sklearn.utils.validation import check_memory
 
+from ..utils._hashing import data_fingerprint, settings_fingerprint
+from ._history import plain
+
 __all__ = [
+    "Stage1Result",
     "callbacks_key",
     "check_stage1_result",
+    "fit_stage1",
     "run_stage1",
     "settings_of",
     "stage1_result",
@@ -21,7 +26,8 @@ __all__ = [
 # Bump when stage-1 training changes in a way the settings do not show: joblib
 # invalidates entries when _stage1's own code changes, not when train_stage's does.
 # 3: entries carry a digest of their weights; training stops on non-finite values.
-_CACHE_VERSION = 3
+# 4: the source set and the weights are fingerprinted by utils._hashing (SHA-256).
+_CACHE_VERSION = 4
 
 
 def settings_of(obj):
@@ -29,17 +35,6 @@ def settings_of(obj):
     has scikit-learn-style ones (its fitted state changes with use), else itself."""
     if hasattr(obj, "get_params"):
         return (type(obj).__qualname__, sorted(obj.get_params(deep=False).items(), key=str))
-    return obj
-
-
-def _plain(obj):
-    """History rows with numpy scalars turned into Python ones (safe to load anywhere)."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
     return obj
 
 
@@ -59,44 +54,42 @@ def callbacks_key(callbacks):
     ]
 
 
-def stage1_settings(est, spec, seed, amp):
-    """Everything stage 1 depends on besides the source data, as plain values.
+def stage1_settings(settings, seed):
+    """Everything stage 1 depends on besides the source data, as plain values: the cache key.
 
     Parameters
     ----------
-    est : TwoStageTransferClassifier
-    spec : BackboneSpec
+    settings : StageSettings
+        Stage 1's settings.
     seed : int
         Stage 1's seed.
-    amp : bool
-        Whether bf16 autocast is on.
 
     Returns
     -------
-    settings : dict
+    key : dict
     """
     return dict(
         version=_CACHE_VERSION,
-        backbone=spec.name,
-        weights=weights_key(est.weights),
-        source_freeze_depth=est.source_freeze_depth,
-        source_max_epochs=est.source_max_epochs,
-        source_lr=est.source_lr,
-        batch_size=est.batch_size,
-        optimizer=est.optimizer,
-        weight_decay=est.weight_decay,
-        lr_schedule=est.lr_schedule,
-        early_stopping=est.early_stopping,
-        validation_fraction=est.validation_fraction,
-        scoring=est.scoring,
-        augment=settings_of(est.augment),
-        balance=est.balance,
-        callbacks=callbacks_key(est.callbacks),
-        amp=amp,
-        input_size=est.input_size_,
-        value_range=est.value_range,
+        backbone=settings.backbone,
+        weights=weights_key(settings.weights),
+        source_freeze_depth=settings.freeze_depth,
+        source_max_epochs=settings.max_epochs,
+        source_lr=settings.lr,
+        batch_size=settings.batch_size,
+        optimizer=settings.optimizer,
+        weight_decay=settings.weight_decay,
+        lr_schedule=settings.lr_schedule,
+        early_stopping=settings.early_stopping,
+        validation_fraction=settings.validation_fraction,
+        scoring=settings.scoring,
+        augment=settings_of(settings.augment),
+        balance=settings.balance,
+        callbacks=callbacks_key(settings.callbacks),
+        amp=settings.amp,
+        input_size=settings.input_size,
+        value_range=settings.value_range,
         # with random_state=None any earlier stage-1 result is as good as a new one
-        seed=None if est.random_state is None else seed,
+        seed=seed if settings.seeded else None,
     )
 
 
@@ -117,14 +110,16 @@ def stage1_result(model, history, best):
     state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return {
         "state_dict": state_dict,
-        "history": _plain(list(history)),
+        "history": plain(list(history)),
         "best_epoch": best,
         "digest": _digest(state_dict),
     }
 
 
 def _digest(state_dict):
-    return joblib.hash({k: v.numpy() for k, v in state_dict.items()})
+    names = sorted(state_dict)
+    arrays = data_fingerprint(*(state_dict[k].numpy() for k in names))
+    return settings_fingerprint((names, arrays))
 
 
 def check_stage1_result(result):
@@ -181,7 +176,7 @@ def run_stage1(memory, settings, X_source, y_source, train):
             stacklevel=2,
         )
         return _stage1(settings, None, train), False
-    digest = joblib.hash((X_source, y_source))
+    digest = data_fingerprint(X_source, y_source)
     cached = memory.cache(_stage1, ignore=["train"])
     if cached.check_call_in_cache(settings, digest, train):
         entry = cached.call_and_shelve(settings, digest, train)
@@ -201,3 +196,115 @@ def run_stage1(memory, settings, X_source, y_source, train):
     # joblib stores a result only when train() returns: an interrupted or
     # failed stage 1 is never cached
     return cached(settings, digest, train), False
+
+
+@dataclass(frozen=True)
+class Stage1Result:
+    """What stage 1 hands to stage 2 and to the fitted attributes.
+
+    Attributes
+    ----------
+    state_dict : dict of str to torch.Tensor
+        The weights of stage 1's kept epoch, on the CPU.
+    history : list of dict
+        Its training history, as plain Python.
+    best_epoch : int
+        1-based epoch whose weights were kept.
+    n_classes : int
+        Classes of the source set (outputs of the network's head).
+    from_cache : bool
+        Whether the result was read from ``memory`` rather than trained.
+    """
+
+    state_dict: dict
+    history: list
+    best_epoch: int
+    n_classes: int
+    from_cache: bool
+
+
+def fit_stage1(
+    settings,
+    X_source,
+    y_source,
+    n_classes,
+    plan,
+    *,
+    build_model,
+    device,
+    augmenter,
+    workdir,
+    resumable,
+    memory,
+):
+    """Stage 1's result: saved by an interrupted fit, cached in ``memory``, or trained.
+
+    Parameters
+    ----------
+    settings : StageSettings
+        Stage 1's settings.
+    X_source, y_source : ndarray
+        The validated source images and encoded labels.
+    n_classes : int
+        Classes of the source set.
+    plan : dict
+        From :func:`~skbreastcad.models._planning.plan_stage`.
+    build_model : callable
+        ``build_model(backbone, weights, seed, num_classes=...) -> ImageModel``.
+    device : torch.device
+    augmenter : callable or None
+    workdir : str
+        The fit's folder; stage 1 works in its ``stage1`` sub-folder.
+    resumable : bool
+        Save the result in ``workdir`` (and read it back when a resumed fit
+        finds it there).
+    memory : None, str, path-like or joblib.Memory
+        The stage-1 cache.
+
+    Returns
+    -------
+    result : Stage1Result
+    """
+    from ..nn._weights import load_torch_file, save_torch_file
+    from ._net import train_stage
+
+    folder = os.path.join(workdir, "stage1")
+
+    def train():
+        model = build_model(
+            settings.backbone, settings.weights, plan["seed"], num_classes=n_classes
+        )
+        model.freeze(settings.freeze_depth)
+        return train_stage(
+            settings,
+            model,
+            X_source,
+            y_source,
+            plan,
+            device=device,
+            augmenter=augmenter,
+            workdir=folder,
+            resumable=resumable,
+        )
+
+    saved = os.path.join(folder, "result.pt")
+    result, from_cache = None, False
+    if resumable and os.path.exists(saved):
+        # a resumed fit whose stage 1 had finished
+        try:
+            result = check_stage1_result(load_torch_file(saved, what="stage-1 result"))
+        except ValueError as exc:
+            warnings.warn(f"{exc} Stage 1 is trained again.", UserWarning, stacklevel=3)
+    if result is None:
+        key = stage1_settings(settings, plan["seed"])
+        result, from_cache = run_stage1(memory, key, X_source, y_source, train)
+        if resumable:
+            os.makedirs(folder, exist_ok=True)
+            save_torch_file(result, saved)
+    return Stage1Result(
+        state_dict=result["state_dict"],
+        history=result["history"],
+        best_epoch=result["best_epoch"],
+        n_classes=n_classes,
+        from_cache=from_cache,
+    )

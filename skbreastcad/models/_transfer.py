@@ -1,43 +1,48 @@
 """Two-stage transfer learning (the study's "second migration") as a scikit-learn classifier."""
 
 import os
-import pickle
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_consistent_length
 
 from ..nn._base import BaseDeepEstimator
-from ..nn._device import use_amp
-from ..nn._input import check_unit_range, unit_scaling
 from ..nn._weights import check_weights
-from ..sampling import balanced_class_weight, random_oversample_indices
-from ..utils._sklearn_compat import HasMethods, Interval, StrOptions, _check_y, _fit_context
-from ..utils._validation import validate_images
-from ._run_dir import RunDir, find_resumable, remove_dead_runs
-from ._source_data import SourceData, validate_source_data
-from ._stage1 import (
-    callbacks_key,
-    check_stage1_result,
-    run_stage1,
-    settings_of,
-    stage1_settings,
-    weights_key,
+from ..utils._sklearn_compat import (
+    HasMethods,
+    Hidden,
+    Interval,
+    StrOptions,
+    _check_y,
+    _fit_context,
 )
-
-# Bump when what a fit folder holds, or how a fit continues from it, changes.
-_RUN_VERSION = 1
+from ..utils._validation import validate_images
+from ._augment import check_augment_range, make_augmenter
+from ._planning import check_scoring, plan_stage
+from ._predict import NetworkClassifierMixin
+from ._run_dir import FitFolder
+from ._settings import (
+    DEPRECATED_SOURCE_PARAMS,
+    fit_fingerprint,
+    resolve_source_params,
+    stage_settings,
+)
+from ._source_data import SourceData, check_source_data_type, validate_source_data
+from ._stage1 import fit_stage1
 
 __all__ = ["TwoStageTransferClassifier"]
 
+# the default of a deprecated parameter: "not set"
+_DEPRECATED = Hidden(StrOptions({"deprecated"}))
 
-class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimator):
+
+class TwoStageTransferClassifier(
+    NetworkClassifierMixin, BaseDeepEstimator, ClassifierMixin, BaseEstimator
+):
     """Fine-tune a CNN from ImageNet, optionally through a source data set first.
 
     Three kinds of transfer, chosen by ``transfer`` so that the study's Fig. 6
@@ -73,15 +78,22 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         :func:`skbreastcad.nn.build_backbone`). None (random
         initialisation) is allowed for two-stage transfer only, where it
         pretrains on the source data alone. Ignored for ``"none"``.
-    source_data : SourceData, tuple (X_source, y_source) or None, default=None
-        The stage-1 data set, as images in the project's input convention
-        (``(n, H, W)``, or flattened with ``image_shape``) and their labels,
-        which need not be the target's classes. It is constructor data rather
-        than a ``fit`` argument so that cross-validation never slices it and
-        one stage-1 result serves every fold and grid point (see Notes). Wrap
-        it in a :class:`SourceData`: ``clone`` (every candidate and fold of a
-        search) then shares it, whereas a plain tuple is deep-copied by every
-        clone. Required by ``"two_stage"``, ignored otherwise.
+    source_data : SourceData or None, default=None
+        The stage-1 data set, ``SourceData(X_source, y_source)``: images in the
+        project's input convention (``(n, H, W)``, or flattened with
+        ``image_shape``) and their labels, which need not be the target's
+        classes. It is constructor data rather than a ``fit`` argument so that
+        cross-validation never slices it and one stage-1 result serves every
+        fold and grid point (see Notes); a :class:`SourceData` is shared, not
+        copied, by ``clone`` (every candidate and fold of a search). A plain
+        ``(X, y)`` tuple is an error. Required by ``"two_stage"``, ignored
+        otherwise.
+    source_params : dict or None, default=None
+        Stage 1's own values of the parameters both stages have: ``"lr"``
+        (default 3e-4), ``"max_epochs"`` (default 8) and ``"freeze_depth"``
+        (default 0), e.g. ``{"lr": 1e-3, "max_epochs": 20}``; a missing key
+        takes its default. A grid searches them as whole dicts
+        (``{"source_params": [{"lr": 1e-3}, {"lr": 1e-4}]}``).
     freeze_depth : int, default=0
         Stage 2 freezes the first ``freeze_depth`` weight layers
         (convolutions and linear layers, in order) together with the
@@ -90,8 +102,6 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         only the last two weight layers, which is the study's "weights
         transferred to all layers before the L2 layer". The new
         classification layer is always trained.
-    source_freeze_depth : int, default=0
-        ``freeze_depth`` of stage 1.
     input_size : int, (int, int), "native" or None, default=None
         Size images are resized to on the device; None uses the backbone's
         pretraining size (224, 299 for InceptionV3), "native" keeps the
@@ -103,16 +113,12 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         Epochs of stage 2 (fewer with early stopping). The defaults of this
         and the following training parameters were chosen on real
         mammograms (see Notes).
-    source_max_epochs : int, default=8
-        Epochs of stage 1.
     batch_size : int, default=32
         Images per training step and per prediction pass. Prediction passes
         always hold exactly ``batch_size`` images (the last one padded), so an
         image's probabilities do not depend on the other images of the call.
     lr : float, default=3e-4
         Learning rate of stage 2.
-    source_lr : float, default=3e-4
-        Learning rate of stage 1.
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
         SGD uses momentum 0.9.
     weight_decay : float, default=1e-4
@@ -189,6 +195,13 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         Shape of flattened input rows (also used for ``source_data``).
     verbose : int, default=0
         1 shows a progress bar, 2 also skorch's epoch table.
+    source_lr : float, default="deprecated"
+        Deprecated since 0.1, removed in 0.2: use ``source_params={"lr": ...}``.
+    source_max_epochs : int, default="deprecated"
+        Deprecated since 0.1, removed in 0.2: use ``source_params={"max_epochs": ...}``.
+    source_freeze_depth : int, default="deprecated"
+        Deprecated since 0.1, removed in 0.2: use
+        ``source_params={"freeze_depth": ...}``.
 
     Attributes
     ----------
@@ -219,47 +232,41 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
 
     Notes
     -----
-    *Defaults.* They are chosen for a few hundred ROIs: every training image
-    is trained on for a fixed ``max_epochs`` and the last epoch kept (no
-    validation split), with AdamW, a class-weighted loss, a constant rate
-    and the default augmentation. On patient-grouped cross-validation of the
-    mini-MIAS subset they matched a plain PyTorch loop, whereas on held-out
-    women a 20% validation split with early stopping had lost about 0.05
-    ROC AUC; the augmentation and the schedule were chosen on inner splits of
-    the training women.
-    The figures are in the user guide (``docs/two_stage_transfer.md``).
-    With thousands of images, a validation split (``validation_fraction``)
-    that picks the best epoch and stops early may pay for itself.
+    The user guide (``docs/two_stage_transfer.md``) has the details and figures.
+
+    *Defaults* are chosen for a few hundred ROIs: a fixed ``max_epochs``
+    keeping the last epoch (no validation split), AdamW, a class-weighted
+    loss, a constant rate and the default augmentation. On patient-grouped
+    cross-validation of mini-MIAS they matched a plain PyTorch loop, whereas
+    a 20% validation split with early stopping lost about 0.05 ROC AUC. With
+    thousands of images, a validation split may pay for itself.
 
     *Stage-1 cache.* Stage 1 depends only on the source data and the
-    stage-1 settings (backbone, weights, ``source_*`` parameters,
-    ``batch_size``, ``optimizer``, ``weight_decay``, ``lr_schedule``,
-    ``early_stopping``, ``validation_fraction``, ``scoring``, ``augment``,
-    ``balance``, ``callbacks``, ``input_size``, ``value_range``, whether bf16
-    autocast is on and ``random_state``), never on the target fold. With
-    ``memory`` set, its result is cached under a hash of all of these, so a
-    grid search over stage-2 settings, or the folds of a cross-validation,
-    train stage 1 once. With ``random_state=None`` the first stage-1 result
-    is reused. ``augment`` or ``callbacks`` that cannot be pickled (lambdas,
-    local functions) switch the cache off, with a warning. A damaged cache
-    entry is discarded with a warning and stage 1 trained again; a stage
-    that did not finish (interrupted, diverged) is never cached.
+    stage-1 settings (backbone, weights, ``source_params``, ``batch_size``,
+    ``optimizer``, ``weight_decay``, ``lr_schedule``, ``early_stopping``,
+    ``validation_fraction``, ``scoring``, ``augment``, ``balance``,
+    ``callbacks``, ``input_size``, ``value_range``, bf16 autocast and
+    ``random_state``), never on the target fold. ``memory`` caches it under
+    a hash of all of these, so a grid over stage-2 settings, or the folds of
+    a cross-validation, train stage 1 once (with ``random_state=None`` the
+    first result is reused). Unpicklable ``augment`` or ``callbacks``
+    (lambdas) switch the cache off with a warning; a damaged entry is
+    discarded with a warning; an unfinished stage is never cached.
 
     *Faults.* A non-finite loss, network output or weight stops the stage
-    at once with a ``RuntimeError`` naming the stage and epoch, whatever the
-    ``scoring``. ``KeyboardInterrupt`` (Ctrl-C) stops ``fit`` and propagates
-    (skorch alone would swallow it and return a half-trained model).
+    with a ``RuntimeError`` naming the stage and epoch. ``KeyboardInterrupt``
+    (Ctrl-C) stops ``fit`` and propagates (skorch alone would swallow it).
 
-    *Resuming.* With ``checkpoint_dir`` set, each stage writes
-    ``resume.pt`` after every epoch, and stage 1 its result when it ends,
-    atomically (temporary file, then rename) and verified by checksums
-    when read back. A fit folder is locked by its process; ``resume=True``
-    finds an unlocked, unfinished folder whose fingerprint (a hash of the
-    data, ``groups``, ``source_data`` and every parameter except
-    ``checkpoint_dir``, ``resume``, ``memory`` and ``verbose``) matches, and
-    continues it with its own seeds. The epoch that was running when the
-    process stopped is trained again from its start. User ``callbacks`` see
-    the restored history, but their own state is not saved.
+    *Resuming.* With ``checkpoint_dir`` set, each stage writes ``resume.pt``
+    after every epoch (and stage 1 its result), atomically and verified by
+    checksums when read back. ``resume=True`` finds an unlocked, unfinished
+    fit folder whose fingerprint (a SHA-256 of the data, ``groups``,
+    ``source_data`` and every parameter except ``checkpoint_dir``,
+    ``resume``, ``memory`` and ``verbose``) matches, and continues it with
+    its own seeds from its last completed epoch. User ``callbacks`` see the
+    restored history, but their own state is not saved. Folders written by
+    an earlier version in another format are never resumed: the fit starts
+    afresh, with a warning naming them.
 
     References
     ----------
@@ -277,8 +284,8 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
     >>> y = np.array([0, 1] * 10)
     >>> source = SourceData(rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), y)
     >>> clf = TwoStageTransferClassifier("tiny_cnn", transfer="two_stage",
-    ...     weights=None, source_data=source, max_epochs=2, source_max_epochs=2,
-    ...     validation_fraction=None, random_state=0)
+    ...     weights=None, source_data=source, source_params={"max_epochs": 2},
+    ...     max_epochs=2, validation_fraction=None, random_state=0)
     >>> clf.fit(X, y).predict_proba(X[:3]).shape
     (3, 2)
     """
@@ -286,13 +293,11 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
     _parameter_constraints = {
         **BaseDeepEstimator._parameter_constraints,
         "transfer": [StrOptions({"none", "imagenet", "two_stage"})],
-        "source_data": [SourceData, tuple, list, None],
+        "source_data": [SourceData, None],
+        "source_params": [dict, None],
         "freeze_depth": [Integral],
-        "source_freeze_depth": [Integral],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "source_max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "source_lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"cosine", "plateau", "constant"})],
@@ -305,6 +310,10 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         "checkpoint_dir": [str, os.PathLike, None],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "resume": ["boolean"],
+        # deprecated in 0.1, removed in 0.2: source_params
+        "source_freeze_depth": [Integral, _DEPRECATED],
+        "source_max_epochs": [Interval(Integral, 1, None, closed="left"), _DEPRECATED],
+        "source_lr": [Interval(Real, 0, None, closed="neither"), _DEPRECATED],
     }
     _torch_attributes = ("module_",)
 
@@ -315,15 +324,13 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         transfer="imagenet",
         weights="imagenet",
         source_data=None,
+        source_params=None,
         freeze_depth=0,
-        source_freeze_depth=0,
         input_size=None,
         value_range="dtype",
         max_epochs=8,
-        source_max_epochs=8,
         batch_size=32,
         lr=3e-4,
-        source_lr=3e-4,
         optimizer="adamw",
         weight_decay=1e-4,
         lr_schedule="constant",
@@ -342,20 +349,21 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         random_state=None,
         image_shape=None,
         verbose=0,
+        source_lr="deprecated",
+        source_max_epochs="deprecated",
+        source_freeze_depth="deprecated",
     ):
         self.backbone = backbone
         self.transfer = transfer
         self.weights = weights
         self.source_data = source_data
+        self.source_params = source_params
         self.freeze_depth = freeze_depth
-        self.source_freeze_depth = source_freeze_depth
         self.input_size = input_size
         self.value_range = value_range
         self.max_epochs = max_epochs
-        self.source_max_epochs = source_max_epochs
         self.batch_size = batch_size
         self.lr = lr
-        self.source_lr = source_lr
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
@@ -374,107 +382,44 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         self.random_state = random_state
         self.image_shape = image_shape
         self.verbose = verbose
+        self.source_lr = source_lr
+        self.source_max_epochs = source_max_epochs
+        self.source_freeze_depth = source_freeze_depth
 
     # -- validation ----------------------------------------------------------------
+    def _validate_params(self):
+        # before scikit-learn's check, whose message would print the arrays of the tuple
+        check_source_data_type(self.source_data, type(self).__name__)
+        super()._validate_params()
+
     def _check_weights_setting(self, spec):
         if self.transfer == "imagenet" and self.weights is None:
             raise ValueError("transfer='imagenet' needs pretrained weights; got weights=None.")
         if self.transfer != "none":
             check_weights(spec, self.weights)
 
-    def _augmenter(self):
-        from ..augmentation import ImageAugmenter
+    def _source_params(self):
+        """Stage 1's ``lr``, ``max_epochs`` and ``freeze_depth`` (the deprecated names warn)."""
+        deprecated = {name: getattr(self, name) for name in DEPRECATED_SOURCE_PARAMS}
+        return resolve_source_params(self.source_params, deprecated, caller=type(self).__name__)
 
-        if self.augment is None:
-            return None
-        if self.augment == "flips":
-            augmenter = ImageAugmenter(affine_p=0.0, brightness=0.0, contrast=0.0)
-        elif self.augment == "default":
-            augmenter = ImageAugmenter()
-        else:
-            augmenter = self.augment
-        if isinstance(augmenter, ImageAugmenter):
-            # bad settings fail here, not in the first training batch
-            augmenter._validate()
-        return augmenter
-
-    def _check_augment_range(self, augmenter, images, name):
-        """An augmenter that clips to [0, 1] must not cut the data it trains on:
-        the images given to ``predict`` are not clipped. A named augmentation
-        (``"default"``, ``"flips"``) stops clipping instead; an augmenter
-        given by the user is an error."""
-        from ..augmentation import ImageAugmenter
-
-        if not isinstance(augmenter, ImageAugmenter) or not augmenter.clip:
-            return
-        offset, scale = unit_scaling(images.dtype, self.value_range)
-        low, high = ((float(v) - offset) * scale for v in (images.min(), images.max()))
-        if low < -1e-6 or high > 1 + 1e-6:
-            if isinstance(self.augment, str):
-                augmenter.set_params(clip=False)
-                return
+    def _validate_target(self, X, y, groups):
+        """Images, encoded labels and groups of ``fit``; sets ``classes_``."""
+        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
+        y = _check_y(y, estimator=self)
+        check_consistent_length(images, y)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
             raise ValueError(
-                f"augment clips training images to [0, 1], but {name} maps to "
-                f"[{low:.4g}, {high:.4g}] with value_range={self.value_range!r}: training and "
-                "prediction would see different images. Set value_range=(low, high) to the "
-                "data's grey-level range, or use ImageAugmenter(clip=False)."
+                "This classifier needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: {self.classes_[0]!r}."
             )
-
-    def _split(self, y, groups, seed, name="X"):
-        """Train/validation indices of one stage (validation None without a split)."""
-        n = len(y)
-        if self.validation_fraction is None:
-            return np.arange(n), None
-        try:
-            if groups is not None:
-                n_splits = max(2, int(round(1 / self.validation_fraction)))
-                splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-                train, valid = next(splitter.split(np.zeros(n), y, groups))
-            else:
-                splitter = StratifiedShuffleSplit(
-                    n_splits=1, test_size=self.validation_fraction, random_state=seed
-                )
-                train, valid = next(splitter.split(np.zeros(n), y))
-        except ValueError as exc:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} cannot split {n} samples "
-                f"into stratified training and validation parts ({exc}). Use more data or "
-                "validation_fraction=None."
-            ) from None
-        if len(np.unique(y[train])) < 2:
-            raise ValueError(
-                "The training split holds a single class; use more data or validation_fraction=None."
-            )
-        if self.scoring != "loss" and len(np.unique(y[valid])) < 2:
-            # a scorer cannot rank epochs on one class (roc_auc is NaN in every epoch)
-            raise ValueError(
-                f"The validation split holds a single class, on which scoring={self.scoring!r} "
-                "cannot pick the best epoch; use more patient groups, a larger "
-                "validation_fraction, scoring='loss' or validation_fraction=None."
-            )
-        missing = np.setdiff1d(np.unique(y), y[valid])
-        if self.scoring != "loss" and missing.size:
-            # multi-class scorers (roc_auc_ovr, log loss) fail mid-training on it
-            raise ValueError(
-                f"The validation split of {name} holds no sample of {missing.size} of its "
-                f"{len(np.unique(y))} classes, on which scoring={self.scoring!r} cannot score "
-                "every class; use a larger validation_fraction, more samples of the rare "
-                "classes, scoring='loss' or validation_fraction=None."
-            )
-        return train, valid
-
-    def _plan(self, y, groups, seed, n_classes, name="X"):
-        """Indices and class weights of one stage, fixed before any training."""
-        train, valid = self._split(y, groups, seed, name)
-        class_weight = None
-        if self.balance == "oversample":
-            train = train[random_oversample_indices(y[train], random_state=seed)]
-        elif self.balance == "class_weight":
-            # a class missing from the training split gets weight 0
-            class_weight = np.zeros(n_classes)
-            for label, weight in balanced_class_weight(y[train]).items():
-                class_weight[label] = weight
-        return {"train": train, "valid": valid, "class_weight": class_weight, "seed": seed}
+        if groups is not None:
+            groups = np.asarray(groups)
+            check_consistent_length(images, groups)
+        return images, encoder.transform(y), groups
 
     # -- fit -------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -499,265 +444,117 @@ class TwoStageTransferClassifier(BaseDeepEstimator, ClassifierMixin, BaseEstimat
         self : TwoStageTransferClassifier
             The fitted classifier.
         """
-        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
-        y = _check_y(y, estimator=self)
-        check_consistent_length(images, y)
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        y_enc = encoder.transform(y)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                "This classifier needs samples of at least 2 classes in the data, but the "
-                f"data contains only one class: {self.classes_[0]!r}."
-            )
-        if groups is not None:
-            groups = np.asarray(groups)
-            check_consistent_length(images, groups)
-
         # Everything that can fail is checked before any training starts.
+        images, y_enc, groups = self._validate_target(X, y, groups)
         spec, device = self._check_deep_settings(images.shape[1:])
         self._record_input_scaling(images)
-        self._check_scoring()
-        # one per stage: a named augmentation clips or not by that stage's own data
-        augmenter, augmenter1 = self._augmenter(), self._augmenter()
+        check_scoring(self.scoring)
         if self.resume and self.checkpoint_dir is None:
             raise ValueError(
                 "resume=True continues a fit saved in checkpoint_dir; set checkpoint_dir."
             )
-        rng = check_random_state(self.random_state)
-        seeds = [int(s) for s in rng.randint(0, 2**31 - 1, size=2)]
-        Xs = ys = None
-        if self.transfer == "two_stage":
-            Xs, ys, n_source_classes = validate_source_data(
-                self.source_data,
-                image_shape=self.image_shape,
-                target_shape=images.shape[1:],
-                estimator=self,
-            )
-            check_unit_range(Xs, self.value_range, name="source_data")
-        run = None
-        fingerprint = None
-        if self.checkpoint_dir is not None:
-            fingerprint = self._fingerprint(images, y_enc, groups, Xs, ys)
-            if self.resume and fingerprint is not None:
-                run = find_resumable(os.fspath(self.checkpoint_dir), fingerprint)
-        try:
-            if run is not None:
-                # the interrupted fit's own seeds: same splits, same initialisation
-                seeds = list(run.read_manifest()["seeds"])
-            seed1, seed2 = seeds
-            plan2 = self._plan(y_enc, groups, seed2, len(self.classes_))
-            if self.transfer == "two_stage":
-                plan1 = self._plan(ys, None, seed1, n_source_classes, name="source_data")
-                self._check_augment_range(augmenter1, Xs, "source_data")
-            self._check_augment_range(augmenter, images, "X")
-        except BaseException:
-            if run is not None:
-                run.release()
-            raise
+        source_params = self._source_params()
+        settings1, settings2 = self._stage_settings(spec, device, source_params)
+        seeds = self._draw_seeds()
+        source = None
+        if settings1 is not None:
+            source = validate_source_data(self.source_data, images.shape[1:], estimator=self)
+        fingerprint = self._fingerprint(source_params, images, y_enc, groups, source)
 
-        import torch
-        from torch import nn
+        with FitFolder(self.checkpoint_dir, fingerprint=fingerprint, resume=self.resume) as run:
+            # a resumed fit keeps its own seeds: the same splits, the same initialisation
+            seed1, seed2 = run.resumed_seeds or seeds
+            if source is not None:
+                plan1, augmenter1 = self._plan(settings1, *source[:2], None, seed1, "source_data")
+            plan2, augmenter2 = self._plan(settings2, images, y_enc, groups, seed2, "X")
+            workdir = run.start([seed1, seed2])
 
-        from ._net import train_stage
+            from ._net import train_stage
 
-        resumable = self.checkpoint_dir is not None
-        if not resumable:
-            remove_dead_runs()
-        if run is None:
-            run = RunDir.create(self.checkpoint_dir)
-        run.write_manifest(
-            version=_RUN_VERSION, fingerprint=fingerprint, seeds=[seed1, seed2], status="running"
-        )
-        workdir = run.path
-        try:
-            self.stage1_history_ = None
-            self.stage1_best_epoch_ = None
-            self.stage1_from_cache_ = False
-            if self.transfer == "two_stage":
-                stage1 = self._stage1(
-                    spec, Xs, ys, n_source_classes, plan1, device, augmenter1, workdir, resumable
+            stage1 = None
+            if source is not None:
+                stage1 = fit_stage1(
+                    settings1,
+                    *source,
+                    plan1,
+                    build_model=self._build_model,
+                    device=device,
+                    augmenter=augmenter1,
+                    workdir=workdir,
+                    resumable=run.kept,
+                    memory=self.memory,
                 )
-                model = self._build_model(spec.name, None, seed2, num_classes=n_source_classes)
-                model.load_state_dict(stage1["state_dict"])
-                # a fresh classification layer for the target classes
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed2)
-                    head = model.backbone.get_submodule(self._head)
-                    model.backbone.set_submodule(
-                        self._head, nn.Linear(head.in_features, len(self.classes_))
-                    )
-            else:
-                weights = None if self.transfer == "none" else self.weights
-                model = self._build_model(spec.name, weights, seed2, num_classes=len(self.classes_))
-            self.frozen_layers_ = model.freeze(self.freeze_depth)
+            model = self._stage2_model(settings2, stage1, seed2)
+            frozen = model.freeze(settings2.freeze_depth)
             model, history, best = train_stage(
-                self,
+                settings2,
                 model,
                 images,
                 y_enc,
                 plan2,
-                stage=2,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
                 device=device,
-                augmenter=augmenter,
+                augmenter=augmenter2,
                 workdir=os.path.join(workdir, "stage2"),
-                resumable=resumable,
+                resumable=run.kept,
             )
-        except BaseException as exc:
-            if not resumable:
-                run.remove()
-            else:
-                # an interrupted or killed fit can be resumed; a failed one would fail again
-                interrupted = isinstance(exc, KeyboardInterrupt)
-                run.write_manifest(status="interrupted" if interrupted else "failed")
-                run.release()
-            raise
-        if not resumable:
-            run.remove()
-            self.checkpoint_dir_ = None
-        else:
-            run.write_manifest(status="complete")
-            run.release()
-            self.checkpoint_dir_ = workdir
+        self._set_fitted(model, history, best, frozen, stage1, run.kept_path)
+        return self
+
+    def _stage_settings(self, spec, device, source_params):
+        """The settings of stage 1 (None without two-stage transfer) and of stage 2."""
+        params = self.get_params(deep=False)
+        args = (spec.name, self.input_size_, device)
+        stage2 = stage_settings(params, 2, *args)
+        if self.transfer != "two_stage":
+            return None, stage2
+        return stage_settings(params, 1, *args, source_params), stage2
+
+    def _draw_seeds(self):
+        rng = check_random_state(self.random_state)
+        return [int(s) for s in rng.randint(0, 2**31 - 1, size=2)]
+
+    def _fingerprint(self, source_params, images, y, groups, source):
+        """What a kept fit folder is found by again for ``resume``."""
+        if self.checkpoint_dir is None:
+            return None
+        Xs, ys = (None, None) if source is None else source[:2]
+        params = self.get_params(deep=False)
+        return fit_fingerprint(params, source_params, (images, y, groups, Xs, ys))
+
+    def _plan(self, settings, images, y, groups, seed, name):
+        """A stage's plan and augmenter, fixed before any training.
+
+        One augmenter per stage: a named augmentation clips or not by the
+        stage's own data.
+        """
+        augmenter = make_augmenter(settings.augment)
+        check_augment_range(augmenter, images, settings, name)
+        return plan_stage(settings, y, groups, seed, int(y.max()) + 1, name), augmenter
+
+    def _stage2_model(self, settings, stage1, seed):
+        """Stage 2's starting network: stage 1's with a fresh head, or built from its weights."""
+        if stage1 is None:
+            return self._build_model(
+                settings.backbone, settings.weights, seed, num_classes=len(self.classes_)
+            )
+        from ._net import with_new_head
+
+        model = self._build_model(settings.backbone, None, seed, num_classes=stage1.n_classes)
+        model.load_state_dict(stage1.state_dict)
+        return with_new_head(model, self._head, len(self.classes_), seed)
+
+    def _set_fitted(self, model, history, best, frozen, stage1, checkpoint_dir):
+        from skorch.history import History
+
         self.module_ = model
         self.history_ = history
         self.best_epoch_ = best
+        self.frozen_layers_ = frozen
+        self.stage1_history_ = None if stage1 is None else History(stage1.history)
+        self.stage1_best_epoch_ = None if stage1 is None else stage1.best_epoch
+        self.stage1_from_cache_ = stage1 is not None and stage1.from_cache
+        self.checkpoint_dir_ = checkpoint_dir
         self._device_cache = None
-        return self
-
-    def _check_scoring(self):
-        if self.scoring == "loss":
-            return
-        from sklearn.metrics import get_scorer_names
-
-        if self.scoring not in get_scorer_names():
-            raise ValueError(
-                f"scoring={self.scoring!r} is neither 'loss' nor a scikit-learn scorer name "
-                "(see sklearn.metrics.get_scorer_names())."
-            )
-
-    def _fingerprint(self, images, y, groups, X_source, y_source):
-        """Hash of everything a fit's result depends on, to find it again for ``resume``."""
-        import joblib
-
-        params = self.get_params(deep=False)
-        for key in ("checkpoint_dir", "resume", "memory", "verbose", "source_data"):
-            params.pop(key)
-        params["weights"] = weights_key(self.weights)
-        params["augment"] = settings_of(self.augment)
-        params["callbacks"] = callbacks_key(self.callbacks)
-        if not isinstance(self.random_state, Integral):
-            # an interrupted fit's seeds are read back from its folder
-            params["random_state"] = None
-        try:
-            return joblib.hash(
-                (_RUN_VERSION, sorted(params.items()), images, y, groups, X_source, y_source)
-            )
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            if self.resume:
-                warnings.warn(
-                    f"resume=True cannot find this fit again: its settings cannot be hashed "
-                    f"({exc}). Use module-level functions in augment and callbacks.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            return None
-
-    def _stage1(self, spec, Xs, ys, n_classes, plan, device, augmenter, workdir, resumable):
-        from skorch.history import History
-
-        from ..nn._weights import load_torch_file, save_torch_file
-        from ._net import train_stage
-
-        def train():
-            model = self._build_model(spec.name, self.weights, plan["seed"], num_classes=n_classes)
-            model.freeze(self.source_freeze_depth)
-            return train_stage(
-                self,
-                model,
-                Xs,
-                ys,
-                plan,
-                stage=1,
-                lr=self.source_lr,
-                max_epochs=self.source_max_epochs,
-                device=device,
-                augmenter=augmenter,
-                workdir=os.path.join(workdir, "stage1"),
-                resumable=resumable,
-            )
-
-        saved = os.path.join(workdir, "stage1", "result.pt")
-        result = None
-        if resumable and os.path.exists(saved):
-            # a resumed fit whose stage 1 had finished
-            try:
-                result = check_stage1_result(load_torch_file(saved, what="stage-1 result"))
-            except ValueError as exc:
-                warnings.warn(f"{exc} Stage 1 is trained again.", UserWarning, stacklevel=3)
-        if result is None:
-            settings = stage1_settings(self, spec, plan["seed"], use_amp(self.amp, device))
-            result, self.stage1_from_cache_ = run_stage1(self.memory, settings, Xs, ys, train)
-            if resumable:
-                os.makedirs(os.path.dirname(saved), exist_ok=True)
-                save_torch_file(result, saved)
-        self.stage1_history_ = History(result["history"])
-        self.stage1_best_epoch_ = result["best_epoch"]
-        return result
-
-    # -- predict ----------------------------------------------------------------------
-    def _torch_model(self):
-        return self.module_
-
-    def _torch_architecture(self, name):
-        # stage 2's network ends in a classification layer for the target classes
-        return super()._torch_architecture(name, num_classes=len(self.classes_))
-
-    def predict_proba(self, X):
-        """Class probabilities of each image.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
-            Images of the shape seen in ``fit``.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Softmax probabilities, columns in the order of ``classes_``.
-        """
-        import torch
-
-        check_is_fitted(self)
-        images = validate_images(self, X, reset=False, image_shape=self.image_shape)
-        model, device, amp = self._inference_setup()
-        return self._batched_inference(
-            model,
-            images,
-            device,
-            amp,
-            lambda model, x: model(x),
-            post=lambda logits: torch.softmax(logits, dim=1),
-        )
-
-    def predict(self, X):
-        """Predicted class of each image.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, height, width) or (n_samples, height * width)
-            Images of the shape seen in ``fit``.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            The most probable class of each image.
-        """
-        check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -9,7 +9,7 @@ supported: scikit-learn 1.6, the first with ``validate_data`` and
 - ``sklearn.base._fit_context``: validates ``_parameter_constraints`` once per
   ``fit`` and skips nested validation (every estimator's ``fit``).
 - ``sklearn.utils._param_validation``: the constraint types (``Interval``,
-  ``StrOptions``, ``HasMethods``, ``RealNotInt``), ``validate_params`` for
+  ``StrOptions``, ``HasMethods``, ``RealNotInt``, ``Hidden`` for deprecated values), ``validate_params`` for
   public functions, ``validate_parameter_constraints`` for objects that are
   not fitted (``ImageAugmenter``) and ``InvalidParameterError``.
 - ``sklearn.utils.validation._check_y``: the label checks of ``fit``.
@@ -23,6 +23,7 @@ from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import (
     HasMethods,
+    Hidden,
     Interval,
     InvalidParameterError,
     RealNotInt,
@@ -35,6 +36,7 @@ from sklearn.utils.validation import _check_y
 __all__ = [
     "BaseSearchCV",
     "HasMethods",
+    "Hidden",
     "Interval",
     "InvalidParameterError",
     "RealNotInt",
