@@ -455,3 +455,46 @@ def test_no_loader_in_the_package_unpickles_torch_objects():
         if "weights_only=False" in line
     ]
     assert hits == []
+
+
+def test_a_texture_model_saves_and_loads_without_torch(tmp_path):
+    """torch is becoming optional: a model without a network must not need it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import sys
+
+        class NoTorch:
+            # an install without torch: importing it fails
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "torchvision", "skorch"):
+                    raise ImportError(f"No module named {{name!r}}")
+
+        sys.meta_path.insert(0, NoTorch())
+        import numpy as np
+        from skbreastcad.experiments import make_feature_pipeline
+        from skbreastcad.persistence import load_model, save_model
+
+        rng = np.random.default_rng(0)
+        X = rng.integers(0, 256, (12, 24, 24), dtype=np.uint8)
+        y = np.array([0, 1] * 6)
+        pipe = make_feature_pipeline("glcm").fit(X, y)
+        save_model(pipe, {str(tmp_path / "model")!r})
+        loaded = load_model({str(tmp_path / "model")!r})
+        assert (loaded.predict_proba(X) == pipe.predict_proba(X)).all()
+        print(sorted(m for m in ("torch", "torchvision", "skorch") if m in sys.modules))
+        """
+    )
+    root = pathlib.Path(skbreastcad.__file__).parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
