@@ -299,8 +299,6 @@ def _dask(address, n_jobs):
 def _run_all(names, X, y, groups, args, out, source=None, overrides=None, folders=None):
     from tqdm.auto import tqdm
 
-    from .experiments import format_table
-
     reports, timings = {}, {}
     bar = tqdm(names, desc="experiments", unit="experiment", disable=args.quiet)
     with _dask(args.dask, args.n_jobs):
@@ -332,7 +330,7 @@ def _run_all(names, X, y, groups, args, out, source=None, overrides=None, folder
                 f"pooled out-of-fold estimate [{c['confidence_level']:.0%} BCa bootstrap CI over "
                 f"{c['n_boot']} resamples of {c['resampled_units']}], threshold policy {c['threshold']!r}"
             )
-            tqdm.write(format_table(report, ("f1", "roc_auc", "sensitivity", "specificity")))
+            tqdm.write(report.format_table(("f1", "roc_auc", "sensitivity", "specificity")))
     return reports, timings
 
 
@@ -426,7 +424,8 @@ def _demo_in(args, out, start, X, y, groups, source, Xs, ys):
             args.experiments, X, y, groups, args, out, SourceData(Xs, ys), DEMO_SETTINGS
         )
     if "features" in reports:
-        from .experiments import plot_comparison
+        from .metrics import CAD_METRICS
+        from .plotting import plot_metric_bars
 
         report = reports["features"]
         best = report.comparisons[report.comparisons["test"] == "DeLong"]
@@ -439,7 +438,12 @@ def _demo_in(args, out, start, X, y, groups, source, Xs, ys):
                     f"  {row.candidate:<20} difference {row.difference:+.3f}  p = {row.pvalue_holm:.3g}"
                 )
         report.table().to_csv(out / "feature_comparison.csv")
-        plot_comparison(report, out / "feature_comparison.png")
+        plot_metric_bars(
+            report.results,
+            metrics=CAD_METRICS,
+            path=out / "feature_comparison.png",
+            ylabel="cross-validated score",
+        )
     total = time.perf_counter() - start
     print(
         f"\n{len(reports)} experiments in {total:.1f} s ("

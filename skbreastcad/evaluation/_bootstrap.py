@@ -8,45 +8,20 @@ code runs per resample.
 """
 
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 from sklearn.utils import check_random_state
 
 from ._metrics import DEFAULT_METRICS, weighted_metrics
+from ._validation import _check_level, _check_n_boot, _group_codes
 
 __all__ = ["BootstrapResult", "bootstrap_counts", "bootstrap_metrics", "confidence_interval"]
 
 _MAX_REDRAW_ROUNDS = 1000
 # jackknife weightings built at once: bounds their memory to _JACKKNIFE_BLOCK * n_groups floats
 _JACKKNIFE_BLOCK = 1024
-
-
-def _check_n_boot(n_boot):
-    if isinstance(n_boot, bool) or not isinstance(n_boot, Integral) or n_boot < 1:
-        raise ValueError(f"n_boot must be an integer >= 1; got {n_boot!r}.")
-    return int(n_boot)
-
-
-def _check_level(confidence_level):
-    if not isinstance(confidence_level, Real) or not 0 < confidence_level < 1:
-        raise ValueError(f"confidence_level must lie in (0, 1); got {confidence_level!r}.")
-    return float(confidence_level)
-
-
-def _group_codes(groups, n_samples):
-    """Integer code per sample (0..n_groups-1); each sample is its own group if None."""
-    if groups is None:
-        return np.arange(n_samples), n_samples
-    groups = np.asarray(groups)
-    if groups.ndim != 1 or len(groups) != n_samples:
-        raise ValueError(
-            f"groups must have one entry per sample: expected shape ({n_samples},), got {groups.shape}."
-        )
-    _, codes = np.unique(groups, return_inverse=True)
-    codes = codes.ravel()
-    return codes, int(codes.max()) + 1
 
 
 def bootstrap_counts(codes, n_groups, n_boot, *, y=None, random_state=None):

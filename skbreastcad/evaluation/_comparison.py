@@ -10,15 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest, chi2, norm, rankdata
 
-from ._bootstrap import (
-    _check_level,
-    _evaluate,
-    _evaluate_jackknife,
-    _group_codes,
-    bootstrap_counts,
-    confidence_interval,
-)
+from ._bootstrap import _evaluate, _evaluate_jackknife, bootstrap_counts, confidence_interval
 from ._metrics import parse_metric, weighted_metrics
+from ._validation import _check_level, _group_codes
 
 __all__ = [
     "DeLongResult",

@@ -14,10 +14,13 @@ import re
 
 import numpy as np
 
+from ..metrics import CAD_METRICS
+
 __all__ = ["DEFAULT_METRICS", "THRESHOLD_METRICS", "parse_metric", "weighted_metrics"]
 
-#: Metrics computed from predicted labels at a threshold (the study's Eqs. 1-5).
-THRESHOLD_METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1")
+#: Metrics computed from predicted labels at a threshold (the study's Eqs. 1-5): the
+#: tuple :data:`skbreastcad.metrics.CAD_METRICS` itself, so the two cannot drift apart.
+THRESHOLD_METRICS = CAD_METRICS
 #: Metrics computed from the continuous scores, free of any threshold.
 RANKING_METRICS = ("roc_auc", "average_precision")
 
