@@ -67,6 +67,9 @@ def test_probe_layers_nested_search(data):
     assert "'C': [0.01, 1.0]" in report.config["param_grid"]
 
 
+# a one-epoch tiny CNN may predict one class for every sample: the report warns and flags
+# it (issue 21); these tests are about the rows of the table, not the model's quality
+@pytest.mark.filterwarnings("ignore::skbreastcad.evaluation.DegenerateResultWarning")
 def test_fine_tuned_classifier_is_a_row_of_the_feature_table(data):
     X, y, groups = data
     clf = TwoStageTransferClassifier(
@@ -110,6 +113,9 @@ def test_compare_backbones_falls_back_and_says_so(data):
         compare_backbones(X, y, ["inception_v3"], modes=["features"], fallback=None, **FAST)
 
 
+# a one-epoch tiny CNN may predict one class for every sample: the report warns and flags
+# it (issue 21); these tests are about the rows of the table, not the model's quality
+@pytest.mark.filterwarnings("ignore::skbreastcad.evaluation.DegenerateResultWarning")
 def test_compare_transfer_rows_and_learning_curves(data, tmp_path):
     X, y, _ = data
     Xs, ys = make_phantoms(32, image_size=24, random_state=1)
