@@ -36,7 +36,7 @@ def trained(tmp_path_factory):
     folder = root / "haar"
     argv = ["train", "--data", "phantoms", "--model", "haar", "--output", str(folder)]
     argv += ["--n-samples", "40", "--image-size", "32", "--evaluate", "--cv", "2"]
-    argv += ["--n-boot", "50"]
+    argv += ["--n-boot", "100"]
     assert main(argv) == 0
     return folder
 

@@ -178,7 +178,7 @@ def test_card_is_written_as_readme_and_json(tmp_path):
             "group": np.arange(len(y)) // 2,
         }
     )
-    report = evaluate_predictions(predictions, metrics=["roc_auc", "sensitivity"], n_boot=50)
+    report = evaluate_predictions(predictions, metrics=["roc_auc", "sensitivity"], n_boot=100)
     card = ModelCard(
         name="Haar phantom model",
         training_data={

@@ -96,7 +96,7 @@ def add_parser(subparsers):
     )
     p.add_argument("model", metavar="MODEL", help="a model folder (skbreastcad train, save_model)")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="images (PGM, PNG, TIFF, DICOM...)")
-    p.add_argument("--output", default="predictions.csv", help="the CSV to write")
+    p.add_argument("--output", default="skbreastcad_predictions.csv", help="the CSV to write")
     p.add_argument(
         "--trust-pickle",
         action="store_true",

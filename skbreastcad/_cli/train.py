@@ -239,7 +239,7 @@ def add_parser(subparsers):
     )
     p.add_argument("--data", required=True, help="phantoms, mias:DIR, cbis:DIR or folder:DIR")
     p.add_argument("--model", required=True, help="feature set, backbone, or a JSON config file")
-    p.add_argument("--output", required=True, help="the model folder to write")
+    p.add_argument("--output", default="skbreastcad_model", help="the model folder to write")
     p.add_argument(
         "--evaluate",
         action="store_true",
