@@ -21,6 +21,8 @@ import contextvars
 import copy
 import io
 
+from ..utils._optional import optional_import
+
 __all__ = [
     "TensorExport",
     "TorchModuleRef",
@@ -205,7 +207,8 @@ class TorchStateMixin:
             if export is not None:
                 state[name] = export.add(self, name, module)
             else:
-                import torch
+                with optional_import(f"Pickling a fitted {type(self).__name__}"):
+                    import torch
 
                 buffer = io.BytesIO()
                 torch.save(module.state_dict(), buffer)
@@ -234,7 +237,8 @@ class TorchStateMixin:
             setattr(self, name, self._rebuild_torch_attribute(name, ref))
 
     def _rebuild_torch_attribute(self, name, ref):
-        import torch
+        with optional_import(f"Loading a fitted {type(self).__name__}"):
+            import torch
 
         if ref.payload is not None:
             state_dict = torch.load(io.BytesIO(ref.payload), map_location="cpu", weights_only=True)
@@ -272,7 +276,8 @@ class TorchStateMixin:
         key = (str(device), bool(channels_last))
         cache = getattr(self, "_device_cache", None)
         if cache is None or cache[0] != key or cache[1] is not model:
-            import torch
+            with optional_import(type(self).__name__):
+                import torch
 
             from ._image_model import ImageModel
 
