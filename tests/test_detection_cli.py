@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import joblib
 import numpy as np
@@ -15,6 +16,7 @@ from skbreastcad._cli import build_parser, main
 from skbreastcad.datasets import read_image
 from skbreastcad.detection import find_candidates, lesion_map, mias_films
 from skbreastcad.features import CNNLayerFeatures, HaarFeatures
+from skbreastcad.persistence import load_model, save_model
 
 
 def _film(rng, masses):
@@ -54,12 +56,12 @@ def _help(command):
 
 @pytest.fixture(scope="module")
 def texture_model(tmp_path_factory):
-    """A fitted Haar-feature pipeline on 32 px ROIs, saved with joblib."""
+    """A fitted Haar-feature pipeline on 32 px ROIs, saved as a model folder."""
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (20, 32, 32)).astype(np.uint8)
     model = make_pipeline(HaarFeatures(), LogisticRegression()).fit(X, np.arange(20) % 2)
-    path = tmp_path_factory.mktemp("model") / "haar.joblib"
-    joblib.dump(model, path)
+    path = tmp_path_factory.mktemp("model") / "haar"
+    save_model(model, path)
     return path
 
 
@@ -145,8 +147,8 @@ def test_detect_command_writes_overlays_and_candidates(mias_like, tmp_path, caps
     X = X.clip(0, 255).astype(np.uint8)
     cnn = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=0, device="cpu")
     model = make_pipeline(cnn, LogisticRegression(max_iter=1000)).fit(X, y)
-    path = tmp_path / "model.joblib"
-    joblib.dump(model, path)
+    path = tmp_path / "model"
+    save_model(model, path)
     film = mias_like / "mdb001.pgm"
     out = tmp_path / "detect"
     status = main(
@@ -184,9 +186,9 @@ def test_detect_command_writes_overlays_and_candidates(mias_like, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert err.startswith("skbreastcad detect: error:") and "trained on 32x32" in err
     assert "\n" not in err and sorted(p.name for p in out.iterdir()) == before
-    assert main(["detect", str(tmp_path / "none.joblib"), str(film)]) == 2
+    assert main(["detect", str(tmp_path / "none"), str(film)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("skbreastcad detect: error: model file not found") and "\n" not in err
+    assert err.startswith("skbreastcad detect: error: model not found") and "\n" not in err
 
 
 @pytest.mark.parametrize(
@@ -259,7 +261,8 @@ def test_froc_interrupted_is_one_line_exit_130_and_leaves_nothing(
         ("missing film", "film(s) not found"),
         ("grad-cam of a texture model", "no CNNLayerFeatures: no network to explain"),
         ("not a model", "has no predict_proba"),
-        ("not a pickle", "cannot load a model from"),
+        ("a pickle", "runs whatever code it holds"),
+        ("a damaged model folder", "does not match its SHA-256"),
     ],
 )
 def test_detect_mistakes_are_one_line_exit_2_before_anything_is_written(
@@ -271,11 +274,18 @@ def test_detect_mistakes_are_one_line_exit_2_before_anything_is_written(
     elif case == "grad-cam of a texture model":
         extra = ["--explain", "grad-cam"]
     elif case == "not a model":
-        model = tmp_path / "scaler.joblib"
-        joblib.dump(HaarFeatures().fit(np.zeros((2, 32, 32))), model)
-    else:
+        model = tmp_path / "scaler"
+        save_model(HaarFeatures().fit(np.zeros((2, 32, 32))), model)
+    elif case == "a pickle":
         model = tmp_path / "model.joblib"
-        model.write_text("not a pickle")
+        joblib.dump(load_model(texture_model), model)
+    else:
+        model = tmp_path / "damaged"
+        shutil.copytree(texture_model, model)
+        skops_file = model / "estimator.skops"
+        data = bytearray(skops_file.read_bytes())
+        data[-1] ^= 1
+        skops_file.write_bytes(bytes(data))
     out = tmp_path / "out"
     argv = ["detect", str(model), str(film), "--crop-size", "64", "--output-size", "32"]
     assert main([*argv, *extra, "--output", str(out)]) == 2
