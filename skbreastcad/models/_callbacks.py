@@ -11,6 +11,7 @@ from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler,
 from skorch.utils import noop
 
 from ..nn._weights import load_torch_file, save_torch_file
+from ..utils._faults import fault_point
 from ._history import plain
 
 __all__ = ["HistoryRecorder", "StageCheckpoint", "StopOnNonFinite", "default_callbacks"]
@@ -86,11 +87,20 @@ class StageCheckpoint(Callback):
             _restore_callbacks(net, state)
             _restore_rng(net, state)
 
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            point = f"stage{net.stage}:epoch{len(net.history)}"
+            fault_point(f"{point}:batch{len(net.history[-1]['batches'])}")
+
     def on_epoch_end(self, net, **kwargs):
+        point = f"stage{net.stage}:epoch{len(net.history)}"
+        fault_point(f"{point}:saving")
         if self.monitor is not None and net.history[-1].get(f"{self.monitor}_best"):
             save_torch_file(net.module_.state_dict(), self._path(BEST_FILE))
+        fault_point(f"{point}:best")
         if self.resumable:
             save_torch_file(resume_state(net), self._path(RESUME_FILE))
+        fault_point(point)
 
     def on_train_end(self, net, **kwargs):
         if self.monitor is None:
