@@ -32,7 +32,7 @@ from ._settings import (
     stage_settings,
 )
 from ._source_data import SourceData, check_source_data_type, validate_source_data
-from ._stage1 import fit_stage1
+from ._stage1 import check_memory_location, fit_stage1
 
 __all__ = ["TwoStageTransferClassifier"]
 
@@ -167,7 +167,8 @@ class TwoStageTransferClassifier(
         recorded in ``checkpoint_dir_``, with the state to resume it after
         every epoch (see ``resume``). None uses a temporary folder removed at
         the end of ``fit``; the folders of killed processes are removed by a
-        later ``fit``.
+        later ``fit``. A folder that does not exist is created; a file is an
+        error naming it.
     resume : bool, default=False
         Continue an unfinished fit found in ``checkpoint_dir`` rather than
         start afresh: one of the same data and settings whose process was
@@ -181,7 +182,8 @@ class TwoStageTransferClassifier(
         Caches stage 1's result, as scikit-learn's ``Pipeline(memory=...)``
         does its transformers: a folder (or a :class:`joblib.Memory`) shared by
         processes, e.g. the workers of ``GridSearchCV(n_jobs=4)``. None
-        caches nothing: every fit trains stage 1.
+        caches nothing: every fit trains stage 1. A file (or a path under
+        one) is an error naming it, before any training.
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     amp : bool or "auto", default="auto"
@@ -453,6 +455,7 @@ class TwoStageTransferClassifier(
             raise ValueError(
                 "resume=True continues a fit saved in checkpoint_dir; set checkpoint_dir."
             )
+        check_memory_location(self.memory)
         source_params = self._source_params()
         settings1, settings2 = self._stage_settings(spec, device, source_params)
         seeds = self._draw_seeds()
