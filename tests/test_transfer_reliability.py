@@ -209,6 +209,25 @@ def test_resume_after_ctrl_c_ends_with_the_uninterrupted_weights(tmp_path, stage
     assert _resume_clf(flag, **params).fit(X, y).checkpoint_dir_ != str(run)
 
 
+def test_resume_with_another_cpu_thread_count_warns(tmp_path):
+    X, y = _data()
+    flag = str(tmp_path / "fired")
+    params = dict(checkpoint_dir=str(tmp_path), resume=True)
+    threads = torch.get_num_threads()
+    with pytest.raises(KeyboardInterrupt):
+        _resume_clf(flag, **params).fit(X, y)
+    torch.set_num_threads(threads + 1)
+    try:
+        with pytest.warns(
+            UserWarning,
+            match=f"resumes with {threads + 1} torch CPU threads; the "
+            f"interrupted fit used {threads}",
+        ):
+            _resume_clf(flag, **params).fit(X, y)
+    finally:
+        torch.set_num_threads(threads)
+
+
 _KILLED_FIT = """
 import sys
 import torch
@@ -269,6 +288,9 @@ def test_fit_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp_path):
 
 _FAULTED_FIT = """
 import sys
+import torch
+# torch's CPU kernels split their sums by thread: bit-exactness needs the same count
+torch.set_num_threads(int(sys.argv[2]))
 from test_transfer_reliability import CountEpochs, _data, _resume_clf
 X, y = _data()
 _resume_clf(None, callbacks=[CountEpochs()], checkpoint_dir=sys.argv[1], resume=True).fit(X, y)
@@ -313,7 +335,10 @@ def test_sigkill_anywhere_resumes_to_bitwise_the_uninterrupted_fit(
         "SKBREASTCAD_FAULT_AFTER": point,
     }
     proc = subprocess.run(
-        [sys.executable, str(script), str(ckpt)], env=env, capture_output=True, timeout=300
+        [sys.executable, str(script), str(ckpt), str(torch.get_num_threads())],
+        env=env,
+        capture_output=True,
+        timeout=900,
     )
     assert proc.returncode == -signal.SIGKILL, (proc.stdout + proc.stderr).decode()
     X, y = _data()

@@ -207,6 +207,8 @@ def resume_state(net):
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "generator": None if generator is None else generator.get_state(),
+        # CPU kernels split their sums by thread: another count changes the last bits
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -237,6 +239,17 @@ def apply_resume_state(net, state):
     """Load weights, optimizer and history into an initialised net (the rest at train begin)."""
     from skorch.history import History
 
+    threads = state.get("threads")
+    if threads is not None and threads != torch.get_num_threads():
+        import warnings
+
+        warnings.warn(
+            f"Stage {net.stage} resumes with {torch.get_num_threads()} torch CPU threads; the "
+            f"interrupted fit used {threads}. It continues correctly, but its weights will not "
+            "equal an uninterrupted fit's bit for bit (torch.set_num_threads to match).",
+            UserWarning,
+            stacklevel=2,
+        )
     net.module_.load_state_dict(state["module"])
     net.optimizer_.load_state_dict(state["optimizer"])
     net.history = History(state["history"])

@@ -266,7 +266,13 @@ class TwoStageTransferClassifier(
     ``source_data`` and every parameter except ``checkpoint_dir``,
     ``resume``, ``memory`` and ``verbose``) matches, and continues it with
     its own seeds from its last completed epoch. User ``callbacks`` see the
-    restored history, but their own state is not saved. Folders written by
+    restored history, but their own state is not saved. A kill at any point
+    of either stage resumes bit for bit on the CPU when the resumed process
+    uses the same torch build and number of CPU threads
+    (``torch.get_num_threads()``): torch's CPU kernels split their sums by
+    thread, so another count (a warning says so) changes the last bits of the
+    weights, and the difference grows with the epochs trained after the
+    resume. Folders written by
     an earlier version in another format are never resumed: the fit starts
     afresh, with a warning naming them.
 
