@@ -3,10 +3,13 @@
 The study reports Accuracy, Precision, Sensitivity (recall), Specificity and
 F1 (its Eqs. 1-5). Specificity is not in scikit-learn; we take it from
 imbalanced-learn rather than re-deriving it.
+
+:data:`CAD_METRICS` is the one home of the five names; :mod:`skbreastcad.evaluation`
+imports it. imbalanced-learn loads on first use, so that importing the tuple
+costs nothing.
 """
 
 import numpy as np
-from imblearn.metrics import specificity_score
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -15,10 +18,23 @@ from sklearn.metrics import (
     recall_score,
 )
 
-__all__ = ["CAD_METRICS", "cad_report", "cad_scoring", "specificity_score"]
+# specificity_score comes through __getattr__, so that the names load without imbalanced-learn
+__all__ = ["CAD_METRICS", "cad_report", "cad_scoring", "specificity_score"]  # noqa: F822
 
 #: Metric names in the order the study reports them.
 CAD_METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1")
+
+
+def __getattr__(name):
+    if name == "specificity_score":
+        from imblearn.metrics import specificity_score
+
+        return specificity_score
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})
 
 
 def cad_scoring(pos_label=1, roc_auc=False):
@@ -52,6 +68,8 @@ def cad_scoring(pos_label=1, roc_auc=False):
     >>> sorted(k for k in scores if k.startswith("test_"))
     ['test_accuracy', 'test_f1', 'test_precision', 'test_sensitivity', 'test_specificity']
     """
+    from imblearn.metrics import specificity_score
+
     scoring = {
         "accuracy": make_scorer(accuracy_score),
         "precision": make_scorer(precision_score, pos_label=pos_label, zero_division=0),
@@ -90,6 +108,8 @@ def cad_report(y_true, y_pred, *, pos_label=1):
     >>> cad_report([0, 0, 1, 1], [0, 1, 1, 1])
     {'accuracy': 0.75, 'precision': 0.6666666666666666, 'sensitivity': 1.0, 'specificity': 0.5, 'f1': 0.8}
     """
+    from imblearn.metrics import specificity_score
+
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     return {

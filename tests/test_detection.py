@@ -10,8 +10,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from skbreastcad.datasets import load_mias
-from skbreastcad.detection import find_candidates, froc, lesion_map, plot_froc, window_shape
+from skbreastcad.detection import find_candidates, froc, lesion_map, window_shape
 from skbreastcad.features import HaarFeatures
+from skbreastcad.plotting import plot_froc
 
 
 class _Recorder:
@@ -305,8 +306,25 @@ def test_plot_froc_writes_png(tmp_path):
     candidates, lesions, films, groups = _hand_case()
     result = froc(candidates, lesions, films, groups=groups, n_bootstraps=50)
     path = tmp_path / "froc.png"
-    ax = plot_froc({"model": result}, path)
+    assert plot_froc({"model": result}, path=path) == path
+    ax = plot_froc({"model": result}).axes[0]
     assert path.stat().st_size > 1000 and ax.get_xlabel() == "mean false positives per film"
+
+
+def test_deprecated_plot_froc_keeps_its_signature_and_warns(tmp_path):
+    import skbreastcad.detection as detection
+
+    candidates, lesions, films, groups = _hand_case()
+    result = froc(candidates, lesions, films, groups=groups, n_bootstraps=50)
+    path = tmp_path / "froc.png"
+    with pytest.warns(FutureWarning, match="use skbreastcad.plotting.plot_froc"):
+        ax = detection.plot_froc({"model": result}, path)
+    assert path.stat().st_size > 1000 and ax.get_xlabel() == "mean false positives per film"
+    # drawing into a caller's axes returns those axes
+    fig = plot_froc({"model": result})
+    with pytest.warns(FutureWarning):
+        assert detection.plot_froc({"other": result}, ax=fig.axes[0]) is fig.axes[0]
+    assert len(fig.axes[0].get_legend().get_texts()) == 2
 
 
 def test_lesion_map_of_a_fine_tuned_network_scores_its_windows():

@@ -7,9 +7,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skbreastcad.detection import grad_cam, occlusion_sensitivity, save_overlay
+from skbreastcad.detection import grad_cam, occlusion_sensitivity
 from skbreastcad.features import CNNLayerFeatures, HaarFeatures
 from skbreastcad.models import TwoStageTransferClassifier
+from skbreastcad.plotting import plot_overlay
 
 pytorch_grad_cam = pytest.importorskip("pytorch_grad_cam")
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
@@ -198,8 +199,8 @@ def test_overlays_are_written(rois, tmp_path):
     cam = grad_cam(pipe, X[1:2])[0]
     occ = occlusion_sensitivity(pipe, X[1:2], patch_size=8)[0]
     for name, heat in (("cam.png", cam), ("occ.png", occ)):
-        path = save_overlay(X[1], heat, tmp_path / name, title=name)
+        path = plot_overlay(X[1], heat, path=tmp_path / name, title=name)
         assert path.stat().st_size > 1000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.png", "occ.png"]
     with pytest.raises(ValueError, match="one shape"):
-        save_overlay(X[1], cam[:4], tmp_path / "bad.png")
+        plot_overlay(X[1], cam[:4], path=tmp_path / "bad.png")

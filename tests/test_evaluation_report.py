@@ -142,8 +142,9 @@ def test_interrupted_save_leaves_no_folder(report, tmp_path, monkeypatch):
 
 def test_plotting_never_touches_pyplot_state():
     source = Path(skbreastcad.__file__).parent
+    assert len(list((source / "plotting").glob("*.py"))) > 1
     for path in [
-        source / "plotting.py",
+        *(source / "plotting").glob("*.py"),
         *(source / "evaluation").glob("*.py"),
         *(source / "experiments").glob("*.py"),
     ]:
@@ -193,7 +194,7 @@ def test_roc_band_equals_resampled_roc_curves_by_brute_force():
     from sklearn.metrics import roc_curve
 
     from skbreastcad.evaluation import bootstrap_counts
-    from skbreastcad.evaluation._report import _roc_band
+    from skbreastcad.evaluation._curves import _roc_band
 
     rng = np.random.default_rng(0)
     groups = np.arange(90) // 3
@@ -211,3 +212,55 @@ def test_roc_band_equals_resampled_roc_curves_by_brute_force():
     ref = np.quantile(np.array(curves), [0.025, 0.975], axis=0)
     np.testing.assert_allclose(low, ref[0], atol=1e-12)
     np.testing.assert_allclose(high, ref[1], atol=1e-12)
+
+
+def test_format_table_is_the_one_formatter_and_names_a_missing_metric(report):
+    text = report.format_table(["roc_auc", "sensitivity"], digits=2)
+    lines = text.splitlines()
+    assert lines[0].split() == ["candidate", "roc_auc", "sensitivity"]
+    row = report.results.set_index(["candidate", "metric"]).loc[("C=0.1", "roc_auc")]
+    assert f"{row['estimate']:.2f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" in lines[3]
+    with pytest.raises(ValueError, match=r"No results for the metrics \['kappa'\]"):
+        report.format_table(["roc_auc", "kappa"])
+
+
+def test_from_results_gives_a_report_of_several_runs(report):
+    both = pd.concat({"run a": report.results, "run b": report.results})
+    combined = Report.from_results(both, title="Two runs")
+    assert combined.title == "Two runs" and combined.metrics == report.metrics
+    assert combined.candidates == [f"run {k} / {c}" for k in "ab" for c in report.candidates]
+    text = combined.format_table()
+    for line in report.format_table().splitlines()[2:]:
+        # the same cells, under the run's label
+        candidate, cells = line.split(maxsplit=1)
+        assert sum(cells in t and f"/ {candidate}" in t for t in text.splitlines()) == 2
+    wide = Report.from_results(report.table())
+    np.testing.assert_allclose(
+        wide.results["estimate"].to_numpy(),
+        report.results.set_index(["candidate", "metric"])
+        .loc[list(zip(wide.results["candidate"], wide.results["metric"]))]["estimate"]
+        .to_numpy(),
+    )
+    with pytest.raises(TypeError, match="Report or a pandas DataFrame"):
+        Report.from_results([1, 2])
+
+
+def test_deprecated_format_results_warns_and_delegates(report):
+    from skbreastcad.evaluation._report import format_results
+
+    with pytest.warns(FutureWarning, match="use skbreastcad.evaluation.Report.format_table"):
+        text = format_results(report.results, ["f1"], digits=4)
+    assert text == report.format_table(["f1"], digits=4)
+
+
+def test_data_fingerprint_is_the_shared_hash_and_unchanged():
+    from skbreastcad.evaluation import data_fingerprint
+    from skbreastcad.utils import _hashing
+
+    assert data_fingerprint is _hashing.data_fingerprint
+    data = (np.arange(6).reshape(2, 3), [0, 1], None, np.array(["a", "b"], dtype=object))
+    # the digest of the code before it moved: old reports' fingerprints still compare equal
+    expected = "0ec838a14806ed3ff11cd2e3f9b1ffe338585fc5aede6e977606fe42be9959f8"
+    assert data_fingerprint(*data) == expected
+    # as before, any input of evaluate() gets a fingerprint, even one without a stable repr
+    assert len(data_fingerprint(np.array([object()]))) == 64

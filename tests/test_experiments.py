@@ -5,17 +5,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from skbreastcad.cli import main
+from skbreastcad._cli import main
 from skbreastcad.datasets import make_phantoms
 from skbreastcad.evaluation import Report
 from skbreastcad.experiments import (
     compare_feature_sets,
-    format_table,
     make_feature_pipeline,
     make_feature_set,
-    plot_comparison,
 )
 from skbreastcad.metrics import CAD_METRICS
+from skbreastcad.plotting import plot_metric_bars
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +48,43 @@ def test_feature_comparison_table(phantoms, feature_report):
     fused = make_feature_set("gabor+glcm").fit(X)
     assert any(n.startswith("gabor__") for n in fused.get_feature_names_out())
     assert any(n.startswith("glcm__") for n in fused.get_feature_names_out())
-    assert "glcm" in format_table(report)
+    assert "glcm" in report.format_table()
     # phantom lesions are visible: texture features must beat chance clearly
     assert table.loc["gabor+glcm", "roc_auc"] > 0.7
 
 
 def test_format_table_and_plot_take_any_report_and_concatenations(feature_report, tmp_path):
-    text = format_table(feature_report)
+    text = Report.from_results(feature_report).format_table()
     assert "[" in text and "glcm" in text and "roc_auc" in text
     # results of two runs concatenated with keys: a MultiIndex, which used to raise a TypeError
     both = pd.concat({"run a": feature_report.results, "run b": feature_report.results})
-    text = format_table(both)
+    text = Report.from_results(both).format_table()
     assert "run a / glcm" in text and "run b / gabor+glcm" in text
     # wide tables concatenated (MultiIndex rows) work too
     wide = pd.concat({"a": feature_report.table(), "b": feature_report.table()})
-    assert "a / glcm" in format_table(wide)
+    assert "a / glcm" in Report.from_results(wide).format_table()
     with pytest.raises(ValueError, match="pass keys"):
-        format_table(pd.concat([feature_report.results, feature_report.results]))
-    out = plot_comparison(both, tmp_path / "cmp.png")
+        Report.from_results(pd.concat([feature_report.results, feature_report.results]))
+    out = plot_metric_bars(Report.from_results(both).results, path=tmp_path / "cmp.png")
     assert out.stat().st_size > 1000
+
+
+def test_deprecated_format_table_and_plot_comparison_warn_and_delegate(feature_report, tmp_path):
+    from skbreastcad import experiments
+
+    metrics = ("f1", "roc_auc", "no_such_metric")
+    with pytest.warns(FutureWarning, match="experiments.format_table is deprecated"):
+        text = experiments.format_table(feature_report, metrics)
+    # metrics the report lacks are left out, as before
+    assert text == feature_report.format_table(["f1", "roc_auc"])
+    both = pd.concat({"run a": feature_report.results, "run b": feature_report.results})
+    with pytest.warns(FutureWarning, match="Report.format_table"):
+        assert experiments.format_table(both) == Report.from_results(both).format_table(
+            [*CAD_METRICS, "roc_auc"]
+        )
+    with pytest.warns(FutureWarning, match="use skbreastcad.plotting.plot_metric_bars"):
+        out = experiments.plot_comparison(both, tmp_path / "old.png")
+    assert out == tmp_path / "old.png" and out.stat().st_size > 1000
 
 
 def test_groups_are_respected(phantoms):

@@ -37,3 +37,18 @@ def test_cad_scoring_in_cross_validate():
     scores = cross_validate(LogisticRegression(), X, y, cv=3, scoring=cad_scoring(roc_auc=True))
     for name in (*CAD_METRICS, "roc_auc"):
         assert 0.7 < scores[f"test_{name}"].mean() <= 1.0
+
+
+def test_the_metric_names_have_one_home():
+    import sys
+
+    from skbreastcad.evaluation import DEFAULT_METRICS, THRESHOLD_METRICS
+
+    assert THRESHOLD_METRICS is CAD_METRICS
+    assert DEFAULT_METRICS[: len(CAD_METRICS)] == CAD_METRICS
+    import skbreastcad.metrics
+
+    assert "specificity_score" in dir(skbreastcad.metrics)
+    assert (
+        skbreastcad.metrics.specificity_score is sys.modules["imblearn.metrics"].specificity_score
+    )

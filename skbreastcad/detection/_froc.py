@@ -7,7 +7,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 
-__all__ = ["froc", "plot_froc"]
+__all__ = ["froc"]
 
 DEFAULT_FP_RATES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -102,7 +102,8 @@ def _sensitivity_at(lesion_scores, lesion_film, fp_scores, fp_film, weights, fp_
     for j, rate in enumerate(fp_rates):
         over = fp_cum > rate * n_films[:, None] + 1e-9
         any_over = over.any(axis=1)
-        first = np.argmax(over, axis=1)
+        # no false positive at all: no threshold is ever excluded (argmax of nothing fails)
+        first = np.argmax(over, axis=1) if over.shape[1] else np.zeros(len(weights), dtype=int)
         # found: lesion scores strictly above the first excluded false positive's score
         cut = np.where(any_over, fp_sorted[first] if len(fp_sorted) else -np.inf, -np.inf)
         # les_sorted is descending: count of scores > cut
@@ -257,6 +258,14 @@ def froc(
         raise ValueError(f"fp_rates must be a 1-D array of non-negative rates; got {fp_rates}.")
     if len(lesions) == 0:
         raise ValueError("lesions is empty: sensitivity is undefined without a lesion.")
+    for name, frame in (("lesions", lesions), ("candidates", candidates)):
+        negative = np.flatnonzero(frame["radius"].to_numpy(dtype=float) < 0)
+        if len(negative):
+            # a negative radius squared would reach as far as a positive one
+            raise ValueError(
+                f"{name} holds {len(negative)} negative radius (radii) at row(s) "
+                f"{negative[:5].tolist()}: a radius is a distance, >= 0."
+            )
 
     lesion_scores, lesion_film, fp_scores, fp_film = _score_films(
         candidates, lesions, films, hit_rule
@@ -303,7 +312,11 @@ def froc(
 
 
 def plot_froc(results, path=None, *, ax=None, max_fp=None):
-    """Draw FROC curves, with the reported rates and their intervals, and save them as a PNG.
+    """Draw FROC curves and return the axes; ``path`` saves them as a PNG.
+
+    The old signature, kept for the command module until it calls
+    :func:`skbreastcad.plotting.plot_froc` (which draws them) itself; the
+    public ``skbreastcad.detection.plot_froc`` is a deprecated alias of it.
 
     Parameters
     ----------
@@ -323,60 +336,20 @@ def plot_froc(results, path=None, *, ax=None, max_fp=None):
 
     Examples
     --------
-    >>> from skbreastcad.detection import froc, plot_froc
+    >>> import warnings
     >>> candidates = {"film": ["a", "b"], "row": [10, 90], "col": [10, 90], "radius": [5, 5],
     ...               "score": [0.9, 0.7]}
     >>> lesions = {"film": ["a"], "row": [12], "col": [10], "radius": [8]}
     >>> result = froc(candidates, lesions, ["a", "b"], n_bootstraps=20)
-    >>> plot_froc({"model": result}).get_ylabel()
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", FutureWarning)  # skbreastcad.detection's is deprecated
+    ...     plot_froc({"model": result}).get_ylabel()
     'lesion sensitivity'
     """
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import NullLocator as _NullLocator
+    from ..plotting import plot_froc as draw
+    from ..plotting import save_figure
 
-    if not isinstance(results, dict):
-        results = {"": results}
-    fig = None
-    if ax is None:
-        fig = Figure(figsize=(5.5, 4.2))
-        ax = fig.add_subplot()
-    largest = 0.0
-    for label, result in results.items():
-        curve = result.curve
-        # the curve as operating points joined by steps, from (0, 0)
-        x = np.concatenate([[0.0], curve["fp_per_film"].to_numpy()])
-        y = np.concatenate([[0.0], curve["sensitivity"].to_numpy()])
-        line = ax.step(x, y, where="post", label=label or None)[0]
-        table = result.table
-        rates = table.index.to_numpy(dtype=float)
-        largest = max(largest, rates.max())
-        err = np.vstack(
-            [table["sensitivity"] - table["ci_low"], table["ci_high"] - table["sensitivity"]]
-        )
-        ax.errorbar(
-            rates,
-            table["sensitivity"],
-            yerr=np.nan_to_num(err),
-            fmt="o",
-            color=line.get_color(),
-            capsize=3,
-            ms=4,
-        )
-    ax.set_xscale("symlog", linthresh=0.25, linscale=0.5)
-    ax.set_xlim(0, max_fp if max_fp is not None else 2 * largest)
-    ticks = sorted({0.0, *(float(r) for res in results.values() for r in res.table.index)})
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.xaxis.set_minor_locator(_NullLocator())
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("mean false positives per film")
-    ax.set_ylabel("lesion sensitivity")
-    ax.grid(alpha=0.3)
-    if any(results):
-        ax.legend(loc="upper left", fontsize="small")
-    if fig is not None:
-        fig.tight_layout()
+    fig = draw(results, ax=ax, max_fp=max_fp)
     if path is not None:
-        from ._overlay import save_figure
-
-        save_figure(ax.figure, path)
-    return ax
+        save_figure(fig, path)
+    return fig.axes[0] if ax is None else ax

@@ -7,6 +7,7 @@ that every experiment returns.
 """
 
 from ._bootstrap import BootstrapResult, bootstrap_counts, bootstrap_metrics, confidence_interval
+from ._checks import DegenerateResultWarning
 from ._comparison import (
     DeLongResult,
     bootstrap_pvalue,
@@ -16,9 +17,11 @@ from ._comparison import (
     mcnemar_test,
     paired_bootstrap_test,
 )
+from ._evaluate import evaluate, evaluate_predictions
 from ._metrics import DEFAULT_METRICS, THRESHOLD_METRICS, parse_metric, weighted_metrics
 from ._predictions import CrossValPredictions, cross_val_predictions, positive_scores
-from ._report import Report, data_fingerprint, evaluate, evaluate_predictions
+from ._provenance import data_fingerprint
+from ._report import Report
 from ._thresholds import apply_threshold_policy, check_threshold_policy, choose_threshold
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "BootstrapResult",
     "CrossValPredictions",
     "DeLongResult",
+    "DegenerateResultWarning",
     "Report",
     "apply_threshold_policy",
     "bootstrap_counts",

@@ -14,10 +14,14 @@ import re
 
 import numpy as np
 
+from ..metrics import CAD_METRICS
+from ._checks import check_candidates
+
 __all__ = ["DEFAULT_METRICS", "THRESHOLD_METRICS", "parse_metric", "weighted_metrics"]
 
-#: Metrics computed from predicted labels at a threshold (the study's Eqs. 1-5).
-THRESHOLD_METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1")
+#: Metrics computed from predicted labels at a threshold (the study's Eqs. 1-5): the
+#: tuple :data:`skbreastcad.metrics.CAD_METRICS` itself, so the two cannot drift apart.
+THRESHOLD_METRICS = CAD_METRICS
 #: Metrics computed from the continuous scores, free of any threshold.
 RANKING_METRICS = ("roc_auc", "average_precision")
 
@@ -211,6 +215,7 @@ def weighted_metrics(W, y, *, scores=None, y_pred=None, metrics=DEFAULT_METRICS,
         )
     y_pred = None if y_pred is None else np.asarray(y_pred, dtype=float)
     scores = None if scores is None else np.asarray(scores, dtype=float)
+    check_candidates(scores, y_pred)
     n_candidates = len(y_pred if y_pred is not None else scores)
     out = {m: np.empty((len(W), n_candidates)) for m in specs}
     # everything a metric needs, summed per unit (patient): weights act on units only

@@ -18,11 +18,14 @@ from ._common import ExperimentReport, check_experiment_data, make_cv
 from ._deep import compare_ablations, compare_backbones, compare_transfer
 from ._feature_comparison import (
     compare_feature_sets,
-    format_table,
     make_feature_pipeline,
     make_feature_set,
-    plot_comparison,
 )
+
+# deprecated aliases (removed in 0.2), importable but left out of __all__:
+# Report.format_table and plotting.plot_metric_bars replace them
+from ._feature_comparison import format_table as format_table
+from ._feature_comparison import plot_comparison as plot_comparison
 from ._layers import probe_layers
 
 __all__ = [
@@ -32,11 +35,9 @@ __all__ = [
     "compare_backbones",
     "compare_feature_sets",
     "compare_transfer",
-    "format_table",
     "make_cv",
     "make_feature_pipeline",
     "make_feature_set",
-    "plot_comparison",
     "probe_layers",
 ]
 

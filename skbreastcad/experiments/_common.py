@@ -357,7 +357,9 @@ class ExperimentReport(Report):
         figures = super()._figures(folder)
         if self.curves is not None and len(self.curves):
             self.curves.to_csv(folder / "learning_curves.csv", index=False)
-            plot_learning_curves(self.curves, folder / "learning_curves.png")
+            from ..plotting import plot_learning_curves
+
+            plot_learning_curves(self.curves, path=folder / "learning_curves.png")
             figures["learning_curves.png"] = (
                 "Learning curves from the training histories: loss per epoch, mean over the "
                 "cross-validation fits (solid: training, dashed: internal validation split)."
@@ -379,29 +381,3 @@ class ExperimentReport(Report):
         if self.curves is not None:
             out["learning_curves"] = json.loads(self.curves.to_json(orient="records"))
         return out
-
-
-def plot_learning_curves(curves, path, dpi=110):
-    """Mean training and validation loss per epoch, one panel per stage."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    stages = sorted(curves["stage"].unique())
-    fig = Figure(figsize=(5.5 * len(stages), 4))
-    FigureCanvasAgg(fig)
-    for i, stage in enumerate(stages):
-        ax = fig.add_subplot(1, len(stages), i + 1)
-        rows = curves[curves["stage"] == stage]
-        for j, (candidate, sub) in enumerate(rows.groupby("candidate", sort=False)):
-            mean = sub.groupby("epoch")[["train_loss", "valid_loss"]].mean()
-            color = f"C{j}"
-            ax.plot(mean.index, mean["train_loss"], color=color, label=str(candidate))
-            if mean["valid_loss"].notna().any():
-                ax.plot(mean.index, mean["valid_loss"], color=color, linestyle="--")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("cross-entropy loss")
-        ax.set_title("stage 1 (source data)" if stage == 1 else "stage 2 (target data)")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    return path

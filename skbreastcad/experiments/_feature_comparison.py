@@ -13,8 +13,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import StandardScaler
 
-from ..evaluation import DEFAULT_METRICS
+from ..evaluation import DEFAULT_METRICS, Report
 from ..metrics import CAD_METRICS
+from ..plotting import plot_metric_bars
+from ..utils._deprecation import deprecated_alias
 from ..utils._docstrings import substitute_docs
 from ._common import EXPERIMENT_PARAMETERS
 
@@ -224,7 +226,7 @@ def compare_feature_sets(
     --------
     >>> from skbreastcad.datasets import make_phantoms
     >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
-    >>> report = compare_feature_sets(X, y, ["glcm"], cv=2, n_boot=50, ci_method="percentile")
+    >>> report = compare_feature_sets(X, y, ["glcm"], cv=2, n_boot=100, ci_method="percentile")
     >>> report.candidates
     ['glcm']
     >>> report.results.columns.tolist()[:5]
@@ -262,63 +264,7 @@ def compare_feature_sets(
     )
 
 
-def _as_results(report_or_table):
-    """Tidy results from a Report, a Report's results, or a legacy wide mean/sd table."""
-    import pandas as pd
-
-    if hasattr(report_or_table, "results"):
-        return report_or_table.results
-    if not isinstance(report_or_table, pd.DataFrame):
-        raise TypeError(
-            f"Expected a Report or a pandas DataFrame; got {type(report_or_table).__name__}."
-        )
-    frame = report_or_table
-    if {"candidate", "metric", "estimate"} <= set(frame.columns):
-        if isinstance(frame.index, pd.MultiIndex):
-            # pd.concat({"run a": report_a.results, ...}): the keys tell equal candidate names apart
-            keys = frame.index.droplevel(-1)
-            frame = frame.assign(
-                candidate=[
-                    " / ".join(map(str, (*(k if isinstance(k, tuple) else (k,)), c)))
-                    for k, c in zip(keys, frame["candidate"])
-                ]
-            )
-        if frame.duplicated(["candidate", "metric"]).any():
-            raise ValueError(
-                "A candidate has several rows for one metric: when concatenating reports' results, "
-                "pass keys (pd.concat({'run a': ra.results, 'run b': rb.results})) to tell them apart."
-            )
-        return frame.reset_index(drop=True)
-    # a wide table (one row per candidate): m with m_ci_low/m_ci_high, or m with m_sd
-    rows = []
-    metrics = [
-        c for c in frame.columns if f"{c}_ci_low" in frame.columns or f"{c}_sd" in frame.columns
-    ]
-    if not metrics:
-        raise ValueError(
-            "The table has neither tidy results (candidate, metric, estimate, ci_low, ci_high) nor "
-            "wide metric columns with '_ci_low'/'_ci_high' or '_sd' companions."
-        )
-    for label, row in frame.iterrows():
-        label = " / ".join(map(str, label)) if isinstance(label, tuple) else label
-        for m in metrics:
-            if f"{m}_ci_low" in frame.columns:
-                low, high = row[f"{m}_ci_low"], row[f"{m}_ci_high"]
-            else:
-                low, high = row[m] - row[f"{m}_sd"], row[m] + row[f"{m}_sd"]
-            rows.append(
-                {
-                    "candidate": label,
-                    "metric": m,
-                    "estimate": row[m],
-                    "ci_low": low,
-                    "ci_high": high,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def format_table(report, metrics=(*CAD_METRICS, "roc_auc")):
+def _format_table(report, metrics=(*CAD_METRICS, "roc_auc")):
     """Render any report as text: ``estimate [CI low, CI high]`` per candidate and metric.
 
     Parameters
@@ -338,29 +284,30 @@ def format_table(report, metrics=(*CAD_METRICS, "roc_auc")):
 
     Examples
     --------
+    >>> import warnings
     >>> import pandas as pd
+    >>> from skbreastcad.evaluation import Report
     >>> table = pd.DataFrame({"f1": [0.8, 0.7], "f1_sd": [0.05, 0.1]}, index=["gabor", "glcm"])
-    >>> print(format_table(table))
-    candidate                     f1
-    --------------------------------
-    gabor         0.800 [0.75, 0.85]
-    glcm          0.700 [0.60, 0.80]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     text = format_table(table)
+    >>> caught[0].category.__name__
+    'FutureWarning'
+    >>> text == Report.from_results(table).format_table(["f1"])
+    True
     """
-    from ..evaluation._report import format_results
-
-    results = _as_results(report)
-    present = set(results["metric"])
-    shown = [m for m in metrics if m in present] or list(dict.fromkeys(results["metric"]))
-    return format_results(results, shown)
+    report = Report.from_results(report)
+    shown = [m for m in metrics if m in report.metrics] or report.metrics
+    return report.format_table(shown)
 
 
-def plot_comparison(report, path, metrics=CAD_METRICS):
+def _plot_comparison(report, path, metrics=CAD_METRICS):
     """Save grouped bars of any report's metrics, with confidence intervals as error bars.
 
     Parameters
     ----------
     report : Report or pandas.DataFrame
-        As for :func:`format_table`.
+        As for :meth:`Report.from_results <skbreastcad.evaluation.Report.from_results>`.
     path : str or path-like
         PNG file to write.
     metrics : sequence of str, default=CAD_METRICS
@@ -374,23 +321,37 @@ def plot_comparison(report, path, metrics=CAD_METRICS):
     Examples
     --------
     >>> import tempfile
+    >>> import warnings
     >>> from pathlib import Path
     >>> import pandas as pd
     >>> table = pd.DataFrame({"f1": [0.8, 0.7], "f1_sd": [0.05, 0.1]}, index=["gabor", "glcm"])
-    >>> with tempfile.TemporaryDirectory() as folder:
+    >>> with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", FutureWarning)
     ...     path = plot_comparison(table, Path(folder) / "comparison.png")
     ...     path.name, path.stat().st_size > 0
     ('comparison.png', True)
     """
-    from ..plotting import plot_metric_bars
-
-    results = _as_results(report)
-    results = results.assign(
-        candidate=[
-            " / ".join(map(str, c)) if isinstance(c, tuple) else c for c in results["candidate"]
-        ]
-    )
+    results = Report.from_results(report).results
     shown = [m for m in metrics if m in set(results["metric"])]
     return plot_metric_bars(
         results, metrics=shown or None, path=path, ylabel="cross-validated score"
     )
+
+
+format_table = deprecated_alias(
+    Report.format_table,
+    "skbreastcad.experiments.format_table",
+    since="0.1",
+    removed_in="0.2",
+    replacement="Report.format_table (Report.from_results(results).format_table() for "
+    "several runs' results)",
+    adapter=_format_table,
+)
+plot_comparison = deprecated_alias(
+    plot_metric_bars,
+    "skbreastcad.experiments.plot_comparison",
+    since="0.1",
+    removed_in="0.2",
+    replacement="skbreastcad.plotting.plot_metric_bars",
+    adapter=_plot_comparison,
+)

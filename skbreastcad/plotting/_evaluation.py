@@ -1,175 +1,23 @@
-"""Figures: labelled ROI grids, and the evaluation figures of a report.
-
-Every figure is drawn on a :class:`matplotlib.figure.Figure` with its own Agg
-canvas: no ``pyplot`` state and no ``matplotlib.use``, so drawing works in
-scripts, tests, worker threads and processes, and never changes the backend of
-the user's session. Functions take plain arrays and frames (the evaluation layer
-imports this module, not the reverse).
-"""
+"""A report's figures: metric bars, ROC curves with bands, confusion matrices,
+reliability diagrams and learning curves. They take the numbers as plain arrays and
+frames; :mod:`skbreastcad.evaluation` computes them."""
 
 import math
-from pathlib import Path
 
 import numpy as np
+
+from ._base import _figure_docs, _finish, _label, _new_figure
 
 __all__ = [
     "plot_calibration_curves",
     "plot_confusion_matrices",
+    "plot_learning_curves",
     "plot_metric_bars",
     "plot_roc_curves",
-    "plot_roi_grid",
 ]
 
 
-def plot_roi_grid(
-    images,
-    labels=None,
-    *,
-    target_names=None,
-    titles=None,
-    n_cols=None,
-    image_shape=None,
-    tile_size=1.3,
-    vmin=None,
-    vmax=None,
-    path=None,
-    dpi=100,
-):
-    """Draw ROIs in a grid, each titled with its label, and save it as a PNG.
-
-    Drawn with matplotlib's Agg canvas directly (no ``pyplot`` state, no
-    display needed), so it works in scripts, tests and worker threads.
-
-    Parameters
-    ----------
-    images : array-like of shape (n_images, height, width) or (n_images, height * width)
-        Grayscale ROIs; flattened rows need ``image_shape`` unless square.
-    labels : array-like of shape (n_images,), default=None
-        Class of each ROI, written above it; positive labels (``1``) are
-        framed in red, the others in blue.
-    target_names : sequence of str, default=None
-        Names of the classes, indexed by label (e.g. ``bunch.target_names``).
-    titles : sequence of str, default=None
-        Extra text per ROI (e.g. the source image reference), shown under
-        the label.
-    n_cols : int, default=None
-        Tiles per row; ``None`` makes the grid roughly square.
-    image_shape : tuple of (int, int), default=None
-        ``(height, width)`` of flattened rows.
-    tile_size : float, default=1.3
-        Size of one tile in inches.
-    vmin, vmax : float, default=None
-        Grey-level range of the display. ``None`` shows uint8 images on
-        0-255 (so contrast differences between ROIs stay visible) and other
-        images each on their own min-max range.
-    path : str or path-like, default=None
-        Where to save the PNG; parent folders are created. ``None`` only
-        returns the figure.
-    dpi : int, default=100
-        Resolution of the figure in dots per inch.
-
-    Returns
-    -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
-
-    Examples
-    --------
-    >>> from skbreastcad.datasets import make_phantoms
-    >>> from skbreastcad.plotting import plot_roi_grid
-    >>> X, y = make_phantoms(4, image_size=16, random_state=0)
-    >>> fig = plot_roi_grid(X, y, target_names=["non-tumour", "tumour"])
-    >>> [ax.get_title() for ax in fig.axes]
-    ['tumour', 'non-tumour', 'non-tumour', 'non-tumour']
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from .utils._validation import resolve_image_shape
-
-    images = np.asarray(images)
-    if images.ndim == 2:
-        images = images.reshape(len(images), *resolve_image_shape(images.shape[1], image_shape))
-    if images.ndim != 3 or len(images) == 0:
-        raise ValueError(
-            f"images must be a non-empty batch of 2-D grayscale images; got shape {images.shape}."
-        )
-    n = len(images)
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (n,):
-            raise ValueError(f"labels must have shape ({n},); got {labels.shape}.")
-    if titles is not None and len(titles) != n:
-        raise ValueError(f"titles must have {n} entries; got {len(titles)}.")
-    n_cols = int(n_cols) if n_cols else math.ceil(math.sqrt(n))
-    n_rows = math.ceil(n / n_cols)
-
-    fig = Figure(figsize=(tile_size * n_cols, (tile_size + 0.25) * n_rows), dpi=dpi)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(n_rows, n_cols, squeeze=False)
-    for k, ax in enumerate(axes.ravel()):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k >= n:
-            ax.set_axis_off()
-            continue
-        image = images[k]
-        lo, hi = vmin, vmax
-        if lo is None and hi is None and image.dtype == np.uint8:
-            lo, hi = 0, 255
-        ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-        text = []
-        if labels is not None:
-            label = labels[k]
-            name = str(label)
-            if (
-                target_names is not None
-                and np.issubdtype(type(label), np.integer)
-                and 0 <= label < len(target_names)
-            ):
-                name = str(target_names[label])
-            text.append(name)
-            color = "tab:red" if label == 1 else "tab:blue"
-            for spine in ax.spines.values():
-                spine.set_edgecolor(color)
-                spine.set_linewidth(2)
-        if titles is not None:
-            text.append(str(titles[k]))
-        if text:
-            ax.set_title("\n".join(text), fontsize=7)
-    fig.tight_layout()
-    if path is None:
-        return fig
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
-
-
-def _new_figure(figsize, dpi=100):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=dpi)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _finish(fig, path):
-    fig.tight_layout()
-    if path is None:
-        return fig
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
-
-
-def _label(value):
-    # rows of a pd.concat of several reports carry tuples as labels
-    return " / ".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
+@_figure_docs
 def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=110):
     """Draw grouped bars of metrics per candidate, with confidence intervals as error bars.
 
@@ -180,17 +28,14 @@ def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=11
         ``ci_low`` and ``ci_high`` (``Report.results``).
     metrics : sequence of str, default=None
         Metrics to draw, in order; all of them by default.
-    path : str or path-like, default=None
-        PNG to write; ``None`` returns the figure.
+    {path}
     ylabel : str, default="score"
         Label of the y axis.
-    dpi : int, default=110
-        Resolution of the figure in dots per inch.
+    {dpi}
 
     Returns
     -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
+    {figure_or_path}
 
     Examples
     --------
@@ -241,6 +86,7 @@ def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=11
     return _finish(fig, path)
 
 
+@_figure_docs
 def plot_roc_curves(curves, *, path=None, dpi=110):
     """Draw the ROC curves of several candidates with their confidence bands.
 
@@ -250,15 +96,12 @@ def plot_roc_curves(curves, *, path=None, dpi=110):
         Per candidate: ``fpr`` and ``tpr`` (the curve), optionally ``grid``,
         ``low`` and ``high`` (a band of sensitivity over a false-positive-rate
         grid) and ``auc``, ``auc_low``, ``auc_high`` for the legend.
-    path : str or path-like, default=None
-        PNG to write; parent folders are created. ``None`` returns the figure.
-    dpi : int, default=110
-        Resolution of the figure in dots per inch.
+    {path}
+    {dpi}
 
     Returns
     -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
+    {figure_or_path}
 
     See Also
     --------
@@ -296,6 +139,7 @@ def plot_roc_curves(curves, *, path=None, dpi=110):
     return _finish(fig, path)
 
 
+@_figure_docs
 def plot_confusion_matrices(
     matrices, *, class_names=("negative", "positive"), titles=None, path=None, dpi=110
 ):
@@ -309,15 +153,12 @@ def plot_confusion_matrices(
         Names of the classes 0 and 1, written on the axes.
     titles : dict of str to str, default=None
         Extra line under each candidate's name (e.g. its threshold).
-    path : str or path-like, default=None
-        PNG to write; parent folders are created. ``None`` returns the figure.
-    dpi : int, default=110
-        Resolution of the figure in dots per inch.
+    {path}
+    {dpi}
 
     Returns
     -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
+    {figure_or_path}
 
     See Also
     --------
@@ -366,6 +207,7 @@ def plot_confusion_matrices(
     return _finish(fig, path)
 
 
+@_figure_docs
 def plot_calibration_curves(curves, *, path=None, dpi=110):
     """Draw a reliability diagram: observed share of positives against mean predicted probability.
 
@@ -374,15 +216,12 @@ def plot_calibration_curves(curves, *, path=None, dpi=110):
     curves : dict of str to tuple of (ndarray, ndarray)
         Per candidate ``(mean_predicted, fraction_positive)`` per bin, as
         :func:`sklearn.calibration.calibration_curve` returns them (reversed).
-    path : str or path-like, default=None
-        PNG to write; parent folders are created. ``None`` returns the figure.
-    dpi : int, default=110
-        Resolution of the figure in dots per inch.
+    {path}
+    {dpi}
 
     Returns
     -------
-    path_or_figure : pathlib.Path or matplotlib.figure.Figure
-        The saved file's path, or the figure when ``path`` is None.
+    {figure_or_path}
 
     See Also
     --------
@@ -413,4 +252,52 @@ def plot_calibration_curves(curves, *, path=None, dpi=110):
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("fraction of positives")
     ax.legend(loc="upper left", fontsize="x-small", framealpha=0.9)
+    return _finish(fig, path)
+
+
+@_figure_docs
+def plot_learning_curves(curves, *, path=None, dpi=110):
+    """Draw the mean training and validation loss per epoch, one panel per stage.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        Training histories with columns ``candidate``, ``stage`` (1: source
+        data, 2: target data), ``epoch``, ``train_loss`` and ``valid_loss``
+        (NaN without a validation split); rows of several fits of a candidate
+        are averaged per epoch.
+    {path}
+    {dpi}
+
+    Returns
+    -------
+    {figure_or_path}
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> curves = pd.DataFrame({"candidate": "net", "stage": [2, 2, 2], "epoch": [1, 2, 3],
+    ...                        "train_loss": [0.9, 0.6, 0.4], "valid_loss": [1.0, 0.8, 0.7]})
+    >>> fig = plot_learning_curves(curves)
+    >>> fig.axes[0].get_title(), len(fig.axes[0].get_lines())
+    ('stage 2 (target data)', 2)
+    """
+    missing = {"candidate", "stage", "epoch", "train_loss", "valid_loss"} - set(curves.columns)
+    if missing:
+        raise ValueError(f"curves lack the columns {sorted(missing)}.")
+    stages = sorted(curves["stage"].unique())
+    fig = _new_figure((5.5 * len(stages), 4), dpi)
+    for i, stage in enumerate(stages):
+        ax = fig.add_subplot(1, len(stages), i + 1)
+        rows = curves[curves["stage"] == stage]
+        for j, (candidate, sub) in enumerate(rows.groupby("candidate", sort=False)):
+            mean = sub.groupby("epoch")[["train_loss", "valid_loss"]].mean()
+            color = f"C{j}"
+            ax.plot(mean.index, mean["train_loss"], color=color, label=str(candidate))
+            if mean["valid_loss"].notna().any():
+                ax.plot(mean.index, mean["valid_loss"], color=color, linestyle="--")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy loss")
+        ax.set_title("stage 1 (source data)" if stage == 1 else "stage 2 (target data)")
+        ax.legend(fontsize=8)
     return _finish(fig, path)
