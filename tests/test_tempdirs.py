@@ -99,6 +99,8 @@ def test_locked_tempdir_removes_its_folder_however_the_block_ends(tmp_path):
 
 @POSIX
 @pytest.mark.slow
+# one epoch on 24 phantoms may predict one class: the report is not what is tested
+@pytest.mark.filterwarnings("ignore::skbreastcad.evaluation.DegenerateResultWarning")
 def test_killed_experiment_leaves_nothing_the_next_run_does_not_remove(tmp_path, monkeypatch):
     # compare_transfer killed inside a fit leaves its histories folder and the fit's folder
     scratch = tmp_path / "tmp"
@@ -111,7 +113,8 @@ def test_killed_experiment_leaves_nothing_the_next_run_does_not_remove(tmp_path,
         "    deep_params={'max_epochs': 2, 'batch_size': 8}, device='cpu')\n",
         env={"TMPDIR": str(scratch), "SKBREASTCAD_FAULT_AFTER": "stage2:epoch1:batch1"},
     )
-    leaked = sorted(p.name.rsplit("-", 1)[0] for p in scratch.iterdir())
+    # (torch may leave its own caches there)
+    leaked = sorted(p.name.rsplit("-", 1)[0] for p in scratch.glob("skbreastcad-*"))
     assert leaked == ["skbreastcad-histories", "skbreastcad-tmpfit"]
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     from skbreastcad.experiments import compare_transfer
@@ -124,11 +127,11 @@ def test_killed_experiment_leaves_nothing_the_next_run_does_not_remove(tmp_path,
         ["none"],
         fallback="random",
         cv=2,
-        n_boot=10,
+        n_boot=100,
         deep_params={"max_epochs": 1, "batch_size": 8},
         device="cpu",
     )
-    assert list(scratch.iterdir()) == []
+    assert list(scratch.glob("*skbreastcad*")) == []
 
 
 # -- checkpoint_dir and memory ----------------------------------------------------
