@@ -18,6 +18,7 @@ from ._shared import (
     checking,
     first_line,
     int_at_least,
+    note,
     output_folder,
 )
 
@@ -41,7 +42,7 @@ DEFAULT_LAYERS = {
         "Mixed_7c",
     ],
 }
-DATA_FORMS = "phantoms, mias:DIR, cbis:DIR or folder:DIR"
+DATA_FORMS = "phantoms, mias:DIR, cbis:DIR, duke-mri:DIR or folder:DIR"
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -51,19 +52,29 @@ def _class_folders(path):
 
 
 def load_data(spec, *, image_size=64, n_samples=250, seed=0, classes=None, group_pattern=None):
-    """Load ``phantoms``, ``mias:DIR``, ``cbis:DIR`` or ``folder:DIR`` as ``(X, y, groups, text)``.
+    """Load ``phantoms``, ``mias:DIR``, ``cbis:DIR``, ``duke-mri:DIR`` or ``folder:DIR``.
+
+    Returns ``(X, y, groups, text)``. ``duke-mri:DIR`` is a Duke-Breast-Cancer-MRI
+    download (TCIA layout with ``Annotation_Boxes.csv``): subtraction ROIs, tumour
+    against non-tumour, grouped by patient.
 
     A ``folder:`` of more than two classes without ``classes`` is refused
     before any image is read: the experiments are binary.
     """
-    from ..datasets import load_cbis_ddsm, load_image_folder, load_mias, make_phantoms
+    from ..datasets import (
+        load_cbis_ddsm,
+        load_duke_mri,
+        load_image_folder,
+        load_mias,
+        make_phantoms,
+    )
 
     kind, _, path = spec.partition(":")
     if kind == "phantoms":
         with checking():
             X, y = make_phantoms(n_samples, image_size=image_size, random_state=seed)
         return X, y, None, f"{len(X)} synthetic phantoms"
-    if kind not in ("mias", "cbis", "folder") or not path:
+    if kind not in ("mias", "cbis", "duke-mri", "folder") or not path:
         raise UsageError(f"unknown data spec {spec!r}: use {DATA_FORMS}")
     if not Path(path).is_dir():
         raise UsageError(f"data folder {path} does not exist")
@@ -79,6 +90,8 @@ def load_data(spec, *, image_size=64, n_samples=250, seed=0, classes=None, group
             b = load_mias(path, task="tumour", output_size=image_size, random_state=seed)
         elif kind == "cbis":
             b = load_cbis_ddsm(path, task="malignancy", output_size=image_size, random_state=seed)
+        elif kind == "duke-mri":
+            b = load_duke_mri(path, output_size=image_size, random_state=seed)
         else:
             b = load_image_folder(
                 path, classes=classes, output_size=image_size, group_pattern=group_pattern
@@ -292,6 +305,23 @@ def _parse_source(args):
     return SourceData(Xs, ys)
 
 
+def _one_patient(groups, text):
+    """Folds over the images of a single patient, said loudly: there is no grouped alternative.
+
+    With two or more patients, fewer than the folds stays an error (lower ``--cv``).
+    """
+    import numpy as np
+
+    if groups is None or len(np.unique(groups)) != 1:
+        return groups
+    note(
+        f"{text} come from one patient ({np.unique(groups)[0]}): the folds split that "
+        "patient's images, so the run checks the pipeline end to end and its scores are "
+        "NOT a result; a score needs several patients, one per fold at least."
+    )
+    return None
+
+
 def execute(args):
     """Run ``skbreastcad run``; return the exit code."""
     if args.experiment not in EXPERIMENTS:
@@ -308,6 +338,7 @@ def execute(args):
     )
     with checking():
         source = _parse_source(args) if args.experiment == "transfer" else None
+    groups = _one_patient(groups, text)
     check_inputs(args, X, y, groups)
     print(f"skbreastcad run {args.experiment}: {text}, {int(y.sum())} positive")
     with output_folder(Path(args.output) / args.experiment, args.overwrite) as out:

@@ -6,13 +6,15 @@ import os
 import uuid
 from pathlib import Path
 
-import torch
-from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
-from skorch.utils import noop
-
 from ..nn._weights import load_torch_file, save_torch_file
 from ..utils._faults import fault_point
+from ..utils._optional import optional_import
 from ._history import plain
+
+with optional_import("Training with skorch (TwoStageTransferClassifier, HistoryRecorder)"):
+    import torch
+    from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
+    from skorch.utils import noop
 
 __all__ = ["HistoryRecorder", "StageCheckpoint", "StopOnNonFinite", "default_callbacks"]
 
@@ -237,7 +239,8 @@ def read_resume_state(dirname, stage):
 
 def apply_resume_state(net, state):
     """Load weights, optimizer and history into an initialised net (the rest at train begin)."""
-    from skorch.history import History
+    with optional_import("TwoStageTransferClassifier"):
+        from skorch.history import History
 
     threads = state.get("threads")
     if threads is not None and threads != torch.get_num_threads():
