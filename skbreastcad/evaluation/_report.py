@@ -14,6 +14,7 @@ from ._render import (
     format_text,
     html_page,
     markdown,
+    resampled_units,
     results_table,
     summary,
     write_figures,
@@ -41,7 +42,8 @@ class Report:
     comparisons : pandas.DataFrame
         Every candidate against the reference (the best by ``compare_metric``):
         ``test`` (paired bootstrap, DeLong or McNemar), ``difference`` (reference
-        minus candidate), its CI, ``pvalue`` and ``pvalue_holm`` (Holm-adjusted
+        minus candidate, as ``comparisons.csv`` holds it; the saved report shows
+        candidate minus reference), its CI, ``pvalue`` and ``pvalue_holm`` (Holm-adjusted
         within each metric and test).
     predictions : pandas.DataFrame
         Out-of-fold predictions, ``y_pred`` at the chosen threshold policy.
@@ -127,7 +129,8 @@ class Report:
     def __repr__(self):
         return (
             f"Report({len(self.candidates)} candidates, {len(self.metrics)} metrics, "
-            f"{self.config.get('n_boot')} bootstrap resamples of {self.config.get('resampled_units')})"
+            f"{self.config.get('n_boot')} bootstrap resamples, resampling "
+            f"{resampled_units(self.config)})"
         )
 
     def table(self, metrics=None):
