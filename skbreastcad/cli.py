@@ -7,13 +7,13 @@ long work.
 """
 
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from .utils._output_folder import UnsafeOutputError, check_output_folder, write_folder
 
 __all__ = ["main"]
 
@@ -76,36 +76,39 @@ def _checking():
 
 
 @contextmanager
-def _output_folder(final, overwrite):
+def _output_folder(final, overwrite, protect=()):
     """Write a run into a hidden partial folder, renamed to ``final`` when complete.
 
-    An existing non-empty ``final`` is refused (one line, exit 2) unless
-    ``overwrite``; an interrupted or failed run leaves only the partial
-    folder, whose name says so, never a folder that looks complete.
+    Through :func:`skbreastcad.utils.write_folder`: only a run folder written
+    before is replaced, and only with ``overwrite``; a folder of the user's, a
+    file, the working directory, its parents and the input data (``protect``)
+    are refused (one line, exit 2) before any work. An interrupted or failed
+    run leaves nothing behind.
     """
-    final = Path(final)
-    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
-        raise UsageError(
-            f"output folder {final} already holds a run: choose another --output, or pass "
-            "--overwrite to replace it"
-        )
+    _check_output(final, overwrite, protect)
+    entered = False
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+        with write_folder(final, kind="run", overwrite=overwrite, protect=protect) as out:
+            entered = True
+            yield out
     except OSError as exc:
+        if entered:  # the run's own error, not the output's
+            raise
         raise UsageError(f"cannot write the output folder {final}: {exc.strerror or exc}") from exc
+
+
+def _check_output(final, overwrite, protect=()):
+    """Refuse an output the run may not write, before the data is even loaded."""
     try:
-        yield partial
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
-        os.replace(final, old / "run")
-        os.replace(partial, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(partial, final)
+        check_output_folder(final, kind="run", overwrite=overwrite, protect=protect)
+    except UnsafeOutputError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _data_paths(spec):
+    """The folder or file a ``--data`` spec reads, for the output checks (none for phantoms)."""
+    kind, _, path = spec.partition(":")
+    return [path] if kind in ("mias", "cbis", "folder") and path else []
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -355,6 +358,8 @@ def _run(args):
         raise UsageError(
             f"unknown experiment {args.experiment!r}: choose from {', '.join(EXPERIMENTS)}"
         )
+    output = Path(args.output) / args.experiment
+    _check_output(output, args.overwrite, _data_paths(args.data))
     with _checking():
         X, y, groups, text = load_data(
             args.data,
@@ -367,7 +372,7 @@ def _run(args):
         source = _parse_source(args) if args.experiment == "transfer" else None
     _check_inputs(args, X, y, groups)
     print(f"skbreastcad run {args.experiment}: {text}, {int(y.sum())} positive")
-    with _output_folder(Path(args.output) / args.experiment, args.overwrite) as out:
+    with _output_folder(output, args.overwrite, protect=_data_paths(args.data)) as out:
         _run_all(
             [args.experiment],
             X,
@@ -386,6 +391,8 @@ def _demo(args):
 
     start = time.perf_counter()
     groups = None
+    protect = [args.mias] if args.mias else []
+    _check_output(args.output, args.overwrite, protect)
     with _checking():
         if args.mias:
             b = load_mias(
@@ -400,7 +407,9 @@ def _demo(args):
             args.n_samples, image_size=args.image_size, random_state=args.seed + 1
         )
     _check_inputs(args, X, y, groups)
-    with _output_folder(args.output, args.overwrite) as out:
+    with _output_folder(
+        args.output, args.overwrite, protect=[args.mias] if args.mias else []
+    ) as out:
         return _demo_in(args, out, start, X, y, groups, source, Xs, ys)
 
 

@@ -69,3 +69,68 @@ def test_an_interrupted_run_leaves_no_folder_that_looks_complete(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         cli.main(["demo", *SMALL, "--output", str(tmp_path / "out")])
     assert list(tmp_path.iterdir()) == []
+
+
+def _everything(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def test_overwrite_never_deletes_the_input_data_folder(tmp_path, capsys):
+    data = tmp_path / "mias"
+    data.mkdir()
+    (data / "Info.txt").write_text("mdb001 G CIRC B 535 425 197\n")
+    (data / "my_notes.txt").write_text("the user's notes")
+    for output in (data, data / "out", tmp_path):
+        assert (
+            cli.main(["demo", *SMALL, "--mias", str(data), "--output", str(output), "--overwrite"])
+            == 2
+        )
+        err = capsys.readouterr().err.strip()
+        assert "input data" in err and len(err.splitlines()) == 1
+    assert _everything(tmp_path) == ["mias", "mias/Info.txt", "mias/my_notes.txt"]
+
+
+def test_overwrite_never_deletes_a_file_or_a_folder_of_the_users(tmp_path, capsys):
+    afile = tmp_path / "afile.txt"
+    afile.write_text("precious")
+    assert cli.main(["demo", *SMALL, "--output", str(afile), "--overwrite"]) == 2
+    assert f"{afile} is an existing file" in capsys.readouterr().err
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep")
+    assert cli.main(["demo", *SMALL, "--output", str(mine), "--overwrite"]) == 2
+    assert "not written by skbreastcad" in capsys.readouterr().err
+    assert _everything(tmp_path) == ["afile.txt", "mine", "mine/precious.txt"]
+    assert afile.read_text() == "precious"
+
+
+@pytest.mark.parametrize("output", [".", ".."])
+def test_the_working_directory_is_refused_with_nothing_left_behind(
+    tmp_path, capsys, monkeypatch, output
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    assert cli.main(["demo", *SMALL, "--output", output, "--overwrite"]) == 2
+    assert "working directory" in capsys.readouterr().err
+    assert _everything(tmp_path) == ["work", "work/notes.txt"]
+
+
+def test_run_folders_and_figures_get_the_umask_modes(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        assert cli.main(["demo", *SMALL, "--output", str(tmp_path / "out")]) == 0
+    finally:
+        os.umask(old)
+    out = tmp_path / "out"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    pngs = list(out.rglob("*.png"))
+    assert pngs
+    for path in pngs:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    for path in (p for p in out.rglob("*") if p.is_dir()):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o755, path

@@ -15,7 +15,14 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["MARKER", "UnsafeOutputError", "folder_kind", "new_file", "write_folder"]
+__all__ = [
+    "MARKER",
+    "UnsafeOutputError",
+    "check_output_folder",
+    "folder_kind",
+    "new_file",
+    "write_folder",
+]
 
 #: the file that marks a folder as written by skbreastcad, and in which format
 MARKER = ".skbreastcad-folder.json"
@@ -60,8 +67,49 @@ def folder_kind(path):
     return kind if isinstance(kind, str) else None
 
 
-def _check_target(final, *, kind, overwrite, protect):
-    """Raise :class:`UnsafeOutputError` unless ``final`` may be (re)written; return whether it exists."""
+def _final(path):
+    final = Path(path)
+    if not final.name or final.name in (".", ".."):
+        # "out/.." and friends name a folder by its parent: resolve it to know what it is
+        final = final.resolve()
+    return final
+
+
+def check_output_folder(path, *, kind, overwrite=False, protect=()):
+    """Raise unless :func:`write_folder` may write ``path``: the same checks, before any work.
+
+    Call it before a long computation whose result goes to ``path``, so a bad
+    output is refused at once rather than after the work.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder to write.
+    kind : str
+        As for :func:`write_folder`.
+    overwrite : bool, default=False
+        As for :func:`write_folder`.
+    protect : sequence of str or path-like, default=()
+        As for :func:`write_folder`.
+
+    Returns
+    -------
+    exists : bool
+        Whether ``path`` exists (an empty folder, or one of ours to replace).
+
+    Raises
+    ------
+    UnsafeOutputError
+        As :func:`write_folder` does.
+
+    Examples
+    --------
+    >>> check_output_folder(".", kind="run", overwrite=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    skbreastcad.utils._output_folder.UnsafeOutputError: The output folder ... is the working directory or one of its parents: ...
+    """
+    final = _final(path)
     if final.is_symlink():
         raise UnsafeOutputError(
             f"The output {final} is a symbolic link: choose a new folder (skbreastcad never "
@@ -103,8 +151,8 @@ def _check_target(final, *, kind, overwrite, protect):
         )
     if not overwrite:
         raise UnsafeOutputError(
-            f"The folder {final} already holds a {kind}: choose a new folder, or overwrite to "
-            "delete and replace it."
+            f"The folder {final} already holds a {kind}: choose a new folder, or overwrite "
+            "(--overwrite on the command line) to delete and replace it."
         )
     return True
 
@@ -173,11 +221,8 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=()):
     ...
     skbreastcad.utils._output_folder.UnsafeOutputError: The output ... is an existing file, ...
     """
-    final = Path(path)
-    if not final.name or final.name in (".", ".."):
-        # "out/.." and friends name a folder by its parent: resolve it to know what it is
-        final = final.resolve()
-    exists = _check_target(final, kind=kind, overwrite=overwrite, protect=protect)
+    final = _final(path)
+    exists = check_output_folder(final, kind=kind, overwrite=overwrite, protect=protect)
     final.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     tmp = final.parent / f".{final.name}.partial-{token}"
@@ -192,7 +237,7 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=()):
             json.dump(marker, handle, indent=2)
         if exists:
             # checked again: the folder may have changed while the block ran
-            _check_target(final, kind=kind, overwrite=overwrite, protect=protect)
+            check_output_folder(final, kind=kind, overwrite=overwrite, protect=protect)
             old = final.parent / f".{final.name}.old-{token}"
             os.rename(final, old)
             try:
