@@ -30,7 +30,28 @@ _WRITER = "skbreastcad"
 
 
 class UnsafeOutputError(ValueError):
-    """Writing here would delete or replace something that is not ours to replace."""
+    """Writing here would delete or replace something that is not ours to replace.
+
+    A ``ValueError``, so code that turns bad input into a message (the
+    command line) reports it as one.
+
+    See Also
+    --------
+    write_folder : The writer that raises it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as parent:
+    ...     (Path(parent) / "mine").mkdir()
+    ...     _ = (Path(parent) / "mine" / "notes.txt").write_text("keep")
+    ...     try:
+    ...         check_output_folder(Path(parent) / "mine", kind="report", overwrite=True)
+    ...     except UnsafeOutputError as error:
+    ...         print("refused:", "not written by skbreastcad" in str(error))
+    refused: True
+    """
 
 
 def folder_kind(path):
