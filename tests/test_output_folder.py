@@ -134,3 +134,12 @@ def test_an_empty_folder_is_filled(tmp_path):
     with write_folder(tmp_path / "out", kind="run") as tmp:
         (tmp / "a.txt").write_text("a")
     assert _everything(tmp_path) == ["out", f"out/{MARKER}", "out/a.txt"]
+
+
+def test_a_folder_written_inside_another_writer_takes_the_outer_kind(report, tmp_path):
+    # ``skbreastcad run`` saves its report straight into the run folder
+    with write_folder(tmp_path / "run", kind="run") as tmp:
+        report.save(tmp)
+    assert folder_kind(tmp_path / "run") == "run"
+    assert (tmp_path / "run" / "report.html").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]

@@ -110,9 +110,14 @@ def _label(value):
     return " / ".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
+def _breakable(label):
+    """An escaped name that may wrap after ``@ _ / + :`` (``sensitivity@`` / ``specificity=0.9``)."""
+    return re.sub(r"([@_/+:])", r"\1<wbr>", html.escape(_label(label)))
+
+
 def _ci_html_table(results):
     corner, rows, columns, cell = _results_grid(results)
-    head = f"<tr><th>{corner}</th>" + "".join(f"<th>{html.escape(_label(c))}</th>" for c in columns)
+    head = f"<tr><th>{corner}</th>" + "".join(f"<th>{_breakable(c)}</th>" for c in columns)
     body = []
     for row in rows:
         cells = []
@@ -122,7 +127,7 @@ def _ci_html_table(results):
                 f"<td><b>{r['estimate']:.3f}</b> "
                 f"<span class='ci'>[{r['ci_low']:.3f},&nbsp;{r['ci_high']:.3f}]</span></td>"
             )
-        body.append(f"<tr><th>{html.escape(_label(row))}</th>{''.join(cells)}</tr>")
+        body.append(f"<tr><th class='name'>{_breakable(row)}</th>{''.join(cells)}</tr>")
     return f"<table class='results'>{head}</tr>{''.join(body)}</table>"
 
 
@@ -371,6 +376,7 @@ _STYLE = (
     "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;vertical-align:top}"
     # long names break rather than push the table sideways
     "th{background:#f0f0f0;overflow-wrap:anywhere}"
+    "th.name{overflow-wrap:normal;text-align:left}"
     ".ci{color:#555;font-size:12px;white-space:nowrap}"
     ".wide{overflow-x:auto}"
     ".comparisons{display:flex;flex-wrap:wrap;gap:0 2em}"

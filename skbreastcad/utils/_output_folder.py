@@ -254,8 +254,11 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=()):
         from .. import __version__
 
         marker = {"writer": _WRITER, "kind": kind, "version": version, "skbreastcad": __version__}
-        with new_file(tmp / MARKER, "w") as handle:
+        # replaces the marker of a folder written inside this one as the same folder (a run
+        # whose report was saved straight into it): the outermost writer names the kind
+        with new_file(tmp / f"{MARKER}.{token}", "w") as handle:
             json.dump(marker, handle, indent=2)
+        os.replace(tmp / f"{MARKER}.{token}", tmp / MARKER)
         if exists:
             # checked again: the folder may have changed while the block ran
             check_output_folder(final, kind=kind, overwrite=overwrite, protect=protect)
