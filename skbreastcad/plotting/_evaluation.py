@@ -132,7 +132,10 @@ def plot_comparisons(comparisons, *, reference=None, path=None, dpi=110):
     metrics = list(pd.unique(comparisons["metric"]))
     candidates = list(pd.unique(comparisons["candidate"]))
     frame = comparisons.set_index(["candidate", "metric"])
-    fig = _new_figure((7.5, min(12.0, 1.2 + 0.28 * len(metrics) * max(len(candidates), 2))), dpi)
+    # the legend sits right of the axes: wider for long candidate names, so the axes keep ~5 in
+    longest = max((len(_label(c)) for c in candidates), default=0)
+    width = min(16.0, 7.0 + 0.07 * longest)
+    fig = _new_figure((width, min(12.0, 1.2 + 0.28 * len(metrics) * max(len(candidates), 2))), dpi)
     ax = fig.subplots()
     height = 0.7 / max(len(candidates), 1)
     for i, candidate in enumerate(candidates):
