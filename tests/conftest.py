@@ -1,4 +1,10 @@
-"""Shared fixtures: seeded randomness and the real data folders in ../shared/data."""
+"""Shared fixtures: seeded randomness, the real data folders in ../shared/data
+(every test that uses one is marked ``real_data``), and the small
+TwoStageTransferClassifier of the transfer tests.
+
+This module imports neither torch nor skorch at its top: the texture tests run
+in an install without the ``deep`` extra (``.ci/run`` checks it).
+"""
 
 import os
 import warnings
@@ -26,6 +32,17 @@ def _data_dir(name):
     return path
 
 
+# a test that uses one of these (directly or through another fixture) reads real data
+REAL_DATA_FIXTURES = frozenset({"mias_dir", "ibsi_dir", "cesm_dir"})
+
+
+def pytest_collection_modifyitems(config, items):
+    # marked here rather than by hand, so that `-m "not real_data"` cannot miss a test
+    for item in items:
+        if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_data)
+
+
 @pytest.fixture(scope="session")
 def mias_dir():
     """The real mini-MIAS subset; skipped off CI when absent, a failure on CI."""
@@ -49,7 +66,7 @@ def pytest_configure(config):
     # more in synchronisation than they gain.
     try:
         import torch
-    except ImportError:  # pragma: no cover - torch is a hard dependency
+    except ImportError:  # an install without the deep extra
         return
     torch.set_num_threads(1)
 
@@ -59,7 +76,7 @@ def _seed_everything():
     np.random.seed(0)
     try:
         import torch
-    except ImportError:  # pragma: no cover - torch is a hard dependency
+    except ImportError:  # an install without the deep extra
         return
     torch.manual_seed(0)
 
@@ -147,3 +164,48 @@ def cesm_dir():
 
 
 # --- end of dataset test helpers --------------------------------------------------------------------
+
+
+# --- TwoStageTransferClassifier test helpers (tests/test_transfer*.py) -----------------------------
+# Plain functions, exposed as the fixtures `_data` and `_clf` (named like the module helpers
+# they replace): the killed-fit subprocess of tests/test_transfer_reliability.py imports them.
+
+
+def transfer_images(n=40, size=12, n_classes=2, seed=0, shift=60):
+    """Images whose mean grey level depends on the class (learnable by a tiny CNN)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    X = rng.integers(0, 120, (n, size, size)) + shift * y[:, None, None]
+    return X.astype(np.uint8), y
+
+
+def small_transfer_clf(**params):
+    """A TwoStageTransferClassifier on tiny_cnn that fits in about a second; ``params`` override."""
+    from skbreastcad.models import TwoStageTransferClassifier
+
+    base = dict(
+        backbone="tiny_cnn",
+        transfer="none",
+        weights=None,
+        max_epochs=3,
+        source_params={"max_epochs": 3, "lr": 0.01},
+        batch_size=8,
+        lr=0.01,
+        random_state=0,
+        device="cpu",
+        validation_fraction=0.25,
+    )
+    base.update(params)
+    return TwoStageTransferClassifier(**base)
+
+
+@pytest.fixture(scope="session")
+def _data():
+    """``_data(n=40, size=12, n_classes=2, seed=0, shift=60)``: see :func:`transfer_images`."""
+    return transfer_images
+
+
+@pytest.fixture(scope="session")
+def _clf():
+    """``_clf(**params)``: see :func:`small_transfer_clf`."""
+    return small_transfer_clf

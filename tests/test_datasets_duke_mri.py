@@ -286,3 +286,20 @@ def test_study_pipelines_run_on_the_real_exam(duke):
     proba = clf.fit(small, y).predict_proba(small)
     assert proba.shape == (90, 2) and np.allclose(proba.sum(axis=1), 1)
     assert clf.stage1_history_ is not None
+
+
+@pytest.mark.real_data
+def test_cli_runs_the_feature_experiment_on_the_real_exam(tmp_path, capsys):
+    from conftest import _data_dir
+
+    from skbreastcad._cli import main
+
+    data = f"duke-mri:{_data_dir('duke_mri')}"
+    argv = ["run", "features", "--data", data, "--features", "glcm", "haar"]
+    argv += ["--cv", "3", "--n-boot", "100", "--output", str(tmp_path / "out")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    # one patient: the folds split her images, and the run says its scores are not a result
+    assert "one patient (Breast_MRI_153)" in err and "NOT a result" in err
+    report = tmp_path / "out" / "features" / "report.html"
+    assert report.is_file() and "glcm" in report.read_text()

@@ -1,5 +1,8 @@
 """The ``detect`` and ``froc`` commands end to end on synthetic films, and one real mini-MIAS film."""
 
+import json
+import re
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -8,10 +11,9 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from skbreastcad.cli import main
+from skbreastcad._cli import build_parser, main
 from skbreastcad.datasets import read_image
-from skbreastcad.detection import find_candidates, lesion_map
-from skbreastcad.detection._evaluate import mias_films
+from skbreastcad.detection import find_candidates, lesion_map, mias_films
 from skbreastcad.features import CNNLayerFeatures, HaarFeatures
 
 
@@ -42,6 +44,46 @@ def mias_like(tmp_path_factory):
         lines.append(f"{reference} F CIRC B {col} {1023 - row} 40")
     (home / "Info.txt").write_text("\n".join(lines) + "\n")
     return home
+
+
+def _help(command):
+    parser = build_parser()
+    action = next(a for a in parser._actions if getattr(a, "choices", None))
+    return action.choices[command].format_help()
+
+
+@pytest.fixture(scope="module")
+def texture_model(tmp_path_factory):
+    """A fitted Haar-feature pipeline on 32 px ROIs, saved with joblib."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (20, 32, 32)).astype(np.uint8)
+    model = make_pipeline(HaarFeatures(), LogisticRegression()).fit(X, np.arange(20) % 2)
+    path = tmp_path_factory.mktemp("model") / "haar.joblib"
+    joblib.dump(model, path)
+    return path
+
+
+def _froc_argv(mias_like, out, *extra):
+    return [
+        "froc",
+        "--data",
+        f"mias:{mias_like}",
+        "--features",
+        "haar",
+        "--n-splits",
+        "2",
+        "--crop-size",
+        "64",
+        "--output-size",
+        "32",
+        "--stride",
+        "64",
+        "--bootstraps",
+        "20",
+        "--output",
+        str(out),
+        *extra,
+    ]
 
 
 def test_froc_command_writes_the_report(mias_like, tmp_path, capsys):
@@ -79,11 +121,20 @@ def test_froc_command_writes_the_report(mias_like, tmp_path, capsys):
         p.name for p in out.iterdir()
     }
     assert "| 1 |" in (out / "report.md").read_text()
-    with pytest.raises(ValueError, match="mias:DIR"):
-        main(["froc", "--data", str(mias_like), "--output", str(out)])
+    assert main(["froc", "--data", str(mias_like), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skbreastcad froc: error: --data must be mias:DIR") and "\n" not in err
+    # every file written is one --help names (NAME the --features entry, FILM a film)
+    help_text = " ".join(_help("froc").split())
+    for path in out.iterdir():
+        template = re.sub(r"mdb\d+", "FILM", path.name.replace("haar", "NAME"))
+        assert template in help_text, template
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["command"] == "froc" and settings["features"] == ["haar"]
+    assert "func" not in settings and "<function" not in (out / "settings.json").read_text()
 
 
-def test_detect_command_writes_overlays_and_candidates(mias_like, tmp_path):
+def test_detect_command_writes_overlays_and_candidates(mias_like, tmp_path, capsys):
     films, lesions, _ = mias_films(mias_like)
     assert len(films) == 8 and len(lesions) == 6 and lesions["row"].between(300, 700).all()
     rng = np.random.default_rng(1)
@@ -123,22 +174,137 @@ def test_detect_command_writes_overlays_and_candidates(mias_like, tmp_path):
     assert (out / "mdb001_lesion_map.png").is_file() and (
         out / "mdb001_candidate1_grad-cam.png"
     ).is_file()
-    with pytest.raises(ValueError, match="trained on 32x32"):
-        main(
-            [
-                "detect",
-                str(path),
-                str(film),
-                "--crop-size",
-                "64",
-                "--output-size",
-                "64",
-                "--output",
-                str(out),
-            ]
-        )
-    with pytest.raises(FileNotFoundError, match="not found"):
-        main(["detect", str(tmp_path / "none.joblib"), str(film)])
+    help_text = " ".join(_help("detect").split())
+    for written in out.iterdir():
+        template = re.sub(r"candidate\d", "candidateK", written.name.replace("mdb001", "FILM"))
+        assert template.replace("grad-cam", "METHOD") in help_text, written.name
+    before = sorted(p.name for p in out.iterdir())
+    argv = ["detect", str(path), str(film), "--crop-size", "64", "--output-size", "64"]
+    assert main([*argv, "--output", str(out), "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skbreastcad detect: error:") and "trained on 32x32" in err
+    assert "\n" not in err and sorted(p.name for p in out.iterdir()) == before
+    assert main(["detect", str(tmp_path / "none.joblib"), str(film)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skbreastcad detect: error: model file not found") and "\n" not in err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--data", "DIR"], "--data must be mias:DIR"),
+        (["--data", "mias:/nonexistent/mias"], "data folder /nonexistent/mias does not exist"),
+        (["--features", "haar", "bogus"], "Unknown feature set 'bogus'"),
+        (["--n-splits", "5"], "4 women, too few for --n-splits 5"),
+        (["--features", "cnn", "--backbone", "vgg17"], "Unknown backbone 'vgg17'"),
+    ],
+)
+def test_froc_mistakes_are_one_line_exit_2_before_anything_is_written(
+    mias_like, tmp_path, capsys, monkeypatch, extra, message
+):
+    def evaluate_mias_froc(*args, **kwargs):
+        raise AssertionError("the study started before its input was checked")
+
+    monkeypatch.setattr("skbreastcad.detection.evaluate_mias_froc", evaluate_mias_froc)
+    argv = _froc_argv(mias_like, tmp_path / "out", *extra)
+    if "DIR" in extra:
+        argv[argv.index(f"mias:{mias_like}")] = str(mias_like)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skbreastcad froc: error:") and message in err and "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_froc_bad_numbers_are_refused_by_the_parser(mias_like, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(_froc_argv(mias_like, tmp_path / "out", "--max-films", "0"))
+    assert exit_.value.code == 2
+    assert "argument --max-films: 0 is below the minimum 1" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_froc_overlays_come_from_the_films_mapped(mias_like, tmp_path):
+    """With --max-films, the overlays are of mapped films with lesions (were: none, silently)."""
+    out = tmp_path / "out"
+    argv = _froc_argv(mias_like, out, "--max-films", "3", "--overlays", "2", "--seed", "1")
+    assert main(argv) == 0
+    films, lesions, _ = mias_films(mias_like)
+    mapped = set(pd.read_csv(out / "candidates_haar.csv")["film"])
+    drawn = sorted(p.name[len("lesion_map_haar_") : -4] for p in out.glob("lesion_map_haar_*.png"))
+    assert len(drawn) == 2
+    assert set(drawn) <= mapped & set(lesions["film"])
+    # the films with lesions first in the set were not all mapped: the old choice drew fewer
+    first_abnormal = list(films.loc[films["abnormal"], "film"].head(2))
+    assert not set(first_abnormal) <= mapped
+
+
+def test_froc_interrupted_is_one_line_exit_130_and_leaves_nothing(
+    mias_like, tmp_path, capsys, monkeypatch
+):
+    def plot_froc(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    # interrupted after the tables and overlays were written into the partial folder
+    monkeypatch.setattr("skbreastcad.plotting.plot_froc", plot_froc)
+    argv = _froc_argv(mias_like, tmp_path / "out", "--max-films", "2", "--overlays", "1")
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skbreastcad froc: interrupted") and "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing film", "film(s) not found"),
+        ("grad-cam of a texture model", "no CNNLayerFeatures: no network to explain"),
+        ("not a model", "has no predict_proba"),
+        ("not a pickle", "cannot load a model from"),
+    ],
+)
+def test_detect_mistakes_are_one_line_exit_2_before_anything_is_written(
+    mias_like, texture_model, tmp_path, capsys, case, message
+):
+    model, film, extra = texture_model, mias_like / "mdb001.pgm", []
+    if case == "missing film":
+        film = tmp_path / "mdb999.pgm"
+    elif case == "grad-cam of a texture model":
+        extra = ["--explain", "grad-cam"]
+    elif case == "not a model":
+        model = tmp_path / "scaler.joblib"
+        joblib.dump(HaarFeatures().fit(np.zeros((2, 32, 32))), model)
+    else:
+        model = tmp_path / "model.joblib"
+        model.write_text("not a pickle")
+    out = tmp_path / "out"
+    argv = ["detect", str(model), str(film), "--crop-size", "64", "--output-size", "32"]
+    assert main([*argv, *extra, "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skbreastcad detect: error:") and message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_detect_interrupted_is_one_line_exit_130_and_leaves_nothing(
+    mias_like, texture_model, tmp_path, capsys, monkeypatch
+):
+    from skbreastcad import detection
+
+    calls, original = [], detection.find_candidates
+
+    def find_candidates(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the first film's overlay is written by then
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(detection, "find_candidates", find_candidates)
+    films = [str(mias_like / "mdb001.pgm"), str(mias_like / "mdb002.pgm")]
+    argv = ["detect", str(texture_model), *films, "--crop-size", "64", "--output-size", "32"]
+    assert main([*argv, "--stride", "64", "--output", str(tmp_path / "out")]) == 130
+    assert len(calls) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skbreastcad detect: interrupted") and "\n" not in err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.real_data

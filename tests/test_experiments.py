@@ -5,7 +5,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from skbreastcad.cli import main
+from skbreastcad._cli import main
 from skbreastcad.datasets import make_phantoms
 from skbreastcad.evaluation import Report
 from skbreastcad.experiments import (

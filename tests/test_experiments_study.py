@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skbreastcad.cli import main
+from skbreastcad._cli import main
 from skbreastcad.datasets import make_phantoms
 from skbreastcad.experiments import (
     compare_ablations,
@@ -18,12 +18,6 @@ from skbreastcad.models import TwoStageTransferClassifier
 
 FAST = {"cv": 3, "n_boot": 200}
 TINY = {"max_epochs": 2, "source_params": {"max_epochs": 2}, "batch_size": 16}
-
-# skbreastcad/cli.py (being moved to skbreastcad/_cli/) still imports the deprecated
-# skbreastcad.experiments.weights_status; drop this once it imports skbreastcad.nn's
-CLI_OLD_NAMES = pytest.mark.filterwarnings(
-    "ignore:skbreastcad.experiments.weights_status is deprecated:FutureWarning"
-)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +67,9 @@ def test_probe_layers_nested_search(data):
     assert "'C': [0.01, 1.0]" in report.config["param_grid"]
 
 
+# a one-epoch tiny CNN may predict one class for every sample: the report warns and flags
+# it (issue 21); these tests are about the rows of the table, not the model's quality
+@pytest.mark.filterwarnings("ignore::skbreastcad.evaluation.DegenerateResultWarning")
 def test_fine_tuned_classifier_is_a_row_of_the_feature_table(data):
     X, y, groups = data
     clf = TwoStageTransferClassifier(
@@ -116,6 +113,9 @@ def test_compare_backbones_falls_back_and_says_so(data):
         compare_backbones(X, y, ["inception_v3"], modes=["features"], fallback=None, **FAST)
 
 
+# a one-epoch tiny CNN may predict one class for every sample: the report warns and flags
+# it (issue 21); these tests are about the rows of the table, not the model's quality
+@pytest.mark.filterwarnings("ignore::skbreastcad.evaluation.DegenerateResultWarning")
 def test_compare_transfer_rows_and_learning_curves(data, tmp_path):
     X, y, _ = data
     Xs, ys = make_phantoms(32, image_size=24, random_state=1)
@@ -204,7 +204,6 @@ def test_cli_one_class_and_too_few_patients(tmp_path, capsys):
     assert "3 patients (groups), fewer than the 4 folds" in capsys.readouterr().err
 
 
-@CLI_OLD_NAMES
 def test_cli_missing_weights_name_the_file(capsys):
     from skbreastcad.nn import weights_status
 
@@ -216,7 +215,6 @@ def test_cli_missing_weights_name_the_file(capsys):
     assert err.count("\n") == 0 and "vgg16-397923af.pth" in err and "download" in err
 
 
-@CLI_OLD_NAMES
 def test_cli_lists(capsys):
     assert main(["backbones"]) == 0
     out = capsys.readouterr().out

@@ -55,14 +55,6 @@ def _state(module):
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
-def _data(n=40, size=12, n_classes=2, seed=0, shift=60):
-    """Images whose mean grey level depends on the class (learnable by a tiny CNN)."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % n_classes
-    X = rng.integers(0, 120, (n, size, size)) + shift * y[:, None, None]
-    return X.astype(np.uint8), y
-
-
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     """A tiny_cnn checkpoint playing the part of ImageNet weights."""
@@ -78,24 +70,7 @@ def _settings(clf, stage=2):
     return stage_settings(clf.get_params(), stage, clf.backbone, None, torch.device("cpu"))
 
 
-def _clf(**params):
-    base = dict(
-        backbone="tiny_cnn",
-        transfer="none",
-        weights=None,
-        max_epochs=3,
-        source_params={"max_epochs": 3, "lr": 0.01},
-        batch_size=8,
-        lr=0.01,
-        random_state=0,
-        device="cpu",
-        validation_fraction=0.25,
-    )
-    base.update(params)
-    return TwoStageTransferClassifier(**base)
-
-
-def test_fit_predict_and_determinism():
+def test_fit_predict_and_determinism(_data, _clf):
     X, y = _data()
     labels = np.array(["benign", "malignant"])[y]
     clf = _clf().fit(X, labels)
@@ -110,7 +85,7 @@ def test_fit_predict_and_determinism():
     np.testing.assert_array_equal(clf.predict_proba(X[5:6]), proba[5:6])
 
 
-def test_stage2_starts_from_stage1_best_checkpoint(pretrained):
+def test_stage2_starts_from_stage1_best_checkpoint(pretrained, _data, _clf):
     path, pre = pretrained
     X, y = _data()
     # a source set whose labels carry no signal: stage 1 overfits, and its
@@ -150,7 +125,7 @@ def test_stage2_starts_from_stage1_best_checkpoint(pretrained):
     assert stage2["start"]["backbone.fc.weight"].shape[0] == 2
 
 
-def test_transfer_kinds_start_from_the_right_weights(pretrained):
+def test_transfer_kinds_start_from_the_right_weights(pretrained, _data, _clf):
     path, pre = pretrained
     X, y = _data()
     _clf(transfer="imagenet", weights=path, callbacks=[Recorder()]).fit(X, y)
@@ -159,7 +134,7 @@ def test_transfer_kinds_start_from_the_right_weights(pretrained):
     assert not torch.equal(TRAININGS[-1]["start"]["backbone.conv1.weight"], pre["conv1.weight"])
 
 
-def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_path):
+def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_path, _data, _clf):
     path, _ = pretrained
     X, y = _data()
     source = SourceData(*_data(n=30, seed=2))
@@ -200,7 +175,7 @@ def test_stage1_is_cached_across_stage2_settings_and_on_disk(pretrained, tmp_pat
     assert [run["stage"] for run in TRAININGS] == [1, 2, 1, 2]
 
 
-def test_freezing_freezes_weights_and_batchnorm_statistics(pretrained):
+def test_freezing_freezes_weights_and_batchnorm_statistics(pretrained, _data, _clf):
     path, pre = pretrained
     X, y = _data()
     clf = _clf(transfer="imagenet", weights=path, freeze_depth=2, max_epochs=2).fit(X, y)
@@ -248,7 +223,7 @@ class RecordingAugmenter:
         return self
 
 
-def test_augmentation_and_oversampling_touch_only_training_data():
+def test_augmentation_and_oversampling_touch_only_training_data(_data, _clf):
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     X, y = _data(n=40)
@@ -287,7 +262,7 @@ def test_augmentation_and_oversampling_touch_only_training_data():
         assert fold_seen == {X[i].tobytes() for i in train}
 
 
-def test_class_weight_loss():
+def test_class_weight_loss(_data, _clf):
     X, _ = _data(n=40)
     y = (np.arange(40) % 4 == 0).astype(int)
     weights = []
@@ -302,31 +277,44 @@ def test_class_weight_loss():
     np.testing.assert_allclose(weights[0], [40 / (2 * 30), 40 / (2 * 10)])
 
 
-def test_callbacks_checkpoints_and_early_stopping(tmp_path, monkeypatch, capsys):
+def test_each_fit_gets_its_own_checkpoint_folder(tmp_path, _data, _clf):
     X, y = _data()
     a = _clf(checkpoint_dir=str(tmp_path)).fit(X, y)
     b = _clf(checkpoint_dir=str(tmp_path)).fit(X, y)
     assert a.checkpoint_dir_ != b.checkpoint_dir_
     assert os.path.isfile(os.path.join(a.checkpoint_dir_, "stage2", "params.pt"))
-    # without checkpoint_dir, the temporary folder is removed at the end of fit
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+
+def test_without_checkpoint_dir_the_temporary_folder_is_removed(tmp_path, monkeypatch, _data, _clf):
+    X, y = _data()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert _clf().fit(X, y).checkpoint_dir_ is None
-    assert list(scratch.iterdir()) == []
-    # early stopping: a network that cannot improve (everything frozen but a
-    # head with a negligible learning rate) stops after patience + 1 epochs
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_early_stopping_ends_training_after_patience(_data, _clf):
+    # a network that cannot improve (everything frozen but a head with a negligible
+    # learning rate) stops after patience + 1 epochs; skorch's EarlyStopping stops by
+    # raising KeyboardInterrupt, which must still end training normally
+    X, y = _data()
     stopped = _clf(lr=1e-9, freeze_depth=-1, max_epochs=20, early_stopping=2).fit(X, y)
     assert len(stopped.history_) == 3
-    # cosine schedule
+
+
+def test_cosine_schedule_lowers_the_learning_rate_every_epoch(_data, _clf):
+    X, y = _data()
     lrs = [row["event_lr"] for row in _clf(max_epochs=4, lr_schedule="cosine").fit(X, y).history_]
     assert lrs[0] == pytest.approx(0.01) and lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.003
+
+
+def test_verbose_shows_a_progress_bar(capsys, _data, _clf):
+    X, y = _data()
     capsys.readouterr()
     _clf(verbose=1, max_epochs=1).fit(X, y)
     assert "it/s" in capsys.readouterr().err
 
 
-def test_grouped_internal_validation_split():
+def test_grouped_internal_validation_split(_data, _clf):
     X, y = _data(n=40)
     groups = np.arange(40) // 4
     _clf(callbacks=[Recorder()], max_epochs=1).fit(X, y, groups=groups)
@@ -334,7 +322,7 @@ def test_grouped_internal_validation_split():
     assert not set(groups[run["train_idx"]]) & set(groups[run["valid_idx"]])
 
 
-def test_single_class_validation_split_fails_before_training():
+def test_single_class_validation_split_fails_before_training(_data, _clf):
     # all positives belong to one patient: a grouped split puts them on one side
     X, _ = _data(n=40)
     y = np.zeros(40, dtype=int)
@@ -351,7 +339,7 @@ def test_single_class_validation_split_fails_before_training():
     assert TRAININGS == []
 
 
-def test_diverged_training_is_a_clear_error(tmp_path, monkeypatch):
+def test_diverged_training_is_a_clear_error(tmp_path, monkeypatch, _data, _clf):
     X, y = _data()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     # the loss is NaN from the first batch on: training stops there
@@ -360,10 +348,17 @@ def test_diverged_training_is_a_clear_error(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_fitted_network_is_a_reusable_checkpoint(tmp_path):
+@pytest.fixture(scope="module")
+def one_epoch_net(_data, _clf):
+    """A net fitted for one epoch on ``_data()``, shared by the tests that only read it."""
+    X, y = _data()
+    return _clf(max_epochs=1).fit(X, y)
+
+
+def test_fitted_network_is_a_reusable_checkpoint(tmp_path, one_epoch_net, _data, _clf):
     # the recipe of docs/two_stage_transfer.md: save module_'s state dict, pass it as weights
     X, y = _data()
-    clf = _clf(max_epochs=1).fit(X, y)
+    clf = one_epoch_net
     path = tmp_path / "finetuned.pt"
     torch.save(clf.module_.state_dict(), path)
     _clf(transfer="imagenet", weights=str(path), max_epochs=1, callbacks=[Recorder()]).fit(X, y)
@@ -373,9 +368,9 @@ def test_fitted_network_is_a_reusable_checkpoint(tmp_path):
             assert torch.equal(start[key], value), key
 
 
-def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu):
+def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu, one_epoch_net, _data):
     X, y = _data()
-    clf = _clf(max_epochs=1).fit(X, y)
+    clf = one_epoch_net
     expected = clf.predict_proba(X)
     with as_if_pickled_on_gpu():
         payload = pickle.dumps(clf)
@@ -395,7 +390,7 @@ def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu):
 # float grey levels 0..180 under value_range="dtype" on purpose: the warning
 # about them is tested in test_cnn_features.py
 @pytest.mark.filterwarnings("ignore:X holds float grey levels:UserWarning")
-def test_bad_input_fails_before_any_training(pretrained):
+def test_bad_input_fails_before_any_training(pretrained, _data, _clf):
     path, _ = pretrained
     X, y = _data()
     with pytest.raises(
@@ -461,7 +456,7 @@ def test_bad_input_fails_before_any_training(pretrained):
     _clf(augment=ImageAugmenter(clip=False), max_epochs=1).fit(X.astype(np.float32), y)
 
 
-def test_fig6_grid_with_groups_and_shared_stage1(pretrained, tmp_path):
+def test_fig6_grid_with_groups_and_shared_stage1(pretrained, tmp_path, _data, _clf):
     from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 
     path, _ = pretrained
@@ -490,7 +485,7 @@ def test_fig6_grid_with_groups_and_shared_stage1(pretrained, tmp_path):
     assert scores.shape == (3,)
 
 
-def test_grid_search_in_parallel_writes_separate_checkpoints(tmp_path):
+def test_grid_search_in_parallel_writes_separate_checkpoints(tmp_path, _data, _clf):
     from joblib import parallel_backend
     from sklearn.model_selection import GridSearchCV
 
@@ -507,7 +502,7 @@ def test_grid_search_in_parallel_writes_separate_checkpoints(tmp_path):
     assert grid.best_estimator_.checkpoint_dir_ in {str(r) for r in runs}
 
 
-def test_in_an_imblearn_pipeline_with_the_image_oversampler():
+def test_in_an_imblearn_pipeline_with_the_image_oversampler(_data, _clf):
     from imblearn.pipeline import make_pipeline
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 
@@ -536,7 +531,7 @@ def test_in_an_imblearn_pipeline_with_the_image_oversampler():
     assert scores.shape == (2,)
 
 
-def test_amp_and_channels_last_training_on_cpu():
+def test_amp_and_channels_last_training_on_cpu(_data, _clf):
     X, y = _data()
     clf = _clf(amp=True, channels_last=True, max_epochs=2).fit(X, y)
     proba = clf.predict_proba(X)
@@ -544,7 +539,9 @@ def test_amp_and_channels_last_training_on_cpu():
     assert next(clf.module_.parameters()).is_contiguous()  # stored back in the default layout
 
 
-def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(pretrained, tmp_path):
+def test_stage1_cache_key_covers_callbacks_amp_and_unhashable_augment(
+    pretrained, tmp_path, _data, _clf
+):
     from skorch.callbacks import GradientNormClipping
 
     path, _ = pretrained
@@ -608,7 +605,7 @@ def _previous_plan_balance(y, train, seed, n_classes, balance):
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("balance", ["oversample", "class_weight"])
 @pytest.mark.parametrize("n_classes", [2, 4])
-def test_balancing_through_sampling_draws_as_before(seed, balance, n_classes):
+def test_balancing_through_sampling_draws_as_before(seed, balance, n_classes, _clf):
     rng = np.random.default_rng(seed)
     # uneven classes, one of them absent from the training split when n_classes=4
     p = [0.75, 0.25] if n_classes == 2 else [0.6, 0.3, 0.1]
@@ -648,7 +645,7 @@ def test_grey_levels_that_overflow_the_network_are_an_error_before_training():
         fitted.predict_proba(X)
 
 
-def test_augment_flips_draws_only_the_eight_symmetries_of_the_square():
+def test_augment_flips_draws_only_the_eight_symmetries_of_the_square(_clf):
     # augment="flips" is the plain loop's augmentation: flips and 90-degree turns,
     # each of the eight symmetries drawn, and no resampling or intensity change
     rng = np.random.default_rng(0)
@@ -675,7 +672,7 @@ def test_augment_flips_draws_only_the_eight_symmetries_of_the_square():
 # float grey levels 0..180 under value_range="dtype" on purpose: the warning
 # about them is tested in test_cnn_features.py
 @pytest.mark.filterwarnings("ignore:X holds float grey levels:UserWarning")
-def test_named_augmentation_clips_each_stage_by_its_own_data(pretrained, monkeypatch):
+def test_named_augmentation_clips_each_stage_by_its_own_data(pretrained, monkeypatch, _data, _clf):
     # source images in [0, 1] keep a clipping augmenter in stage 1 even when the
     # target images (float grey levels 0..180) stop stage 2's from clipping
     X, y = _data()

@@ -16,7 +16,7 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from skbreastcad.models import SourceData, TwoStageTransferClassifier
+from skbreastcad.models import SourceData
 from skbreastcad.models._run_dir import RunDir, remove_dead_runs
 from skbreastcad.nn import build_backbone
 from skbreastcad.nn._weights import load_torch_file, read_checkpoint, save_torch_file
@@ -71,35 +71,11 @@ class StopOnce(Callback):
         time.sleep(600)
 
 
-def _data(n=40, size=12, n_classes=2, seed=0, shift=60):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % n_classes
-    X = rng.integers(0, 120, (n, size, size)) + shift * y[:, None, None]
-    return X.astype(np.uint8), y
-
-
-def _clf(**params):
-    base = dict(
-        backbone="tiny_cnn",
-        transfer="none",
-        weights=None,
-        max_epochs=3,
-        source_params={"max_epochs": 3, "lr": 0.01},
-        batch_size=8,
-        lr=0.01,
-        random_state=0,
-        device="cpu",
-        validation_fraction=0.25,
-    )
-    base.update(params)
-    return TwoStageTransferClassifier(**base)
-
-
-def _resume_clf(flag, stage=2, **params):
-    """A two-stage fit with every kind of state a resume must restore."""
+def _resume_params(data, flag, stage=2, **params):
+    """Settings of a two-stage fit with every kind of state a resume must restore."""
     base = dict(
         transfer="two_stage",
-        source_data=SourceData(*_data(n=32, n_classes=3, seed=3)),
+        source_data=SourceData(*data(n=32, n_classes=3, seed=3)),
         max_epochs=4,
         source_params={"max_epochs": 3, "lr": 0.01},
         augment="default",
@@ -110,7 +86,17 @@ def _resume_clf(flag, stage=2, **params):
         callbacks=[CountEpochs(), StopOnce(stage=stage, epoch=2, batch=2, flag=flag)],
     )
     base.update(params)
-    return _clf(**base)
+    return base
+
+
+@pytest.fixture(scope="module")
+def _resume_clf(_data, _clf):
+    """``_resume_clf(flag, stage=2, **params)``: the classifier of :func:`_resume_params`."""
+
+    def make(flag, stage=2, **params):
+        return _clf(**_resume_params(_data, flag, stage, **params))
+
+    return make
 
 
 def _assert_same_weights(a, b):
@@ -123,7 +109,9 @@ def _assert_same_weights(a, b):
 # -- diverged training --------------------------------------------------------------
 @pytest.mark.parametrize("validation_fraction", [None, 0.25])
 @pytest.mark.parametrize("scoring", ["loss", "accuracy", "f1", "balanced_accuracy", "roc_auc"])
-def test_non_finite_loss_stops_the_stage_whatever_the_scoring(scoring, validation_fraction):
+def test_non_finite_loss_stops_the_stage_whatever_the_scoring(
+    scoring, validation_fraction, _data, _clf
+):
     X, y = _data()
     clf = _clf(optimizer="sgd", lr=1e30, scoring=scoring, validation_fraction=validation_fraction)
     with pytest.raises(RuntimeError, match="Stage 2 diverged in epoch 1: .*not finite"):
@@ -143,7 +131,7 @@ class PoisonWeights(Callback):
                 next(net.module_.parameters()).view(-1)[0] = float("nan")
 
 
-def test_divergence_names_the_stage_and_epoch():
+def test_divergence_names_the_stage_and_epoch(_data, _clf):
     X, y = _data()
     source = SourceData(*_data(n=32, seed=3))
     clf = _clf(
@@ -157,7 +145,9 @@ def test_divergence_names_the_stage_and_epoch():
 
 
 # -- Ctrl-C ---------------------------------------------------------------------
-def test_keyboard_interrupt_propagates_and_an_interrupted_stage_1_is_not_cached(tmp_path):
+def test_keyboard_interrupt_propagates_and_an_interrupted_stage_1_is_not_cached(
+    tmp_path, _data, _resume_clf
+):
     X, y = _data()
     flag = str(tmp_path / "fired")
     clf = _resume_clf(flag, stage=1, memory=str(tmp_path / "cache"))
@@ -172,16 +162,11 @@ def test_keyboard_interrupt_propagates_and_an_interrupted_stage_1_is_not_cached(
     assert _resume_clf(flag, stage=1, memory=str(tmp_path / "cache")).fit(X, y).stage1_from_cache_
 
 
-def test_early_stopping_still_ends_training_normally():
-    # skorch's EarlyStopping stops by raising KeyboardInterrupt too
-    X, y = _data()
-    stopped = _clf(lr=1e-9, freeze_depth=-1, max_epochs=20, early_stopping=2).fit(X, y)
-    assert len(stopped.history_) == 3
-
-
 # -- resume ------------------------------------------------------------------------
 @pytest.mark.parametrize("stage, lr_schedule", [(1, "plateau"), (2, "cosine")])
-def test_resume_after_ctrl_c_ends_with_the_uninterrupted_weights(tmp_path, stage, lr_schedule):
+def test_resume_after_ctrl_c_ends_with_the_uninterrupted_weights(
+    tmp_path, stage, lr_schedule, _data, _resume_clf
+):
     X, y = _data()
     flag = str(tmp_path / "fired")
     ckpt = tmp_path / "ckpt"
@@ -213,10 +198,12 @@ _KILLED_FIT = """
 import sys
 import torch
 torch.set_num_threads(1)
-from test_transfer_reliability import StopOnce, _data, _resume_clf
+# outside pytest, the fixtures' plain functions (tests/ is on PYTHONPATH)
+from conftest import small_transfer_clf, transfer_images
+from test_transfer_reliability import StopOnce, _resume_params
 StopOnce.freeze = True
-X, y = _data()
-_resume_clf(sys.argv[1], **eval(sys.argv[2])).fit(X, y)
+X, y = transfer_images()
+small_transfer_clf(**_resume_params(transfer_images, sys.argv[1], **eval(sys.argv[2]))).fit(X, y)
 """
 
 
@@ -246,8 +233,9 @@ def _fit_and_kill(tmp_path, flag, params, env=None):
     assert proc.returncode == -signal.SIGKILL
 
 
+@pytest.mark.slow  # a fit in a subprocess, killed mid-stage
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
-def test_fit_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp_path):
+def test_fit_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp_path, _data, _resume_clf):
     X, y = _data()
     flag = str(tmp_path / "fired")
     ckpt = tmp_path / "ckpt"
@@ -267,8 +255,9 @@ def test_fit_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp_path):
     assert resumed.stage1_best_epoch_ == reference.stage1_best_epoch_
 
 
+@pytest.mark.slow  # a fit in a subprocess, killed mid-stage
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
-def test_temporary_folders_of_killed_fits_are_removed(tmp_path, monkeypatch):
+def test_temporary_folders_of_killed_fits_are_removed(tmp_path, monkeypatch, _data, _clf):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     flag = str(tmp_path / "fired")
@@ -294,13 +283,13 @@ def test_temporary_folders_of_killed_fits_are_removed(tmp_path, monkeypatch):
     assert RunDir.claim(gone.path) is None
 
 
-def test_resume_needs_checkpoint_dir():
+def test_resume_needs_checkpoint_dir(_data, _clf):
     X, y = _data()
     with pytest.raises(ValueError, match="resume=True .* checkpoint_dir"):
         _clf(resume=True).fit(X, y)
 
 
-def test_a_damaged_resume_file_restarts_the_stage_with_a_warning(tmp_path):
+def test_a_damaged_resume_file_restarts_the_stage_with_a_warning(tmp_path, _data, _resume_clf):
     X, y = _data()
     flag = str(tmp_path / "fired")
     params = dict(checkpoint_dir=str(tmp_path), resume=True, transfer="none", source_data=None)
@@ -319,7 +308,9 @@ def test_a_damaged_resume_file_restarts_the_stage_with_a_warning(tmp_path):
 
 
 # -- damaged files ----------------------------------------------------------------
-def test_truncated_stage1_cache_entry_is_discarded_with_a_warning_and_retrained(tmp_path):
+def test_truncated_stage1_cache_entry_is_discarded_with_a_warning_and_retrained(
+    tmp_path, _data, _clf
+):
     X, y = _data()
     params = dict(
         transfer="two_stage",
@@ -343,7 +334,7 @@ def test_truncated_stage1_cache_entry_is_discarded_with_a_warning_and_retrained(
     assert _clf(**params).fit(X, y).stage1_from_cache_
 
 
-def test_truncated_weights_file_is_a_clear_error_before_training(tmp_path):
+def test_truncated_weights_file_is_a_clear_error_before_training(tmp_path, _data, _clf):
     path = tmp_path / "tiny.pt"
     torch.save(build_backbone("tiny_cnn", num_classes=2).model.state_dict(), path)
     payload = path.read_bytes()
@@ -384,7 +375,7 @@ def test_checkpoint_files_are_written_atomically_and_verified_on_read(tmp_path, 
 
 
 # -- validation split ---------------------------------------------------------------
-def test_multiclass_validation_split_missing_a_class_fails_before_training():
+def test_multiclass_validation_split_missing_a_class_fails_before_training(_data, _clf):
     X, _ = _data()
     y = np.array([0, 1] * 19 + [2, 2])  # with random_state=0 both 2s land in training
     with pytest.raises(

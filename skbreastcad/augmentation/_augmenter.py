@@ -7,6 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ..utils._optional import optional_import
 from ..utils._sklearn_compat import Interval, validate_parameter_constraints
 
 __all__ = ["ImageAugmenter"]
@@ -147,7 +148,8 @@ class ImageAugmenter(BaseEstimator):
         self._validated_params = params
 
     def _generator(self, generator):
-        import torch
+        with optional_import("ImageAugmenter"):
+            import torch
 
         if generator is not None:
             if isinstance(generator, Integral):
@@ -187,7 +189,8 @@ class ImageAugmenter(BaseEstimator):
         -------
         augmented : same type and shape as ``images``
         """
-        import torch
+        with optional_import("ImageAugmenter"):
+            import torch
 
         self._validate()
         if isinstance(images, np.ndarray):
@@ -246,7 +249,8 @@ class ImageAugmenter(BaseEstimator):
                     dim=1,
                 ).to(device=dev, dtype=x.dtype)
                 sub = x[idx.to(dev)]
-                import torch.nn.functional as F
+                with optional_import("ImageAugmenter"):
+                    import torch.nn.functional as F
 
                 grid = F.affine_grid(theta, list(sub.shape), align_corners=False)
                 warped = F.grid_sample(

@@ -8,6 +8,7 @@ from imblearn.utils import check_target_type
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length
 
+from ..utils._optional import optional_import
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from ..utils._validation import validate_images
 
@@ -107,7 +108,8 @@ class AugmentingSampler(BaseSampler):
         return images, y, binarize_y
 
     def _fit_resample(self, X, y):
-        import torch
+        with optional_import("AugmentingSampler"):
+            import torch
 
         from ..nn._input import unit_scaling
         from ._augmenter import ImageAugmenter

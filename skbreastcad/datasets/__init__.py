@@ -9,11 +9,14 @@ cross-validation), ``metadata`` (a pandas DataFrame, one row per ROI),
 from ._cbis_ddsm import load_cbis_ddsm
 from ._duke_mri import load_duke_mri
 from ._image_folder import load_image_folder
-from ._mias import load_mias, read_mias_info
+from ._mias import load_mias
+from ._mias_info import read_mias_info
 from ._phantoms import make_phantoms
 from ._readers import read_image
+from ._roi import cut_roi
 
 __all__ = [
+    "cut_roi",
     "load_cbis_ddsm",
     "load_duke_mri",
     "load_image_folder",

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..utils._optional import optional_import
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 from ._roi import cut_roi, roi_bunch, sample_background_box
 
@@ -63,8 +64,9 @@ def _series_folders(patient_dir):
 
 
 def _header(path):
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    with optional_import("load_duke_mri"):
+        import pydicom
+        from pydicom.errors import InvalidDicomError
 
     try:
         return pydicom.dcmread(path, stop_before_pixels=True)
@@ -101,7 +103,8 @@ def _read_series(folder):
     numbers and slices of different sizes are errors naming the folder:
     a gap would silently shift every slice of the box below it.
     """
-    import pydicom
+    with optional_import("load_duke_mri"):
+        import pydicom
 
     slices = []
     for path in _dicom_files(folder):

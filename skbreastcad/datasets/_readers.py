@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils._optional import optional_import
+
 __all__ = ["read_image"]
 
 IMAGE_EXTENSIONS = (
@@ -32,8 +34,9 @@ def _is_dicom(path):
 
 
 def _read_dicom(path):
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    with optional_import(f"Reading the DICOM file {path}"):
+        import pydicom
+        from pydicom.errors import InvalidDicomError
 
     try:
         ds = pydicom.dcmread(path)

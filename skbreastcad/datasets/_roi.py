@@ -65,7 +65,40 @@ def resize_roi(roi, output_size):
 
 
 def cut_roi(image, center_row, center_col, side, output_size):
-    """:func:`crop_square` then :func:`resize_roi`: the ROI and its box in the image."""
+    """Cut a square ROI around a point and resample it, as the loaders cut theirs.
+
+    The same crop (zero-padded past the image's edge) and anti-aliased
+    resampling that :func:`load_mias` applies, so that a model trained on
+    the loaders' ROIs sees a point of a whole film as it saw them.
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width)
+        A grayscale image (a whole film).
+    center_row, center_col : float
+        The centre of the ROI in pixels; it may fall between pixels.
+    side : int
+        Side of the square cut from ``image``.
+    output_size : int or None
+        Side of the returned ROI; None keeps ``side``.
+
+    Returns
+    -------
+    roi : ndarray of shape (output_size, output_size)
+        The ROI, with ``image``'s dtype.
+    box : tuple of int
+        ``(top, left, bottom, right)`` of the cut in ``image`` (half-open; it
+        may extend past the borders).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbreastcad.datasets import cut_roi
+    >>> film = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    >>> roi, box = cut_roi(film, 0, 0, 4, 2)
+    >>> roi.shape, box
+    ((2, 2), (-2, -2, 2, 2))
+    """
     roi, box = crop_square(image, center_row, center_col, side)
     return resize_roi(roi, output_size), box
 

@@ -4,8 +4,8 @@
 - :func:`find_candidates`: peaks of a map with non-maximum suppression.
 - :func:`froc`: lesion sensitivity against false positives per film, with
   patient-bootstrap intervals (drawn by :func:`skbreastcad.plotting.plot_froc`).
-- :func:`evaluate_mias_froc`: the grouped train-on-ROIs / FROC-on-films
-  evaluation of mini-MIAS.
+- :func:`evaluate_mias_froc`, :func:`mias_films`: the grouped
+  train-on-ROIs / FROC-on-films evaluation of mini-MIAS, and its films.
 - :func:`grad_cam`, :func:`occlusion_sensitivity`: explanations of a ROI
   classifier (drawn by :func:`skbreastcad.plotting.plot_overlay`).
 
@@ -18,6 +18,7 @@ from .. import plotting as _plotting
 from ..utils._deprecation import deprecated_alias as _deprecated_alias
 from . import _froc, _overlay
 from ._candidates import find_candidates
+from ._evaluate import evaluate_mias_froc, mias_films
 from ._explain import grad_cam, occlusion_sensitivity
 from ._froc import froc
 from ._lesion_map import lesion_map, window_shape
@@ -38,10 +39,12 @@ save_overlay = _deprecated_alias(
 )
 
 __all__ = [
+    "evaluate_mias_froc",
     "find_candidates",
     "froc",
     "grad_cam",
     "lesion_map",
+    "mias_films",
     "occlusion_sensitivity",
     "window_shape",
 ]

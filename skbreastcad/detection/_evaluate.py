@@ -40,6 +40,20 @@ def mias_films(data_home):
         ``film``, ``row``, ``col``, ``radius``, ``abnormality``, ``severity``.
     left_out : list of str
         References left out (note 4).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from skbreastcad.detection import mias_films
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "Info.txt").write_text("mdb001 G CIRC B 535 425 197\\nmdb002 G NORM\\n")
+    >>> for reference in ("mdb001", "mdb002"):
+    ...     (root / f"{reference}.pgm").touch()
+    >>> films, lesions, left_out = mias_films(root)
+    >>> films[["film", "woman", "abnormal"]].to_numpy().tolist()
+    [['mdb001', 1, True], ['mdb002', 1, False]]
+    >>> lesions[["row", "col", "radius"]].to_numpy().tolist()
+    [[598.0, 535.0, 197.0]]
     """
     import pandas as pd
 
@@ -88,6 +102,21 @@ def mias_films(data_home):
     return films, lesions, no_xy
 
 
+def _keep_map(keep_maps, films, film, probability, maps):
+    """Add ``film``'s map to ``maps`` if ``keep_maps`` asks for it."""
+    if not isinstance(keep_maps, Integral):
+        if keep_maps and film["film"] in keep_maps:
+            maps[film["film"]] = probability
+        return
+    if not film["abnormal"] or keep_maps == 0:
+        return
+    maps[film["film"]] = probability
+    if len(maps) > keep_maps:
+        # the first films in the folder's order, whatever the order of the folds that map them
+        order = list(films["film"])
+        del maps[max(maps, key=order.index)]
+
+
 @validate_params(
     {
         "data_home": [str, Path],
@@ -102,7 +131,7 @@ def mias_films(data_home):
         "max_films": [Interval(Integral, 1, None, closed="left"), None],
         "fp_rates": ["array-like"],
         "n_bootstraps": [Interval(Integral, 0, None, closed="left")],
-        "keep_maps": [list, tuple, None],
+        "keep_maps": [list, tuple, Interval(Integral, 0, None, closed="left"), None],
         "min_breast_fraction": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -141,7 +170,7 @@ def evaluate_mias_froc(
     Parameters
     ----------
     data_home : str or path-like
-        mini-MIAS folder (``Info.txt`` and the films).
+        The mini-MIAS folder (``Info.txt`` and the films).
     estimator : estimator instance
         An unfitted classifier or pipeline taking ``(n, output_size,
         output_size)`` ROIs.
@@ -161,10 +190,14 @@ def evaluate_mias_froc(
         Evaluate (map) at most this many test films per fold, drawn at random
         by woman: bounds the cost; training still uses every training film.
     fp_rates : array-like, default=(0.25, 0.5, 1, 2, 4)
+        False positives per film at which the sensitivity is reported.
     n_bootstraps : int, default=2000
         Bootstrap replicates over women.
-    keep_maps : list of str, default=None
-        Films whose lesion maps are returned (each is 8 MB).
+    keep_maps : list of str or int, default=None
+        Films whose lesion maps are returned (each is 8 MB); an int ``n``
+        keeps those of the first ``n`` films with lesions (in the folder's
+        order) among those mapped, which with ``max_films`` cannot be named
+        in advance.
     min_breast_fraction : float, default=0.0
         Passed to :func:`lesion_map`.
     random_state : int, RandomState instance or None, default=0
@@ -179,6 +212,16 @@ def evaluate_mias_froc(
         (DataFrames with a ``film`` column), ``films`` (with their ``fold``;
         films not mapped have fold -1), ``maps`` (dict of the kept maps),
         ``left_out`` and ``seconds`` (the mapping time).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skbreastcad.detection import evaluate_mias_froc
+    >>> from skbreastcad.features import HaarFeatures
+    >>> model = make_pipeline(HaarFeatures(), LogisticRegression())
+    >>> result = evaluate_mias_froc("mias", model, max_films=4, keep_maps=2)  # doctest: +SKIP
+    >>> result.froc.table  # sensitivity at 0.25-4 FP per film  # doctest: +SKIP
     """
     import pandas as pd
     from sklearn.model_selection import GroupKFold
@@ -231,8 +274,7 @@ def evaluate_mias_froc(
                 result.probability, min_distance=min_distance, max_candidates=max_candidates
             )
             candidates.append(found.assign(film=film["film"]))
-            if keep_maps and film["film"] in keep_maps:
-                maps[film["film"]] = result.probability
+            _keep_map(keep_maps, films, film, result.probability, maps)
             if verbose:
                 print(
                     f"fold {fold}: {film['film']}: {len(result.scores)} windows, top score "
@@ -256,7 +298,7 @@ def evaluate_mias_froc(
         candidates=cand,
         lesions=les,
         films=films,
-        maps=maps,
+        maps={f: maps[f] for f in films["film"] if f in maps},
         left_out=left_out,
         seconds=seconds,
     )

@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._optional import optional_import
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = ["grad_cam", "occlusion_sensitivity"]
@@ -62,7 +63,8 @@ def _resolve(estimator, pos_label):
     The feature point is ``(module, "output" | "input")``: where the score's
     input is captured; ``score(features)`` maps it to the class score.
     """
-    import torch
+    with optional_import("grad_cam"):
+        import torch
 
     if hasattr(estimator, "module_"):
         check_is_fitted(estimator)
@@ -118,7 +120,8 @@ def _default_layer(model, x, point):
     With a feature ``point``, only modules that complete before the score's
     features are captured count.
     """
-    import torch
+    with optional_import("grad_cam"):
+        import torch
 
     done, calls = [], {}
     handles = []
@@ -227,8 +230,9 @@ def grad_cam(estimator, images, *, target_layer=None, pos_label=1, batch_size=32
     >>> cams.shape, float(cams.max()) <= 1
     ((2, 16, 16), True)
     """
-    import torch
-    import torch.nn.functional as F
+    with optional_import("grad_cam"):
+        import torch
+        import torch.nn.functional as F
 
     model, value_range, point, score = _resolve(estimator, pos_label)
     images = np.asarray(images)
@@ -301,7 +305,8 @@ def _scale(cam):
 
 def _unit_tensor(images, value_range):
     """Grey levels -> float32 (n, 1, H, W) in [0, 1], as the estimators' predict does."""
-    import torch
+    with optional_import("grad_cam"):
+        import torch
 
     if value_range == "dtype":
         scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(images.dtype, 1.0)

@@ -102,7 +102,8 @@ def _sensitivity_at(lesion_scores, lesion_film, fp_scores, fp_film, weights, fp_
     for j, rate in enumerate(fp_rates):
         over = fp_cum > rate * n_films[:, None] + 1e-9
         any_over = over.any(axis=1)
-        first = np.argmax(over, axis=1)
+        # no false positive at all: no threshold is ever excluded (argmax of nothing fails)
+        first = np.argmax(over, axis=1) if over.shape[1] else np.zeros(len(weights), dtype=int)
         # found: lesion scores strictly above the first excluded false positive's score
         cut = np.where(any_over, fp_sorted[first] if len(fp_sorted) else -np.inf, -np.inf)
         # les_sorted is descending: count of scores > cut
@@ -257,6 +258,14 @@ def froc(
         raise ValueError(f"fp_rates must be a 1-D array of non-negative rates; got {fp_rates}.")
     if len(lesions) == 0:
         raise ValueError("lesions is empty: sensitivity is undefined without a lesion.")
+    for name, frame in (("lesions", lesions), ("candidates", candidates)):
+        negative = np.flatnonzero(frame["radius"].to_numpy(dtype=float) < 0)
+        if len(negative):
+            # a negative radius squared would reach as far as a positive one
+            raise ValueError(
+                f"{name} holds {len(negative)} negative radius (radii) at row(s) "
+                f"{negative[:5].tolist()}: a radius is a distance, >= 0."
+            )
 
     lesion_scores, lesion_film, fp_scores, fp_film = _score_films(
         candidates, lesions, films, hit_rule

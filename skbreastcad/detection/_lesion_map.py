@@ -213,6 +213,11 @@ def lesion_map(
     film = np.asarray(film)
     if film.ndim != 2:
         raise ValueError(f"film must be a 2-D grayscale image; got an array of shape {film.shape}.")
+    if film.dtype.kind in "fc" and not np.isfinite(film).all():
+        raise ValueError(
+            f"film holds {int(np.isnan(film).sum())} NaN and {int(np.isinf(film).sum())} infinite "
+            "pixel(s): lesion_map needs finite grey levels."
+        )
     height, width = film.shape
     if min(height, width) < crop_size:
         raise ValueError(

@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._sklearn_compat import _fit_context
+
 __all__ = ["AveragedClassifier"]
 
 
@@ -131,6 +133,8 @@ class AveragedClassifier(_AveragingMixin, MetaEstimatorMixin, ClassifierMixin, B
 
         return cls([FrozenEstimator(est) for est in estimators]).fit()
 
+    # members are fitted already: fit calls no nested estimator's fit to validate
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
         """Check the members and record their classes; nothing is trained.
 
@@ -146,7 +150,6 @@ class AveragedClassifier(_AveragingMixin, MetaEstimatorMixin, ClassifierMixin, B
         self : AveragedClassifier
             The ensemble.
         """
-        self._validate_params()
         if not self.estimators:
             raise ValueError("AveragedClassifier needs at least one fitted classifier.")
         for i, est in enumerate(self.estimators):

@@ -7,6 +7,7 @@ that every experiment returns.
 """
 
 from ._bootstrap import BootstrapResult, bootstrap_counts, bootstrap_metrics, confidence_interval
+from ._checks import DegenerateResultWarning
 from ._comparison import (
     DeLongResult,
     bootstrap_pvalue,
@@ -29,6 +30,7 @@ __all__ = [
     "BootstrapResult",
     "CrossValPredictions",
     "DeLongResult",
+    "DegenerateResultWarning",
     "Report",
     "apply_threshold_policy",
     "bootstrap_counts",

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 from sklearn.utils import check_random_state
 
+from ._checks import bootstrap_flags, check_candidates, check_finite, check_groups
 from ._metrics import DEFAULT_METRICS, weighted_metrics
 from ._validation import _check_level, _check_n_boot, _group_codes
 
@@ -102,9 +103,10 @@ def confidence_interval(
     Parameters
     ----------
     distribution : ndarray of shape (n_boot, ...)
-        The statistic on every resample.
+        The statistic on every resample; at least one, all finite (a NaN
+        resample is an error, not a silently NaN bound).
     estimate : ndarray of shape (...)
-        The statistic on the data as they are.
+        The statistic on the data as they are, finite.
     method : {"bca", "percentile"}, default="bca"
         Bias-corrected and accelerated interval, or the plain percentile one.
     confidence_level : float, default=0.95
@@ -143,8 +145,12 @@ def confidence_interval(
     True
     """
     confidence_level = _check_level(confidence_level)
-    distribution = np.asarray(distribution, dtype=float)
-    estimate = np.asarray(estimate, dtype=float)
+    distribution = check_finite(distribution, "distribution")
+    if distribution.ndim == 0 or len(distribution) == 0:
+        raise ValueError(
+            f"distribution must hold at least one resample; got shape {distribution.shape}."
+        )
+    estimate = check_finite(estimate, "estimate")
     alpha = (1 - confidence_level) / 2
     if method == "percentile":
         q = np.quantile(distribution, [alpha, 1 - alpha], axis=0)
@@ -153,12 +159,12 @@ def confidence_interval(
         raise ValueError(f"method must be 'bca' or 'percentile'; got {method!r}.")
     if jackknife is None:
         raise ValueError("The BCa interval needs the jackknife values of the statistic.")
+    jackknife = check_finite(jackknife, "jackknife")
     B = len(distribution)
     below = np.count_nonzero(distribution < estimate, axis=0)
     at_or_below = np.count_nonzero(distribution <= estimate, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         z0 = ndtri((below + at_or_below) / (2 * B))
-        jackknife = np.asarray(jackknife, dtype=float)
         dev = jackknife.mean(axis=0) - jackknife
         a = np.sum(dev**3, axis=0) / (6 * np.sum(dev**2, axis=0) ** 1.5)
         # a degenerate (constant) statistic has no skewness to correct
@@ -206,6 +212,11 @@ class BootstrapResult:
         Interval method, ``"bca"`` or ``"percentile"``.
     confidence_level : float, default=0.95
         Coverage of the two-sided intervals.
+    flags : dict of str to str, default={}
+        Degenerate cases, by code: ``"one_group"`` (one patient),
+        ``"few_resamples"`` (fewer than 100), ``"ci_excludes_estimate"``,
+        ``"redrawn"`` (resamples of one class drawn again); each maps to a
+        sentence. Empty when the result is not degenerate.
 
     See Also
     --------
@@ -230,6 +241,7 @@ class BootstrapResult:
     n_groups: int = 0
     method: str = "bca"
     confidence_level: float = 0.95
+    flags: dict = field(default_factory=dict)
 
 
 def _evaluate(counts, codes, y, scores, y_pred, metrics):
@@ -288,7 +300,13 @@ def bootstrap_metrics(
     -------
     result : BootstrapResult
         Estimates, intervals and the bootstrap distribution of every metric,
-        one column per candidate.
+        one column per candidate; degenerate cases in ``result.flags``.
+
+    Warns
+    -----
+    DegenerateResultWarning
+        With one patient, fewer than 100 resamples, or an interval that
+        excludes its estimate (also recorded in ``result.flags``).
 
     See Also
     --------
@@ -311,6 +329,8 @@ def bootstrap_metrics(
     y = np.asarray(y_true)
     if y.ndim != 1:
         raise ValueError(f"y_true must be 1-D; got shape {y.shape}.")
+    if len(y) == 0:
+        raise ValueError("y_true is empty.")
     if not np.isin(y, (0, 1)).all():
         raise ValueError(
             f"y_true must hold binary 0/1 labels; got values {np.unique(y)[:10].tolist()}."
@@ -331,7 +351,8 @@ def bootstrap_metrics(
     scores, y_pred = as_2d(scores, "scores"), as_2d(y_pred, "y_pred")
     if y_pred is not None and not np.isin(y_pred, (0, 1)).all():
         raise ValueError("y_pred must hold binary 0/1 labels.")
-    codes, n_groups = _group_codes(groups, n)
+    check_candidates(scores, y_pred)
+    codes, n_groups = _group_codes(check_groups(groups, n), n)
     # validates every name before any resampling work
     weighted_metrics(np.ones((1, n)), y, scores=scores, y_pred=y_pred, metrics=metrics)
     metrics = list(metrics)
@@ -353,7 +374,7 @@ def bootstrap_metrics(
             confidence_level=confidence_level,
             jackknife=None if jackknife is None else jackknife[m],
         )
-    return BootstrapResult(
+    result = BootstrapResult(
         metrics=metrics,
         estimate=estimate,
         ci_low=ci_low,
@@ -365,3 +386,5 @@ def bootstrap_metrics(
         method=method,
         confidence_level=confidence_level,
     )
+    result.flags = bootstrap_flags(result, stacklevel=2)
+    return result

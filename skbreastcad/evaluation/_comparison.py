@@ -11,6 +11,12 @@ import numpy as np
 from scipy.stats import binomtest, chi2, norm, rankdata
 
 from ._bootstrap import _evaluate, _evaluate_jackknife, bootstrap_counts, confidence_interval
+from ._checks import (
+    check_binary,
+    check_finite,
+    check_groups,
+    check_pvalues,
+)
 from ._metrics import parse_metric, weighted_metrics
 from ._validation import _check_level, _group_codes
 
@@ -25,25 +31,19 @@ __all__ = [
 
 
 def _binary_labels(y_true):
-    y = np.asarray(y_true)
-    if y.ndim != 1 or not np.isin(y, (0, 1)).all():
-        raise ValueError(
-            f"y_true must be a 1-D array of binary 0/1 labels; got values {np.unique(y)[:10].tolist()}."
-        )
+    y = check_binary(y_true, "y_true")
     if y.all() or not y.any():
         raise ValueError("y_true holds one class only: ROC AUC is undefined.")
     return y.astype(bool)
 
 
 def _paired(a, name, n):
-    a = np.asarray(a, dtype=float)
+    a = np.asarray(a)
     if a.shape != (n,):
         raise ValueError(
             f"{name} must have shape ({n},), one value per sample of y_true; got {a.shape}."
         )
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contain NaN or infinite values.")
-    return a
+    return check_finite(a, name)
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,20 @@ def delong_covariance(y_true, scores):
     ([0.75, 1.0], (2, 2))
     """
     y = _binary_labels(y_true)
-    scores = np.atleast_2d(np.asarray(scores, dtype=float))
+    scores = check_finite(np.atleast_2d(scores), "scores")
+    if scores.ndim != 2 or scores.shape[1] != len(y):
+        raise ValueError(
+            f"scores must have shape (n_candidates, {len(y)}), one row per candidate; "
+            f"got {scores.shape}."
+        )
     pos, neg = scores[:, y], scores[:, ~y]
     m, n = pos.shape[1], neg.shape[1]
+    if m < 2 or n < 2:
+        # np.cov of one sample is NaN: the variance, and so the test, would be undefined
+        raise ValueError(
+            f"DeLong's covariance needs at least two positives and two negatives in y_true; "
+            f"got {m} and {n}."
+        )
     # midranks within positives, within negatives, and over both (Sun & Xu, Algorithm 2)
     tx = rankdata(pos, axis=1)
     ty = rankdata(neg, axis=1)
@@ -202,11 +213,11 @@ def mcnemar_test(y_true, y_pred_a, y_pred_b, *, exact=True, correction=True):
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        True labels.
+        True 0/1 labels (one class is allowed).
     y_pred_a : array-like of shape (n_samples,)
-        Labels predicted by classifier A.
+        0/1 labels predicted by classifier A, not its scores.
     y_pred_b : array-like of shape (n_samples,)
-        Labels predicted by classifier B.
+        0/1 labels predicted by classifier B.
     exact : bool, default=True
         Exact binomial test on the discordant pairs; otherwise the chi-square
         statistic.
@@ -224,12 +235,13 @@ def mcnemar_test(y_true, y_pred_a, y_pred_b, *, exact=True, correction=True):
     >>> mcnemar_test([1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 1, 0])
     {'b': 2, 'c': 0, 'statistic': 0.0, 'pvalue': 0.5}
     """
-    y = np.asarray(y_true)
+    y = check_binary(y_true, "y_true")
     a, b_ = np.asarray(y_pred_a), np.asarray(y_pred_b)
     if a.shape != y.shape or b_.shape != y.shape:
         raise ValueError(
             f"y_pred_a and y_pred_b must have the shape of y_true {y.shape}; got {a.shape} and {b_.shape}."
         )
+    a, b_ = check_binary(a, "y_pred_a"), check_binary(b_, "y_pred_b")
     right_a, right_b = a == y, b_ == y
     b = int(np.sum(right_a & ~right_b))
     c = int(np.sum(~right_a & right_b))
@@ -246,20 +258,26 @@ def mcnemar_test(y_true, y_pred_a, y_pred_b, *, exact=True, correction=True):
     return {"b": b, "c": c, "statistic": float(stat), "pvalue": float(chi2.sf(stat, 1))}
 
 
-def holm_correction(pvalues):
+def holm_correction(pvalues, *, nan_policy="omit"):
     """Adjust p-values for multiple comparisons by Holm's step-down procedure.
 
     Parameters
     ----------
     pvalues : array-like of shape (n_tests,)
-        NaN entries (e.g. the reference row compared with itself) are left NaN
-        and do not count as tests.
+        P-values in [0, 1].
+    nan_policy : {"omit", "raise"}, default="omit"
+        ``"omit"``: NaN entries mark rows that are no test (e.g. the
+        reference row compared with itself); they are left NaN and do not
+        count in the family, so the other p-values are multiplied by the
+        number of non-NaN entries only. ``"raise"``: a NaN is an error, for
+        a family in which every entry is a test that must be counted.
 
     Returns
     -------
     adjusted : ndarray of shape (n_tests,)
         Reject at level alpha where ``adjusted <= alpha``; controls the
-        family-wise error rate.
+        family-wise error rate. Each adjusted p-value is at least its raw one,
+        at most 1, and the adjusted values keep the order of the raw ones.
 
     References
     ----------
@@ -271,7 +289,7 @@ def holm_correction(pvalues):
     >>> holm_correction([0.01, 0.04, 0.03, 0.005]).round(3).tolist()
     [0.03, 0.06, 0.06, 0.02]
     """
-    p = np.asarray(pvalues, dtype=float)
+    p = check_pvalues(pvalues, "pvalues", nan_policy=nan_policy)
     out = np.full(p.shape, np.nan)
     valid = np.flatnonzero(~np.isnan(p))
     order = valid[np.argsort(p[valid], kind="stable")]
@@ -291,7 +309,8 @@ def bootstrap_pvalue(differences):
     Parameters
     ----------
     differences : array-like of shape (n_boot,)
-        The bootstrapped differences of a statistic between two candidates.
+        The bootstrapped differences of a statistic between two candidates;
+        at least one, all finite.
 
     Returns
     -------
@@ -303,7 +322,11 @@ def bootstrap_pvalue(differences):
     >>> bootstrap_pvalue(np.ones(999))
     0.002
     """
-    d = np.asarray(differences, dtype=float)
+    d = check_finite(differences, "differences")
+    if d.ndim != 1 or len(d) == 0:
+        raise ValueError(
+            f"differences must be a non-empty 1-D array of bootstrapped differences; got shape {d.shape}."
+        )
     k = min(np.count_nonzero(d <= 0), np.count_nonzero(d >= 0))
     return float(min(1.0, 2 * (k + 1) / (len(d) + 1)))
 
@@ -373,11 +396,17 @@ def paired_bootstrap_test(
         raise ValueError(
             f"Metric {metric!r} needs {'y_pred' if kind == 'threshold' else 'scores'}."
         )
-    needed = np.asarray(needed, dtype=float)
+    name = "y_pred" if kind == "threshold" else "scores"
+    needed = np.asarray(needed)
     if needed.shape != (2, n):
         raise ValueError(
-            f"Give both candidates' values as an array of shape (2, {n}); got {needed.shape}."
+            f"Give both candidates' {name} as an array of shape (2, {n}); got {needed.shape}."
         )
+    needed = check_finite(needed, name)
+    if kind == "threshold":
+        for row, label in zip(needed, ("A", "B")):
+            check_binary(row, f"y_pred of candidate {label}")
+    groups = check_groups(groups, n)
     _check_level(confidence_level)
     scores_, y_pred_ = (None, needed) if kind == "threshold" else (needed, None)
     codes, n_groups = _group_codes(groups, n)

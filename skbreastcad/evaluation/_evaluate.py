@@ -9,6 +9,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ._bootstrap import bootstrap_metrics
+from ._checks import check_evaluate_input, prediction_flags
 from ._comparison import bootstrap_pvalue, delong_test, holm_correction, mcnemar_test
 from ._metrics import DEFAULT_METRICS, parse_metric, weighted_metrics
 from ._predictions import cross_val_predictions
@@ -144,6 +145,7 @@ def evaluate_predictions(
         confidence_level=confidence_level,
         random_state=random_state,
     )
+    flags = {**boot.flags, **prediction_flags(candidates, data["y_pred"], stacklevel=2)}
     folds, per_fold = _per_fold(data, metrics)
     rows = []
     for c, candidate in enumerate(candidates):
@@ -200,6 +202,7 @@ def evaluate_predictions(
         "resampled_units": "patients (groups)" if boot.n_groups < len(data["y"]) else "samples",
         "n_folds": len(folds),
         "n_redrawn": int(boot.n_redrawn),
+        "flags": flags,
         "candidates": candidates,
         "versions": _versions(),
         **(config or {}),
@@ -390,6 +393,7 @@ def evaluate(
     metrics = _check_options(
         threshold, metrics, n_boot, ci_method, confidence_level, compare_metric
     )
+    check_evaluate_input(estimator, X, y)
     y_arr = np.asarray(y)
     if groups is not None and np.shape(groups) != y_arr.shape:
         raise ValueError(

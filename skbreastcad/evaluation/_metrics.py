@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from ..metrics import CAD_METRICS
+from ._checks import check_candidates
 
 __all__ = ["DEFAULT_METRICS", "THRESHOLD_METRICS", "parse_metric", "weighted_metrics"]
 
@@ -214,6 +215,7 @@ def weighted_metrics(W, y, *, scores=None, y_pred=None, metrics=DEFAULT_METRICS,
         )
     y_pred = None if y_pred is None else np.asarray(y_pred, dtype=float)
     scores = None if scores is None else np.asarray(scores, dtype=float)
+    check_candidates(scores, y_pred)
     n_candidates = len(y_pred if y_pred is not None else scores)
     out = {m: np.empty((len(W), n_candidates)) for m in specs}
     # everything a metric needs, summed per unit (patient): weights act on units only

@@ -351,7 +351,8 @@ def cross_val_predictions(
     X, y, groups = indexable(X, y, groups)
     y = np.asarray(y)
     target_type = type_of_target(y)
-    if target_type != "binary":
+    # type_of_target calls one class (or none) "binary" too
+    if target_type != "binary" or len(np.unique(y)) != 2:
         raise ValueError(
             f"y must hold exactly two classes for binary evaluation; got target type {target_type!r} "
             f"with classes {np.unique(y)[:10].tolist()}."

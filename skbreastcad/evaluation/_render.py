@@ -11,6 +11,7 @@ import json
 import math
 import re
 
+from ._checks import check_table_options
 from ._curves import calibration_curves, confusion_matrices, roc_curves
 from ._validation import _aligned
 
@@ -260,6 +261,8 @@ def format_text(results, metrics=None, *, digits=3):
     import pandas as pd
 
     present = list(pd.unique(results["metric"]))
+    # digits, and a bare string for a list; unknown names are reported just below
+    check_table_options(metrics if isinstance(metrics, str) else None, present, digits)
     metrics = present if metrics is None else list(metrics)
     unknown = [m for m in metrics if m not in present]
     if unknown or not metrics:

@@ -11,6 +11,8 @@ from numbers import Real
 
 import numpy as np
 
+from ._checks import check_1d, check_binary, check_finite
+
 __all__ = ["apply_threshold_policy", "check_threshold_policy", "choose_threshold"]
 
 _SPEC = re.compile(r"^(specificity|sensitivity)=(.+)$")
@@ -72,9 +74,10 @@ def choose_threshold(y_true, scores, policy):
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        0/1 labels of the samples the threshold is chosen on.
+        0/1 labels of the samples the threshold is chosen on, both classes.
     scores : array-like of shape (n_samples,)
-        Continuous scores of the same samples, higher meaning more likely positive.
+        Finite continuous scores of the same samples, higher meaning more likely
+        positive.
     policy : str or float
         See :func:`check_threshold_policy`; ``"default"`` returns NaN.
 
@@ -96,8 +99,8 @@ def choose_threshold(y_true, scores, policy):
         return np.nan
     if kind == "fixed":
         return value
-    y = np.asarray(y_true) == 1
-    s = np.asarray(scores, dtype=float)
+    y = check_binary(y_true, "y_true") == 1
+    s = check_finite(check_1d(scores, "scores", n=len(y)), "scores")
     if y.all() or not y.any():
         raise ValueError(f"Threshold policy {policy!r} needs both classes in the training folds.")
     if kind == "specificity":

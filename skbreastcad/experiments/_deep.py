@@ -214,7 +214,7 @@ def compare_backbones(
     >>> from skbreastcad.datasets import make_phantoms
     >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
     >>> report = compare_backbones(X, y, ["tiny_cnn"], modes=("features",), weights=None,
-    ...                            input_size="native", cv=2, n_boot=50, ci_method="percentile")
+    ...                            input_size="native", cv=2, n_boot=100, ci_method="percentile")
     >>> report.candidates
     ['tiny_cnn features']
     """
@@ -492,7 +492,7 @@ def compare_ablations(
     --------
     >>> from skbreastcad.datasets import make_phantoms
     >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
-    >>> report = compare_ablations(X, y, "glcm", cv=2, n_boot=50, ci_method="percentile")
+    >>> report = compare_ablations(X, y, "glcm", cv=2, n_boot=100, ci_method="percentile")
     >>> for name in report.candidates:
     ...     print(name)
     glcm, up-sampling on, augmentation on

@@ -226,7 +226,7 @@ def compare_feature_sets(
     --------
     >>> from skbreastcad.datasets import make_phantoms
     >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
-    >>> report = compare_feature_sets(X, y, ["glcm"], cv=2, n_boot=50, ci_method="percentile")
+    >>> report = compare_feature_sets(X, y, ["glcm"], cv=2, n_boot=100, ci_method="percentile")
     >>> report.candidates
     ['glcm']
     >>> report.results.columns.tolist()[:5]

@@ -122,7 +122,7 @@ def probe_layers(
     >>> from skbreastcad.datasets import make_phantoms
     >>> X, y = make_phantoms(40, image_size=32, random_state=0)[:2]
     >>> report = probe_layers(X, y, "tiny_cnn", ["relu1", "relu2"], weights=None, cv=2,
-    ...                       n_boot=50, ci_method="percentile")
+    ...                       n_boot=100, ci_method="percentile")
     >>> report.candidates
     ['relu1', 'relu2']
     """

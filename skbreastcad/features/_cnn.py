@@ -10,6 +10,7 @@ from ..nn import list_layers
 from ..nn._base import BaseDeepEstimator
 from ..nn._input import to_unit_tensor
 from ..utils._docstrings import substitute_docs
+from ..utils._optional import optional_import
 from ..utils._sklearn_compat import StrOptions
 from ._base import BaseImageTransformer
 
@@ -21,7 +22,8 @@ class _StopForward(Exception):
 
 
 def _pool(act, pooling):
-    import torch
+    with optional_import("CNNLayerFeatures"):
+        import torch
 
     if isinstance(act, (tuple, list)):
         act = act[0]
@@ -198,7 +200,8 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
                 )
 
     def _fit(self, images, y, mask):
-        import torch
+        with optional_import("CNNLayerFeatures"):
+            import torch
 
         self.model_ = self._build_model(self.backbone, self.weights, self._model_seed()).eval()
         self.layer_ = self.layer
@@ -214,7 +217,8 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
 
     def _check_single_call(self, image):
         """Refuse a module that runs several times per pass (one activation is ambiguous)."""
-        import torch
+        with optional_import("CNNLayerFeatures"):
+            import torch
 
         calls = []
         target = self.model_.backbone.get_submodule(self.layer_)
@@ -312,7 +316,8 @@ def _layer_features(
     device,
     verbose,
 ):
-    import torch
+    with optional_import("layer_features"):
+        import torch
 
     est = CNNLayerFeatures(
         backbone,

@@ -6,12 +6,14 @@ import os
 import uuid
 from pathlib import Path
 
-import torch
-from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
-from skorch.utils import noop
-
 from ..nn._weights import load_torch_file, save_torch_file
+from ..utils._optional import optional_import
 from ._history import plain
+
+with optional_import("Training with skorch (TwoStageTransferClassifier, HistoryRecorder)"):
+    import torch
+    from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
+    from skorch.utils import noop
 
 __all__ = ["HistoryRecorder", "StageCheckpoint", "StopOnNonFinite", "default_callbacks"]
 
@@ -225,7 +227,8 @@ def read_resume_state(dirname, stage):
 
 def apply_resume_state(net, state):
     """Load weights, optimizer and history into an initialised net (the rest at train begin)."""
-    from skorch.history import History
+    with optional_import("TwoStageTransferClassifier"):
+        from skorch.history import History
 
     net.module_.load_state_dict(state["module"])
     net.optimizer_.load_state_dict(state["optimizer"])

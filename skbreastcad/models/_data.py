@@ -7,8 +7,12 @@ device.
 """
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
+
+from ..utils._optional import optional_import
+
+with optional_import("TwoStageTransferClassifier"):
+    import torch
+    from torch.utils.data import Dataset
 
 __all__ = ["BatchIterator", "TensorDataset"]
 

@@ -1,10 +1,12 @@
 """The skorch wiring of :class:`TwoStageTransferClassifier`: one training stage as a skorch net."""
 
-import torch
-from skorch import NeuralNetClassifier
-
 from ..nn._input import to_unit_tensor
+from ..utils._optional import optional_import
 from ._callbacks import apply_resume_state, default_callbacks, is_early_stop, read_resume_state
+
+with optional_import("TwoStageTransferClassifier"):
+    import torch
+    from skorch import NeuralNetClassifier
 
 __all__ = ["train_stage", "with_new_head"]
 
@@ -87,8 +89,9 @@ def train_stage(settings, model, images, y, plan, *, device, augmenter, workdir,
     best : int
         1-based epoch whose weights were kept.
     """
-    from skorch.helper import predefined_split
-    from torch import nn
+    with optional_import("TwoStageTransferClassifier"):
+        from skorch.helper import predefined_split
+        from torch import nn
 
     from ._data import BatchIterator, TensorDataset
 
@@ -194,7 +197,8 @@ def with_new_head(model, head, n_classes, seed):
     The layer is initialised from ``seed``; the global torch random state is
     left as it was.
     """
-    from torch import nn
+    with optional_import("TwoStageTransferClassifier"):
+        from torch import nn
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

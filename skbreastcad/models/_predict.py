@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._optional import optional_import
 from ..utils._validation import validate_images
 
 __all__ = ["NetworkClassifierMixin"]
@@ -31,7 +32,8 @@ class NetworkClassifierMixin:
         proba : ndarray of shape (n_samples, n_classes)
             Softmax probabilities, columns in the order of ``classes_``.
         """
-        import torch
+        with optional_import("TwoStageTransferClassifier"):
+            import torch
 
         check_is_fitted(self)
         images = validate_images(self, X, reset=False, image_shape=self.image_shape)

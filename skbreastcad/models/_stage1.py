@@ -9,6 +9,7 @@ import joblib
 from sklearn.utils.validation import check_memory
 
 from ..utils._hashing import data_fingerprint, settings_fingerprint
+from ..utils._optional import optional_import
 from ._history import plain
 
 __all__ = [
@@ -124,7 +125,8 @@ def _digest(state_dict):
 
 def check_stage1_result(result):
     """Raise ValueError unless ``result`` is a complete, unaltered stage-1 result."""
-    import torch
+    with optional_import("TwoStageTransferClassifier"):
+        import torch
 
     if not isinstance(result, dict) or not {"state_dict", "history", "best_epoch", "digest"} <= set(
         result

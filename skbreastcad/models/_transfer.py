@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_consistent_length
 
 from ..nn._base import BaseDeepEstimator
 from ..nn._weights import check_weights
+from ..utils._optional import optional_import
 from ..utils._sklearn_compat import (
     HasMethods,
     Hidden,
@@ -544,7 +545,8 @@ class TwoStageTransferClassifier(
         return with_new_head(model, self._head, len(self.classes_), seed)
 
     def _set_fitted(self, model, history, best, frozen, stage1, checkpoint_dir):
-        from skorch.history import History
+        with optional_import("TwoStageTransferClassifier"):
+            from skorch.history import History
 
         self.module_ = model
         self.history_ = history

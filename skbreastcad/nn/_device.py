@@ -3,6 +3,8 @@
 import contextlib
 import sys
 
+from ..utils._optional import optional_import
+
 __all__ = ["TorchDevice", "autocast", "resolve_device", "use_amp", "use_channels_last"]
 
 
@@ -37,7 +39,8 @@ def resolve_device(device):
     -------
     device : torch.device
     """
-    import torch
+    with optional_import("A torch device"):
+        import torch
 
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -67,6 +70,7 @@ def autocast(device, enabled):
     """bf16 autocast on ``device`` when ``enabled``, else a no-op context."""
     if not enabled:
         return contextlib.nullcontext()
-    import torch
+    with optional_import("skbreastcad's deep-learning code"):
+        import torch
 
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -1,8 +1,11 @@
 """The image-model wrapper: grey [0, 1] images in, backbone logits out; layer freezing."""
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from ..utils._optional import optional_import
+
+with optional_import("skbreastcad's deep-learning code"):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
 
 __all__ = ["ImageModel", "weight_layers"]
 

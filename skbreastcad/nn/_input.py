@@ -7,6 +7,8 @@ from numbers import Real
 
 import numpy as np
 
+from ..utils._optional import optional_import
+
 __all__ = [
     "check_value_range",
     "fixed_size_batches",
@@ -131,7 +133,8 @@ def _caller_stacklevel():
 
 def to_unit_tensor(images, value_range, device=None):
     """(n, H, W) array -> float32 tensor (n, 1, H, W) on ``device`` in [0, 1] units."""
-    import torch
+    with optional_import("skbreastcad's deep-learning code"):
+        import torch
 
     offset, scale = unit_scaling(images.dtype, value_range)
     arr = np.ascontiguousarray(images)

@@ -3,6 +3,8 @@
 import copy
 import io
 
+from ..utils._optional import optional_import
+
 __all__ = ["TorchStateMixin"]
 
 
@@ -23,7 +25,8 @@ class TorchStateMixin:
         state.pop("_device_cache", None)
         for name in self._torch_attributes:
             if name in state and state[name] is not None:
-                import torch
+                with optional_import(f"Pickling a fitted {type(self).__name__}"):
+                    import torch
 
                 buffer = io.BytesIO()
                 torch.save(state[name], buffer)
@@ -34,7 +37,8 @@ class TorchStateMixin:
         for name in self._torch_attributes:
             value = state.get(name)
             if isinstance(value, _TorchBytes):
-                import torch
+                with optional_import(f"Loading a fitted {type(self).__name__}"):
+                    import torch
 
                 state[name] = torch.load(
                     io.BytesIO(value.data), map_location="cpu", weights_only=False
@@ -49,7 +53,8 @@ class TorchStateMixin:
         key = (str(device), bool(channels_last))
         cache = getattr(self, "_device_cache", None)
         if cache is None or cache[0] != key or cache[1] is not model:
-            import torch
+            with optional_import(type(self).__name__):
+                import torch
 
             from ._image_model import ImageModel
 

@@ -1,6 +1,9 @@
 """The two-convolution test backbone ``"tiny_cnn"``."""
 
-from torch import nn
+from ..utils._optional import optional_import
+
+with optional_import("The tiny_cnn backbone"):
+    from torch import nn
 
 __all__ = ["TinyCNN"]
 

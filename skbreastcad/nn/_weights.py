@@ -6,6 +6,8 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ..utils._optional import optional_import
+
 __all__ = [
     "check_weights",
     "hub_checkpoint_path",
@@ -34,7 +36,8 @@ def save_torch_file(obj, path):
         What to save (tensors, state dicts, plain Python values).
     path : str or path-like
     """
-    import torch
+    with optional_import("Saving a torch checkpoint"):
+        import torch
 
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=os.path.dirname(path) or ".")
@@ -74,7 +77,8 @@ def load_torch_file(path, *, what="checkpoint file"):
         If the file is truncated, damaged or not a torch file; the message
         names it.
     """
-    import torch
+    with optional_import("Loading a torch checkpoint"):
+        import torch
 
     path = os.fspath(path)
     try:
@@ -113,7 +117,8 @@ def hub_checkpoint_path(url):
     -------
     path : pathlib.Path
     """
-    import torch
+    with optional_import("Locating the torch weight cache"):
+        import torch
 
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
 
@@ -129,7 +134,8 @@ def read_checkpoint(path):
     -------
     state : dict of str to torch.Tensor
     """
-    import torch
+    with optional_import("Reading a checkpoint"):
+        import torch
 
     state = load_torch_file(path, what="weights file")
     if isinstance(state, dict):

@@ -52,7 +52,7 @@ class RandomImageOverSampler(BaseOverSampler):
         ``image_shape`` given).
     n_features_in_ : int
         Pixels (or features) per sample.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of a DataFrame input with string column names.
 
     See Also

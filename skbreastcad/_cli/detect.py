@@ -1,0 +1,222 @@
+"""``skbreastcad detect MODEL FILM...``: lesion maps and candidates of whole films."""
+
+import pickle
+import time
+from pathlib import Path
+
+from ._shared import (
+    UsageError,
+    add_overwrite,
+    check_output,
+    checking,
+    first_line,
+    fraction,
+    int_at_least,
+    output_folder,
+    write_csv,
+)
+
+_DESCRIPTION = """Map whole films with a fitted ROI model: a lesion-map overlay PNG per film and one
+candidates.csv (film, row, col, radius, score). MODEL is a joblib (or pickle) file of a fitted
+classifier or pipeline with predict_proba, e.g. joblib.dump(model, "model.joblib"); loading it runs
+code from the file, so load only files you trust. --crop-size and --output-size must be the ROI
+geometry the model was trained on (load_mias' roi_size and output_size). Writes into --output:
+candidates.csv, FILM_lesion_map.png per film and, with --explain, FILM_candidateK_METHOD.png for
+its top three candidates."""
+
+# What a file that is not a usable pickle raises while loading (a model of a package not installed
+# included); anything else is a bug worth its traceback.
+_LOAD_ERRORS = (
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    ImportError,
+    KeyError,
+    IndexError,
+)
+
+
+def _load_model(path):
+    import joblib
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"model file not found: {path}")
+    try:
+        model = joblib.load(path)
+    except _LOAD_ERRORS as exc:
+        raise UsageError(f"cannot load a model from {path}: {first_line(exc)}") from exc
+    if not hasattr(model, "predict_proba"):
+        raise UsageError(f"{path} holds a {type(model).__name__}, which has no predict_proba")
+    return model
+
+
+def _check_model(model, args):
+    """Map one blank window and explain it: every mismatch found before a film is read.
+
+    The library's own checks run (window geometry against the training ROIs,
+    ``predict_proba``, the positive class, a network for Grad-CAM), on one
+    window instead of a film.
+    """
+    import numpy as np
+
+    from ..detection import grad_cam, lesion_map
+
+    side = args.crop_size
+    with checking():
+        lesion_map(
+            model,
+            np.zeros((side, side), dtype=np.uint8),
+            crop_size=side,
+            output_size=args.output_size,
+            stride=args.stride,
+            mask=np.ones((side, side), dtype=bool),
+        )
+        if args.explain == "grad-cam":
+            grad_cam(model, np.zeros((1, args.output_size, args.output_size), dtype=np.uint8))
+
+
+def execute(args):
+    """Run ``skbreastcad detect``; return the exit code."""
+    paths = [Path(f) for f in args.films]
+    protect = [*paths, args.model]
+    check_output(args.output, args.overwrite, protect, kind="detection")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"film(s) not found: {', '.join(missing)}")
+    model = _load_model(args.model)
+    _check_model(model, args)
+    with output_folder(args.output, args.overwrite, protect, kind="detection") as out:
+        _detect(model, paths, args, out)
+    final = Path(args.output)
+    print(f"Candidates: {final / 'candidates.csv'}; overlays in {final}")
+    return 0
+
+
+def _detect(model, paths, args, out):
+    import numpy as np
+    import pandas as pd
+
+    from ..datasets import cut_roi, read_image
+    from ..detection import find_candidates, grad_cam, lesion_map, occlusion_sensitivity
+    from ..plotting import plot_overlay
+
+    rows = []
+    for path in paths:
+        with checking():
+            film = read_image(path)  # its errors name the file
+        try:
+            start = time.perf_counter()
+            result = lesion_map(
+                model,
+                film,
+                crop_size=args.crop_size,
+                output_size=args.output_size,
+                stride=args.stride,
+                min_breast_fraction=args.min_breast_fraction,
+            )
+        except ValueError as exc:
+            # a film smaller than a window, or not 2-D: the user's file, named
+            raise UsageError(f"{path}: {first_line(exc)}") from exc
+        found = find_candidates(
+            result.probability, min_distance=args.min_distance, max_candidates=args.max_candidates
+        )
+        elapsed = time.perf_counter() - start
+        plot_overlay(
+            film,
+            result.probability,
+            path=out / f"{path.stem}_lesion_map.png",
+            candidates=found,
+            title=f"{path.name}: {len(result.scores)} windows, {elapsed:.1f} s",
+        )
+        rows.append(found.assign(film=path.name))
+        print(
+            f"{path.name}: {len(found)} candidate(s), top score "
+            f"{found['score'].max() if len(found) else float('nan'):.3f} ({elapsed:.1f} s)"
+        )
+        if args.explain != "none" and len(found):
+            top = found.head(3)
+            rois = np.stack(
+                [
+                    cut_roi(film, r, c, args.crop_size, args.output_size)[0]
+                    for r, c in zip(top["row"], top["col"], strict=True)
+                ]
+            )
+            maps = (
+                grad_cam(model, rois)
+                if args.explain == "grad-cam"
+                else occlusion_sensitivity(model, rois)
+            )
+            for k, (roi, heat) in enumerate(zip(rois, maps, strict=True), start=1):
+                plot_overlay(
+                    roi,
+                    heat,
+                    path=out / f"{path.stem}_candidate{k}_{args.explain}.png",
+                    size=3,
+                    title=f"candidate {k} ({args.explain})",
+                )
+    table = pd.concat(rows, ignore_index=True)[["film", "row", "col", "radius", "score"]]
+    write_csv(table, out / "candidates.csv", index=False)
+
+
+def add_geometry(parser):
+    """The window options ``detect`` and ``froc`` share."""
+    parser.add_argument(
+        "--crop-size",
+        type=int_at_least(8),
+        default=128,
+        help="window side in film pixels (default: 128)",
+    )
+    parser.add_argument(
+        "--output-size",
+        type=int_at_least(8),
+        default=64,
+        help="ROI side the model takes (default: 64)",
+    )
+    parser.add_argument(
+        "--stride", type=int_at_least(1), default=32, help="window step in pixels (default: 32)"
+    )
+    parser.add_argument(
+        "--min-distance",
+        type=int_at_least(0),
+        default=64,
+        help="between candidates (default: 64)",
+    )
+    parser.add_argument(
+        "--max-candidates", type=int_at_least(1), default=10, help="per film (default: 10)"
+    )
+    parser.add_argument(
+        "--min-breast-fraction",
+        type=fraction,
+        default=0.0,
+        help="score only windows with at least this share of breast (default: 0)",
+    )
+
+
+def add_parser(subparsers):
+    """Add ``detect`` to the sub-parsers; return its parser."""
+    p = subparsers.add_parser(
+        "detect",
+        help="lesion maps and candidates of whole films from a fitted ROI model",
+        description=_DESCRIPTION,
+    )
+    p.add_argument(
+        "model", metavar="MODEL", help="joblib/pickle file of a fitted estimator or pipeline"
+    )
+    p.add_argument(
+        "films", metavar="FILM", nargs="+", help="film images (PGM, PNG, TIFF, DICOM...)"
+    )
+    add_geometry(p)
+    p.add_argument(
+        "--explain",
+        choices=["none", "grad-cam", "occlusion"],
+        default="none",
+        help="also write ROI overlays explaining the top candidates (default: none)",
+    )
+    p.add_argument(
+        "--output", default="skbreastcad_detect", help="folder for PNGs and candidates.csv"
+    )
+    add_overwrite(p)
+    return p
