@@ -287,3 +287,17 @@ def test_run_folders_and_figures_get_the_umask_modes(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     for path in (p for p in out.rglob("*") if p.is_dir()):
         assert stat.S_IMODE(path.stat().st_mode) == 0o755, path
+
+
+def test_detect_and_froc_never_replace_the_films_they_read(tmp_path, capsys):
+    films = tmp_path / "films"
+    films.mkdir()
+    (films / "mdb001.pgm").write_bytes(b"P5 1 1 255 \x00")
+    (films / "Info.txt").write_text("mdb001 F NORM\n")
+    argv = ["detect", str(tmp_path / "model.pkl"), str(films / "mdb001.pgm")]
+    assert _cli.main([*argv, "--output", str(films), "--overwrite"]) == 2
+    assert "input data" in capsys.readouterr().err
+    argv = ["froc", "--data", f"mias:{films}", "--output", str(films), "--overwrite"]
+    assert _cli.main(argv) == 2
+    capsys.readouterr()
+    assert _everything(tmp_path) == ["films", "films/Info.txt", "films/mdb001.pgm"]

@@ -179,5 +179,7 @@ def add_overwrite(parser):
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an output folder that already holds a run (refused otherwise)",
+        help="replace an output folder that skbreastcad wrote before, marked by its "
+        ".skbreastcad-folder.json (refused otherwise); any other folder or file, '.', its "
+        "parents and the input data are never replaced",
     )

@@ -11,7 +11,6 @@ from ._shared import (
     add_verbose,
     check_output,
     checking,
-    data_paths,
     int_at_least,
     note,
     output_folder,
@@ -78,8 +77,9 @@ def _check(args):
 
 def execute(args):
     """Run ``skbreastcad froc``; return the exit code."""
-    check_output(args.output, args.overwrite, data_paths(args.data), kind="froc")
     folder, films, lesions, models = _check(args)
+    # before a model is trained, after --data is known to be mias:DIR
+    check_output(args.output, args.overwrite, [folder], kind="froc")
     with output_folder(args.output, args.overwrite, [folder], kind="froc") as out:
         _froc(args, folder, films, lesions, models, out)
     print(f"Report: {Path(args.output) / 'report.md'}")
