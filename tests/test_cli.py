@@ -220,7 +220,13 @@ def test_every_default_output_folder_is_ignored_by_git():
         for action in sub._actions
         if "--output" in action.option_strings
     }
-    assert defaults == {"skbreastcad_output", "skbreastcad_froc", "skbreastcad_detect"}
+    assert defaults == {
+        "skbreastcad_output",
+        "skbreastcad_froc",
+        "skbreastcad_detect",
+        "skbreastcad_model",
+        "skbreastcad_predictions.csv",
+    }
     assert defaults <= ignored
 
 

@@ -188,11 +188,11 @@ def test_gpu_pickle_loads_on_a_cpu_only_machine(images, as_if_pickled_on_gpu):
     with as_if_pickled_on_gpu():
         payload = pickle.dumps(est)
         module_bytes = io.BytesIO()
-        torch.save(est.model_, module_bytes)
+        torch.save(est.model_.state_dict(), module_bytes)
     if not torch.cuda.is_available():
         # the simulation is real: without map_location the payload needs CUDA
         with pytest.raises(RuntimeError, match="CUDA"):
-            torch.load(io.BytesIO(module_bytes.getvalue()), weights_only=False)
+            torch.load(io.BytesIO(module_bytes.getvalue()), weights_only=True)
     restored = pickle.loads(payload)
     assert next(restored.model_.parameters()).device.type == "cpu"
     np.testing.assert_allclose(restored.transform(images), expected, rtol=1e-6)

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import joblib
 import numpy as np
@@ -15,6 +16,7 @@ from skbreastcad._cli import build_parser, main
 from skbreastcad.datasets import read_image
 from skbreastcad.detection import find_candidates, lesion_map, mias_films
 from skbreastcad.features import CNNLayerFeatures, HaarFeatures
+from skbreastcad.persistence import load_model, save_model
 
 
 def _film(rng, masses):
@@ -54,12 +56,12 @@ def _help(command):
 
 @pytest.fixture(scope="module")
 def texture_model(tmp_path_factory):
-    """A fitted Haar-feature pipeline on 32 px ROIs, saved with joblib."""
+    """A fitted Haar-feature pipeline on 32 px ROIs, saved as a model folder."""
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (20, 32, 32)).astype(np.uint8)
     model = make_pipeline(HaarFeatures(), LogisticRegression()).fit(X, np.arange(20) % 2)
-    path = tmp_path_factory.mktemp("model") / "haar.joblib"
-    joblib.dump(model, path)
+    path = tmp_path_factory.mktemp("model") / "haar"
+    save_model(model, path)
     return path
 
 
@@ -145,8 +147,8 @@ def test_detect_command_writes_overlays_and_candidates(mias_like, tmp_path, caps
     X = X.clip(0, 255).astype(np.uint8)
     cnn = CNNLayerFeatures("tiny_cnn", layer="relu2", weights=None, random_state=0, device="cpu")
     model = make_pipeline(cnn, LogisticRegression(max_iter=1000)).fit(X, y)
-    path = tmp_path / "model.joblib"
-    joblib.dump(model, path)
+    path = tmp_path / "model"
+    save_model(model, path)
     film = mias_like / "mdb001.pgm"
     out = tmp_path / "detect"
     status = main(
@@ -184,9 +186,9 @@ def test_detect_command_writes_overlays_and_candidates(mias_like, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert err.startswith("skbreastcad detect: error:") and "trained on 32x32" in err
     assert "\n" not in err and sorted(p.name for p in out.iterdir()) == before
-    assert main(["detect", str(tmp_path / "none.joblib"), str(film)]) == 2
+    assert main(["detect", str(tmp_path / "none"), str(film)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("skbreastcad detect: error: model file not found") and "\n" not in err
+    assert err.startswith("skbreastcad detect: error: model not found") and "\n" not in err
 
 
 @pytest.mark.parametrize(
@@ -259,7 +261,8 @@ def test_froc_interrupted_is_one_line_exit_130_and_leaves_nothing(
         ("missing film", "film(s) not found"),
         ("grad-cam of a texture model", "no CNNLayerFeatures: no network to explain"),
         ("not a model", "has no predict_proba"),
-        ("not a pickle", "cannot load a model from"),
+        ("a pickle", "runs whatever code it holds"),
+        ("a damaged model folder", "does not match its SHA-256"),
     ],
 )
 def test_detect_mistakes_are_one_line_exit_2_before_anything_is_written(
@@ -271,11 +274,18 @@ def test_detect_mistakes_are_one_line_exit_2_before_anything_is_written(
     elif case == "grad-cam of a texture model":
         extra = ["--explain", "grad-cam"]
     elif case == "not a model":
-        model = tmp_path / "scaler.joblib"
-        joblib.dump(HaarFeatures().fit(np.zeros((2, 32, 32))), model)
-    else:
+        model = tmp_path / "scaler"
+        save_model(HaarFeatures().fit(np.zeros((2, 32, 32))), model)
+    elif case == "a pickle":
         model = tmp_path / "model.joblib"
-        model.write_text("not a pickle")
+        joblib.dump(load_model(texture_model), model)
+    else:
+        model = tmp_path / "damaged"
+        shutil.copytree(texture_model, model)
+        skops_file = model / "estimator.skops"
+        data = bytearray(skops_file.read_bytes())
+        data[-1] ^= 1
+        skops_file.write_bytes(bytes(data))
     out = tmp_path / "out"
     argv = ["detect", str(model), str(film), "--crop-size", "64", "--output-size", "32"]
     assert main([*argv, *extra, "--output", str(out)]) == 2
@@ -319,3 +329,43 @@ def test_lesion_map_on_a_real_film(mias_dir):
     assert 0.2 < share < 0.8 and len(result.scores) > 10
     assert (result.probability[~result.breast] == 0).all() and result.probability.max() <= 1
     assert len(find_candidates(result.probability, max_candidates=5)) <= 5
+
+
+# -- the film-trained detector, the default model -------------------------------------------------
+def test_froc_default_film_model_runs_end_to_end_on_the_cbis_sample(tmp_path, capsys):
+    from conftest import _data_dir
+
+    cbis = _data_dir("cbis_ddsm_sample") / "png_copies"
+    out = tmp_path / "cbis"
+    argv = ["froc", "--data", f"cbis:{cbis}", "--n-splits", "2", "--bootstraps", "20"]
+    assert main([*argv, "--output", str(out)]) == 0
+    classes = pd.read_csv(out / "froc_classes_film.csv", index_col=0)
+    assert classes.loc["all", "n_lesions"] == 3 and classes.loc["masses", "n_lesions"] == 3
+    candidates = pd.read_csv(out / "candidates_film.csv")
+    assert list(candidates.columns[:5]) == ["film", "row", "col", "radius", "score"]
+    assert set(candidates["fold"]) == {0, 1}
+    assert {"froc.png", "report.md", "froc_film.csv", "froc_curve_film.csv"} <= {
+        p.name for p in out.iterdir()
+    }
+    help_text = " ".join(_help("froc").split())
+    for path in out.iterdir():
+        assert path.name.replace("film", "NAME") in help_text or path.name in help_text, path.name
+    # ROI models read mini-MIAS only: one line, exit 2, nothing written
+    capsys.readouterr()
+    assert main([*argv, "--features", "haar", "--output", str(tmp_path / "roi")]) == 2
+    assert "need --data mias:DIR" in capsys.readouterr().err
+    assert not (tmp_path / "roi").exists()
+
+
+def test_froc_train_data_trains_on_one_folder_and_tests_on_another(mias_like, tmp_path):
+    from conftest import _data_dir
+
+    cbis = _data_dir("cbis_ddsm_sample") / "png_copies"
+    out = tmp_path / "out"
+    argv = ["froc", "--data", f"cbis:{cbis}", "--train-data", f"mias:{mias_like}"]
+    assert main([*argv, "--bootstraps", "0", "--output", str(out)]) == 0
+    candidates = pd.read_csv(out / "candidates_film.csv")
+    # every candidate is on a test film (CBIS-DDSM), none on a training film (mini-MIAS)
+    assert set(candidates["film"]) <= {"Mass-Test_P_00016_LEFT_CC", "Mass-Test_P_00116_RIGHT_MLO"}
+    assert set(candidates["fold"]) == {0}
+    assert "trained on mias:" in (out / "report.md").read_text()

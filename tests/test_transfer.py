@@ -375,10 +375,10 @@ def test_gpu_pickle_loads_on_a_cpu_only_machine(as_if_pickled_on_gpu, one_epoch_
     with as_if_pickled_on_gpu():
         payload = pickle.dumps(clf)
         raw = io.BytesIO()
-        torch.save(clf.module_, raw)
+        torch.save(clf.module_.state_dict(), raw)
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
-            torch.load(io.BytesIO(raw.getvalue()), weights_only=False)
+            torch.load(io.BytesIO(raw.getvalue()), weights_only=True)
     restored = pickle.loads(payload)
     np.testing.assert_allclose(restored.predict_proba(X), expected, rtol=1e-6)
     if not torch.cuda.is_available():

@@ -1,6 +1,5 @@
 """``skbreastcad detect MODEL FILM...``: lesion maps and candidates of whole films."""
 
-import pickle
 import time
 from pathlib import Path
 
@@ -17,40 +16,19 @@ from ._shared import (
 )
 
 _DESCRIPTION = """Map whole films with a fitted ROI model: a lesion-map overlay PNG per film and one
-candidates.csv (film, row, col, radius, score). MODEL is a joblib (or pickle) file of a fitted
-classifier or pipeline with predict_proba, e.g. joblib.dump(model, "model.joblib"); loading it runs
-code from the file, so load only files you trust. --crop-size and --output-size must be the ROI
+candidates.csv (film, row, col, radius, score). MODEL is a model folder of a fitted classifier or
+pipeline with predict_proba, written by 'skbreastcad train' or save_model (docs/models.md); it loads
+without running code from it. A pickle or joblib file is refused unless --trust-pickle (it runs code
+from the file: trusted sources only). --crop-size and --output-size must be the ROI
 geometry the model was trained on (load_mias' roi_size and output_size). Writes into --output:
 candidates.csv, FILM_lesion_map.png per film and, with --explain, FILM_candidateK_METHOD.png for
 its top three candidates."""
 
-# What a file that is not a usable pickle raises while loading (a model of a package not installed
-# included); anything else is a bug worth its traceback.
-_LOAD_ERRORS = (
-    pickle.UnpicklingError,
-    EOFError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    ImportError,
-    KeyError,
-    IndexError,
-)
 
+def _load_model(path, trust_pickle):
+    from .predict import load_model_arg
 
-def _load_model(path):
-    import joblib
-
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"model file not found: {path}")
-    try:
-        model = joblib.load(path)
-    except _LOAD_ERRORS as exc:
-        raise UsageError(f"cannot load a model from {path}: {first_line(exc)}") from exc
-    if not hasattr(model, "predict_proba"):
-        raise UsageError(f"{path} holds a {type(model).__name__}, which has no predict_proba")
-    return model
+    return load_model_arg(path, trust_pickle)[0]
 
 
 def _check_model(model, args):
@@ -86,7 +64,7 @@ def execute(args):
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"film(s) not found: {', '.join(missing)}")
-    model = _load_model(args.model)
+    model = _load_model(args.model, args.trust_pickle)
     _check_model(model, args)
     with output_folder(args.output, args.overwrite, protect, kind="detection") as out:
         _detect(model, paths, args, out)
@@ -202,8 +180,11 @@ def add_parser(subparsers):
         help="lesion maps and candidates of whole films from a fitted ROI model",
         description=_DESCRIPTION,
     )
+    p.add_argument("model", metavar="MODEL", help="model folder of a fitted estimator or pipeline")
     p.add_argument(
-        "model", metavar="MODEL", help="joblib/pickle file of a fitted estimator or pipeline"
+        "--trust-pickle",
+        action="store_true",
+        help="load a pickle/joblib MODEL (it runs code from the file: trusted sources only)",
     )
     p.add_argument(
         "films", metavar="FILM", nargs="+", help="film images (PGM, PNG, TIFF, DICOM...)"

@@ -1,4 +1,9 @@
-"""``skbreastcad froc``: train on ROIs, FROC on whole films (mini-MIAS, folds of women)."""
+"""``skbreastcad froc``: FROC on whole films, by folds of women or trained on another set.
+
+The default model, ``film``, is the detector trained on whole films
+(:class:`~skbreastcad.detection.FilmLesionDetector`); the other ``--features``
+entries are ROI models trained on ROIs and slid over the films.
+"""
 
 import json
 import time
@@ -18,13 +23,50 @@ from ._shared import (
 )
 from .detect import add_geometry
 
-_DESCRIPTION = """Grouped detection study on mini-MIAS: for each fold of women, a ROI model is trained on
-the training women's ROIs (load_mias) and maps the test women's whole films; candidates of all folds
-give one FROC with a bootstrap over women. Writes into --output, for each --features entry NAME
+_DESCRIPTION = """Grouped detection study on whole films: for each fold of women, a model is trained on the
+training women and finds lesions on the test women's films; candidates of all folds give one FROC with
+a bootstrap over women. The default model, 'film', is trained on the films themselves (breast and
+pectoral segmentation, multi-scale windows, hard negatives) and also writes froc_classes_film.csv (per
+lesion class: masses, calcifications, other, all); with --train-data it is trained once on that set and
+tested on every film of --data. --data cbis:DIR reads the full films and masks of a CBIS-DDSM png_copies
+folder (film model only). Every other --features entry is a ROI model trained on the training women's
+ROIs (load_mias) and slid over the films. Writes into --output, for each --features entry NAME
 ('+' written '_', e.g. glcm_haar): froc_NAME.csv (sensitivity at 0.25-4 false positives per film,
 with its interval), froc_curve_NAME.csv, candidates_NAME.csv and lesion_map_NAME_FILM.png (for the
 --overlays first films with lesions among those mapped); then froc.png, report.md and
 settings.json. Figures of real films are derived data: keep --output outside any repository."""
+
+
+FILM_MODEL = "film"
+
+
+def _film_data(spec, option):
+    """``mias:DIR`` or ``cbis:DIR`` (a CBIS-DDSM ``png_copies`` folder): ``(kind, folder, films, lesions)``."""
+    kind, _, folder = spec.partition(":")
+    if kind not in ("mias", "cbis") or not folder:
+        raise UsageError(
+            f"{option} must be mias:DIR or cbis:DIR (only these have whole films and lesion "
+            f"outlines); got {spec!r}"
+        )
+    if not Path(folder).is_dir():
+        raise UsageError(f"data folder {folder} does not exist")
+    from ..detection import cbis_sample_detection_data, mias_detection_data
+
+    with checking():
+        if kind == "mias":
+            films, lesions = mias_detection_data(folder)
+        else:
+            films, lesions = cbis_sample_detection_data(folder)
+            films["abnormal"] = films["film"].isin(lesions["film"])
+    return kind, folder, films, lesions
+
+
+def _film_detector(args):
+    from ..detection import FilmLesionDetector
+
+    # CBIS-DDSM mixes CC and MLO views; a pectoral search on a CC view would cut tissue
+    view = "CC" if args.data.startswith("cbis:") else "MLO"
+    return FilmLesionDetector(view=view, random_state=args.seed, verbose=max(args.verbose - 1, 0))
 
 
 def _input_size(text):
@@ -36,22 +78,22 @@ def _input_size(text):
 
 def _check(args):
     """Every check that can fail, before a model is trained: ``(folder, films, lesions, models)``."""
-    kind, _, folder = args.data.partition(":")
-    if kind != "mias" or not folder:
+    kind, folder, films, lesions = _film_data(args.data, "--data")
+    roi_names = [name for name in args.features if name != FILM_MODEL]
+    if kind != "mias" and roi_names:
         raise UsageError(
-            f"--data must be mias:DIR (only mini-MIAS has the whole films and circles); "
-            f"got {args.data!r}"
+            f"ROI models ({', '.join(roi_names)}) need --data mias:DIR; {args.data!r} is read by "
+            f"the '{FILM_MODEL}' model only"
         )
-    if not Path(folder).is_dir():
-        raise UsageError(f"data folder {folder} does not exist")
-    from ..detection import mias_films
+    if args.train_data is not None:
+        if roi_names:
+            raise UsageError(f"--train-data trains the '{FILM_MODEL}' model only, not {roi_names}")
+        _film_data(args.train_data, "--train-data")
     from ..experiments import make_feature_pipeline, make_feature_set
     from ..nn import get_backbone_spec, weights_status
 
-    with checking():
-        films, lesions, _ = mias_films(folder)
     women = films["woman"].nunique()
-    if women < args.n_splits:
+    if women < args.n_splits and args.train_data is None:
         raise UsageError(
             f"{folder} holds films of {women} women, too few for --n-splits {args.n_splits}"
         )
@@ -59,7 +101,9 @@ def _check(args):
     cnn = {"backbone": args.backbone, "input_size": size, "batch_size": 64}
     with checking():
         models = {
-            name: make_feature_pipeline(
+            name: _film_detector(args)
+            if name == FILM_MODEL
+            else make_feature_pipeline(
                 make_feature_set(name, cnn_params=cnn), random_state=args.seed
             )
             for name in args.features
@@ -93,6 +137,9 @@ def _froc(args, folder, films, lesions, models, out):
 
     results, lines = {}, []
     for name, model in models.items():
+        if name == FILM_MODEL:
+            results[name] = _film_froc(args, films, lesions, model, out, lines)
+            continue
         start = time.perf_counter()
         res = evaluate_mias_froc(
             folder,
@@ -164,23 +211,90 @@ def _froc(args, folder, films, lesions, models, out):
     (out / "settings.json").write_text(json.dumps(vars(args), indent=1))
 
 
+def _film_froc(args, films, lesions, detector, out, lines):
+    """The film-trained detector: per-class FROC, out of fold by woman or trained on --train-data."""
+    from ..detection import evaluate_froc
+
+    start = time.perf_counter()
+    train = (None, None)
+    if args.train_data is not None:
+        train = _film_data(args.train_data, "--train-data")[2:]
+    with checking():
+        res = evaluate_froc(
+            films,
+            lesions,
+            detector,
+            n_splits=args.n_splits,
+            train_films=train[0],
+            train_lesions=train[1],
+            n_bootstraps=args.bootstraps,
+            random_state=args.seed,
+            verbose=args.verbose,
+        )
+    total = time.perf_counter() - start
+    overall = res.froc["all"]
+    write_csv(overall.table, out / f"froc_{FILM_MODEL}.csv")
+    write_csv(overall.curve, out / f"froc_curve_{FILM_MODEL}.csv", index=False)
+    write_csv(res.table, out / f"froc_classes_{FILM_MODEL}.csv")
+    write_csv(res.candidates, out / f"candidates_{FILM_MODEL}.csv", index=False)
+    how = (
+        f"trained on {args.train_data}"
+        if args.train_data
+        else f"{args.n_splits} folds of women, out-of-fold films pooled"
+    )
+    rates = [c for c in res.table.columns if c.startswith("sensitivity@")]
+    lines += [
+        f"## {FILM_MODEL} (trained on whole films)",
+        "",
+        f"{len(res.films)} films of {res.films['woman'].nunique()} women ({overall.n_lesions} "
+        f"lesions); {how}; fitting {res.fit_seconds:.0f} s, "
+        f"{res.predict_seconds_per_film:.2f} s per film, total {total:.0f} s. A hit is a candidate "
+        "centre inside the lesion circle, radii below 10 px raised to 10 px.",
+        "",
+        "| class | lesions | recall ceiling | " + " | ".join(c.split("@")[1] for c in rates) + " |",
+        "|---|---|---|" + "---|" * len(rates),
+        *[
+            f"| {cls} | {int(row['n_lesions'])} | {row.get('ceiling', float('nan')):.3f} | "
+            + " | ".join(f"{row[c]:.3f}" for c in rates)
+            + " |"
+            for cls, row in res.table.iterrows()
+        ],
+        "",
+    ]
+    if args.overlays:
+        note(f"{FILM_MODEL}: no lesion-map overlays (the film model writes candidates only)")
+    print("\n".join(lines[-(len(res.table) + 5) :]), flush=True)
+    return overall
+
+
 def add_parser(subparsers):
     """Add ``froc`` to the sub-parsers; return its parser."""
     p = subparsers.add_parser(
         "froc",
-        help="train on ROIs, FROC on whole films (mini-MIAS, grouped by woman)",
+        help="FROC on whole films (grouped by woman, or trained on --train-data)",
         description=_DESCRIPTION,
     )
     p.add_argument(
-        "--data", required=True, metavar="mias:DIR", help="the mini-MIAS folder, as mias:DIR"
+        "--data",
+        required=True,
+        metavar="mias:DIR",
+        help="the films: a mini-MIAS folder as mias:DIR, or a CBIS-DDSM png_copies folder as "
+        "cbis:DIR (film model only)",
+    )
+    p.add_argument(
+        "--train-data",
+        default=None,
+        metavar="SPEC",
+        help="train the film model on this set (mias:DIR or cbis:DIR) and test it on every "
+        "film of --data, instead of folds of women",
     )
     p.add_argument(
         "--features",
         nargs="+",
-        default=["glcm+haar"],
-        help="one model per entry: feature sets joined with '+' (gabor, glcm, haar, and "
-        "'cnn', the frozen --backbone embedding); each + scaling + over-sampling + "
-        "logistic regression (default: glcm+haar)",
+        default=[FILM_MODEL],
+        help="one model per entry: 'film', the detector trained on whole films (default), or "
+        "a ROI model: feature sets joined with '+' (gabor, glcm, haar, and 'cnn', the frozen "
+        "--backbone embedding); each + scaling + over-sampling + logistic regression",
     )
     p.add_argument(
         "--backbone", default="efficientnet_lite0", help="backbone of 'cnn' (ImageNet weights)"
@@ -193,7 +307,7 @@ def add_parser(subparsers):
     )
     add_geometry(p)
     p.add_argument(
-        "--n-splits", type=int_at_least(2), default=3, help="folds of women (default: 3)"
+        "--n-splits", type=int_at_least(2), default=5, help="folds of women (default: 5)"
     )
     p.add_argument(
         "--max-films",

@@ -19,6 +19,10 @@ class NetworkClassifierMixin:
     def _torch_model(self):
         return self.module_
 
+    def _torch_architecture(self, name):
+        # the network ends in a classification layer for the fitted classes
+        return super()._torch_architecture(name, num_classes=len(self.classes_))
+
     def predict_proba(self, X):
         """Class probabilities of each image.
 

@@ -136,6 +136,16 @@ class BaseDeepEstimator(TorchStateMixin):
         self._head = built.head
         return ImageModel(built.model, built.mean, built.std, self.input_size_)
 
+    def _torch_architecture(self, name, *, num_classes=None):
+        """The fitted network's architecture, freshly built (weights not loaded).
+
+        Used to load saved tensors (a pickle, a model folder): the backbone
+        is rebuilt from its name, without pretrained weights, behind the
+        preprocessing of the fitted ``input_size_``.
+        """
+        spec = get_backbone_spec(self.backbone)
+        return self._build_model(spec.name, None, 0, num_classes=num_classes)
+
     def _inference_setup(self):
         """The fitted model on the current ``device``, that device and whether to use bf16.
 
