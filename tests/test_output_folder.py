@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -143,3 +144,22 @@ def test_a_folder_written_inside_another_writer_takes_the_outer_kind(report, tmp
     assert folder_kind(tmp_path / "run") == "run"
     assert (tmp_path / "run" / "report.html").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_model_folders_get_the_umask_modes_and_the_marker(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from skbreastcad.persistence import save_model
+
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    old = os.umask(0o022)
+    try:
+        folder = Path(save_model(model, tmp_path / "model"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755  # was 0700 through tempfile.mkdtemp
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
+    assert folder_kind(folder) == "model"
+    save_model(model, folder, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

@@ -21,6 +21,7 @@ __all__ = [
     "check_output_folder",
     "folder_kind",
     "new_file",
+    "set_umask_mode",
     "write_folder",
 ]
 
@@ -96,7 +97,7 @@ def _final(path):
     return final
 
 
-def check_output_folder(path, *, kind, overwrite=False, protect=()):
+def check_output_folder(path, *, kind, overwrite=False, protect=(), owned=None):
     """Raise unless :func:`write_folder` may write ``path``: the same checks, before any work.
 
     Call it before a long computation whose result goes to ``path``, so a bad
@@ -111,6 +112,8 @@ def check_output_folder(path, *, kind, overwrite=False, protect=()):
     overwrite : bool, default=False
         As for :func:`write_folder`.
     protect : sequence of str or path-like, default=()
+        As for :func:`write_folder`.
+    owned : callable or None, default=None
         As for :func:`write_folder`.
 
     Returns
@@ -158,6 +161,8 @@ def check_output_folder(path, *, kind, overwrite=False, protect=()):
             "a file; choose a new folder."
         )
     found = folder_kind(final)
+    if found is None and owned is not None and owned(final):
+        found = kind  # a folder of this kind written before it carried the marker
     if found is None:
         if not any(final.iterdir()):
             return True  # an empty folder holds nothing to lose
@@ -179,7 +184,7 @@ def check_output_folder(path, *, kind, overwrite=False, protect=()):
 
 
 @contextmanager
-def write_folder(path, *, kind, version=1, overwrite=False, protect=()):
+def write_folder(path, *, kind, version=1, overwrite=False, protect=(), owned=None):
     """Write a folder atomically: yield a temporary folder, renamed to ``path`` when complete.
 
     The one writer of skbreastcad's output folders. The folder gets a marker
@@ -205,6 +210,9 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=()):
     protect : sequence of str or path-like, default=()
         Paths that must survive (the input data): ``path`` may be none of
         them, hold one, nor lie inside one.
+    owned : callable or None, default=None
+        ``owned(path) -> bool`` recognises a folder of this ``kind`` by its
+        own format (a model folder's ``config.json``) when it has no marker.
 
     Yields
     ------
@@ -243,7 +251,9 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=()):
     skbreastcad.utils._output_folder.UnsafeOutputError: The output ... is an existing file, ...
     """
     final = _final(path)
-    exists = check_output_folder(final, kind=kind, overwrite=overwrite, protect=protect)
+    exists = check_output_folder(
+        final, kind=kind, overwrite=overwrite, protect=protect, owned=owned
+    )
     final.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     tmp = final.parent / f".{final.name}.partial-{token}"
@@ -261,7 +271,7 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=()):
         os.replace(tmp / f"{MARKER}.{token}", tmp / MARKER)
         if exists:
             # checked again: the folder may have changed while the block ran
-            check_output_folder(final, kind=kind, overwrite=overwrite, protect=protect)
+            check_output_folder(final, kind=kind, overwrite=overwrite, protect=protect, owned=owned)
             old = final.parent / f".{final.name}.old-{token}"
             os.rename(final, old)
             try:
@@ -310,3 +320,41 @@ def new_file(path, mode="wb"):
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     return os.fdopen(fd, mode)
+
+
+def _umask():
+    try:
+        with open("/proc/self/status") as status:  # Linux: read without changing it
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # elsewhere the only way to read it is to set it; set straight back
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def set_umask_mode(path):
+    """Give a file the mode the umask gives (``0o666 & ~umask``), for files a library made 0600.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by code that does not honour the umask (``safetensors``,
+        :func:`tempfile.mkstemp`).
+
+    Examples
+    --------
+    >>> import stat
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as parent:
+    ...     fd, name = tempfile.mkstemp(dir=parent)
+    ...     os.close(fd)
+    ...     set_umask_mode(name)
+    ...     stat.S_IMODE(os.stat(name).st_mode) == 0o666 & ~_umask()
+    True
+    """
+    os.chmod(path, 0o666 & ~_umask())
