@@ -334,7 +334,7 @@ def save_model(
     >>> folder = os.path.join(tempfile.mkdtemp(), "haar-model")
     >>> _ = save_model(model, folder, card=ModelCard(name="Haar demo"))
     >>> sorted(os.listdir(folder))
-    ['README.md', 'config.json', 'estimator.skops', 'model.safetensors']
+    ['.skbreastcad-folder.json', 'README.md', 'config.json', 'estimator.skops', 'model.safetensors']
     >>> bool((load_model(folder).predict(X) == model.predict(X)).all())
     True
     """
