@@ -75,6 +75,8 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
     "plot_gallery": "True",
+    # pyplot's figures, and the figures skbreastcad.plotting returns without pyplot
+    "image_scrapers": ("matplotlib", "gallery_scrapers.figure_scraper"),
     "doc_module": ("skbreastcad",),
     "backreferences_dir": "api/generated/backreferences",
     "inspect_global_variables": False,

@@ -36,7 +36,7 @@ else:
     order = np.r_[
         np.flatnonzero(rois.target == 1)[::3][:6], np.flatnonzero(rois.target == 0)[::12][:6]
     ]
-    plot_roi_grid(
+    fig = plot_roi_grid(
         rois.images[order],
         rois.target[order],
         target_names=list(rois.target_names),

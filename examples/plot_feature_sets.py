@@ -43,4 +43,4 @@ print(report.format_table())
 # %%
 # The same numbers as bars with their intervals: ``report.results`` holds one row per
 # candidate and metric.
-plot_metric_bars(report.results, metrics=["sensitivity", "specificity", "f1", "roc_auc"])
+fig = plot_metric_bars(report.results, metrics=["sensitivity", "specificity", "f1", "roc_auc"])

@@ -194,6 +194,25 @@ def test_resume_after_ctrl_c_ends_with_the_uninterrupted_weights(
     assert _resume_clf(flag, **params).fit(X, y).checkpoint_dir_ != str(run)
 
 
+def test_resume_with_another_cpu_thread_count_warns(tmp_path, _data, _resume_clf):
+    X, y = _data()
+    flag = str(tmp_path / "fired")
+    params = dict(checkpoint_dir=str(tmp_path), resume=True)
+    threads = torch.get_num_threads()
+    with pytest.raises(KeyboardInterrupt):
+        _resume_clf(flag, **params).fit(X, y)
+    torch.set_num_threads(threads + 1)
+    try:
+        with pytest.warns(
+            UserWarning,
+            match=f"resumes with {threads + 1} torch CPU threads; the "
+            f"interrupted fit used {threads}",
+        ):
+            _resume_clf(flag, **params).fit(X, y)
+    finally:
+        torch.set_num_threads(threads)
+
+
 _KILLED_FIT = """
 import sys
 import torch
@@ -252,6 +271,81 @@ def test_fit_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp_path, 
     reference = _resume_clf(flag).fit(X, y)
     _assert_same_weights(resumed, reference)
     np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+    assert resumed.stage1_best_epoch_ == reference.stage1_best_epoch_
+
+
+_FAULTED_FIT = """
+import sys
+import torch
+# torch's CPU kernels split their sums by thread: bit-exactness needs the same count
+torch.set_num_threads(int(sys.argv[2]))
+# outside pytest, the fixtures' plain functions (tests/ is on PYTHONPATH)
+from conftest import small_transfer_clf, transfer_images
+from test_transfer_reliability import CountEpochs, _resume_params
+X, y = transfer_images()
+small_transfer_clf(**_resume_params(transfer_images, None, callbacks=[CountEpochs()],
+    checkpoint_dir=sys.argv[1], resume=True)).fit(X, y)
+"""
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(_data, _resume_clf):
+    """The fit the killed-and-resumed ones must reproduce, and its probabilities."""
+    X, y = _data()
+    fitted = _resume_clf(None, callbacks=[CountEpochs()]).fit(X, y)
+    return fitted, fitted.predict_proba(X)
+
+
+# (kill point, first epoch the resumed fit trains): a kill inside an epoch, before or
+# between its checkpoint files, after stage 1's training or its result, in both stages
+KILL_POINTS = [
+    ("stage1:epoch2:batch1", (1, 2)),
+    ("stage1:epoch2:best", (1, 2)),
+    ("stage1:epoch2", (1, 3)),
+    ("stage1:trained", (2, 1)),
+    ("stage1:saved", (2, 1)),
+    ("stage2:epoch1:batch2", (2, 1)),
+    ("stage2:epoch2:saving", (2, 2)),
+    ("stage2:epoch3", (2, 4)),
+    ("stage2:epoch4:batch3", (2, 4)),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("point, first", KILL_POINTS, ids=[p for p, _ in KILL_POINTS])
+def test_sigkill_anywhere_resumes_to_bitwise_the_uninterrupted_fit(
+    tmp_path, uninterrupted, point, first, _data, _resume_clf
+):
+    script = tmp_path / "faulted_fit.py"
+    script.write_text(_FAULTED_FIT)
+    ckpt = tmp_path / "ckpt"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([ROOT, TESTS]),
+        "SKBREASTCAD_FAULT_AFTER": point,
+    }
+    proc = subprocess.run(
+        [sys.executable, str(script), str(ckpt), str(torch.get_num_threads())],
+        env=env,
+        capture_output=True,
+        timeout=900,
+    )
+    assert proc.returncode == -signal.SIGKILL, (proc.stdout + proc.stderr).decode()
+    X, y = _data()
+    EPOCHS.clear()
+    params = dict(callbacks=[CountEpochs()], checkpoint_dir=str(ckpt), resume=True)
+    resumed = _resume_clf(None, **params).fit(X, y)
+    assert os.path.dirname(resumed.checkpoint_dir_) == str(ckpt)
+    # nothing saved before the kill is trained again
+    assert EPOCHS[0] == first
+    reference, proba = uninterrupted
+    state, expected = resumed.module_.state_dict(), reference.module_.state_dict()
+    assert state.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(state[key], expected[key]), key
+    np.testing.assert_array_equal(resumed.predict_proba(X), proba)
+    assert resumed.best_epoch_ == reference.best_epoch_
     assert resumed.stage1_best_epoch_ == reference.stage1_best_epoch_
 
 

@@ -2,13 +2,12 @@
 
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 from ..evaluation import DEFAULT_METRICS
 from ..utils._docstrings import substitute_docs
+from ..utils._tempdirs import locked_tempdir
 from ._common import EXPERIMENT_PARAMETERS
 
 __all__ = ["compare_ablations", "compare_backbones", "compare_transfer"]
@@ -375,8 +374,9 @@ def compare_transfer(
         if not isinstance(source_data, SourceData):
             source_data = SourceData(*source_data)
     notes, candidates = [], {}
-    workdir = Path(tempfile.mkdtemp(prefix="skbreastcad-histories-"))
-    try:
+    # a locked folder: the next run removes it if this process is killed
+    with locked_tempdir("skbreastcad-histories-") as folder:
+        workdir = Path(folder)
         for backbone in backbones:
             ran, ran_weights, note = resolve_backbone(backbone, weights, fallback)
             if note:
@@ -426,8 +426,6 @@ def compare_transfer(
                 "No training histories reached this process (workers without a shared file "
                 "system): the report has no learning curves."
             )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     return report
 
 

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from ..nn._weights import load_torch_file, save_torch_file
+from ..utils._faults import fault_point
 from ..utils._optional import optional_import
 from ._history import plain
 
@@ -88,11 +89,20 @@ class StageCheckpoint(Callback):
             _restore_callbacks(net, state)
             _restore_rng(net, state)
 
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            point = f"stage{net.stage}:epoch{len(net.history)}"
+            fault_point(f"{point}:batch{len(net.history[-1]['batches'])}")
+
     def on_epoch_end(self, net, **kwargs):
+        point = f"stage{net.stage}:epoch{len(net.history)}"
+        fault_point(f"{point}:saving")
         if self.monitor is not None and net.history[-1].get(f"{self.monitor}_best"):
             save_torch_file(net.module_.state_dict(), self._path(BEST_FILE))
+        fault_point(f"{point}:best")
         if self.resumable:
             save_torch_file(resume_state(net), self._path(RESUME_FILE))
+        fault_point(point)
 
     def on_train_end(self, net, **kwargs):
         if self.monitor is None:
@@ -199,6 +209,8 @@ def resume_state(net):
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "generator": None if generator is None else generator.get_state(),
+        # CPU kernels split their sums by thread: another count changes the last bits
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -230,6 +242,17 @@ def apply_resume_state(net, state):
     with optional_import("TwoStageTransferClassifier"):
         from skorch.history import History
 
+    threads = state.get("threads")
+    if threads is not None and threads != torch.get_num_threads():
+        import warnings
+
+        warnings.warn(
+            f"Stage {net.stage} resumes with {torch.get_num_threads()} torch CPU threads; the "
+            f"interrupted fit used {threads}. It continues correctly, but its weights will not "
+            "equal an uninterrupted fit's bit for bit (torch.set_num_threads to match).",
+            UserWarning,
+            stacklevel=2,
+        )
     net.module_.load_state_dict(state["module"])
     net.optimizer_.load_state_dict(state["optimizer"])
     net.history = History(state["history"])

@@ -18,13 +18,21 @@ removes it.
 
 import json
 import os
-import shutil
 import socket
 import tempfile
 import time
 import warnings
 
-__all__ = ["RUN_VERSION", "FitFolder", "RunDir", "find_resumable", "remove_dead_runs"]
+from ..utils._tempdirs import LockedDir, locked_mkdtemp, remove_dead_tempdirs
+
+__all__ = [
+    "RUN_VERSION",
+    "FitFolder",
+    "RunDir",
+    "check_checkpoint_dir",
+    "find_resumable",
+    "remove_dead_runs",
+]
 
 # Bump when what a fit folder holds, or how a fit continues from it, changes.
 # 2: fingerprints are SHA-256 (skbreastcad.utils._hashing), no longer joblib.hash.
@@ -32,77 +40,25 @@ RUN_VERSION = 2
 
 PREFIX = "skbreastcad-fit-"
 TEMPORARY_PREFIX = "skbreastcad-tmpfit-"
-# a folder is made and locked under this hidden name, then renamed: nobody
-# scanning for the prefixes above can lock (and remove) it before its creator
+# earlier versions made and locked a folder under this hidden name, then renamed it
 _NEW_PREFIX = ".skbreastcad-new-"
-_LOCK = ".lock"
 _MANIFEST = "run.json"
 
 
-def _try_lock(path, create=False):
-    """An open file descriptor holding an exclusive lock on ``path``, or None if taken.
-
-    Without ``create``, a lock file (or folder) that has just been removed by
-    another process is None too, never an error.
-    """
-    flags = os.O_RDWR | (os.O_CREAT if create else 0)
-    try:
-        fd = os.open(path, flags, 0o644)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        if os.name == "nt":  # pragma: no cover - exercised on Windows only
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            # flock, not lockf: its locks belong to the open file, so two fits
-            # of one process exclude each other too
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
-class RunDir:
+class RunDir(LockedDir):
     """One fit's folder and the lock that says its process is alive.
 
     Use :meth:`create` or :meth:`claim`; call :meth:`release` when the fit
     ends (the lock also ends with the process).
     """
 
-    def __init__(self, path, fd):
-        self.path = path
-        self._fd = fd
-
     @classmethod
     def create(cls, parent):
         """A new uniquely named folder under ``parent`` (None: a temporary one), locked."""
         prefix = TEMPORARY_PREFIX if parent is None else PREFIX
-        new = tempfile.mkdtemp(prefix=_NEW_PREFIX, dir=parent)
-        fd = _try_lock(os.path.join(new, _LOCK), create=True)
-        if fd is None:  # pragma: no cover - nobody else knows the hidden name
-            raise RuntimeError(f"Could not lock the new fit folder {new}.")
-        # flock belongs to the open file, so the lock survives the rename
-        path = os.path.join(
-            os.path.dirname(new), prefix + os.path.basename(new)[len(_NEW_PREFIX) :]
-        )
-        os.rename(new, path)
-        return cls(path, fd)
-
-    @classmethod
-    def claim(cls, path):
-        """Lock an existing folder; None if a running process holds it."""
-        fd = _try_lock(os.path.join(path, _LOCK))
-        if fd is None:
-            return None
-        if not os.path.isdir(path):  # removed while we locked it
-            os.close(fd)
-            return None
-        return cls(path, fd)
+        # whoever finds its .lock finds it locked: no other fit can take it for a dead one
+        folder = locked_mkdtemp(prefix, parent)
+        return cls(folder.path, folder._fd)
 
     def read_manifest(self):
         return read_manifest(self.path)
@@ -119,15 +75,35 @@ class RunDir:
             os.fsync(f.fileno())
         os.replace(tmp, target)
 
-    def release(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
-    def remove(self):
-        """Delete the folder (while still holding its lock), then release."""
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.release()
+def check_checkpoint_dir(path):
+    """Create ``checkpoint_dir`` when missing; refuse one that cannot be a folder.
+
+    Parameters
+    ----------
+    path : str
+        The user's ``checkpoint_dir``.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is a file, or cannot be created; the message names ``path``.
+    """
+    if os.path.isdir(path):
+        return
+    if os.path.lexists(path):
+        raise ValueError(
+            f"checkpoint_dir={path!r} is a file, not a folder: give a folder (it is created "
+            "when missing)."
+        )
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"checkpoint_dir={path!r} cannot be created: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename and exc.filename != path else "")
+            + "."
+        ) from None
 
 
 def read_manifest(path):
@@ -159,14 +135,10 @@ def remove_dead_runs(parent=None):
     -------
     removed : list of str
     """
-    parent = tempfile.gettempdir() if parent is None else parent
-    removed = []
-    for path in _runs(parent, TEMPORARY_PREFIX):
-        run = RunDir.claim(path)
-        if run is not None:
-            run.remove()
-            removed.append(path)
-    return removed
+    # the hidden folders of fits killed while creating them (by earlier versions) too
+    return remove_dead_tempdirs(TEMPORARY_PREFIX, parent) + remove_dead_tempdirs(
+        _NEW_PREFIX, parent
+    )
 
 
 def _unfinished(manifest):
@@ -277,6 +249,8 @@ class FitFolder:
         return list(self._run.read_manifest()["seeds"])
 
     def __enter__(self):
+        if self.kept:
+            check_checkpoint_dir(self.parent)
         if self.kept and self.resume and self.fingerprint is not None:
             self._run = find_resumable(self.parent, self.fingerprint, self.version)
             if self._run is None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import joblib
 from sklearn.utils.validation import check_memory
 
+from ..utils._faults import fault_point
 from ..utils._hashing import data_fingerprint, settings_fingerprint
 from ..utils._optional import optional_import
 from ._history import plain
@@ -15,6 +16,7 @@ from ._history import plain
 __all__ = [
     "Stage1Result",
     "callbacks_key",
+    "check_memory_location",
     "check_stage1_result",
     "fit_stage1",
     "run_stage1",
@@ -138,6 +140,37 @@ def check_stage1_result(result):
     if _digest(state) != result["digest"]:
         raise ValueError("its weights do not match their digest")
     return result
+
+
+def check_memory_location(memory):
+    """Refuse a ``memory`` folder that is a file, or lies under one, before any training.
+
+    joblib would fail only when it first writes, deep inside stage 1.
+
+    Parameters
+    ----------
+    memory : None, str, path-like or joblib.Memory
+        The ``memory`` parameter; other objects with a ``cache`` method are not checked.
+
+    Raises
+    ------
+    ValueError
+        Naming the path.
+    """
+    location = memory.location if isinstance(memory, joblib.Memory) else memory
+    if not isinstance(location, (str, os.PathLike)):
+        return
+    path = os.fspath(location)
+    # the folder itself, or the nearest of its parents that exists, must be a folder
+    probe = path
+    while not os.path.lexists(probe) and os.path.dirname(probe) not in ("", probe):
+        probe = os.path.dirname(probe)
+    if os.path.lexists(probe) and not os.path.isdir(probe):
+        where = "is a file" if probe == path else f"lies under the file {probe!r}"
+        raise ValueError(
+            f"memory={path!r} {where}, not a folder: give the stage-1 cache a folder "
+            "(created when missing), a joblib.Memory, or None."
+        )
 
 
 def run_stage1(memory, settings, X_source, y_source, train):
@@ -300,9 +333,11 @@ def fit_stage1(
     if result is None:
         key = stage1_settings(settings, plan["seed"])
         result, from_cache = run_stage1(memory, key, X_source, y_source, train)
+        fault_point("stage1:trained")
         if resumable:
             os.makedirs(folder, exist_ok=True)
             save_torch_file(result, saved)
+        fault_point("stage1:saved")
     return Stage1Result(
         state_dict=result["state_dict"],
         history=result["history"],

@@ -33,7 +33,7 @@ from ._settings import (
     stage_settings,
 )
 from ._source_data import SourceData, check_source_data_type, validate_source_data
-from ._stage1 import fit_stage1
+from ._stage1 import check_memory_location, fit_stage1
 
 __all__ = ["TwoStageTransferClassifier"]
 
@@ -168,7 +168,8 @@ class TwoStageTransferClassifier(
         recorded in ``checkpoint_dir_``, with the state to resume it after
         every epoch (see ``resume``). None uses a temporary folder removed at
         the end of ``fit``; the folders of killed processes are removed by a
-        later ``fit``.
+        later ``fit``. A folder that does not exist is created; a file is an
+        error naming it.
     resume : bool, default=False
         Continue an unfinished fit found in ``checkpoint_dir`` rather than
         start afresh: one of the same data and settings whose process was
@@ -182,7 +183,8 @@ class TwoStageTransferClassifier(
         Caches stage 1's result, as scikit-learn's ``Pipeline(memory=...)``
         does its transformers: a folder (or a :class:`joblib.Memory`) shared by
         processes, e.g. the workers of ``GridSearchCV(n_jobs=4)``. None
-        caches nothing: every fit trains stage 1.
+        caches nothing: every fit trains stage 1. A file (or a path under
+        one) is an error naming it, before any training.
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     amp : bool or "auto", default="auto"
@@ -265,7 +267,13 @@ class TwoStageTransferClassifier(
     ``source_data`` and every parameter except ``checkpoint_dir``,
     ``resume``, ``memory`` and ``verbose``) matches, and continues it with
     its own seeds from its last completed epoch. User ``callbacks`` see the
-    restored history, but their own state is not saved. Folders written by
+    restored history, but their own state is not saved. A kill at any point
+    of either stage resumes bit for bit on the CPU when the resumed process
+    uses the same torch build and number of CPU threads
+    (``torch.get_num_threads()``): torch's CPU kernels split their sums by
+    thread, so another count (a warning says so) changes the last bits of the
+    weights, and the difference grows with the epochs trained after the
+    resume. Folders written by
     an earlier version in another format are never resumed: the fit starts
     afresh, with a warning naming them.
 
@@ -454,6 +462,7 @@ class TwoStageTransferClassifier(
             raise ValueError(
                 "resume=True continues a fit saved in checkpoint_dir; set checkpoint_dir."
             )
+        check_memory_location(self.memory)
         source_params = self._source_params()
         settings1, settings2 = self._stage_settings(spec, device, source_params)
         seeds = self._draw_seeds()

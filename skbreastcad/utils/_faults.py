@@ -1,0 +1,42 @@
+"""Fault injection: kill the process at a named point, to test what survives a SIGKILL.
+
+Set ``SKBREASTCAD_FAULT_AFTER`` to one or more point names (comma-separated),
+e.g. ``stage2:epoch3`` or ``stage1:epoch1:batch2``, and the process kills
+itself with SIGKILL (no clean-up handler, no ``finally``, as the OOM killer or a
+batch scheduler would) the first time it passes one of them. The points a
+fit passes, in order, for each stage ``s`` and epoch ``e``:
+
+- ``stage{s}:epoch{e}:batch{b}``: after training batch ``b`` (1-based);
+- ``stage{s}:epoch{e}:saving``: the epoch is over, its checkpoints not written yet;
+- ``stage{s}:epoch{e}:best``: its best-weights file written (when it is the best),
+  its resume file not yet;
+- ``stage{s}:epoch{e}``: both written;
+- ``stage1:trained``: stage 1's training ended, its result not saved yet;
+- ``stage1:saved``: stage 1's result saved, stage 2 not started.
+
+Tests read the point names from here, never from wall time, so that a kill
+lands at the same place on a fast and on a slow machine.
+"""
+
+import os
+import signal
+
+__all__ = ["FAULT_VARIABLE", "fault_point"]
+
+FAULT_VARIABLE = "SKBREASTCAD_FAULT_AFTER"
+
+
+def fault_point(name):
+    """Kill this process with SIGKILL if ``SKBREASTCAD_FAULT_AFTER`` names ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The point reached, e.g. ``"stage2:epoch3"``.
+    """
+    wanted = os.environ.get(FAULT_VARIABLE)
+    if not wanted or name not in (w.strip() for w in wanted.split(",")):
+        return
+    if os.name == "nt":  # pragma: no cover - no SIGKILL on Windows
+        os._exit(137)
+    os.kill(os.getpid(), signal.SIGKILL)
