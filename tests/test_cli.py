@@ -102,14 +102,16 @@ def test_an_interrupted_run_is_one_line_exit_130_and_leaves_no_folder_that_looks
 def test_a_folder_of_three_classes_is_refused_before_any_image_is_read(
     tmp_path, monkeypatch, capsys
 ):
+    data = tmp_path / "data"
     for name in ("benign", "malignant", "normal"):
-        (tmp_path / name).mkdir()
+        (data / name).mkdir(parents=True)
 
     def load_image_folder(*args, **kwargs):
         raise AssertionError("the images were read before the classes were checked")
 
     monkeypatch.setattr("skbreastcad.datasets.load_image_folder", load_image_folder)
-    argv = ["run", "features", "--data", f"folder:{tmp_path}", "--output", str(tmp_path / "o")]
+    # the output apart from the data: a folder inside it would be refused (and read as a class)
+    argv = ["run", "features", "--data", f"folder:{data}", "--output", str(tmp_path / "o")]
     assert _cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("skbreastcad run: error:") and len(err.splitlines()) == 1
@@ -226,3 +228,82 @@ def test_every_default_output_folder_is_ignored_by_git():
         "skbreastcad_predictions.csv",
     }
     assert defaults <= ignored
+
+
+def _everything(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def test_overwrite_never_deletes_the_input_data_folder(tmp_path, capsys):
+    data = tmp_path / "mias"
+    data.mkdir()
+    (data / "Info.txt").write_text("mdb001 G CIRC B 535 425 197\n")
+    (data / "my_notes.txt").write_text("the user's notes")
+    for output in (data, data / "out", tmp_path):
+        assert (
+            _cli.main(["demo", *SMALL, "--mias", str(data), "--output", str(output), "--overwrite"])
+            == 2
+        )
+        err = capsys.readouterr().err.strip()
+        assert "input data" in err and len(err.splitlines()) == 1
+    assert _everything(tmp_path) == ["mias", "mias/Info.txt", "mias/my_notes.txt"]
+
+
+def test_overwrite_never_deletes_a_file_or_a_folder_of_the_users(tmp_path, capsys):
+    afile = tmp_path / "afile.txt"
+    afile.write_text("precious")
+    assert _cli.main(["demo", *SMALL, "--output", str(afile), "--overwrite"]) == 2
+    assert f"{afile} is an existing file" in capsys.readouterr().err
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep")
+    assert _cli.main(["demo", *SMALL, "--output", str(mine), "--overwrite"]) == 2
+    assert "not written by skbreastcad" in capsys.readouterr().err
+    assert _everything(tmp_path) == ["afile.txt", "mine", "mine/precious.txt"]
+    assert afile.read_text() == "precious"
+
+
+@pytest.mark.parametrize("output", [".", ".."])
+def test_the_working_directory_is_refused_with_nothing_left_behind(
+    tmp_path, capsys, monkeypatch, output
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    assert _cli.main(["demo", *SMALL, "--output", output, "--overwrite"]) == 2
+    assert "working directory" in capsys.readouterr().err
+    assert _everything(tmp_path) == ["work", "work/notes.txt"]
+
+
+def test_run_folders_and_figures_get_the_umask_modes(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        assert _cli.main(["demo", *SMALL, "--output", str(tmp_path / "out")]) == 0
+    finally:
+        os.umask(old)
+    out = tmp_path / "out"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    pngs = list(out.rglob("*.png"))
+    assert pngs
+    for path in pngs:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    for path in (p for p in out.rglob("*") if p.is_dir()):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o755, path
+
+
+def test_detect_and_froc_never_replace_the_films_they_read(tmp_path, capsys):
+    films = tmp_path / "films"
+    films.mkdir()
+    (films / "mdb001.pgm").write_bytes(b"P5 1 1 255 \x00")
+    (films / "Info.txt").write_text("mdb001 F NORM\n")
+    argv = ["detect", str(tmp_path / "model.pkl"), str(films / "mdb001.pgm")]
+    assert _cli.main([*argv, "--output", str(films), "--overwrite"]) == 2
+    assert "input data" in capsys.readouterr().err
+    argv = ["froc", "--data", f"mias:{films}", "--output", str(films), "--overwrite"]
+    assert _cli.main(argv) == 2
+    capsys.readouterr()
+    assert _everything(tmp_path) == ["films", "films/Info.txt", "films/mdb001.pgm"]

@@ -1,6 +1,7 @@
 """The Report: what it holds, what save() writes, and that report.html renders on its own."""
 
 import base64
+import html
 import json
 import re
 import shutil
@@ -87,6 +88,7 @@ def test_save_writes_every_file(report, tmp_path):
         "roc.png",
         "confusion.png",
         "calibration.png",
+        "comparisons.png",
     } <= names
     results = pd.read_csv(folder / "results.csv")
     pd.testing.assert_series_equal(
@@ -112,7 +114,8 @@ def test_html_is_self_contained(report, tmp_path):
     folder = report.save(tmp_path / "r")
     text = (folder / "report.html").read_text()
     sources = re.findall(r"<img[^>]*src='([^']*)'", text)
-    assert len(sources) == 4
+    # metrics, ROC, confusion, calibration and the comparisons' forest plot
+    assert len(sources) == 5
     for src in sources:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -186,7 +189,7 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(report, tmp
     dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
     match = re.search(r"images (\d+)/(\d+)", dom)
     assert match, dom[-2000:]
-    assert match.group(1) == match.group(2) == "4"
+    assert match.group(1) == match.group(2) == "5"
     shutil.rmtree(profile, ignore_errors=True)
 
 
@@ -264,3 +267,147 @@ def test_data_fingerprint_is_the_shared_hash_and_unchanged():
     assert data_fingerprint(*data) == expected
     # as before, any input of evaluate() gets a fingerprint, even one without a stable repr
     assert len(data_fingerprint(np.array([object()]))) == 64
+
+
+def _chromium_probe(page, tmp_path, script, *, width=1400):
+    """Load ``page`` in headless Chromium at ``width`` px; return what ``script`` wrote."""
+    probe = (
+        "<script>window.addEventListener('load', () => {"
+        f"const out = ({script})();"
+        "document.body.insertAdjacentHTML('beforeend', `<p id='probe'>PROBE[${out}]</p>`);"
+        "});</script>"
+    )
+    probed = page.with_name("probed.html")
+    probed.write_text(page.read_text().replace("</body>", probe + "</body>"))
+    profile = tmp_path / f"profile-{width}"
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        f"--window-size={width},1000",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        probed.as_uri(),
+    ]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+    shutil.rmtree(profile, ignore_errors=True)
+    match = re.search(r"<p id=\"probe\">PROBE\[(.*?)\]</p>", dom)
+    assert match, dom[-2000:]
+    return match.group(1)
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium is not installed at /usr/bin/chromium "
+    "(Debian: apt-get install chromium); the headless rendering check needs it",
+)
+def test_report_tables_fit_a_1400_px_window_without_sideways_scroll(report, tmp_path):
+    folder = report.save(tmp_path / "r")
+    # every table fits inside its box, and the page itself needs no horizontal scroll bar
+    script = (
+        "() => [document.documentElement.scrollWidth, window.innerWidth, "
+        "[...document.querySelectorAll('table')].filter("
+        "t => t.getBoundingClientRect().right > document.body.getBoundingClientRect().right + 1"
+        ").length, document.querySelectorAll('table').length].join(',')"
+    )
+    scroll, inner, overflowing, n_tables = map(
+        int, _chromium_probe(folder / "report.html", tmp_path, script).split(",")
+    )
+    assert inner == 1400 and scroll <= inner
+    assert overflowing == 0
+    # the results and one comparison table per metric
+    assert n_tables == 1 + report.comparisons["metric"].nunique()
+
+
+def test_comparisons_read_candidate_minus_reference_with_consistent_rounding(report, tmp_path):
+    folder = report.save(tmp_path / "r")
+    text = (folder / "report.html").read_text()
+    md = (folder / "report.md").read_text()
+    comparisons = text.split("<h2>Paired comparisons</h2>")[1].split("<h2>Figures</h2>")[0]
+    # one compact table per metric, no NaN anywhere, no column McNemar leaves empty
+    assert comparisons.count("<table") == report.comparisons["metric"].nunique()
+    assert "NaN" not in comparisons and "nan" not in comparisons and "NaN" not in md
+    row = report.comparisons.query("test == 'DeLong'").iloc[0]
+    # stored as reference minus candidate; shown as candidate minus reference, 3 significant digits
+    shown = f"{-row['difference']:+.3g}"
+    low, high = f"{-row['ci_high']:+.3g}", f"{-row['ci_low']:+.3g}"
+    assert (
+        f"<td>{row['candidate']}</td><td>DeLong</td><td>{shown}</td><td>[{low}, {high}]</td>"
+        in (comparisons)
+    )
+    assert f"| {row['candidate']} | DeLong | {shown} | [{low}, {high}] |" in md
+    pvalues = re.findall(r"<td>(p [=<] [^<]*)</td>", comparisons)
+    assert len(pvalues) == 2 * len(report.comparisons)
+    assert all(re.fullmatch(r"p = \d\.\d{3}|p < 0\.001", p) for p in pvalues)
+    assert "candidate minus the reference" in comparisons
+    assert "reference minus candidate" not in text
+
+
+def test_wording_says_what_is_resampled_and_config_reads_as_json(report, tmp_path):
+    folder = report.save(tmp_path / "r")
+    text = (folder / "report.html").read_text()
+    md = (folder / "report.md").read_text()
+    for page in (text, md):
+        assert "resampling patients" in page
+        assert "resamples of" not in page and "resample samples" not in page
+    config = html.unescape(text.split("<h2>Configuration</h2>")[1].split("</pre>")[0])
+    assert "\\n" not in config
+    assert '"estimator": "GridSearchCV(cv=StratifiedGroupKFold(' in config
+    assert '"n_jobs": null' in config and '"refit": true' in config
+    # still JSON: the Markdown's block parses
+    block = md.split("## Configuration")[1].split("```json\n")[1].split("\n```")[0]
+    assert json.loads(block)["parameters"]["scoring"] == "roc_auc"
+
+
+def test_markdown_escapes_what_it_embeds(tmp_path):
+    from skbreastcad.evaluation import evaluate_predictions
+    from skbreastcad.evaluation._render import md_escape
+
+    hostile = "a|b *bold* <script>alert(1)</script> `tick` _x_ [link](http://e.x)"
+    y = np.tile([0, 1], 20)
+    rng = np.random.default_rng(0)
+    frames = []
+    # the hostile name is the worse candidate: a row of the comparison tables
+    for name, noise in ((hostile, 0.35), ("plain", 0.1)):
+        score = np.clip(0.5 * y + 0.25 + rng.normal(scale=noise, size=40), 0, 1)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sample": np.arange(40),
+                    "fold": np.arange(40) % 2,
+                    "candidate": name,
+                    "y_true": y,
+                    "score": score,
+                    "y_pred": (score > 0.5).astype(int),
+                }
+            )
+        )
+    report = evaluate_predictions(
+        pd.concat(frames), metrics=["roc_auc", "f1"], n_boot=100, title="Run *1* <b>"
+    )
+    report.config["note"] = "``` closes a fence"
+    md = (report.save(tmp_path / "r") / "report.md").read_text()
+    # code blocks show their text literally; everywhere else nothing may act as HTML
+    prose = re.sub(r"^(`{3,})[a-z]*\n.*?^\1$", "", md, flags=re.M | re.S)
+    assert "<script>" not in prose and "<b>" not in prose and "alert(1)" in prose
+    assert md.startswith("# Run \\*1\\* &lt;b&gt;\n")
+    escaped = md_escape(hostile)
+    assert escaped == (
+        "a\\|b \\*bold\\* &lt;script&gt;alert(1)&lt;/script&gt; \\`tick\\` \\_x\\_ "
+        "\\[link\\](http://e.x)"
+    )
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "DeLong" in line]
+    assert rows and all(escaped in line for line in rows)
+    # every table row has as many unescaped cell borders as the header
+    for line in rows:
+        assert len(re.findall(r"(?<!\\)\|", line)) == 7
+    # a fenced block is never closed early by a value holding backticks
+    fences = re.findall(r"^(`{3,})", md, flags=re.M)
+    assert "````json" in md and len(fences) % 2 == 0

@@ -191,3 +191,40 @@ def test_cnn_fusion_is_one_feature_set(phantoms):
         X, y, {"V+Gabor": make_feature_set("cnn+gabor", cnn_params=cnn_params)}, cv=3, n_boot=100
     )
     assert list(report.table().index) == ["V+Gabor"]
+
+
+def test_report_learning_curves_caption_matches_what_is_drawn(tmp_path):
+    from skbreastcad.evaluation import evaluate_predictions
+    from skbreastcad.experiments._common import ExperimentReport
+
+    y = np.tile([0, 1], 10)
+    score = np.clip(y * 0.5 + 0.25 + np.linspace(-0.2, 0.2, 20), 0, 1)
+    predictions = pd.DataFrame(
+        {
+            "sample": np.arange(20),
+            "fold": np.arange(20) % 2,
+            "candidate": "net",
+            "y_true": y,
+            "score": score,
+            "y_pred": (score > 0.5).astype(int),
+        }
+    )
+    base = evaluate_predictions(predictions, metrics=["roc_auc"], n_boot=100)
+    curves = pd.DataFrame(
+        {
+            "candidate": "net",
+            "stage": 2,
+            "fold_fit": 0,
+            "epoch": [1, 2, 3],
+            "train_loss": [0.9, 0.6, 0.4],
+            "valid_loss": np.nan,
+        }
+    )
+    captions = {}
+    for name, valid in (("without", np.nan), ("with", [1.0, 0.8, 0.7])):
+        report = ExperimentReport.from_report(base, curves=curves.assign(valid_loss=valid))
+        html = (report.save(tmp_path / name) / "report.html").read_text()
+        captions[name] = html
+    assert "dashed: internal validation split" not in captions["without"]
+    assert "no validation curve is drawn" in captions["without"]
+    assert "dashed: internal validation split" in captions["with"]

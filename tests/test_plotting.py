@@ -96,6 +96,9 @@ def _figure_calls():
         "plot_calibration_curves": lambda **kw: plotting.plot_calibration_curves(
             {"a": ([0.2, 0.8], [0.1, 0.9])}, **kw
         ),
+        "plot_comparisons": lambda **kw: plotting.plot_comparisons(
+            results.rename(columns={"estimate": "difference"}), reference="c", **kw
+        ),
         "plot_learning_curves": lambda **kw: plotting.plot_learning_curves(curves, **kw),
         "plot_froc": lambda **kw: plotting.plot_froc(_froc_result(), **kw),
         "plot_overlay": lambda **kw: plotting.plot_overlay(np.zeros((16, 16)), heat, **kw),

@@ -6,9 +6,7 @@ Nothing here imports more than the standard library at module level, so that
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,37 +35,53 @@ def checking():
         raise UsageError(first_line(exc)) from exc
 
 
+def check_output(final, overwrite, protect=(), *, kind="run"):
+    """Refuse an output the command may not write (one line, exit 2), before any work.
+
+    See :func:`skbreastcad.utils.write_folder`: only a folder of this ``kind``
+    that skbreastcad wrote is replaced, and only with ``--overwrite``; a
+    folder of the user's, a file, the working directory, its parents and the
+    input data (``protect``) are refused.
+    """
+    # imported here: skbreastcad.utils pulls in numpy, and --help stays fast
+    from ..utils._output_folder import UnsafeOutputError, check_output_folder
+
+    try:
+        check_output_folder(final, kind=kind, overwrite=overwrite, protect=protect)
+    except UnsafeOutputError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 @contextmanager
-def output_folder(final, overwrite):
+def output_folder(final, overwrite, protect=(), *, kind="run"):
     """Write a run into a hidden partial folder, renamed to ``final`` when complete.
 
-    An existing non-empty ``final`` is refused (one line, exit 2) unless
-    ``overwrite``; an interrupted or failed run removes its partial folder,
-    so it never leaves a folder that looks complete.
+    Through :func:`skbreastcad.utils.write_folder`, after :func:`check_output`;
+    an interrupted or failed run leaves nothing behind, and the folders and
+    files get the modes the user's umask gives.
     """
-    final = Path(final)
-    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
-        raise UsageError(
-            f"output folder {final} already holds a run: choose another --output, or pass "
-            "--overwrite to replace it"
-        )
+    from ..utils._output_folder import write_folder
+
+    check_output(final, overwrite, protect, kind=kind)
+    entered = False
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+        with write_folder(final, kind=kind, overwrite=overwrite, protect=protect) as out:
+            entered = True
+            yield out
     except OSError as exc:
+        if entered:  # the run's own error, not the output's
+            raise
         raise UsageError(f"cannot write the output folder {final}: {exc.strerror or exc}") from exc
-    try:
-        yield partial
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
-        os.replace(final, old / "run")
-        os.replace(partial, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(partial, final)
+
+
+def data_paths(*specs):
+    """The folders or files ``--data``-style specs read (``mias:DIR``...), for the output checks."""
+    paths = []
+    for spec in specs:
+        kind, _, path = (spec or "").partition(":")
+        if kind in ("mias", "cbis", "folder") and path:
+            paths.append(path)
+    return paths
 
 
 def write_csv(frame, path, **kwargs):
@@ -165,5 +179,7 @@ def add_overwrite(parser):
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an output folder that already holds a run (refused otherwise)",
+        help="replace an output folder that skbreastcad wrote before, marked by its "
+        ".skbreastcad-folder.json (refused otherwise); any other folder or file, '.', its "
+        "parents and the input data are never replaced",
     )

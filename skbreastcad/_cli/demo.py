@@ -4,7 +4,7 @@ import tempfile
 import time
 
 from . import run
-from ._shared import checking, output_folder
+from ._shared import check_output, checking, output_folder
 
 # The demo's small, fast choices per experiment (two CPU cores, about a minute in all)
 DEMO_SETTINGS = {
@@ -32,6 +32,8 @@ def execute(args):
 
     start = time.perf_counter()
     groups = None
+    protect = [args.mias] if args.mias else []
+    check_output(args.output, args.overwrite, protect)
     with checking():
         if args.mias:
             b = load_mias(
@@ -46,7 +48,7 @@ def execute(args):
             args.n_samples, image_size=args.image_size, random_state=args.seed + 1
         )
     run.check_inputs(args, X, y, groups)
-    with output_folder(args.output, args.overwrite) as out:
+    with output_folder(args.output, args.overwrite, protect) as out:
         return _demo_in(args, out, start, X, y, groups, source, Xs, ys)
 
 

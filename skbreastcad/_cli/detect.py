@@ -6,6 +6,7 @@ from pathlib import Path
 from ._shared import (
     UsageError,
     add_overwrite,
+    check_output,
     checking,
     first_line,
     fraction,
@@ -58,12 +59,14 @@ def _check_model(model, args):
 def execute(args):
     """Run ``skbreastcad detect``; return the exit code."""
     paths = [Path(f) for f in args.films]
+    protect = [*paths, args.model]
+    check_output(args.output, args.overwrite, protect, kind="detection")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"film(s) not found: {', '.join(missing)}")
     model = _load_model(args.model, args.trust_pickle)
     _check_model(model, args)
-    with output_folder(args.output, args.overwrite) as out:
+    with output_folder(args.output, args.overwrite, protect, kind="detection") as out:
         _detect(model, paths, args, out)
     final = Path(args.output)
     print(f"Candidates: {final / 'candidates.csv'}; overlays in {final}")

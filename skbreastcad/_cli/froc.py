@@ -14,6 +14,7 @@ from ._shared import (
     add_overwrite,
     add_seed,
     add_verbose,
+    check_output,
     checking,
     int_at_least,
     note,
@@ -121,7 +122,9 @@ def _check(args):
 def execute(args):
     """Run ``skbreastcad froc``; return the exit code."""
     folder, films, lesions, models = _check(args)
-    with output_folder(args.output, args.overwrite) as out:
+    # before a model is trained, after --data is known to be mias:DIR
+    check_output(args.output, args.overwrite, [folder], kind="froc")
+    with output_folder(args.output, args.overwrite, [folder], kind="froc") as out:
         _froc(args, folder, films, lesions, models, out)
     print(f"Report: {Path(args.output) / 'report.md'}")
     return 0

@@ -15,7 +15,9 @@ from ._shared import (
     add_overwrite,
     add_seed,
     add_verbose,
+    check_output,
     checking,
+    data_paths,
     first_line,
     int_at_least,
     note,
@@ -328,6 +330,9 @@ def execute(args):
         raise UsageError(
             f"unknown experiment {args.experiment!r}: choose from {', '.join(EXPERIMENTS)}"
         )
+    output = Path(args.output) / args.experiment
+    protect = data_paths(args.data, getattr(args, "source", None))
+    check_output(output, args.overwrite, protect)
     X, y, groups, text = load_data(
         args.data,
         image_size=args.image_size,
@@ -341,7 +346,7 @@ def execute(args):
     groups = _one_patient(groups, text)
     check_inputs(args, X, y, groups)
     print(f"skbreastcad run {args.experiment}: {text}, {int(y.sum())} positive")
-    with output_folder(Path(args.output) / args.experiment, args.overwrite) as out:
+    with output_folder(output, args.overwrite, protect) as out:
         run_all(
             [args.experiment],
             X,

@@ -6,22 +6,24 @@ What a report looks like is :mod:`._render`'s job; how it is computed,
 """
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 from ..utils._deprecation import deprecated_alias
+from ..utils._output_folder import write_folder
 from ._render import (
     format_text,
     html_page,
     markdown,
+    resampled_units,
     results_table,
     summary,
     write_figures,
 )
 
 __all__ = ["Report"]
+
+# Bump when what a saved report folder holds changes (recorded in its marker file).
+REPORT_VERSION = 1
 
 
 class Report:
@@ -40,7 +42,8 @@ class Report:
     comparisons : pandas.DataFrame
         Every candidate against the reference (the best by ``compare_metric``):
         ``test`` (paired bootstrap, DeLong or McNemar), ``difference`` (reference
-        minus candidate), its CI, ``pvalue`` and ``pvalue_holm`` (Holm-adjusted
+        minus candidate, as ``comparisons.csv`` holds it; the saved report shows
+        candidate minus reference), its CI, ``pvalue`` and ``pvalue_holm`` (Holm-adjusted
         within each metric and test).
     predictions : pandas.DataFrame
         Out-of-fold predictions, ``y_pred`` at the chosen threshold policy.
@@ -126,7 +129,8 @@ class Report:
     def __repr__(self):
         return (
             f"Report({len(self.candidates)} candidates, {len(self.metrics)} metrics, "
-            f"{self.config.get('n_boot')} bootstrap resamples of {self.config.get('resampled_units')})"
+            f"{self.config.get('n_boot')} bootstrap resamples, resampling "
+            f"{resampled_units(self.config)})"
         )
 
     def table(self, metrics=None):
@@ -257,32 +261,46 @@ class Report:
             "timings": self.timings,
         }
 
-    def save(self, folder):
+    def save(self, folder, *, overwrite=True, protect=()):
         """Write the report folder, atomically.
 
         Writes ``report.md``, a self-contained ``report.html`` (figures embedded),
         ``results.csv``, ``results.json``, ``comparisons.csv``, ``predictions.csv``
         and the figures (``metrics.png``, ``roc.png``, ``confusion.png``,
-        ``calibration.png`` when scores are probabilities). Everything goes to a
-        temporary sibling folder renamed to ``folder`` at the end, so an
-        interrupted run leaves no folder that looks complete; an existing
-        ``folder`` is replaced.
+        ``calibration.png`` when scores are probabilities, ``comparisons.png``
+        with comparisons). Everything goes to a temporary sibling folder renamed
+        to ``folder`` at the end, so an interrupted or failed save leaves
+        nothing behind (see :func:`skbreastcad.utils.write_folder`).
 
         Parameters
         ----------
         folder : str or path-like
-            The report folder to write; its parent folders are created.
+            The report folder to write; its parent folders are created. It may
+            exist only as an empty folder or a report folder saved before.
+        overwrite : bool, default=True
+            Replace a report folder saved before (recognised by its marker
+            file); False refuses it too. A folder or file that is not a saved
+            report is never replaced.
+        protect : sequence of str or path-like, default=()
+            Paths that must survive, such as the input data: ``folder`` may
+            not be, hold or lie inside one of them.
 
         Returns
         -------
         folder : pathlib.Path
             The written folder.
+
+        Raises
+        ------
+        ValueError
+            When ``folder`` is a regular file, the working directory or one of
+            its parents, a folder that is not a saved report, or a saved
+            report with ``overwrite=False`` (an
+            :class:`~skbreastcad.utils.UnsafeOutputError`).
         """
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
+        with write_folder(
+            folder, kind="report", version=REPORT_VERSION, overwrite=overwrite, protect=protect
+        ) as tmp:
             figures = self._figures(tmp)
             results = self.results.assign(per_fold=self.results["per_fold"].map(json.dumps))
             results.to_csv(tmp / "results.csv", index=False)
@@ -291,18 +309,7 @@ class Report:
             (tmp / "results.json").write_text(json.dumps(self.to_dict(), indent=2, default=str))
             (tmp / "report.md").write_text(self._markdown(figures))
             (tmp / "report.html").write_text(self._html(tmp, figures))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        if folder.exists():
-            # a directory cannot be os.replace'd over a non-empty one: move the old one aside first
-            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-        return folder
+        return Path(folder)
 
 
 def _format_results(results, metrics=None, *, digits=3):

@@ -268,6 +268,26 @@ def run_candidates(
     return ExperimentReport.from_report(report, notes=notes, curves=curves)
 
 
+def learning_curves_caption(curves):
+    """The caption of ``learning_curves.png``: it names a validation curve only when one is drawn.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> curves = pd.DataFrame({"candidate": "net", "stage": 2, "epoch": [1, 2],
+    ...                        "train_loss": [0.9, 0.6], "valid_loss": [float("nan")] * 2})
+    >>> learning_curves_caption(curves)
+    'Learning curves from the training histories: training loss per epoch, mean over the cross-validation fits (no internal validation split was used, so no validation curve is drawn).'
+    """
+    text = (
+        "Learning curves from the training histories: training loss per epoch, mean over the "
+        "cross-validation fits"
+    )
+    if curves["valid_loss"].notna().any():
+        return text + " (solid: training, dashed: internal validation split)."
+    return text + " (no internal validation split was used, so no validation curve is drawn)."
+
+
 class ExperimentReport(Report):
     """A :class:`~skbreastcad.evaluation.Report` with notes and learning curves.
 
@@ -360,10 +380,7 @@ class ExperimentReport(Report):
             from ..plotting import plot_learning_curves
 
             plot_learning_curves(self.curves, path=folder / "learning_curves.png")
-            figures["learning_curves.png"] = (
-                "Learning curves from the training histories: loss per epoch, mean over the "
-                "cross-validation fits (solid: training, dashed: internal validation split)."
-            )
+            figures["learning_curves.png"] = learning_curves_caption(self.curves)
         return figures
 
     def to_dict(self):

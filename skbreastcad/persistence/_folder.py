@@ -4,12 +4,11 @@ import datetime
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import warnings
 
 import numpy as np
 
+from ..utils._output_folder import set_umask_mode, write_folder
 from ._card import ModelCard, card_dict, render_readme
 from ._trust import check_trusted, type_name
 
@@ -335,7 +334,7 @@ def save_model(
     >>> folder = os.path.join(tempfile.mkdtemp(), "haar-model")
     >>> _ = save_model(model, folder, card=ModelCard(name="Haar demo"))
     >>> sorted(os.listdir(folder))
-    ['README.md', 'config.json', 'estimator.skops', 'model.safetensors']
+    ['.skbreastcad-folder.json', 'README.md', 'config.json', 'estimator.skops', 'model.safetensors']
     >>> bool((load_model(folder).predict(X) == model.predict(X)).all())
     True
     """
@@ -389,13 +388,16 @@ def save_model(
         "card": card,
     }
 
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
-    try:
+    # the one safe writer: a temporary folder renamed into place, umask modes, nothing left
+    # behind on failure, and never '.', its parents or a folder that is not a model folder
+    with write_folder(
+        path, kind="model", version=FORMAT_VERSION, overwrite=replace, owned=_is_model_folder
+    ) as tmp:
+        tmp = os.fspath(tmp)
         with open(os.path.join(tmp, ESTIMATOR), "wb") as f:
             f.write(data)
         _write_tensors(export.tensors, os.path.join(tmp, TENSORS))
+        set_umask_mode(os.path.join(tmp, TENSORS))  # safetensors writes 0600
         with open(os.path.join(tmp, README), "w", encoding="utf-8") as f:
             f.write(render_readme(card, config))
         config["files"] = {
@@ -409,28 +411,7 @@ def save_model(
         with open(os.path.join(tmp, CONFIG), "w", encoding="utf-8") as f:
             json.dump(config, f, indent=2, allow_nan=False)
             f.write("\n")
-        _move_into_place(tmp, path, replace)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
-
-
-def _move_into_place(tmp, path, replace):
-    if not replace:
-        if os.path.isdir(path):
-            os.rmdir(path)  # empty (checked): rename cannot replace it on every platform
-        os.rename(tmp, path)
-        return
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=os.path.dirname(path))
-    os.rmdir(old)
-    os.rename(path, old)
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # -- loading ---------------------------------------------------------------------------------

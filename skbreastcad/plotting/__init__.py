@@ -14,6 +14,7 @@ detection layers import this module, never the reverse.
 from ._base import save_figure
 from ._evaluation import (
     plot_calibration_curves,
+    plot_comparisons,
     plot_confusion_matrices,
     plot_learning_curves,
     plot_metric_bars,
@@ -24,6 +25,7 @@ from ._images import plot_overlay, plot_roi_grid
 
 __all__ = [
     "plot_calibration_curves",
+    "plot_comparisons",
     "plot_confusion_matrices",
     "plot_froc",
     "plot_learning_curves",

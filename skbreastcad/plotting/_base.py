@@ -2,10 +2,11 @@
 one output convention (``path=None`` returns the figure) and its docstring text."""
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 from ..utils._docstrings import substitute_docs
+from ..utils._output_folder import new_file
 
 __all__ = ["save_figure"]
 
@@ -79,13 +80,14 @@ def save_figure(fig, path, *, dpi="figure"):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=f".{path.stem}-", dir=path.parent)
+    # not tempfile.mkstemp: its 0600 mode would survive the rename; new_file takes the umask's
+    tmp = path.parent / f".{path.stem}-{uuid.uuid4().hex[:8]}.png"
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with new_file(tmp, "wb") as handle:
             fig.savefig(handle, format="png", dpi=dpi)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

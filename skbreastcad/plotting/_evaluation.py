@@ -10,6 +10,7 @@ from ._base import _figure_docs, _finish, _label, _new_figure
 
 __all__ = [
     "plot_calibration_curves",
+    "plot_comparisons",
     "plot_confusion_matrices",
     "plot_learning_curves",
     "plot_metric_bars",
@@ -82,6 +83,90 @@ def plot_metric_bars(results, *, metrics=None, path=None, ylabel="score", dpi=11
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     # outside the axes: inside, the legend hides bars whatever corner it takes
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    return _finish(fig, path)
+
+
+@_figure_docs
+def plot_comparisons(comparisons, *, reference=None, path=None, dpi=110):
+    """Draw a forest plot: each candidate's difference from the reference per metric, with CIs.
+
+    One row per metric, one colour per candidate; a dotted line marks no
+    difference, so a point right of it is a candidate that scores higher than
+    the reference.
+
+    Parameters
+    ----------
+    comparisons : pandas.DataFrame
+        Columns ``candidate``, ``metric``, ``difference`` (candidate minus
+        reference), ``ci_low`` and ``ci_high``; one row per candidate and
+        metric.
+    reference : str, default=None
+        Name of the reference, written on the x axis.
+    {path}
+    {dpi}
+
+    Returns
+    -------
+    {figure_or_path}
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> comparisons = pd.DataFrame({"candidate": ["a", "a", "b", "b"],
+    ...                             "metric": ["f1", "roc_auc", "f1", "roc_auc"],
+    ...                             "difference": [0.05, -0.01, -0.1, 0.02],
+    ...                             "ci_low": [0.01, -0.04, -0.2, -0.01],
+    ...                             "ci_high": [0.09, 0.02, 0.0, 0.05]})
+    >>> fig = plot_comparisons(comparisons, reference="c")
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['f1', 'roc_auc']
+    >>> fig.axes[0].get_xlabel()
+    'difference: candidate minus reference (c)'
+    """
+    import pandas as pd
+
+    missing = {"candidate", "metric", "difference", "ci_low", "ci_high"} - set(comparisons.columns)
+    if missing:
+        raise ValueError(f"comparisons lack the columns {sorted(missing)}.")
+    metrics = list(pd.unique(comparisons["metric"]))
+    candidates = list(pd.unique(comparisons["candidate"]))
+    frame = comparisons.set_index(["candidate", "metric"])
+    # the legend sits right of the axes: wider for long candidate names, so the axes keep ~5 in
+    longest = max((len(_label(c)) for c in candidates), default=0)
+    width = min(16.0, 7.0 + 0.07 * longest)
+    fig = _new_figure((width, min(12.0, 1.2 + 0.28 * len(metrics) * max(len(candidates), 2))), dpi)
+    ax = fig.subplots()
+    height = 0.7 / max(len(candidates), 1)
+    for i, candidate in enumerate(candidates):
+        rows = frame.loc[candidate].reindex(metrics)
+        est = rows["difference"].to_numpy(dtype=float)
+        err = np.vstack(
+            [
+                est - rows["ci_low"].to_numpy(dtype=float),
+                rows["ci_high"].to_numpy(dtype=float) - est,
+            ]
+        )
+        # the first metric at the top, candidates in legend order within it
+        y = -np.arange(len(metrics)) - (i - (len(candidates) - 1) / 2) * height
+        ax.errorbar(
+            est,
+            y,
+            xerr=np.clip(np.nan_to_num(err), 0, None),
+            fmt="o",
+            markersize=4,
+            capsize=2,
+            elinewidth=1,
+            label=_label(candidate),
+        )
+    ax.axvline(0, color="grey", linestyle=":", linewidth=1)
+    ax.set_yticks(-np.arange(len(metrics)), metrics, fontsize=8)
+    for k in range(1, len(metrics)):
+        ax.axhline(-k + 0.5, color="#eee", linewidth=0.8)
+    ax.set_ylim(-len(metrics) + 0.5, 0.5)
+    xlabel = "difference: candidate minus reference"
+    ax.set_xlabel(f"{xlabel} ({_label(reference)})" if reference is not None else xlabel)
+    ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     return _finish(fig, path)
 
