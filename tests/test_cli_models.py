@@ -42,7 +42,9 @@ def trained(tmp_path_factory):
 
 
 def test_train_writes_a_model_folder_with_its_card(trained, capsys):
+    # the safe writer's marker, then the Hub layout
     assert sorted(p.name for p in trained.iterdir()) == [
+        ".skbreastcad-folder.json",
         "README.md",
         "config.json",
         "estimator.skops",
