@@ -41,13 +41,23 @@ def _load(spec, args, seed):
         classes=classes,
         group_pattern=pattern,
     )
+    if kind == "cesm":
+        text = text.replace(f"folder:{path}", f"cesm:{path}")
     return (X, y, groups), name, text
 
 
 def _settings(args):
     changes = {}
-    for key in ("cv", "n_boot", "backbone", "layers"):
-        value = getattr(args, key)
+    options = {
+        "cv": "cv",
+        "n_boot": "n_boot",
+        "backbone": "backbone",
+        "layers": "layers",
+        "features": "hand_crafted",
+        "offline_backbones": "offline_backbones",
+    }
+    for option, key in options.items():
+        value = getattr(args, option)
         if value is not None:
             changes[key] = value
     changes["seed"] = args.seed
@@ -168,6 +178,20 @@ def add_parser(subparsers):
         "(efficientnet_lite0, whose ImageNet weights ship offline)",
     )
     p.add_argument("--layers", nargs="+", help="layers to probe (default: the backbone's blocks)")
+    p.add_argument(
+        "--features",
+        nargs="+",
+        choices=["gabor", "glcm", "haar"],
+        help="the hand-crafted sets of Table 1, each also fused with the CNN features "
+        "(gabor glcm haar)",
+    )
+    p.add_argument(
+        "--offline-backbones",
+        nargs="+",
+        metavar="BACKBONE",
+        help="Table 3's backbones when VGG16, ResNet50 or InceptionV3 have no offline "
+        "ImageNet weights (those of efficientnet_lite0 lite1 lite2 that have them)",
+    )
     p.add_argument(
         "--image-size", type=int_at_least(8), help="ROI side in pixels (quick 64, full 128)"
     )

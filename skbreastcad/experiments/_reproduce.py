@@ -1252,11 +1252,33 @@ def check_reproduction(output, target, source=None, settings=None, *, protect=()
     ...     check_reproduction(Path(parent) / "new", StudyData(X, y))
     False
     """
+    from ..nn import get_backbone_spec, list_layers
+    from ._common import check_experiment_data
+
     settings = settings if settings is not None else study_settings("quick")
     if source is not None and source.name == target.name:
         raise ValueError(
             f"The target and the source need different names; both are {target.name!r}."
         )
+    for data in (target, source):
+        if data is not None:
+            try:
+                check_experiment_data(data.X, data.y, data.groups, settings["cv"])
+            except ValueError as exc:
+                raise ValueError(f"{data.name}: {exc}") from exc
+    backbone = settings["backbone"]
+    for name in (backbone, *settings["offline_backbones"]):
+        try:
+            get_backbone_spec(name)
+        except ValueError as exc:
+            raise ValueError(str(exc).split(" Valid backbones")[0]) from exc
+    if settings["layers"] is not None:
+        known = set(list_layers(backbone))
+        unknown = [layer for layer in settings["layers"] if layer not in known]
+        if unknown:
+            raise ValueError(
+                f"{backbone} has no layers {unknown}: see `skbreastcad layers {backbone}`."
+            )
     return _check_folder(Path(output), _manifest(target, source, settings), protect)
 
 
