@@ -303,18 +303,21 @@ class _Store:
     def done(self, unit):
         return self.path(unit).is_file()
 
-    def save(self, unit, result, seconds):
+    def save(self, unit, result, seconds, cpu_seconds=None):
         path = self.path(unit)
+        timing = {"seconds": seconds}
+        if cpu_seconds is not None:
+            timing["cpu_seconds"] = cpu_seconds
         if unit.array:
 
             def write(tmp):
                 with open(tmp, "wb") as handle:
-                    np.savez(handle, seconds=np.float64(seconds), **result)
+                    np.savez(handle, **{k: np.float64(v) for k, v in timing.items()}, **result)
 
         else:
 
             def write(tmp):
-                tmp.write_text(json.dumps({"unit": unit.name, "seconds": seconds, **result}))
+                tmp.write_text(json.dumps({"unit": unit.name, **timing, **result}))
 
         _atomic_write(path, write)
 
@@ -325,8 +328,12 @@ class _Store:
                 return {k: data[k] for k in data.files}
         return json.loads(path.read_text())
 
-    def seconds(self, unit):
-        return float(self.load(unit)["seconds"])
+    def seconds(self, unit, key="seconds"):
+        """The unit's wall (or ``"cpu_seconds"``) time; NaN when it was not recorded."""
+        if not unit.array:
+            return float(self.load(unit).get(key, math.nan))
+        with np.load(self.path(unit)) as data:
+            return float(data[key]) if key in data.files else math.nan
 
 
 def _classifier_result(model, X_test, test, pos_label):
@@ -1120,12 +1127,13 @@ def _timings_markdown(timings):
         "Seconds of computation summed over the phase's units, in whichever runs computed "
         "them (a unit shared by several tables counts in the first).",
         "",
-        "| phase | units | computed | seconds | hours |",
-        "|---|---|---|---|---|",
+        "| phase | units | computed | wall seconds | wall hours | CPU seconds |",
+        "|---|---|---|---|---|---|",
     ]
     for phase, t in timings.items():
         lines.append(
-            f"| {phase} | {t['units']} | {t['done']} | {t['seconds']:.0f} | {t['seconds'] / 3600:.2f} |"
+            f"| {phase} | {t['units']} | {t['done']} | {t['seconds']:.0f} | "
+            f"{t['seconds'] / 3600:.2f} | {t['cpu_seconds']:.0f} |"
         )
     return lines + [""]
 
@@ -1136,10 +1144,13 @@ def _timings(plan, store):
     for phase in plan.phases:
         own = [plan.units[n] for n in phase.units if owners[n] == phase.name]
         done = [u for u in own if store.done(u)]
+        cpu = [store.seconds(u, "cpu_seconds") for u in done]
         out[phase.name] = {
             "units": len(own),
             "done": len(done),
             "seconds": round(sum(store.seconds(u) for u in done), 1),
+            # NaN-free sum over the units that recorded it (older units did not)
+            "cpu_seconds": round(float(np.nansum(cpu)), 1),
         }
     return out
 
@@ -1468,10 +1479,12 @@ def reproduce_study(
             finish_phases()
             for unit in todo:
                 bar.set_description(unit.name)
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 result = unit.run()
                 seconds = round(time.perf_counter() - start, 3)
-                store.save(unit, result, seconds)
+                # CPU seconds of all this process's threads: what the unit costs on an idle
+                # machine, whatever the load it ran under
+                store.save(unit, result, seconds, round(time.process_time() - cpu, 3))
                 # tests kill the run here, after a unit is safely written
                 fault_point(f"reproduce:{unit.name}")
                 bar.update(1)
