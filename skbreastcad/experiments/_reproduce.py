@@ -210,13 +210,26 @@ class StudyData:
         self.X, self.y, self.groups = check_experiment_data(self.X, self.y, self.groups, cv=2)
 
     def describe(self):
-        """One line: images, positives, patients."""
+        """Describe the data set in one line.
+
+        Returns
+        -------
+        text : str
+            The name, the images, the positives and the patients.
+        """
         text = f"{self.name}: {len(self.y)} images ({int(self.y.sum())} positive)"
         if self.groups is not None:
             text += f" of {len(np.unique(self.groups))} patients"
         return text
 
     def fingerprint(self):
+        """A hash of the images, labels and patients: a resumed run must read the same data.
+
+        Returns
+        -------
+        fingerprint : str
+            As :func:`skbreastcad.evaluation.data_fingerprint` computes it.
+        """
         from ..evaluation import data_fingerprint
 
         return data_fingerprint(self.X, self.y, self.groups)
@@ -260,6 +273,7 @@ class StudyReproduction:
 
     @property
     def complete(self):
+        """Whether every unit is computed and every phase reported."""
         return not self.pending
 
     def __repr__(self):
