@@ -437,6 +437,13 @@ class _Plan:
             self.notes.append(note)
         self.backbone = ran
         self.one_stage = "imagenet" if self.weights is not None else "none"
+        if ran != "vgg16":
+            vgg = weights_status("vgg16")[0]
+            self.notes.append(
+                f"CNN features, the layer probe and the transfers use {ran} instead of the "
+                "study's base network VGG16"
+                + (" (whose ImageNet weights are not offline)." if vgg is False else ".")
+            )
 
         # Table 1: hand-crafted, CNN and fused features, and the fine-tuned CNN
         hand = list(s["hand_crafted"])
@@ -926,7 +933,8 @@ def _claims(plan, reports):
     rows = []
     features = reports.get("features")
     hand = list(s["hand_crafted"])
-    best_hand = hand[0]
+    # named once Table 1 is computed
+    best_hand = "best of " + ", ".join(hand)
     if features is not None:
         r = features.results[features.results["metric"] == "roc_auc"].set_index("candidate")
         best_hand = max(hand, key=lambda h: r.loc[h, "estimate"])
@@ -1120,7 +1128,10 @@ def _render(plan, reports, claims, timings, pending):
     lines += [f"- {n}" for n in plan.notes] or ["- nothing: every backbone ran with its weights"]
     lines += ["", "## Tables and figures", ""]
     for phase in plan.phases:
-        what = _FIGURES.get(phase.name, "Fig. 6 with the learning curves (`learning_curves.png`)")
+        what = _FIGURES.get(phase.name) or (
+            phase.title.split(" (the study")[0]
+            + ": the study's Fig. 6, with the learning curves (`learning_curves.png`)"
+        )
         if phase.name in reports:
             lines.append(f"- {what}: [{phase.name}/report.md]({phase.name}/report.md)")
         else:
