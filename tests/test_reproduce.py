@@ -173,6 +173,28 @@ def test_a_killed_run_resumes_without_recomputing_and_gives_the_same_report(
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+def test_a_fine_tune_killed_mid_way_continues_from_its_checkpoint(uninterrupted, tmp_path):
+    whole, _ = uninterrupted
+    out = tmp_path / "mid_fit"
+    # the first fine-tune reached, killed after its second epoch's checkpoint
+    proc = _cli_run(*TINY, "--output", str(out), env={FAULT_VARIABLE: "stage2:epoch2"})
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    unit = "finetune/phantoms/tiny_cnn/none/fold0.json"
+    assert unit not in _units(out)
+    checkpoints = out / "checkpoints" / "finetune-phantoms-tiny_cnn-none-fold0"
+    assert list(checkpoints.rglob("resume.pt")), "the killed fit left no checkpoint to resume"
+
+    proc = _cli_run(*TINY, "--output", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert unit in _units(out)
+    # the unit's result is kept; its checkpoints are not
+    assert not checkpoints.exists()
+    assert (out / "claims.json").read_text() == (whole / "claims.json").read_text()
+    assert _phase_results(out) == _phase_results(whole)
+
+
+@pytest.mark.slow
 def test_only_computes_the_matching_units_and_leaves_the_rest_pending(tmp_path):
     out = tmp_path / "some"
     proc = _cli_run(*TINY, "--output", str(out), "--only", "fit/phantoms/layers/*")
