@@ -98,10 +98,13 @@ def _demo_in(args, out, start, X, y, groups, source, Xs, ys):
             print(
                 f"\nFeature sets' ROC AUC against the best ({report.reference}), DeLong, Holm-adjusted p:"
             )
+            one_class = report.config.get("one_class_candidates") or {}
             for row in best.itertuples():
-                print(
-                    f"  {row.candidate:<20} difference {row.difference:+.3f}  p = {row.pvalue_holm:.3g}"
-                )
+                # marked as in the tables: a row that predicts one class for every ROI
+                name = row.candidate
+                if name in one_class:
+                    name = f"{name} [always {one_class[name]}]"
+                print(f"  {name:<20} difference {row.difference:+.3f}  p = {row.pvalue_holm:.3g}")
         report.table().to_csv(out / "feature_comparison.csv")
         plot_metric_bars(
             report.results,
