@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from . import run
 from ._shared import check_output, checking, int_at_least, output_folder
 
-# The demo's small, fast choices per experiment (two CPU cores, about a minute in all)
+# The demo's small, fast choices per experiment (two CPU cores, under two minutes in all)
 DEMO_SETTINGS = {
     "features": {
         "backbones": ["efficientnet_lite0"],
@@ -128,7 +128,7 @@ def add_parser(subparsers):
         help="a small run of all four experiments on built-in phantoms",
         description="Feature sets (Table 1), layer probe (Table 2), backbones (Table 3) "
         "and transfer (Fig. 6) on synthetic phantoms, each with bootstrap CIs; writes "
-        "one report folder per experiment. About a minute on two CPU cores.",
+        "one report folder per experiment. Under two minutes on two CPU cores.",
     )
     p.add_argument(
         "--experiments",
