@@ -15,12 +15,12 @@ import torch
 pytest.importorskip("accelerate")
 
 from skbreastcad.models import SourceData  # noqa: E402
+from skbreastcad.models._data import BatchIterator, TensorDataset  # noqa: E402
 from skbreastcad.models._distributed import (  # noqa: E402
     ShardedBatchIterator,
     _plain_batchnorm,
     _sync_batchnorm,
 )
-from skbreastcad.models._data import BatchIterator, TensorDataset  # noqa: E402
 from skbreastcad.utils._faults import FAULT_RANK_VARIABLE, FAULT_VARIABLE  # noqa: E402
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
