@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,6 +61,7 @@ WORKER = textwrap.dedent(
 
     def counting(self, net, **kwargs):
         epochs.append([net.stage, len(net.history)])
+        print("EPOCH", self.parallel.rank, net.stage, len(net.history), flush=True)
         return save(self, net, **kwargs)
 
     _distributed._SharedStageCheckpoint.on_epoch_end = counting
@@ -135,9 +137,10 @@ def _free_port():
 def parallel_fit(tmp_path_factory):
     """The two-process fit of PARAMS (uninterrupted), as rank 0 saved it."""
     tmp = tmp_path_factory.mktemp("dp")
-    proc, out = _launch(tmp, "parallel", PARAMS, port=_free_port())
+    memory = tmp / "stage1-cache"
+    proc, out = _launch(tmp, "parallel", {**PARAMS, "memory": str(memory)}, port=_free_port())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return torch.load(out, weights_only=False)
+    return {**torch.load(out, weights_only=False), "memory": str(memory)}
 
 
 def _single_fit():
@@ -176,12 +179,22 @@ def test_two_processes_train_the_single_process_model(parallel_fit):
 
 @pytest.mark.slow  # three launches of two processes
 def test_a_rank_killed_mid_stage_resumes(parallel_fit, tmp_path):
-    params = {**PARAMS, "checkpoint_dir": str(tmp_path / "ckpt"), "resume": True}
+    params = {
+        **PARAMS,
+        "checkpoint_dir": str(tmp_path / "ckpt"),
+        "resume": True,
+        "memory": parallel_fit["memory"],
+    }
     # rank 1 dies in stage 2 after the first epoch was saved; torchrun stops rank 0
     kill = {FAULT_VARIABLE: "stage2:epoch2:batch1", FAULT_RANK_VARIABLE: "1"}
     proc, out = _launch(tmp_path, "killed", params, env=kill, port=_free_port())
     assert proc.returncode != 0
     assert not out.exists()
+    # stage 1 came from the cache the first fit's rank 0 wrote (one entry), on both ranks
+    trained = {tuple(line.split()[1:]) for line in proc.stdout.splitlines() if "EPOCH" in line}
+    assert trained == {("0", "2", "1"), ("1", "2", "1")}, proc.stdout[-3000:]
+    entries = [p for p in Path(parallel_fit["memory"]).rglob("output.pkl")]
+    assert len(entries) == 1
     runs = list((tmp_path / "ckpt").iterdir())
     assert len(runs) == 1
     manifest = json.loads((runs[0] / "run.json").read_text())
