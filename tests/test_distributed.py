@@ -267,3 +267,58 @@ def test_bad_accelerator_is_an_error(_data, _clf):
     X, y = _data(n=16, size=8)
     with pytest.raises(ValueError, match="accelerator"):
         _clf(accelerator="yes").fit(X, y)
+
+
+def test_an_accelerator_of_one_process_trains_the_plain_model(_data, _clf):
+    from accelerate import Accelerator
+
+    # the accelerated loop in this process: skorch's AccelerateMixin, the global-batch loss,
+    # the shared checkpoint callback; a validation split, early stopping and class weights
+    X, y = _data(n=24, size=8)
+    params = dict(max_epochs=2, validation_fraction=0.25, scoring="roc_auc", augment="flips")
+    plain = _clf(**params).fit(X, y)
+    accelerated = _clf(**params, accelerator=Accelerator(cpu=True)).fit(X, y)
+    for name, tensor in plain.module_.state_dict().items():
+        other = accelerated.module_.state_dict()[name]
+        if tensor.is_floating_point():
+            # the loss is summed, then divided: the last bits differ from a mean
+            torch.testing.assert_close(other, tensor, atol=1e-5, rtol=1e-5, msg=name)
+        else:
+            assert torch.equal(other, tensor), name
+    assert accelerated.best_epoch_ == plain.best_epoch_
+    np.testing.assert_allclose(
+        [row["valid_score"] for row in accelerated.history_],
+        [row["valid_score"] for row in plain.history_],
+    )
+    assert type(accelerated.module_.backbone.bn1) is torch.nn.BatchNorm2d
+
+
+class _FakeAccelerator:
+    """What data_parallel reads of an Accelerator: it sees one process."""
+
+    process_index = 0
+    num_processes = 1
+    is_main_process = True
+    device = "cpu"
+
+    def prepare(self, *args):
+        return args
+
+    def backward(self, loss):
+        loss.backward()
+
+
+def test_an_accelerator_that_misses_the_launch_is_an_error(monkeypatch, _data, _clf):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    X, y = _data(n=16, size=8)
+    with pytest.raises(ValueError, match="trains with 1 process.*launched as one of 2"):
+        _clf(accelerator=_FakeAccelerator()).fit(X, y)
+
+
+def test_a_batch_smaller_than_the_processes_is_an_error(monkeypatch, _data, _clf):
+    accelerator = _FakeAccelerator()
+    accelerator.num_processes = 4
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    X, y = _data(n=16, size=8)
+    with pytest.raises(ValueError, match="batch_size=2 is smaller than the 4 processes"):
+        _clf(batch_size=2, accelerator=accelerator).fit(X, y)
