@@ -31,6 +31,7 @@ import os
 
 import numpy as np
 
+from ..nn._parallel import launched_world_size
 from ..utils._faults import fault_point
 from ..utils._optional import optional_import
 from ._callbacks import (
@@ -54,18 +55,7 @@ with optional_import("Data-parallel training (TwoStageTransferClassifier(acceler
 
 from ._net import _TransferNet
 
-__all__ = ["DataParallel", "ShardedBatchIterator", "data_parallel", "launched_world_size"]
-
-_WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
-
-
-def launched_world_size():
-    """The number of processes of the launch this process belongs to (1 when not launched)."""
-    for name in _WORLD_SIZE_VARIABLES:
-        value = os.environ.get(name)
-        if value:
-            return int(value)
-    return 1
+__all__ = ["DataParallel", "ShardedBatchIterator", "data_parallel"]
 
 
 def data_parallel(accelerator, device):
@@ -472,8 +462,11 @@ def _rank_rng(net):
 def _restore_rank_rng(net, state, parallel):
     ranks = state.get("ranks")
     own = ranks[parallel.rank] if ranks and len(ranks) == parallel.world_size else None
+    if own is None and parallel.rank == 0:
+        # a single-process fit's state: its generator is rank 0's
+        own = {"torch_rng": state["torch_rng"], "cuda_rng": state["cuda_rng"]}
     if own is None:
-        # a state without this rank's generator: derived afresh (continues, not bit for bit)
+        # no generator of this rank was saved: one derived afresh (continues, not bit for bit)
         torch.manual_seed(parallel.rank_seed(int(state["epoch"])))
     else:
         torch.set_rng_state(own["torch_rng"])
