@@ -6,6 +6,7 @@ weights) is one line on stderr and exit code 2, before any long work.
 """
 
 import argparse
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,7 +126,7 @@ def run_experiment(name, X, y, groups, args, *, source=None):
     fallback = None if args.no_fallback else "efficientnet_lite0"
     deep = {
         "max_epochs": args.epochs,
-        "source_max_epochs": args.epochs,
+        "source_params": {"max_epochs": args.epochs},
         "batch_size": args.batch_size,
     }
     size = args.input_size
@@ -279,7 +280,9 @@ def run_all(names, X, y, groups, args, out, source=None, overrides=None, folders
     from tqdm.auto import tqdm
 
     reports, timings = {}, {}
-    bar = tqdm(names, desc="experiments", unit="experiment", disable=args.quiet)
+    # disable=None: no bar when stderr is not a terminal, where its carriage-return redraws
+    # would land in the middle of the tables of a log file
+    bar = tqdm(names, desc="experiments", unit="experiment", disable=True if args.quiet else None)
     with _dask(args.dask, args.n_jobs, args.device):
         for name in bar:
             bar.set_postfix_str(name)
@@ -310,6 +313,8 @@ def run_all(names, X, y, groups, args, out, source=None, overrides=None, folders
                 f"{c['n_boot']} resamples of {c['resampled_units']}], threshold policy {c['threshold']!r}"
             )
             tqdm.write(report.format_table(("f1", "roc_auc", "sensitivity", "specificity")))
+            # before the next note on stderr: a log of both streams keeps every line whole
+            sys.stdout.flush()
     return reports, timings
 
 
