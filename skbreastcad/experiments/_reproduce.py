@@ -699,11 +699,14 @@ class _Plan:
                 notes.append(f"{label}: skipped, {self.backbone} has no ImageNet weights.")
                 continue
             candidates[label] = self._finetune_rows(data, self.backbone, transfer)
-        direction = f"{source.name} -> {data.name}" if source is not None else data.name
+        # the title names the rows that ran, no more
+        names = {"none": "none", "imagenet": "ImageNet", "two_stage": "two-stage"}
+        ran = [names[label.rsplit(" / ", 1)[1]] for label in candidates]
+        if source is not None:
+            ran[-1] += f" ({source.name} -> {data.name})"
         self._add_phase(
             f"transfer_{data.name}",
-            f"Transfer learning on {data.name}: none, ImageNet, two-stage ({direction}) "
-            "(the study's Fig. 6)",
+            f"Transfer learning on {data.name}: {', '.join(ran)} (the study's Fig. 6)",
             data,
             candidates,
             curves=True,
