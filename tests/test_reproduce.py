@@ -131,7 +131,7 @@ def test_the_command_runs_the_whole_protocol_and_reports_every_claim(uninterrupt
     # the transfer table's title names the rows that ran: no ImageNet row for TinyCNN
     title = (out / "transfer_phantoms" / "report.md").read_text().splitlines()[0]
     assert title == (
-        "# Transfer learning on phantoms: none, two\\-stage (phantoms\\_source -&gt; phantoms) "
+        "# Transfer learning on phantoms: none, two-stage (phantoms\\_source -&gt; phantoms) "
         "(the study's Fig. 6)"
     )
     assert (out / "transfer_phantoms" / "learning_curves.png").is_file()
