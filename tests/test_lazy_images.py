@@ -197,3 +197,17 @@ def test_resumable_fit_fingerprints_the_files_unread(folder, tmp_path, monkeypat
     assert clf._fingerprint({}, lazy, y, None, None) != first
     clf.fit(lazy, y)
     assert os.path.isdir(clf.checkpoint_dir_)
+
+
+@pytest.mark.slow
+def test_workers_start_inside_joblib_workers(folder):
+    # a loky worker's own start method cannot start torch's reading processes
+    _, files, y = folder
+    params = dict(PARAMS, max_epochs=1, augment=None)
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    lazy = ImagePaths(files, output_size=SIZE, num_workers=1)
+    scores = cross_val_score(TwoStageTransferClassifier(**params), lazy, y, cv=cv, n_jobs=2)
+    eager = np.asarray(ImagePaths(files, output_size=SIZE, num_workers=0))
+    np.testing.assert_array_equal(
+        scores, cross_val_score(TwoStageTransferClassifier(**params), eager, y, cv=cv)
+    )

@@ -1,6 +1,7 @@
 """Image sets read lazily from their files: an array-like of file paths, read and resized on demand."""
 
 import os
+import sys
 from numbers import Integral
 from pathlib import Path
 
@@ -270,6 +271,7 @@ class ImagePaths:
             sampler=batches,
             num_workers=min(workers, len(batches)),
             collate_fn=_as_is,
+            multiprocessing_context=_worker_start_method(),
             # drawn for the workers' seeds: a generator of its own leaves torch's global
             # random state (dropout, initialisation) as an in-memory fit leaves it
             generator=Generator().manual_seed(0),
@@ -325,6 +327,19 @@ class ImagePaths:
             status = os.stat(path)
             key.append((path, status.st_size, status.st_mtime_ns))
         return key
+
+
+def _worker_start_method():
+    """How the reading workers start: chosen here, not inherited from the calling process.
+
+    A joblib (loky) worker of ``GridSearchCV(n_jobs=...)`` sets its own start
+    method, with which torch cannot start processes. Fork is the quickest on
+    Linux; from Python 3.12 it warns in a process with threads (torch's), so
+    a fork server starts them there, and spawn elsewhere (macOS, Windows).
+    """
+    if sys.platform.startswith("linux"):
+        return "fork" if sys.version_info < (3, 12) else "forkserver"
+    return "spawn"
 
 
 def _as_is(batch):
