@@ -4,7 +4,7 @@ import tempfile
 import time
 
 from . import run
-from ._shared import check_output, checking, output_folder
+from ._shared import check_output, checking, int_at_least, output_folder
 
 # The demo's small, fast choices per experiment (two CPU cores, about a minute in all)
 DEMO_SETTINGS = {
@@ -34,6 +34,7 @@ def execute(args):
     groups = None
     protect = [args.mias] if args.mias else []
     check_output(args.output, args.overwrite, protect)
+    run.check_settings(args)
     with checking():
         if args.mias:
             b = load_mias(
@@ -121,7 +122,7 @@ def add_parser(subparsers):
     p.add_argument(
         "--mias", metavar="DIR", help="use the real mini-MIAS folder (Info.txt + PGMs) instead"
     )
-    p.add_argument("--grid", type=int, default=32, help="ROIs shown in rois.png (32)")
+    p.add_argument("--grid", type=int_at_least(1), default=32, help="ROIs shown in rois.png (32)")
     run.add_common(
         p, cv=3, n_boot=500, epochs=2, image_size=40, n_samples=80, batch_size=16, input_size=32
     )
