@@ -132,7 +132,7 @@ def run_experiment(name, X, y, groups, args, *, source=None):
     fallback = None if args.no_fallback else "efficientnet_lite0"
     deep = {
         "max_epochs": args.epochs,
-        "source_max_epochs": args.epochs,
+        "source_params": {"max_epochs": args.epochs},
         "batch_size": args.batch_size,
     }
     size = args.input_size
