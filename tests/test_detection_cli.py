@@ -369,3 +369,72 @@ def test_froc_train_data_trains_on_one_folder_and_tests_on_another(mias_like, tm
     assert set(candidates["film"]) <= {"Mass-Test_P_00016_LEFT_CC", "Mass-Test_P_00116_RIGHT_MLO"}
     assert set(candidates["fold"]) == {0}
     assert "trained on mias:" in (out / "report.md").read_text()
+
+
+def test_detect_keeps_two_films_of_one_name_apart(mias_like, texture_model, tmp_path, capsys):
+    """a/film.pgm and b/film.pgm: two overlays and two film keys (was: one overlay, one name)."""
+    for folder, reference in (("a", "mdb001"), ("b", "mdb002")):
+        (tmp_path / "films" / folder).mkdir(parents=True)
+        shutil.copy(mias_like / f"{reference}.pgm", tmp_path / "films" / folder / "film.pgm")
+    films = [str(tmp_path / "films" / f / "film.pgm") for f in ("a", "b")]
+    out = tmp_path / "out"
+    argv = ["detect", str(texture_model), *films, "--crop-size", "64", "--output-size", "32"]
+    assert main([*argv, "--stride", "64", "--max-candidates", "2", "--output", str(out)]) == 0
+    table = pd.read_csv(out / "candidates.csv")
+    assert table.columns.tolist()[:5] == ["film", "row", "col", "radius", "score"]
+    assert sorted(set(table["film"])) == ["a/film.pgm", "b/film.pgm"]
+    assert {"a__film_lesion_map.png", "b__film_lesion_map.png"} <= {p.name for p in out.iterdir()}
+    printed = capsys.readouterr().out
+    assert "a/film.pgm: " in printed and "b/film.pgm: " in printed
+
+
+@pytest.mark.parametrize(
+    "paths, keys, stems",
+    [
+        (["x/mdb001.pgm", "x/mdb002.pgm"], ["mdb001.pgm", "mdb002.pgm"], ["mdb001", "mdb002"]),
+        (["a/film.pgm", "b/c/film.pgm"], ["a/film.pgm", "b/c/film.pgm"], ["a__film", "b__c__film"]),
+        # one stem for two files: the extension tells them apart
+        (["x/film.pgm", "x/film.png"], ["film.pgm", "film.png"], ["film.pgm", "film.png"]),
+        (["x/Film.pgm", "x/film.png"], ["Film.pgm", "film.png"], ["Film.pgm", "film.png"]),
+        # '__' in the names themselves: numbered apart
+        (["r/a__b/c.pgm", "r/a/b__c.pgm"], ["a__b/c.pgm", "a/b__c.pgm"], ["a__b__c", "a__b__c-2"]),
+    ],
+)
+def test_detect_film_keys_and_file_names_are_unique(paths, keys, stems):
+    from pathlib import Path
+
+    from skbreastcad._cli.detect import film_keys
+
+    assert film_keys([Path(p) for p in paths]) == (keys, stems)
+
+
+@pytest.mark.parametrize("case", ["empty", "not an image", "too small", "twice"])
+def test_detect_checks_every_film_before_anything_is_written(
+    mias_like, texture_model, tmp_path, capsys, monkeypatch, case
+):
+    from skbreastcad import detection
+
+    def find_candidates(*args, **kwargs):
+        raise AssertionError("a film was mapped before every film was checked")
+
+    monkeypatch.setattr(detection, "find_candidates", find_candidates)
+    bad = tmp_path / "bad.pgm"
+    if case == "empty":
+        bad.write_bytes(b"")
+        message = "the film is an empty file (0 bytes)"
+    elif case == "not an image":
+        bad.write_bytes(b"these are not pixels")
+        message = str(bad)
+    elif case == "too small":
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(bad)
+        message = "smaller than one 64x64 window"
+    else:
+        bad = mias_like / "mdb001.pgm"
+        message = "given a second time"
+    out = tmp_path / "out"
+    films = [str(mias_like / "mdb001.pgm"), str(bad)]
+    argv = ["detect", str(texture_model), *films, "--crop-size", "64", "--output-size", "32"]
+    assert main([*argv, "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"skbreastcad detect: error: {bad}") and message in err, err
+    assert "\n" not in err and not out.exists()

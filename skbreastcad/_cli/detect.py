@@ -92,16 +92,22 @@ def film_keys(paths):
     absolute = [Path(os.path.abspath(p)) for p in paths]
     root = Path(os.path.commonpath([p.parent for p in absolute]))
     keys = [p.relative_to(root).as_posix() for p in absolute]
-    stems = [str(Path(k).with_suffix("")).replace("/", "__") for k in keys]
+    bases = [str(Path(k).with_suffix("")).replace("/", "__") for k in keys]
+    fulls = [k.replace("/", "__") for k in keys]
     # case-folded: on a case-insensitive file system A.png and a.png are one file
-    clash = Counter(s.casefold() for s in stems)
-    stems = [k.replace("/", "__") if clash[s.casefold()] > 1 else s for k, s in zip(keys, stems)]
-    seen = Counter()
-    unique = []
-    for stem in stems:  # '__' inside names ('a__b/c' and 'a/b__c'): numbered apart
-        seen[stem.casefold()] += 1
-        n = seen[stem.casefold()]
-        unique.append(stem if n == 1 else f"{stem}-{n}")
+    n_base = Counter(b.casefold() for b in bases)
+    n_full = Counter(f.casefold() for f in fulls)
+    unique, taken = [], set()
+    for base, full in zip(bases, fulls, strict=True):
+        stem = (
+            base if n_base[base.casefold()] == 1 else full if n_full[full.casefold()] == 1 else base
+        )
+        name, n = stem, 1
+        while name.casefold() in taken:  # '__' inside names ('a__b/c', 'a/b__c'): numbered
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.casefold())
+        unique.append(name)
     return keys, unique
 
 
