@@ -295,8 +295,6 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=(), owned=No
         yield tmp
         fault_point("output:written")
         _write_marker(tmp, kind, version)
-        # the lock file goes, the lock stays held until the folder is in place
-        os.unlink(tmp / LOCK_NAME)
         if exists:
             # checked again: the folder may have changed while the block ran
             check_output_folder(final, kind=kind, overwrite=overwrite, protect=protect, owned=owned)
@@ -316,6 +314,9 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=(), owned=No
             # on POSIX, rename replaces an empty folder but fails on a non-empty one: a
             # folder that appeared meanwhile is never lost
             os.rename(tmp, final)
+        # the lock file goes once the folder is in place: a kill in between leaves an empty
+        # .lock in a complete folder, rather than a complete folder nobody would remove
+        os.unlink(final / LOCK_NAME)
         partial.release()
     except BaseException:
         partial.remove()
