@@ -147,7 +147,8 @@ def _sigterm_as_interrupt():
     try:
         yield handler
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        # None: a handler set outside Python, which cannot be put back; the default is
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def run_command(command, execute, args):
