@@ -408,7 +408,7 @@ def test_detect_film_keys_and_file_names_are_unique(paths, keys, stems):
     assert film_keys([Path(p) for p in paths]) == (keys, stems)
 
 
-@pytest.mark.parametrize("case", ["empty", "not an image", "too small", "twice"])
+@pytest.mark.parametrize("case", ["empty", "not an image", "too small", "twice", "linked"])
 def test_detect_checks_every_film_before_anything_is_written(
     mias_like, texture_model, tmp_path, capsys, monkeypatch, case
 ):
@@ -424,17 +424,21 @@ def test_detect_checks_every_film_before_anything_is_written(
         message = "the film is an empty file (0 bytes)"
     elif case == "not an image":
         bad.write_bytes(b"these are not pixels")
-        message = str(bad)
+        message = "cannot identify image file"
     elif case == "too small":
         Image.fromarray(np.zeros((32, 32), np.uint8)).save(bad)
         message = "smaller than one 64x64 window"
-    else:
+    elif case == "twice":
         bad = mias_like / "mdb001.pgm"
-        message = "given a second time"
+        message = "this film is given twice"
+    else:
+        bad.symlink_to(mias_like / "mdb001.pgm")
+        message = f"this film is given twice (as {mias_like / 'mdb001.pgm'}: a link"
     out = tmp_path / "out"
     films = [str(mias_like / "mdb001.pgm"), str(bad)]
     argv = ["detect", str(texture_model), *films, "--crop-size", "64", "--output-size", "32"]
     assert main([*argv, "--output", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"skbreastcad detect: error: {bad}") and message in err, err
+    assert err.startswith("skbreastcad detect: error:") and str(bad) in err, err
+    assert message in err, err
     assert "\n" not in err and not out.exists()

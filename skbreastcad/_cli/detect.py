@@ -23,10 +23,10 @@ _DESCRIPTION = """Map whole films with a fitted ROI model: a lesion-map overlay 
 candidates.csv (film, row, col, radius, score). FILM, in file names and in the film column, is the
 film's path relative to the folder that holds all the films given (its name for films of one
 folder; in file names '/' is written '__' and the extension dropped), so two films of one name in
-different folders stay apart. Every film is read and checked before anything is written. MODEL is a model folder of a fitted classifier or
-pipeline with predict_proba, written by 'skbreastcad train' or save_model (docs/models.md); it loads
-without running code from it. A pickle or joblib file is refused unless --trust-pickle (it runs code
-from the file: trusted sources only). --crop-size and --output-size must be the ROI
+different folders stay apart. Every film is read and checked before anything is written. MODEL is
+a model folder of a fitted classifier or pipeline with predict_proba, written by 'skbreastcad
+train' or save_model (docs/models.md); it loads without running code from it. A pickle or joblib
+file is refused unless --trust-pickle (it runs code from the file: trusted sources only). --crop-size and --output-size must be the ROI
 geometry the model was trained on (load_mias' roi_size and output_size). Writes into --output:
 candidates.csv, FILM_lesion_map.png per film and, with --explain, FILM_candidateK_METHOD.png for
 its top three candidates."""
@@ -123,14 +123,16 @@ def _check_films(paths, args):
         info = path.stat()
         first = seen.setdefault((info.st_dev, info.st_ino), path)
         if first is not path:
-            raise UsageError(f"{path} is the film {first} given a second time")
+            again = "" if str(first) == str(path) else f" (as {first}: a link or another spelling)"
+            raise UsageError(f"{path}: this film is given twice{again}")
     for path in paths:
         if path.stat().st_size == 0:
             raise UsageError(f"{path}: the film is an empty file (0 bytes)")
         try:
             film = read_image(path)  # undecodable, truncated, several frames, NaN...
         except (ValueError, OSError) as exc:
-            raise UsageError(f"{path}: {first_line(exc)}") from exc
+            message = first_line(exc)
+            raise UsageError(message if str(path) in message else f"{path}: {message}") from exc
         if film.ndim != 2:
             raise UsageError(f"{path}: not a 2-D grayscale film (shape {film.shape})")
         if min(film.shape) < args.crop_size:
