@@ -294,10 +294,8 @@ def dask_address(text):
     if text.startswith("local:"):
         try:
             int_at_least(1)(text[len("local:") :])
-        except argparse.ArgumentTypeError as exc:
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: local:N needs N >= 1 workers ({exc})"
-            ) from None
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"{text!r}: local:N needs N >= 1 workers") from None
         return text
     try:
         _dask_host(text)
