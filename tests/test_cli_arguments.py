@@ -43,6 +43,7 @@ BAD = {
     "--epochs": ["-1", "0"],
     "--batch-size": ["0"],
     "--grid": ["0"],
+    "--threads": ["0"],
     "--device": ["nosuch", "cuda:", "gpu", "cpu:x"],
     "--dask": ["local:0", "local:x", "nosuch://host:1", "host:99999", "tcp://"],
     "--threshold": ["sensitivity=2", "specificity=0", "youdn", "0.5"],
@@ -224,6 +225,25 @@ def test_a_gpu_this_machine_lacks_is_refused_before_the_data(tmp_path, capsys, m
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"skbreastcad run: error: --device {device}: this machine has")
     assert "\n" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_a_remote_cluster_s_gpus_are_not_looked_for_on_this_machine(monkeypatch):
+    from skbreastcad._cli import run
+
+    checked = []
+    monkeypatch.setattr(run, "check_dask", checked.append)
+    args = _cli.build_parser().parse_args(
+        ["run", "ablation", "--device", "cuda:7", "--dask", "tcp://gpu-cluster:8786"]
+    )
+    run.check_settings(args)  # the workers' GPUs: this machine may have none
+    assert checked == ["tcp://gpu-cluster:8786"]
+    args.dask = "local:2"
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.device_count() <= 7:
+            with pytest.raises(_shared.UsageError, match="--device cuda:7: this machine has"):
+                run.check_settings(args)
 
 
 def test_checking_the_device_form_imports_no_torch():
