@@ -27,7 +27,8 @@ from .detect import add_geometry
 _DESCRIPTION = """Grouped detection study on whole films: for each fold of women, a model is trained on the
 training women and finds lesions on the test women's films; candidates of all folds give one FROC with
 a bootstrap over women. The default model, 'film', is trained on the films themselves (breast and
-pectoral segmentation, multi-scale windows, hard negatives) and also writes froc_classes_film.csv (per
+pectoral segmentation, multi-scale windows, hard negatives, and frozen EfficientNet-Lite0 maps
+when their offline weights are installed; --no-film-cnn leaves them out) and also writes froc_classes_film.csv (per
 lesion class: masses, calcifications, other, all); with --train-data it is trained once on that set and
 tested on every film of --data. --data cbis:DIR reads the full films and masks of a CBIS-DDSM png_copies
 folder (film model only). Every other --features entry is a ROI model trained on the training women's
