@@ -6,20 +6,28 @@ weights) is one line on stderr and exit code 2, before any long work.
 """
 
 import argparse
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from ._shared import (
+    MAX_INPUT_SIZE,
     UsageError,
+    add_device,
     add_overwrite,
     add_seed,
     add_verbose,
+    check_dask,
+    check_device,
     check_output,
     checking,
+    dask_address,
     data_paths,
     first_line,
     int_at_least,
+    int_between,
+    n_jobs,
     note,
     output_folder,
 )
@@ -125,7 +133,7 @@ def run_experiment(name, X, y, groups, args, *, source=None):
     fallback = None if args.no_fallback else "efficientnet_lite0"
     deep = {
         "max_epochs": args.epochs,
-        "source_max_epochs": args.epochs,
+        "source_params": {"max_epochs": args.epochs},
         "batch_size": args.batch_size,
     }
     size = args.input_size
@@ -199,6 +207,14 @@ def run_experiment(name, X, y, groups, args, *, source=None):
         features = (args.features or ["glcm"])[0]
         return ex.compare_ablations(X, y, features, **common)
     raise UsageError(f"unknown experiment {name!r}: choose from {', '.join(EXPERIMENTS)}")
+
+
+def check_settings(args):
+    """The checks of the settings that need more than the parser, before any data is read."""
+    if not args.dask or args.dask.startswith("local:"):
+        # on a remote cluster the fits run on the workers' GPUs, not on this machine's
+        check_device(args.device)
+    check_dask(args.dask)
 
 
 def check_inputs(args, X, y, groups):
@@ -279,7 +295,9 @@ def run_all(names, X, y, groups, args, out, source=None, overrides=None, folders
     from tqdm.auto import tqdm
 
     reports, timings = {}, {}
-    bar = tqdm(names, desc="experiments", unit="experiment", disable=args.quiet)
+    # disable=None: no bar when stderr is not a terminal, where its carriage-return redraws
+    # would land in the middle of the tables of a log file
+    bar = tqdm(names, desc="experiments", unit="experiment", disable=True if args.quiet else None)
     with _dask(args.dask, args.n_jobs, args.device):
         for name in bar:
             bar.set_postfix_str(name)
@@ -310,6 +328,8 @@ def run_all(names, X, y, groups, args, out, source=None, overrides=None, folders
                 f"{c['n_boot']} resamples of {c['resampled_units']}], threshold policy {c['threshold']!r}"
             )
             tqdm.write(report.format_table(("f1", "roc_auc", "sensitivity", "specificity")))
+            # before the next note on stderr: a log of both streams keeps every line whole
+            sys.stdout.flush()
     return reports, timings
 
 
@@ -355,6 +375,7 @@ def execute(args):
     output = Path(args.output) / args.experiment
     protect = data_paths(args.data, getattr(args, "source", None))
     check_output(output, args.overwrite, protect)
+    check_settings(args)
     X, y, groups, text = load_data(
         args.data,
         image_size=args.image_size,
@@ -390,32 +411,49 @@ def add_common(
     p.add_argument("--output", default="skbreastcad_output", help="folder for the report folders")
     p.add_argument(
         "--cv",
-        type=int,
+        type=int_at_least(2),
         default=cv,
         help=f"folds, patient-grouped when the data has patients ({cv})",
     )
-    p.add_argument("--n-jobs", type=int, default=None, help="parallel fits (joblib)")
-    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1...")
+    p.add_argument(
+        "--n-jobs", type=n_jobs, default=None, help="parallel fits (joblib; -1: every core)"
+    )
+    add_device(p)
     add_seed(p, "the data, the folds and the fits")
     p.add_argument(
-        "--dask", metavar="ADDRESS", help="run the fits on a Dask cluster: ADDRESS or local:N"
+        "--dask",
+        metavar="ADDRESS",
+        type=dask_address,
+        help="run the fits on a Dask cluster: a scheduler ADDRESS (tcp://HOST:PORT; it must "
+        "answer within 10 s) or local:N (N local workers)",
     )
-    p.add_argument("--n-boot", type=int, default=n_boot, help=f"bootstrap resamples ({n_boot})")
     p.add_argument(
-        "--image-size", type=int, default=image_size, help=f"ROI side in pixels ({image_size})"
+        "--n-boot", type=int_at_least(10), default=n_boot, help=f"bootstrap resamples ({n_boot})"
     )
     p.add_argument(
-        "--n-samples", type=int, default=n_samples, help=f"phantoms to draw ({n_samples})"
+        "--image-size",
+        type=int_between(8, MAX_INPUT_SIZE),
+        default=image_size,
+        help=f"ROI side in pixels ({image_size})",
+    )
+    p.add_argument(
+        "--n-samples",
+        type=int_at_least(1),
+        default=n_samples,
+        help=f"phantoms to draw ({n_samples})",
     )
     own = "each backbone's own" if input_size is None else input_size
     p.add_argument(
         "--input-size",
-        type=int,
+        type=int_between(1, MAX_INPUT_SIZE),
         default=input_size,
         help=f"network input side, raised to each backbone's minimum ({own})",
     )
     p.add_argument(
-        "--epochs", type=int, default=epochs, help=f"fine-tuning epochs per stage ({epochs})"
+        "--epochs",
+        type=int_at_least(1),
+        default=epochs,
+        help=f"fine-tuning epochs per stage ({epochs})",
     )
     p.add_argument(
         "--batch-size",
