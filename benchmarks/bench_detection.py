@@ -17,7 +17,12 @@ else a synthetic one), 128-px windows resampled to 64 px, at stride 32:
 - film detector: ``FilmLesionDetector`` (blob features + gradient boosting,
   fitted on synthetic films) maps the same film densely at its scales
   (4, 8, 16); its time per film and per scale, preprocessing included,
-  is printed next to ``lesion_map``'s (``--skip-detector`` leaves it out).
+  is printed next to ``lesion_map``'s (``--skip-detector`` leaves it out);
+- dense CNN map: one fully convolutional pass of the same backbone over the
+  whole film at full size and halved (the detector's ``cnn_backbone``
+  columns), the time per film per scale against ``lesion_map``'s window CNN
+  (target: at most 5 s per 1024x1024 film per scale on 2 cores), and the
+  detector with its CNN columns (``--skip-dense-cnn`` leaves it out).
 
 Models are fitted on synthetic phantoms (the fit is not timed). Each time
 is the best of ``--repeat`` runs after a warm-up.
@@ -139,6 +144,7 @@ def main(argv=None):
     parser.add_argument("--skip-handcrafted", action="store_true")
     parser.add_argument("--skip-cnn", action="store_true")
     parser.add_argument("--skip-detector", action="store_true")
+    parser.add_argument("--skip-dense-cnn", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     film, source = find_film(args.film)
@@ -188,6 +194,30 @@ def main(argv=None):
             f"dense maps {seconds:.2f} s per film ({seconds / n_scales:.2f} s per scale), "
             f"candidates {cand_seconds:.2f} s per film ({len(found[0])} candidates)"
         )
+
+    if not args.skip_dense_cnn:
+        from skbreastcad.detection._cnn_maps import CNN_BLOCKS, _network, cnn_forward
+        from skbreastcad.detection._preprocess import _block_mean
+
+        model = _network(args.backbone).model
+        image = film.astype(np.float32) / 127.5 - 1.0
+        for reduction in (1, 2):
+            small = _block_mean(image, reduction) if reduction > 1 else image
+            seconds, maps = best_of(lambda small=small: cnn_forward(model, small), args.repeat)
+            print(
+                f"dense CNN map {args.backbone} blocks {CNN_BLOCKS} on the film at 1/{reduction} "
+                f"({small.shape[0]}x{small.shape[1]}): {seconds:.2f} s per film and scale "
+                f"(target <= 5 s); maps {[m.shape for m in maps]}"
+            )
+        if not args.skip_detector:
+            with_cnn = FilmLesionDetector(
+                hard_negative_rounds=1, negatives_per_film=50, cnn_backbone=args.backbone
+            ).fit(films, lesions)
+            seconds, found = best_of(lambda: with_cnn.predict_candidates([film]), args.repeat)
+            print(
+                f"film detector with CNN columns ({args.backbone}): candidates {seconds:.2f} s "
+                f"per film ({len(found[0])} candidates), preprocessing and CNN pass included"
+            )
 
     if not args.skip_cnn:
         device = torch.device(args.device)

@@ -36,6 +36,8 @@ CONFIGS = {
     "four_scales": {"scales": (2, 4, 8, 16)},
     "no_context": {"context": False},
     "second_stage": {"second_stage": True},
+    # frozen EfficientNet-Lite0 maps, one fully convolutional pass per film, PCA to 32
+    "cnn": {"cnn_backbone": "efficientnet_lite0"},
     # the ROI-only comparison: today's evaluate_mias_froc (GLCM + Haar ROI model, sliding
     # windows, no preprocessing), on the same folds (same seed derivation, same films)
     "roi_only": None,

