@@ -6,10 +6,22 @@ and exit code 2, before any long work. A killed or interrupted run keeps every
 finished unit of work: the same command continues it.
 """
 
+import signal
 import sys
 from pathlib import Path
 
-from ._shared import UsageError, add_seed, checking, data_paths, int_at_least
+from ._shared import (
+    INTERRUPTED,
+    MAX_INPUT_SIZE,
+    TERMINATED,
+    UsageError,
+    add_device,
+    add_seed,
+    checking,
+    data_paths,
+    int_at_least,
+    int_between,
+)
 
 DATA_FORMS = "phantoms, mias:DIR, cesm:DIR, cbis:DIR, duke-mri:DIR or folder:DIR"
 # CDD-CESM as the project's shared copy lays it out: benign/ and malignant/, files P<id>_...
@@ -112,12 +124,14 @@ def execute(args):
             progress=False if args.quiet else (True if sys.stderr.isatty() else "lines"),
         )
     except KeyboardInterrupt:
+        # run_command's SIGTERM handler records the signal: a scheduler's stop, not Ctrl-C
+        terminated = getattr(signal.getsignal(signal.SIGTERM), "received", False)
         print(
-            f"skbreastcad reproduce: interrupted; the finished units are kept in {args.output}: "
-            "the same command continues the run",
+            f"skbreastcad reproduce: {'terminated' if terminated else 'interrupted'}; the "
+            f"finished units are kept in {args.output}: the same command continues the run",
             file=sys.stderr,
         )
-        return 130
+        return TERMINATED if terminated else INTERRUPTED
     claims = result.claims
     print()
     for row in claims.itertuples():
@@ -156,7 +170,11 @@ def add_parser(subparsers):
         help="the second data set: stage 1 of the two-stage transfer to --data, and the "
         "target of the transfer the other way round (same forms as --data)",
     )
-    p.add_argument("--output", required=True, help="the reproduction folder (new, or resumed)")
+    p.add_argument(
+        "--output",
+        default="skbreastcad_reproduction",
+        help="the reproduction folder, new or resumed (skbreastcad_reproduction)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--quick",
@@ -171,7 +189,7 @@ def add_parser(subparsers):
         "native size, the classifier's default fine-tuning at 128 px, whole network (hours)",
     )
     p.add_argument("--cv", type=int_at_least(2), help="folds (quick 3, full 5)")
-    p.add_argument("--n-boot", type=int_at_least(1), help="bootstrap resamples (500, 2000)")
+    p.add_argument("--n-boot", type=int_at_least(10), help="bootstrap resamples (500, 2000)")
     p.add_argument(
         "--backbone",
         help="network of the CNN features, the layer probe and the transfers "
@@ -193,7 +211,9 @@ def add_parser(subparsers):
         "ImageNet weights (those of efficientnet_lite0 lite1 lite2 that have them)",
     )
     p.add_argument(
-        "--image-size", type=int_at_least(8), help="ROI side in pixels (quick 64, full 128)"
+        "--image-size",
+        type=int_between(8, MAX_INPUT_SIZE),
+        help="ROI side in pixels (quick 64, full 128)",
     )
     p.add_argument("--n-samples", type=int_at_least(8), default=120, help="phantoms (120)")
     p.add_argument(
@@ -203,7 +223,7 @@ def add_parser(subparsers):
         "fold of every phase; the rest stays pending",
     )
     p.add_argument("--no-ablation", action="store_true", help="skip the ablation phase")
-    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda... (auto)")
+    add_device(p)
     add_seed(p, "the data, the folds, the fits and the bootstrap")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
