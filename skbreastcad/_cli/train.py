@@ -277,7 +277,8 @@ def _evaluate_detector(estimator, films, lesions, args):
             n_splits=args.cv,
             n_bootstraps=args.n_boot,
             random_state=args.seed,
-            verbose=args.verbose,
+            # one line per fold: the folds are most of the command's time
+            verbose=max(args.verbose, 1),
         )
     print(res.table.to_string(), flush=True)
     records, level = [], None
