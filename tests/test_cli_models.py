@@ -212,7 +212,10 @@ def test_train_then_detect_with_the_film_detector(film_detector, tmp_path, capsy
     )
     config = json.loads((folder / "config.json").read_text())
     assert config["task"] == "object-detection" and config["input"]["dtype"] == "uint8"
-    assert "object-detection" in (folder / "README.md").read_text()
+    readme = (folder / "README.md").read_text()
+    assert 'pipeline_tag: "object-detection"' in readme
+    assert "ranks candidate lesions by score" in readme and "most probable class" not in readme
+    assert "Its sensitivities were measured on the films summarised above" in readme
     model = load_model(folder)
     assert isinstance(model, FilmLesionDetector) and model.memory is None
 

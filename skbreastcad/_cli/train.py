@@ -305,11 +305,13 @@ def _evaluate_detector(estimator, films, lesions, args):
     return records, evaluation
 
 
-_FILM_LIMITATIONS = [
+_FILM_MEASURED = [
     "Its sensitivities were measured on the films summarised above only; films from other "
     "scanners, sites, populations or digitisers may give different results.",
     "The confidence intervals cover the sampling of women in that data set, not a change of "
     "population or of acquisition.",
+]
+_FILM_LIMITATIONS = [
     "It was trained with each film's contralateral film as context when the data pairs them; "
     "'skbreastcad detect' pairs mini-MIAS films (mdbNNN) given together, and any other film is "
     "searched without that context.",
@@ -350,7 +352,16 @@ def _train_detector(estimator, args):
         training_data=summary,
         metrics=metrics,
         evaluation=evaluation,
-        limitations=_FILM_LIMITATIONS,
+        limitations=(
+            _FILM_MEASURED
+            if args.evaluate
+            else [
+                "It was not evaluated when it was saved (train with --evaluate, or run "
+                "'skbreastcad froc', to measure it); on other films it may do worse than on "
+                "its training films."
+            ]
+        )
+        + _FILM_LIMITATIONS,
         command=_command(args),
         tags=["lesion-detection", "mammography"],
     )

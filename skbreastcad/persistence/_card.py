@@ -298,13 +298,20 @@ def render_readme(card, config):
             f"(policy: {policy}).",
             "",
         ]
+    elif task == "object-detection":
+        lines += [
+            "None: the detector ranks candidate lesions by score; `skbreastcad detect` keeps "
+            "the `--max-candidates` highest of each film.",
+            "",
+        ]
     else:
         lines += ["None recorded: `predict` takes the most probable class.", ""]
 
     lines += ["## Input", ""]
     for key, value in config["input"].items():
         lines.append(f"- **{key}**: {'not recorded' if value is None else _describe(value)}")
-    lines.append(f"- **classes**: {_describe(config['classes'])}")
+    if config["classes"] is not None:
+        lines.append(f"- **classes**: {_describe(config['classes'])}")
     lines += [""]
 
     lines += ["## Limitations", ""]
