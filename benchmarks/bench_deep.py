@@ -17,10 +17,17 @@ resolve to on (by default: on GPU only). Images are random uint8 at the input
 size, so no resizing happens on either side. Each rate is the best of
 ``--repeat`` timed passes after a warm-up pass.
 
+``--distributed`` measures data-parallel training instead: the same
+``TwoStageTransferClassifier(accelerator="auto")`` fit launched by ``torchrun``
+with 1 and with 2 processes (``--processes``), over the same global batches;
+the rate is the images of the second epoch over its duration on rank 0.
+
 Usage::
 
     python benchmarks/bench_deep.py --device cpu                       # CPU smoke settings
     python benchmarks/bench_deep.py --device cuda --backbone vgg16 --size 224 --batch-size 256 --n-images 4096
+    python benchmarks/bench_deep.py --distributed --device cpu         # 1 and 2 processes (gloo)
+    python benchmarks/bench_deep.py --distributed --device cuda --processes 1 2 4 8
 """
 
 import argparse
@@ -151,7 +158,18 @@ def main(argv=None):
         default=None,
         help="torch CPU threads (default: 1 on CPU, torch's default on GPU)",
     )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training throughput for each of --processes (launched by torchrun)",
+    )
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--distributed-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.distributed_worker:
+        return distributed_worker(args)
+    if args.distributed:
+        return distributed_main(args, argv)
 
     device = resolve_device(args.device)
     gpu = device.type == "cuda"
@@ -254,6 +272,96 @@ def main(argv=None):
     print(
         f"(skorch epoch durations, s: {[round(d, 2) for d in durations]}; the first fit is the warm-up)"
     )
+
+
+def _settings(args, device):
+    gpu = device.type == "cuda"
+    return (
+        args.backbone or ("resnet50" if gpu else "resnet18"),
+        args.size or (224 if gpu else 64),
+        args.batch_size or (256 if gpu else 32),
+        args.n_images or (4096 if gpu else 128),
+    )
+
+
+def distributed_worker(args):
+    """One process of a launched data-parallel fit; rank 0 prints its epoch rates as JSON."""
+    import json
+    import os
+
+    device = resolve_device(args.device)
+    backbone, size, batch_size, n_images = _settings(args, device)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (n_images, size, size), dtype=np.uint8)
+    y = np.arange(n_images) % 2
+    rates = []
+    for _ in range(args.repeat):
+        clf = TwoStageTransferClassifier(
+            backbone,
+            transfer="none",
+            weights=None,
+            input_size="native",
+            batch_size=batch_size,
+            max_epochs=2,
+            lr=1e-4,
+            validation_fraction=None,
+            device=str(device),
+            accelerator="auto",
+            random_state=0,
+        ).fit(X, y)
+        # the second epoch: kernels warm, process group connected
+        rates.append(n_images / clf.history_[-1, "dur"])
+    if os.environ.get("RANK", "0") == "0":
+        print("RESULT " + json.dumps({"rates": rates}), flush=True)
+
+
+def distributed_main(args, argv):
+    """Launch :func:`distributed_worker` with each number of processes and tabulate."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    device = resolve_device(args.device)
+    backbone, size, batch_size, n_images = _settings(args, device)
+    forwarded = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--distributed"]
+    if "--processes" in forwarded:
+        i = forwarded.index("--processes")
+        del forwarded[i : i + 1 + len(args.processes)]
+    print(
+        f"data-parallel training: backbone={backbone} input={size}x{size} "
+        f"global batch={batch_size} images={n_images} device={device} repeat={args.repeat}"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPU cores"
+        + (f", {torch.cuda.device_count()} GPUs" if device.type == "cuda" else "")
+    )
+    rows = []
+    for n in args.processes:
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(n),
+            os.path.abspath(__file__),
+            "--distributed-worker",
+            *forwarded,
+        ]
+        # one CPU thread per process on the CPU, as torchrun sets for more than one
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if proc.returncode != 0 or line is None:
+            print(proc.stdout[-2000:], proc.stderr[-4000:])
+            raise SystemExit(f"the {n}-process run failed (exit {proc.returncode})")
+        rows.append((n, max(json.loads(line[7:])["rates"])))
+    base = rows[0][1]
+    print()
+    print(f"{'processes':>10s}{'img/s':>10s}{'speed-up':>10s}")
+    for n, rate in rows:
+        print(f"{n:10d}{rate:10.1f}{rate / base:10.2f}")
 
 
 if __name__ == "__main__":

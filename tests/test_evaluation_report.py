@@ -411,3 +411,63 @@ def test_markdown_escapes_what_it_embeds(tmp_path):
     # a fenced block is never closed early by a value holding backticks
     fences = re.findall(r"^(`{3,})", md, flags=re.M)
     assert "````json" in md and len(fences) % 2 == 0
+
+
+@pytest.fixture(scope="module")
+def one_class_report():
+    """Two candidates; the better ranker answers "no tumour" for every sample at 0.5."""
+    from skbreastcad.evaluation import DegenerateResultWarning, evaluate_predictions
+
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 0, 0, 1], 20)
+    # a perfect ranking squeezed below the threshold, and a fair ranking around it
+    always_no = 0.1 + 0.3 * y + rng.uniform(0, 0.05, len(y))
+    fair = np.clip(0.5 + 0.4 * (y - 0.5) + rng.normal(0, 0.25, len(y)), 0, 1)
+    predictions = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "sample": np.arange(len(y)),
+                    "fold": np.arange(len(y)) % 4,
+                    "candidate": name,
+                    "y_true": y,
+                    "score": score,
+                    "y_pred": (score >= 0.5).astype(int),
+                }
+            )
+            for name, score in [("always no", always_no), ("fair", fair)]
+        ]
+    )
+    with pytest.warns(DegenerateResultWarning, match="'always no' \\(always 0\\)"):
+        return evaluate_predictions(predictions, n_boot=200, random_state=0)
+
+
+def test_a_one_class_candidate_is_never_the_reference(one_class_report):
+    r = one_class_report
+    auc = r.table(["roc_auc"])["roc_auc"]
+    assert auc["always no"] == 1.0 and auc["fair"] < 1.0  # the best by ROC AUC...
+    assert r.reference == "fair"  # ...is not the yardstick: it never says "tumour"
+    assert set(r.comparisons["candidate"]) == {"always no"}
+    assert r.config["one_class_candidates"] == {"always no": 0}
+
+
+def test_a_one_class_candidate_is_flagged_in_every_table(one_class_report, tmp_path):
+    r = one_class_report
+    text = r.format_table(["roc_auc", "sensitivity"])
+    lines = text.splitlines()
+    assert lines[2].startswith("always no [always 0]") and lines[3].startswith("fair ")
+    assert "[always" not in lines[3]
+    assert lines[-1].startswith("[always k]: predicts one class for every sample")
+    # a table of the report's results alone keeps the mark
+    assert "always no [always 0]" in Report.from_results(r).format_table()
+    folder = r.save(tmp_path / "report")
+    md = (folder / "report.md").read_text()
+    assert "always no [always 0]" in md  # the results table
+    assert re.search(r"\| always no \\\[always 0\\\] \| ", md)  # the comparison tables
+    page = (folder / "report.html").read_text()
+    assert re.search(r"always no <span class='flag'[^>]*>\[always 0\]</span></th>", page)
+    assert page.count("<span class='flag'") == 1
+    assert "always no [always 0]" in page  # the comparison tables
+    assert json.loads((folder / "results.json").read_text())["config"]["one_class_candidates"] == {
+        "always no": 0
+    }

@@ -96,6 +96,8 @@ def note(text):
     """Print a ``note:`` on stderr, above any progress bar; further lines are indented under it."""
     first, *rest = str(text).strip().splitlines() or [""]
     body = "\n".join([f"note: {first}", *(f"  {line.strip()}" for line in rest)])
+    # what stdout still buffers goes first: into one log file, a note never splits its line
+    sys.stdout.flush()
     if "tqdm" in sys.modules:
         from tqdm.auto import tqdm
 

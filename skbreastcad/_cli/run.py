@@ -6,6 +6,7 @@ weights) is one line on stderr and exit code 2, before any long work.
 """
 
 import argparse
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,7 +126,7 @@ def run_experiment(name, X, y, groups, args, *, source=None):
     fallback = None if args.no_fallback else "efficientnet_lite0"
     deep = {
         "max_epochs": args.epochs,
-        "source_max_epochs": args.epochs,
+        "source_params": {"max_epochs": args.epochs},
         "batch_size": args.batch_size,
     }
     size = args.input_size
@@ -226,8 +227,29 @@ def check_inputs(args, X, y, groups):
                     )
 
 
+def _gpu_resources(client, device, address):
+    """The Dask resources each fit asks for: one ``GPU`` when the workers offer GPUs.
+
+    Workers started with ``--resources GPU=1`` (one per GPU) then run one fit at
+    a time each on their own device; a CUDA ``device`` on a cluster of which no
+    worker offers a GPU is an error rather than fits queued forever.
+    """
+    if str(device) == "cpu":
+        return {}
+    workers = client.scheduler_info().get("workers", {})
+    if any((w.get("resources") or {}).get("GPU", 0) >= 1 for w in workers.values()):
+        return {"resources": {"GPU": 1}}
+    if str(device).startswith("cuda") and not address.startswith("local:"):
+        raise UsageError(
+            f"--device {device} on the Dask cluster {address}: none of its {len(workers)} "
+            "worker(s) offers a GPU resource. Start one worker per GPU with "
+            "`dask worker ADDRESS --nthreads 1 --resources GPU=1` (docs/scaling.md)."
+        )
+    return {}
+
+
 @contextmanager
-def _dask(address, n_jobs):
+def _dask(address, n_jobs, device="auto"):
     """Run joblib's parallel loops on a Dask cluster (``ADDRESS`` or ``local:N``)."""
     if not address:
         yield
@@ -244,7 +266,8 @@ def _dask(address, n_jobs):
     else:
         cluster, client = None, Client(address)
     try:
-        with parallel_config(backend="dask", n_jobs=n_jobs or -1):
+        resources = _gpu_resources(client, device, address)
+        with parallel_config(backend="dask", n_jobs=n_jobs or -1, **resources):
             yield
     finally:
         client.close()
@@ -257,8 +280,10 @@ def run_all(names, X, y, groups, args, out, source=None, overrides=None, folders
     from tqdm.auto import tqdm
 
     reports, timings = {}, {}
-    bar = tqdm(names, desc="experiments", unit="experiment", disable=args.quiet)
-    with _dask(args.dask, args.n_jobs):
+    # disable=None: no bar when stderr is not a terminal, where its carriage-return redraws
+    # would land in the middle of the tables of a log file
+    bar = tqdm(names, desc="experiments", unit="experiment", disable=True if args.quiet else None)
+    with _dask(args.dask, args.n_jobs, args.device):
         for name in bar:
             bar.set_postfix_str(name)
             start = time.perf_counter()
@@ -288,6 +313,8 @@ def run_all(names, X, y, groups, args, out, source=None, overrides=None, folders
                 f"{c['n_boot']} resamples of {c['resampled_units']}], threshold policy {c['threshold']!r}"
             )
             tqdm.write(report.format_table(("f1", "roc_auc", "sensitivity", "specificity")))
+            # before the next note on stderr: a log of both streams keeps every line whole
+            sys.stdout.flush()
     return reports, timings
 
 

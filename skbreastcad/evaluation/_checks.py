@@ -284,13 +284,21 @@ def bootstrap_flags(result, *, stacklevel=2):
     return flags
 
 
+def one_class_candidates(candidates, y_pred):
+    """``{candidate: class}`` of the candidates that predict one class for every sample."""
+    return {
+        candidate: int(row[0])
+        for candidate, row in zip(candidates, np.asarray(y_pred))
+        if len(row) and (row == row[0]).all()
+    }
+
+
 def prediction_flags(candidates, y_pred, *, stacklevel=2):
     """Flag (and warn about) candidates that predict one class for every sample."""
     flags = {}
     constant = [
-        f"{candidate!r} (always {int(row[0])})"
-        for candidate, row in zip(candidates, np.asarray(y_pred))
-        if len(row) and (row == row[0]).all()
+        f"{candidate!r} (always {label})"
+        for candidate, label in one_class_candidates(candidates, y_pred).items()
     ]
     if constant:
         flags["one_class_predictions"] = (

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ._bootstrap import bootstrap_metrics
-from ._checks import check_evaluate_input, prediction_flags
+from ._checks import check_evaluate_input, one_class_candidates, prediction_flags
 from ._comparison import bootstrap_pvalue, delong_test, holm_correction, mcnemar_test
 from ._metrics import DEFAULT_METRICS, parse_metric, weighted_metrics
 from ._predictions import cross_val_predictions
@@ -81,6 +81,8 @@ def evaluate_predictions(
         Coverage of the two-sided intervals, in (0, 1).
     compare_metric : str or None, default="roc_auc"
         Metric that picks the reference candidate (the best); ``None`` skips comparisons.
+        A candidate that predicts one class for every sample is never picked
+        while another candidate does not (it is flagged in the report's tables).
     reference : str, default=None
         Compare with this candidate instead of the best.
     random_state : int, default=0
@@ -179,8 +181,14 @@ def evaluate_predictions(
             "pvalue_holm",
         ]
     )
+    one_class = one_class_candidates(candidates, data["y_pred"])
     if reference is None and compare_metric is not None:
-        reference = candidates[int(np.argmax(boot.estimate[compare_metric]))]
+        # a model that answers one class for every sample is never the yardstick of the others
+        usable = [c not in one_class for c in candidates]
+        best = np.where(usable, boot.estimate[compare_metric], -np.inf) if any(usable) else None
+        reference = candidates[
+            int(np.argmax(boot.estimate[compare_metric] if best is None else best))
+        ]
     if reference is None:
         reference = candidates[0]
     if compare_metric is not None and len(candidates) > 1:
@@ -203,6 +211,8 @@ def evaluate_predictions(
         "n_folds": len(folds),
         "n_redrawn": int(boot.n_redrawn),
         "flags": flags,
+        # flagged in every table of the report (see Report.format_table)
+        "one_class_candidates": one_class,
         "candidates": candidates,
         "versions": _versions(),
         **(config or {}),
@@ -356,6 +366,8 @@ def evaluate(
         Coverage of the two-sided intervals, in (0, 1).
     compare_metric : str or None, default="roc_auc"
         Metric that picks the reference candidate (the best); ``None`` skips comparisons.
+        A candidate that predicts one class for every sample is never picked
+        while another candidate does not.
     random_state : int, default=0
         Seeds the bootstrap (the folds are seeded by ``cv``).
     n_jobs : int, default=None

@@ -116,9 +116,22 @@ def _breakable(label):
     return re.sub(r"([@_/+:])", r"\1<wbr>", html.escape(_label(label)))
 
 
-def _ci_html_table(results):
+def _flagged_html(label, one_class):
+    """A candidate's escaped name, with its ``[always k]`` mark when it predicts one class."""
+    name = _breakable(label)
+    if _label(label) in one_class:
+        mark = one_class_mark(one_class[_label(label)])
+        name += f" <span class='flag' title='{html.escape(ONE_CLASS_NOTE)}'>{mark}</span>"
+    return name
+
+
+def _ci_html_table(results, one_class=None):
+    one_class = one_class or {}
     corner, rows, columns, cell = _results_grid(results)
-    head = f"<tr><th>{corner}</th>" + "".join(f"<th>{_breakable(c)}</th>" for c in columns)
+    # the candidates are the rows or the columns, whichever are more
+    row_name = (lambda v: _flagged_html(v, one_class)) if corner == "candidate" else _breakable
+    column_name = _breakable if corner == "candidate" else (lambda v: _flagged_html(v, one_class))
+    head = f"<tr><th>{corner}</th>" + "".join(f"<th>{column_name(c)}</th>" for c in columns)
     body = []
     for row in rows:
         cells = []
@@ -128,8 +141,11 @@ def _ci_html_table(results):
                 f"<td><b>{r['estimate']:.3f}</b> "
                 f"<span class='ci'>[{r['ci_low']:.3f},&nbsp;{r['ci_high']:.3f}]</span></td>"
             )
-        body.append(f"<tr><th class='name'>{_breakable(row)}</th>{''.join(cells)}</tr>")
-    return f"<table class='results'>{head}</tr>{''.join(body)}</table>"
+        body.append(f"<tr><th class='name'>{row_name(row)}</th>{''.join(cells)}</tr>")
+    table = f"<table class='results'>{head}</tr>{''.join(body)}</table>"
+    if any(_label(c) in one_class for c in set(results["candidate"])):
+        table += f"<p class='flag'>{one_class_mark('k')}: {html.escape(ONE_CLASS_NOTE)}</p>"
+    return table
 
 
 # ----------------------------------------------------------------------------- comparisons
@@ -157,14 +173,18 @@ def _comparison_tables(report):
     rows = comparison_rows(report)
     level = f"{report.config.get('confidence_level', 0.95):.0%}"
     alpha = 1 - float(report.config.get("confidence_level", 0.95))
+    one_class = _one_class(report)
     tables = {}
     for metric in pd.unique(rows["metric"]):
         sub = rows[rows["metric"] == metric]
         with_ci = sub["ci_low"].notna() & sub["ci_high"].notna()
         table = []
         for (_, r), has_ci in zip(sub.iterrows(), with_ci):
+            name = _label(r["candidate"])
+            if name in one_class:
+                name = f"{name} {one_class_mark(one_class[name])}"
             cell = {
-                "candidate": _label(r["candidate"]),
+                "candidate": name,
                 "test": str(r["test"]),
                 "candidate - reference": format_difference(r["difference"]),
             }
@@ -256,8 +276,32 @@ def results_table(results, metrics=None):
     return table.loc[list(pd.unique(results["candidate"]))]
 
 
-def format_text(results, metrics=None, *, digits=3):
-    """Text table of tidy results: ``estimate [ci_low, ci_high]`` (:meth:`Report.format_table`)."""
+def one_class_mark(label):
+    """What follows a candidate's name wherever it predicts ``label`` for every sample."""
+    return f"[always {label}]"
+
+
+ONE_CLASS_NOTE = (
+    "predicts one class for every sample: its threshold metrics (F1, sensitivity, "
+    "specificity...) are degenerate and it is never the reference."
+)
+
+
+def one_class_labels(one_class):
+    """``{candidate label: class}`` from a report's ``config["one_class_candidates"]``."""
+    return {_label(k): v for k, v in (one_class or {}).items()}
+
+
+def _one_class(report):
+    return one_class_labels(report.config.get("one_class_candidates"))
+
+
+def format_text(results, metrics=None, *, digits=3, one_class=None):
+    """Text table of tidy results: ``estimate [ci_low, ci_high]`` (:meth:`Report.format_table`).
+
+    A candidate of ``one_class`` (``{label: class}``) is marked ``[always k]``, and a
+    note under the table says why.
+    """
     import pandas as pd
 
     present = list(pd.unique(results["metric"]))
@@ -274,6 +318,11 @@ def format_text(results, metrics=None, *, digits=3):
         " / ".join(map(str, c)) if isinstance(c, tuple) else str(c)
         for c in pd.unique(results["candidate"])
     ]
+    one_class = one_class or {}
+    names = {
+        label: f"{label} {one_class_mark(one_class[label])}" if label in one_class else label
+        for label in labels
+    }
     cells = {}
     for label, candidate in zip(labels, pd.unique(results["candidate"])):
         for m in metrics:
@@ -282,7 +331,7 @@ def format_text(results, metrics=None, *, digits=3):
                 f"{r['estimate']:.{digits}f} [{r['ci_low']:.{digits - 1}f}, {r['ci_high']:.{digits - 1}f}]"
             )
     width = max(len(v) for v in cells.values())
-    name_width = max(10, *(len(label) for label in labels)) + 2
+    name_width = max(10, *(len(name) for name in names.values())) + 2
     headers = [
         m if len(m) <= width else m.replace("sensitivity", "sens").replace("specificity", "spec")
         for m in metrics
@@ -292,8 +341,10 @@ def format_text(results, metrics=None, *, digits=3):
     lines.append("-" * len(lines[0]))
     for label in labels:
         lines.append(
-            f"{label:<{name_width}}" + "".join(f"{cells[label, m]:>{col}}" for m in metrics)
+            f"{names[label]:<{name_width}}" + "".join(f"{cells[label, m]:>{col}}" for m in metrics)
         )
+    if any(label in one_class for label in labels):
+        lines.append(f"{one_class_mark('k')}: {ONE_CLASS_NOTE}")
     return "\n".join(lines)
 
 
@@ -389,6 +440,7 @@ _STYLE = (
     ".comparison th:first-child,.comparison th:nth-child(2){text-align:left}"
     ".results tr>th:first-child{text-align:left}"
     ".significant td{font-weight:bold}"
+    ".flag{color:#b00020}"
     "img{max-width:100%;border:1px solid #eee}"
     "pre{background:#f7f7f7;padding:1em;font-size:12px;white-space:pre-wrap;"
     "overflow-wrap:anywhere}"
@@ -412,7 +464,7 @@ def html_page(report, folder, figures):
         f"<p>{html.escape(report._summary())}</p>",
         "<h2>Results</h2>",
         f"<p>{html.escape(_results_intro(report))}</p>",
-        f"<div class='wide'>{_ci_html_table(report.results)}</div>",
+        f"<div class='wide'>{_ci_html_table(report.results, _one_class(report))}</div>",
         "<h2>Paired comparisons</h2>",
     ]
     if len(report.comparisons):

@@ -14,6 +14,7 @@ from ._render import (
     format_text,
     html_page,
     markdown,
+    one_class_labels,
     resampled_units,
     results_table,
     summary,
@@ -154,6 +155,9 @@ class Report:
 
         The one table formatter of the package: the saved reports, the
         command line and :meth:`from_results` tables of several runs all use it.
+        A candidate that predicts one class ``k`` for every sample
+        (``config["one_class_candidates"]``) is marked ``[always k]``, with a
+        note under the table.
 
         Parameters
         ----------
@@ -172,7 +176,12 @@ class Report:
         ValueError
             When a metric asked for is not in the report.
         """
-        return format_text(self.results, metrics, digits=digits)
+        return format_text(
+            self.results,
+            metrics,
+            digits=digits,
+            one_class=one_class_labels(self.config.get("one_class_candidates")),
+        )
 
     @classmethod
     def from_results(cls, results, *, title="Results"):
@@ -210,12 +219,14 @@ class Report:
 
         tidy = _tidy_results(results)
         empty = pd.DataFrame()
+        # a report's one-class candidates stay marked in its tables
+        flagged = getattr(results, "config", {}).get("one_class_candidates")
         return cls(
             results=tidy,
             comparisons=empty,
             predictions=empty,
             thresholds=empty,
-            config={},
+            config={"one_class_candidates": flagged} if flagged else {},
             timings={},
             reference=None,
             title=title,

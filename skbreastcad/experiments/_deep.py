@@ -59,6 +59,13 @@ def _input_size_for(backbone, input_size, notes):
     return minimum
 
 
+def _transfer_title(candidates):
+    """The transfer table's title, naming only the transfers that have a row in it."""
+    names = {"none": "none", "imagenet": "ImageNet", "two_stage": "two-stage"}
+    ran = [t for t in TRANSFERS if any(label.endswith(f" / {t}") for label in candidates)]
+    return f"Transfer learning: {', '.join(names[t] for t in ran)} (the study's Fig. 6)"
+
+
 def _fine_tuner(
     backbone,
     *,
@@ -416,7 +423,7 @@ def compare_transfer(
                 "deep_params": repr(deep_params),
                 "source_data": None if source_data is None else repr(source_data),
             },
-            title="Transfer learning: none, ImageNet, two-stage (the study's Fig. 6)",
+            title=_transfer_title(candidates),
             notes=notes,
             **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
         )

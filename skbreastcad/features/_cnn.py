@@ -11,7 +11,7 @@ from ..nn._base import BaseDeepEstimator
 from ..nn._input import to_unit_tensor
 from ..utils._docstrings import substitute_docs
 from ..utils._optional import optional_import
-from ..utils._sklearn_compat import StrOptions
+from ..utils._sklearn_compat import HasMethods, StrOptions
 from ._base import BaseImageTransformer
 
 __all__ = ["CNNLayerFeatures", "layer_features"]
@@ -95,6 +95,15 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
     {device}
     {amp}
     {channels_last}
+    accelerator : None, "auto" or accelerate.Accelerator, default=None
+        Share ``transform`` among the processes of a ``torchrun`` /
+        ``accelerate launch`` (install the ``distributed`` extra): each
+        process runs every ``world_size``-th batch and every process gets all
+        the features, in order, equal to a single process's. Every process
+        must then call ``transform`` with the same images. ``"auto"`` shares
+        when the process was launched as one of several and runs alone
+        otherwise; an ``Accelerator`` shares among its processes; None runs
+        alone.
     random_state : int, RandomState instance or None, default=None
         Seeds the random initialisation when ``weights=None``.
     image_shape : tuple of (int, int) or None, default=None
@@ -150,6 +159,7 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
         **BaseDeepEstimator._parameter_constraints,
         "layer": [str, None],
         "pooling": [StrOptions({"avg", "max", "avgmax", "flatten"})],
+        "accelerator": [None, StrOptions({"auto"}), HasMethods(["prepare", "backward"])],
     }
     _supports_mask = False
     _torch_attributes = ("model_",)
@@ -167,6 +177,7 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
         device="auto",
         amp="auto",
         channels_last="auto",
+        accelerator=None,
         random_state=None,
         image_shape=None,
         verbose=0,
@@ -181,9 +192,15 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
         self.device = device
         self.amp = amp
         self.channels_last = channels_last
+        self.accelerator = accelerator
         self.random_state = random_state
         self.image_shape = image_shape
         self.verbose = verbose
+
+    def _inference_group(self, device):
+        from ..nn._parallel import inference_group
+
+        return inference_group(self.accelerator, device)
 
     # -- fit -------------------------------------------------------------------
     def _check_images(self, images):
@@ -275,7 +292,15 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
 
         try:
             return self._batched_inference(
-                model, images, device, amp, forward, pad=pad, desc="CNNLayerFeatures"
+                model,
+                images,
+                device,
+                amp,
+                forward,
+                pad=pad,
+                desc="CNNLayerFeatures",
+                # transform's batches, not fit's one-image probe of the output shape
+                shard=shapes is None,
             )
         finally:
             handle.remove()

@@ -58,7 +58,9 @@ def _multiclass_scoring(scoring, n_classes):
     return scoring
 
 
-def train_stage(settings, model, images, y, plan, *, device, augmenter, workdir, resumable=False):
+def train_stage(
+    settings, model, images, y, plan, *, device, augmenter, workdir, resumable=False, parallel=None
+):
     """Train ``model`` on ``images[plan["train"]]`` with skorch; restore the best epoch.
 
     Parameters
@@ -80,6 +82,9 @@ def train_stage(settings, model, images, y, plan, *, device, augmenter, workdir,
     resumable : bool, default=False
         Save a resume state after every epoch, and continue from the one
         found in ``workdir`` (if any) rather than from epoch 1.
+    parallel : DataParallel or None, default=None
+        This rank's part of a data-parallel fit (see
+        :mod:`skbreastcad.models._distributed`); None trains in this process alone.
 
     Returns
     -------
@@ -100,7 +105,7 @@ def train_stage(settings, model, images, y, plan, *, device, augmenter, workdir,
     seed = plan["seed"]
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
+        torch.manual_seed(seed if parallel is None else parallel.rank_seed(seed))
         model = model.to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -133,7 +138,7 @@ def train_stage(settings, model, images, y, plan, *, device, augmenter, workdir,
         )
         for i, cb in enumerate(settings.callbacks):
             callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
-        net = _TransferNet(
+        net_kwargs = dict(
             module=model,
             criterion=nn.CrossEntropyLoss,
             optimizer=optimizer,
@@ -153,14 +158,20 @@ def train_stage(settings, model, images, y, plan, *, device, augmenter, workdir,
             **opt_kwargs,
             **criterion_kwargs,
         )
+        net = _TransferNet(**net_kwargs) if parallel is None else parallel.make_net(net_kwargs)
         net.stage = stage
         net.amp_device = device if amp else None
         net.generator = generator
         net.initialize()
         epochs = max_epochs
-        state = _resume_state(workdir, stage) if resumable else None
+        read, apply = (
+            (_resume_state, apply_resume_state)
+            if parallel is None
+            else (parallel.read_resume_state, parallel.apply_resume_state)
+        )
+        state = read(workdir, stage) if resumable else None
         if state is not None:
-            apply_resume_state(net, state)
+            apply(net, state)
             epochs = max_epochs - state["epoch"]
         try:
             # epochs is 0 when the process stopped between the last epoch and
@@ -174,7 +185,8 @@ def train_stage(settings, model, images, y, plan, *, device, augmenter, workdir,
     else:
         flags = [row.get(f"{monitor}_best", False) for row in history]
         best = max(i + 1 for i, flag in enumerate(flags) if flag) if any(flags) else len(history)
-    model = net.module_.to("cpu").to(memory_format=torch.contiguous_format)
+    model = net.module_ if parallel is None else parallel.finish(net.module_)
+    model = model.to("cpu").to(memory_format=torch.contiguous_format)
     model.channels_last = False
     model.eval()
     return model, history, best

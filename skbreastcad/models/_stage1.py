@@ -449,6 +449,8 @@ def fit_stage1(
     workdir,
     resumable,
     memory,
+    train_stage=None,
+    cache_tag=None,
 ):
     """Stage 1's result: saved by an interrupted fit, cached in ``memory``, or trained.
 
@@ -473,13 +475,21 @@ def fit_stage1(
         finds it there).
     memory : None, str, path-like or joblib.Memory
         The stage-1 cache.
+    train_stage : callable or None, default=None
+        The training loop (None: :func:`~skbreastcad.models._net.train_stage`);
+        a data-parallel fit passes its own.
+    cache_tag : hashable or None, default=None
+        Added to the cache key when not None: a data-parallel stage 1 is
+        cached apart from the single-process one.
 
     Returns
     -------
     result : Stage1Result
     """
     from ..nn._weights import load_torch_file, save_torch_file
-    from ._net import train_stage
+
+    if train_stage is None:
+        from ._net import train_stage
 
     folder = os.path.join(workdir, "stage1")
 
@@ -510,6 +520,8 @@ def fit_stage1(
             warnings.warn(f"{exc} Stage 1 is trained again.", UserWarning, stacklevel=3)
     if result is None:
         key = stage1_settings(settings, plan["seed"], getattr(device, "type", device))
+        if cache_tag is not None:
+            key["parallel"] = cache_tag
         result, from_cache = run_stage1(memory, key, X_source, y_source, train)
         fault_point("stage1:trained")
         if resumable:

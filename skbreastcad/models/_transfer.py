@@ -193,6 +193,18 @@ class TwoStageTransferClassifier(
         Whether to run in bfloat16 autocast; "auto" enables it on GPU only.
     channels_last : bool or "auto", default="auto"
         Channels-last memory format; "auto" enables it on GPU only.
+    accelerator : None, "auto" or accelerate.Accelerator, default=None
+        Data-parallel training through Hugging Face Accelerate, for a script
+        started once per device by ``torchrun`` or ``accelerate launch``
+        (install the ``distributed`` extra). None trains in this process
+        alone. ``"auto"`` trains with an ``accelerate.Accelerator()`` when the
+        process was started by such a launcher with more than one process, and
+        alone otherwise; an ``Accelerator`` instance is used as given (its
+        device replaces ``device``). Both stages then train together: each
+        process trains on its slice of every batch of ``batch_size`` images
+        and the gradients are averaged, so the model follows the
+        single-process fit over the same batches (see Notes). Only the main
+        process writes checkpoints and the stage-1 cache.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, validation splits, shuffling, over-sampling and
         augmentation. On CPU, a fixed seed gives identical models.
@@ -258,6 +270,19 @@ class TwoStageTransferClassifier(
     (lambdas) switch the cache off with a warning; a damaged entry is
     discarded with a warning; an unfinished stage is never cached.
 
+    *Data-parallel training* (``accelerator``). Every process holds the
+    images and draws the same shuffled, augmented batches of ``batch_size``
+    images (the *global* batch; each process trains on its slice of it, so
+    ``batch_size`` must be at least the number of processes); the loss is
+    normalised by the global batch's (class-weighted) size and BatchNorm
+    layers use the global batch's statistics, so the fit equals the
+    single-process fit up to floating-point rounding. Torch's global random
+    generator (dropout) is seeded per process: with the stage's seed on the
+    main process, with one derived from it and the process rank elsewhere, so
+    a run is reproducible for a given number of processes. A fit killed on
+    any process resumes (``resume=True``) with the same number of processes.
+    ``docs/scaling.md`` has the launch commands.
+
     *Faults.* A non-finite loss, network output or weight stops the stage
     with a ``RuntimeError`` naming the stage and epoch. ``KeyboardInterrupt``
     (Ctrl-C) stops ``fit`` and propagates (skorch alone would swallow it).
@@ -321,6 +346,7 @@ class TwoStageTransferClassifier(
         "checkpoint_dir": [str, os.PathLike, None],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "resume": ["boolean"],
+        "accelerator": [None, StrOptions({"auto"}), HasMethods(["prepare", "backward"])],
         # deprecated in 0.1, removed in 0.2: source_params
         "source_freeze_depth": [Integral, _DEPRECATED],
         "source_max_epochs": [Interval(Integral, 1, None, closed="left"), _DEPRECATED],
@@ -357,6 +383,7 @@ class TwoStageTransferClassifier(
         device="auto",
         amp="auto",
         channels_last="auto",
+        accelerator=None,
         random_state=None,
         image_shape=None,
         verbose=0,
@@ -390,6 +417,7 @@ class TwoStageTransferClassifier(
         self.device = device
         self.amp = amp
         self.channels_last = channels_last
+        self.accelerator = accelerator
         self.random_state = random_state
         self.image_shape = image_shape
         self.verbose = verbose
@@ -458,6 +486,9 @@ class TwoStageTransferClassifier(
         # Everything that can fail is checked before any training starts.
         images, y_enc, groups = self._validate_target(X, y, groups)
         spec, device = self._check_deep_settings(images.shape[1:])
+        parallel = self._data_parallel(device)
+        if parallel is not None:
+            device = parallel.device
         self._record_input_scaling(images)
         check_scoring(self.scoring)
         if self.resume and self.checkpoint_dir is None:
@@ -468,12 +499,20 @@ class TwoStageTransferClassifier(
         source_params = self._source_params()
         settings1, settings2 = self._stage_settings(spec, device, source_params)
         seeds = self._draw_seeds()
+        if parallel is not None:
+            # with random_state=None each process draws its own: the main one's are used
+            seeds = parallel.broadcast(seeds)
         source = None
         if settings1 is not None:
             source = validate_source_data(self.source_data, images.shape[1:], estimator=self)
         fingerprint = self._fingerprint(source_params, images, y_enc, groups, source)
+        if parallel is not None:
+            fingerprint = parallel.fingerprint(fingerprint)
+        folder = FitFolder(self.checkpoint_dir, fingerprint=fingerprint, resume=self.resume)
+        if parallel is not None:
+            folder = parallel.fit_folder(folder)
 
-        with FitFolder(self.checkpoint_dir, fingerprint=fingerprint, resume=self.resume) as run:
+        with folder as run:
             # a resumed fit keeps its own seeds: the same splits, the same initialisation
             seed1, seed2 = run.resumed_seeds or seeds
             if source is not None:
@@ -485,7 +524,7 @@ class TwoStageTransferClassifier(
 
             stage1 = None
             if source is not None:
-                stage1 = fit_stage1(
+                stage1 = (fit_stage1 if parallel is None else parallel.fit_stage1)(
                     settings1,
                     *source,
                     plan1,
@@ -508,6 +547,7 @@ class TwoStageTransferClassifier(
                 augmenter=augmenter2,
                 workdir=os.path.join(workdir, "stage2"),
                 resumable=run.kept,
+                parallel=parallel,
             )
         self._set_fitted(model, history, best, frozen, stage1, run.kept_path)
         return self
@@ -521,6 +561,21 @@ class TwoStageTransferClassifier(
             return None, stage2
         return stage_settings(params, 1, *args, source_params), stage2
 
+    def _data_parallel(self, device):
+        """The data-parallel context of this fit (None: this process alone)."""
+        if self.accelerator is None:
+            return None
+        from ._distributed import data_parallel
+
+        parallel = data_parallel(self.accelerator, device)
+        if parallel is not None and self.batch_size < parallel.world_size:
+            raise ValueError(
+                f"batch_size={self.batch_size} is smaller than the {parallel.world_size} "
+                "processes of this data-parallel fit: each process trains on a slice of every "
+                "batch. Set batch_size to at least the number of processes."
+            )
+        return parallel
+
     def _draw_seeds(self):
         rng = check_random_state(self.random_state)
         return [int(s) for s in rng.randint(0, 2**31 - 1, size=2)]
@@ -531,6 +586,8 @@ class TwoStageTransferClassifier(
             return None
         Xs, ys = (None, None) if source is None else source[:2]
         params = self.get_params(deep=False)
+        # how many processes train is part of the data-parallel fingerprint, not how
+        params.pop("accelerator")
         return fit_fingerprint(params, source_params, (images, y, groups, Xs, ys))
 
     def _plan(self, settings, images, y, groups, seed, name):

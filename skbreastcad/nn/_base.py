@@ -163,7 +163,7 @@ class BaseDeepEstimator(TorchStateMixin):
         return model, device, use_amp(self.amp, device)
 
     def _batched_inference(
-        self, model, images, device, amp, forward, *, post=None, pad=True, desc=None
+        self, model, images, device, amp, forward, *, post=None, pad=True, desc=None, shard=False
     ):
         """Run ``forward(model, x)`` over fixed-size batches of unit tensors.
 
@@ -183,6 +183,9 @@ class BaseDeepEstimator(TorchStateMixin):
             :func:`fixed_size_batches`).
         desc : str or None, default=None
             Progress-bar label, shown when ``verbose`` is positive.
+        shard : bool, default=False
+            Share the batches among the processes of :meth:`_inference_group`
+            (every one of them must make the same call); each gets all the results.
 
         Returns
         -------
@@ -195,10 +198,15 @@ class BaseDeepEstimator(TorchStateMixin):
         check_unit_range(images, self.value_range)
         warn_far_from_unit_range(images, self.value_range)
         batches = fixed_size_batches(images, self.batch_size, pad=pad)
+        group = self._inference_group(device) if shard else None
+        if group is not None:
+            batches = (b for i, b in enumerate(batches) if group.mine(i))
         if desc is not None and self.verbose and len(images) > self.batch_size:
             from tqdm.auto import tqdm
 
             total = -(-len(images) // self.batch_size)
+            if group is not None:
+                total = len(range(group.rank, total, group.world_size))
             batches = tqdm(batches, desc=desc, unit="batch", total=total)
         out = []
         with torch.inference_mode():
@@ -210,4 +218,14 @@ class BaseDeepEstimator(TorchStateMixin):
                 if post is not None:
                     result = post(result)
                 out.append(result.cpu())
+        if group is not None:
+            out = group.gather(out)
         return torch.cat(out).numpy().astype(np.float64)
+
+    def _inference_group(self, device):
+        """The processes that share :meth:`_batched_inference` (None: this one alone).
+
+        Estimators with an ``accelerator`` parameter that shard their
+        inference override this.
+        """
+        return None

@@ -16,14 +16,19 @@ fit passes, in order, for each stage ``s`` and epoch ``e``:
 
 Tests read the point names from here, never from wall time, so that a kill
 lands at the same place on a fast and on a slow machine.
+
+In a data-parallel fit every process (rank) passes the same points; set
+``SKBREASTCAD_FAULT_RANK`` to a rank (the ``RANK`` variable ``torchrun`` and
+``accelerate launch`` set) to kill that process only.
 """
 
 import os
 import signal
 
-__all__ = ["FAULT_VARIABLE", "fault_point"]
+__all__ = ["FAULT_RANK_VARIABLE", "FAULT_VARIABLE", "fault_point"]
 
 FAULT_VARIABLE = "SKBREASTCAD_FAULT_AFTER"
+FAULT_RANK_VARIABLE = "SKBREASTCAD_FAULT_RANK"
 
 
 def fault_point(name):
@@ -36,6 +41,9 @@ def fault_point(name):
     """
     wanted = os.environ.get(FAULT_VARIABLE)
     if not wanted or name not in (w.strip() for w in wanted.split(",")):
+        return
+    rank = os.environ.get(FAULT_RANK_VARIABLE)
+    if rank and rank.strip() != os.environ.get("RANK", "0"):
         return
     if os.name == "nt":  # pragma: no cover - no SIGKILL on Windows
         os._exit(137)

@@ -16,6 +16,7 @@ EXTRAS = {
     "torchvision": ("torchvision", "deep"),
     "skorch": ("skorch", "deep"),
     "pydicom": ("pydicom", "dicom"),
+    "accelerate": ("Hugging Face Accelerate", "distributed"),
 }
 
 
