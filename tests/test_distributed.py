@@ -84,7 +84,7 @@ WORKER = textwrap.dedent(
         torch.save(
             {{"weights": clf.module_.state_dict(),
               "proba": torch.from_numpy(clf.predict_proba(X)),
-              "losses": [row["train_loss"] for row in clf.history_],
+              "losses": [float(row["train_loss"]) for row in clf.history_],
               "world_size": torch.distributed.get_world_size(), "epochs": epochs}},
             sys.argv[2],
         )
