@@ -206,6 +206,33 @@ def test_lazy_loader_refusals_and_crop_checks(folder):
     assert not np.array_equal(np.asarray(one), np.asarray(other))
 
 
+def test_cnn_features_of_an_image_set_read_batch_by_batch(folder, monkeypatch):
+    from skbreastcad.features import CNNLayerFeatures
+
+    _, files, _ = folder
+    lazy = ImagePaths(files, output_size=SIZE, num_workers=2)
+    eager = np.asarray(ImagePaths(files, output_size=SIZE, num_workers=0))
+    params = dict(layer="relu2", weights=None, random_state=0, device="cpu", batch_size=5)
+    expected = CNNLayerFeatures("tiny_cnn", **params).fit(eager).transform(eager)
+
+    def unread(self, dtype=None, copy=None):
+        raise AssertionError("the image set was read into memory as a whole")
+
+    monkeypatch.setattr(ImagePaths, "__array__", unread)
+    cnn = CNNLayerFeatures("tiny_cnn", **params).fit(lazy)
+    assert cnn.image_shape_ == (SIZE, SIZE) and cnn.n_features_in_ == SIZE * SIZE
+    np.testing.assert_array_equal(cnn.transform(lazy), expected)
+    np.testing.assert_array_equal(cnn.transform(lazy[[3, 0]]), expected[[3, 0]])
+    # the features of a set read lazily under sklearn's fit_transform, the same
+    np.testing.assert_array_equal(
+        CNNLayerFeatures("tiny_cnn", **params).fit_transform(lazy), expected
+    )
+    with pytest.raises(ValueError, match=r"shape \(21, 21\), but CNNLayerFeatures was fitted"):
+        cnn.transform(ImagePaths(files, output_size=SIZE + 1, num_workers=0))
+    with pytest.raises(ValueError, match="image_shape"):
+        CNNLayerFeatures("tiny_cnn", image_shape=(4, 4), **params).fit(lazy)
+
+
 def _state(clf):
     return {k: v.clone() for k, v in clf.module_.state_dict().items()}
 
