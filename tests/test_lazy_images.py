@@ -131,6 +131,108 @@ def test_fingerprint_follows_the_files(folder):
     assert lazy.fingerprint_key() != key
 
 
+def _with_masks(root):
+    """Add lesion masks to ``folder``'s films: one, two (one image, two ROIs), an empty one
+    (whole image kept) and a mask reaching past the edge (zero-padded crop)."""
+    benign = sorted((root / "benign").glob("film*.png"))
+    malignant = sorted((root / "malignant").glob("film*.png"))
+
+    def mask(path, box):
+        h, w = np.asarray(Image.open(path)).shape
+        m = np.zeros((h, w), np.uint8)
+        top, left, bottom, right = box
+        m[top:bottom, left:right] = 255
+        return m
+
+    Image.fromarray(mask(benign[0], (3, 4, 12, 10))).save(
+        root / "benign" / f"{benign[0].stem}_mask.png"
+    )
+    Image.fromarray(mask(malignant[0], (2, 2, 9, 7))).save(
+        root / "malignant" / f"{malignant[0].stem}_mask1.png"
+    )
+    Image.fromarray(mask(malignant[0], (10, 8, 16, 16))).save(
+        root / "malignant" / f"{malignant[0].stem}_mask2.png"
+    )
+    Image.fromarray(mask(malignant[1], (0, 0, 0, 0))).save(
+        root / "malignant" / f"{malignant[1].stem}_mask.png"
+    )
+    Image.fromarray(mask(benign[1], (0, 0, 5, 4))).save(
+        root / "benign" / f"{benign[1].stem}_mask.png"
+    )
+
+
+@pytest.mark.parametrize("masks", [False, True], ids=["whole images", "masks"])
+def test_loader_returns_a_lazy_set_equal_to_its_array(folder, masks):
+    root, _, _ = folder
+    if masks:
+        _with_masks(root)
+    eager = load_image_folder(root, output_size=SIZE, margin=0.2)
+    data = load_image_folder(root, output_size=SIZE, margin=0.2, lazy=True)
+    assert isinstance(data.images, ImagePaths)
+    assert len(data.images) == (17 if masks else 16)  # one film has two lesions
+    if masks:
+        assert (eager.metadata["crop"] == "mask").sum() == 4
+    np.testing.assert_array_equal(np.asarray(data.images), eager.images)
+    np.testing.assert_array_equal(data.target, eager.target)
+    np.testing.assert_array_equal(data.groups, eager.groups)
+    np.testing.assert_array_equal(data.target_names, eager.target_names)
+    assert data.metadata.equals(eager.metadata) and data.skipped.equals(eager.skipped)
+    assert data.DESCR == eager.DESCR
+    # read in workers, and as subsets, the crops follow their files
+    data.images.num_workers = 2
+    np.testing.assert_array_equal(np.asarray(data.images[::-3]), eager.images[::-3])
+    batches = [[1, 0], [len(eager.target) - 1, 2]]
+    for batch, images in zip(batches, data.images.iter_batches(batches), strict=True):
+        np.testing.assert_array_equal(images, eager.images[batch])
+
+
+def test_lazy_loader_refusals_and_crop_checks(folder):
+    root, files, _ = folder
+    with pytest.raises(ValueError, match=r"lazy=True\) needs an integer output_size"):
+        load_image_folder(root, output_size=None, lazy=True)
+    Image.fromarray(np.full((20, 20), 40000, np.uint16)).save(root / "benign" / "zdeep.png")
+    with pytest.raises(ValueError, match=r"mix pixel types.*zdeep\.png"):
+        load_image_folder(root, output_size=SIZE, lazy=True)
+    with pytest.raises(ValueError, match=r"shape \(16, 3\); got shape \(2, 3\)"):
+        ImagePaths(files, crops=[(1, 1, 4)] * 2)
+    with pytest.raises(ValueError, match="row 1 has side 2.5"):
+        ImagePaths(files[:2], crops=[(1, 1, 4), (1, 1, 2.5)])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        ImagePaths(files[:1], crops=[(np.nan, 1, 4)])
+    # the crop is part of what identifies the data
+    one = ImagePaths(files[:1], output_size=SIZE, crops=[(5, 5, 8)])
+    other = ImagePaths(files[:1], output_size=SIZE, crops=[(5, 6, 8)])
+    assert one.fingerprint_key() != other.fingerprint_key()
+    assert not np.array_equal(np.asarray(one), np.asarray(other))
+
+
+def test_cnn_features_of_an_image_set_read_batch_by_batch(folder, monkeypatch):
+    from skbreastcad.features import CNNLayerFeatures
+
+    _, files, _ = folder
+    lazy = ImagePaths(files, output_size=SIZE, num_workers=2)
+    eager = np.asarray(ImagePaths(files, output_size=SIZE, num_workers=0))
+    params = dict(layer="relu2", weights=None, random_state=0, device="cpu", batch_size=5)
+    expected = CNNLayerFeatures("tiny_cnn", **params).fit(eager).transform(eager)
+
+    def unread(self, dtype=None, copy=None):
+        raise AssertionError("the image set was read into memory as a whole")
+
+    monkeypatch.setattr(ImagePaths, "__array__", unread)
+    cnn = CNNLayerFeatures("tiny_cnn", **params).fit(lazy)
+    assert cnn.image_shape_ == (SIZE, SIZE) and cnn.n_features_in_ == SIZE * SIZE
+    np.testing.assert_array_equal(cnn.transform(lazy), expected)
+    np.testing.assert_array_equal(cnn.transform(lazy[[3, 0]]), expected[[3, 0]])
+    # the features of a set read lazily under sklearn's fit_transform, the same
+    np.testing.assert_array_equal(
+        CNNLayerFeatures("tiny_cnn", **params).fit_transform(lazy), expected
+    )
+    with pytest.raises(ValueError, match=r"shape \(21, 21\), but CNNLayerFeatures was fitted"):
+        cnn.transform(ImagePaths(files, output_size=SIZE + 1, num_workers=0))
+    with pytest.raises(ValueError, match="image_shape"):
+        CNNLayerFeatures("tiny_cnn", image_shape=(4, 4), **params).fit(lazy)
+
+
 def _state(clf):
     return {k: v.clone() for k, v in clf.module_.state_dict().items()}
 

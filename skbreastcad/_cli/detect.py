@@ -19,14 +19,18 @@ from ._shared import (
     write_csv,
 )
 
-_DESCRIPTION = """Map whole films with a fitted ROI model: a lesion-map overlay PNG per film and one
+_DESCRIPTION = """Map whole films with a fitted model: a lesion-map overlay PNG per film and one
 candidates.csv (film, row, col, radius, score). FILM, in file names and in the film column, is the
 film's path relative to the folder that holds all the films given (its name for films of one
 folder; in file names '/' is written '__' and the extension dropped), so two films of one name in
 different folders stay apart. Every film is read and checked before anything is written. MODEL is
-a model folder of a fitted classifier or pipeline with predict_proba, written by 'skbreastcad
-train' or save_model (docs/models.md); it loads without running code from it. A pickle or joblib
-file is refused unless --trust-pickle (it runs code from the file: trusted sources only). --crop-size and --output-size must be the ROI
+a model folder written by 'skbreastcad train' or save_model (docs/models.md); it loads without
+running code from it. A whole-film detector ('train --model film-detector') finds its own
+candidates and maps at its own scales (the window options below do not apply to it;
+--max-candidates does; mini-MIAS films mdbNNN given with their woman's other film are searched with
+it as context). Any other model is a classifier or pipeline with predict_proba, slid over the films
+as a ROI model. A pickle or joblib file is refused unless --trust-pickle (it runs code from the
+file: trusted sources only). --crop-size and --output-size must be the ROI
 geometry the model was trained on (load_mias' roi_size and output_size). Writes into --output:
 candidates.csv, FILM_lesion_map.png per film and, with --explain, FILM_candidateK_METHOD.png for
 its top three candidates."""
@@ -35,7 +39,11 @@ its top three candidates."""
 def _load_model(path, trust_pickle):
     from .predict import load_model_arg
 
-    return load_model_arg(path, trust_pickle)[0]
+    return load_model_arg(path, trust_pickle, accept=("predict_proba", "predict_candidates"))[0]
+
+
+def _is_film_detector(model):
+    return hasattr(model, "predict_candidates") and hasattr(model, "decision_maps")
 
 
 def _check_model(model, args):
@@ -149,9 +157,18 @@ def execute(args):
     check_output(args.output, args.overwrite, protect, kind="detection")
     _check_films(paths, args)
     model = _load_model(args.model, args.trust_pickle)
-    _check_model(model, args)
-    with output_folder(args.output, args.overwrite, protect, kind="detection") as out:
-        _detect(model, paths, args, out)
+    if _is_film_detector(model):
+        if args.explain != "none":
+            raise UsageError(
+                f"--explain {args.explain} explains ROI models; {args.model} holds a whole-film "
+                "detector (its overlays show its own lesion maps)"
+            )
+        with output_folder(args.output, args.overwrite, protect, kind="detection") as out:
+            _detect_films(model, paths, args, out)
+    else:
+        _check_model(model, args)
+        with output_folder(args.output, args.overwrite, protect, kind="detection") as out:
+            _detect(model, paths, args, out)
     final = Path(args.output)
     print(f"Candidates: {final / 'candidates.csv'}; overlays in {final}")
     return 0
@@ -223,6 +240,83 @@ def _detect(model, paths, args, out):
     write_csv(table, out / "candidates.csv", index=False)
 
 
+def _film_map(shape, maps, scales):
+    """One lesion map at the film's size: each scale's map blown up, the highest score kept.
+
+    The map of reduction factor ``f`` has one value per ``f x f`` block of the film.
+    """
+    import numpy as np
+
+    out = np.full(shape, np.nan)
+    for m, factor in zip(maps, np.atleast_1d(scales).astype(int), strict=True):
+        big = np.repeat(np.repeat(m, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
+        rows, cols = big.shape
+        out[:rows, :cols] = np.fmax(out[:rows, :cols], big)
+    # unsearched pixels (outside the breast) show no colour
+    return np.nan_to_num(out, nan=0.0)
+
+
+def _partners(paths):
+    """Each film's partner index: mini-MIAS films 2k-1 and 2k are one woman's, when both given."""
+    import re
+
+    names = [p.stem for p in paths]
+    if not all(re.fullmatch(r"mdb\d{3}", n) for n in names) or len(set(names)) < len(names):
+        # one name in two folders: which copy is the partner is not ours to guess
+        return None
+    from ..detection import mias_pairs
+
+    index = {n: k for k, n in enumerate(names)}
+    return [None if p is None else index[p] for p in mias_pairs(names)]
+
+
+def _detect_films(model, paths, args, out):
+    """The whole-film detector: its own candidates and decision maps, per film."""
+    import pandas as pd
+
+    from ..datasets import read_image
+    from ..plotting import plot_overlay
+
+    films = []
+    for path in paths:
+        with checking():
+            film = read_image(path)  # its errors name the file
+        if film.ndim != 2:
+            raise UsageError(f"{path}: a film must be a 2-D grayscale image; got {film.shape}")
+        films.append(film)
+    partners = _partners(paths)
+    rows = []
+    keys, stems = film_keys(paths)
+    for k, film in enumerate(films):
+        # each film with its partner (when given) as context, as it was trained
+        other = None if partners is None or partners[k] is None else films[partners[k]]
+        start = time.perf_counter()
+        with checking():
+            found = model.predict_candidates([film], contralateral=[other])[0]
+            maps = model.decision_maps([film], contralateral=[other])[0]
+        found = found.head(args.max_candidates)
+        elapsed = time.perf_counter() - start
+        plot_overlay(
+            film,
+            _film_map(film.shape, maps, model.scales),
+            path=out / f"{stems[k]}_lesion_map.png",
+            candidates=found,
+            title=f"{keys[k]}: film detector, {len(found)} candidate(s), {elapsed:.1f} s",
+        )
+        rows.append(found.assign(film=keys[k]))
+        print(
+            f"{keys[k]}: {len(found)} candidate(s), top score "
+            f"{found['score'].max() if len(found) else float('nan'):.3f} ({elapsed:.1f} s)"
+        )
+    table = pd.concat(rows, ignore_index=True)
+    front = ["film", "row", "col", "radius", "score"]
+    write_csv(
+        table[front + [c for c in table.columns if c not in front]],
+        out / "candidates.csv",
+        index=False,
+    )
+
+
 def add_geometry(parser):
     """The window options ``detect`` and ``froc`` share."""
     parser.add_argument(
@@ -261,10 +355,14 @@ def add_parser(subparsers):
     """Add ``detect`` to the sub-parsers; return its parser."""
     p = subparsers.add_parser(
         "detect",
-        help="lesion maps and candidates of whole films from a fitted ROI model",
+        help="lesion maps and candidates of whole films from a saved film detector or ROI model",
         description=_DESCRIPTION,
     )
-    p.add_argument("model", metavar="MODEL", help="model folder of a fitted estimator or pipeline")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="model folder of a whole-film detector, or of a classifier or pipeline",
+    )
     p.add_argument(
         "--trust-pickle",
         action="store_true",

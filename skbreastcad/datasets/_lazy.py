@@ -58,6 +58,13 @@ class ImagePaths:
         is read to learn the pixel type.
     output_size : int, default=64
         Side of the square images this set holds (see :func:`load_image_folder`).
+    crops : array-like of shape (n_files, 3) or None, default=None
+        The square cut from each file before it is resampled, as
+        ``(center_row, center_col, side)`` in the file's pixels (zero-padded
+        past its edge, as :func:`cut_roi` cuts), e.g. the box around a
+        lesion mask that :func:`load_image_folder` crops to. None takes each
+        whole image. A file may appear several times with different crops
+        (one image with several lesions).
     num_workers : int or None, default=None
         Worker processes that read training and prediction batches; 0 reads
         them in the calling process. None uses up to 4, no more than the
@@ -106,7 +113,7 @@ class ImagePaths:
     ('ImagePaths', 120)
     """
 
-    def __init__(self, paths, *, output_size=64, num_workers=None):
+    def __init__(self, paths, *, output_size=64, crops=None, num_workers=None):
         if isinstance(paths, (str, os.PathLike)):
             raise TypeError(
                 f"paths must be a sequence of image files, not one path ({str(paths)!r}); "
@@ -122,6 +129,7 @@ class ImagePaths:
                 f"{len(missing)} of the {len(files)} image file(s) are missing or not files: "
                 f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
             )
+        self._crops = None if crops is None else _check_crops(crops, len(files))
         self._files = files
         self._rows = np.arange(len(files))
         self.output_size = int(output_size)
@@ -212,9 +220,13 @@ class ImagePaths:
     def _read_one(self, position):
         path = self._files[position]
         image = read_image(path)
-        # the whole image as one square ROI, as load_image_folder takes an image without a mask
-        centre_row, centre_col = (image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2
-        roi, _ = cut_roi(image, centre_row, centre_col, max(image.shape), self.output_size)
+        if self._crops is None:
+            # the whole image as one square ROI, as load_image_folder takes an image without a mask
+            row, col, side = (image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2, max(image.shape)
+        else:
+            row, col, side = self._crops[position]
+            side = int(side)
+        roi, _ = cut_roi(image, row, col, side, self.output_size)
         dtype = getattr(self, "_dtype", roi.dtype)
         if roi.dtype != dtype:
             raise ValueError(
@@ -325,8 +337,36 @@ class ImagePaths:
         for position in self._rows:
             path = os.path.abspath(self._files[position])
             status = os.stat(path)
-            key.append((path, status.st_size, status.st_mtime_ns))
+            entry = (path, status.st_size, status.st_mtime_ns)
+            if self._crops is not None:
+                # the same file cut elsewhere is other data
+                entry += tuple(float(v) for v in self._crops[position])
+            key.append(entry)
         return key
+
+
+def _check_crops(crops, n_files):
+    """``crops`` as a float array of shape (n_files, 3), or a clear error."""
+    try:
+        array = np.asarray(crops, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"crops must be numbers (center_row, center_col, side), one row per file: {exc}"
+        ) from None
+    if array.shape != (n_files, 3):
+        raise ValueError(
+            f"crops must hold one (center_row, center_col, side) per file, shape ({n_files}, 3); "
+            f"got shape {array.shape}."
+        )
+    if not np.isfinite(array).all():
+        raise ValueError("crops holds NaN or infinite values.")
+    sides = array[:, 2]
+    if (sides < 1).any() or (sides != np.round(sides)).any():
+        bad = int(np.flatnonzero((sides < 1) | (sides != np.round(sides)))[0])
+        raise ValueError(
+            f"crops' sides must be positive integers; row {bad} has side {float(sides[bad])}."
+        )
+    return array
 
 
 def _worker_start_method():

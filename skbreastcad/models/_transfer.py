@@ -184,7 +184,9 @@ class TwoStageTransferClassifier(
         does its transformers: a folder (or a :class:`joblib.Memory`) shared by
         processes, e.g. the workers of ``GridSearchCV(n_jobs=4)``. None
         caches nothing: every fit trains stage 1. A file (or a path under
-        one) is an error naming it, before any training.
+        one) is an error naming it, before any training. Entries are
+        safetensors weights with a JSON record and their SHA-256, under
+        ``skbreastcad-stage1/``: nothing in the cache is ever unpickled.
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     amp : bool or "auto", default="auto"
