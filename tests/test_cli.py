@@ -227,6 +227,7 @@ def test_every_default_output_folder_is_ignored_by_git():
         "skbreastcad_detect",
         "skbreastcad_model",
         "skbreastcad_predictions.csv",
+        "skbreastcad_reproduction",
     }
     assert defaults <= ignored
 

@@ -22,6 +22,7 @@ from skbreastcad._cli import _shared
 MINIMAL = {
     "demo": ["demo"],
     "run": ["run", "ablation"],
+    "reproduce": ["reproduce", "--data", "phantoms"],
     "train": ["train", "--data", "phantoms", "--model", "glcm"],
     "detect": ["detect", "model", "film.pgm"],
     "froc": ["froc", "--data", "mias:films"],

@@ -15,7 +15,17 @@ import importlib
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # The order of ``skbreastcad --help``; a new command is a module plus its name here.
-COMMANDS = ("demo", "run", "train", "predict", "layers", "backbones", "detect", "froc")
+COMMANDS = (
+    "demo",
+    "run",
+    "reproduce",
+    "train",
+    "predict",
+    "layers",
+    "backbones",
+    "detect",
+    "froc",
+)
 
 _DESCRIPTION = (
     "Breast-tumour CAD experiments from the command line: texture and CNN features, "

@@ -5,7 +5,9 @@
 - :func:`probe_layers`: every layer of a backbone from one forward pass (Table 2);
 - :func:`compare_backbones`: backbones as feature extractors and fine-tuned (Table 3);
 - :func:`compare_transfer`: none, ImageNet and two-stage transfer, with learning curves (Fig. 6);
-- :func:`compare_ablations`: up-sampling and augmentation on and off.
+- :func:`compare_ablations`: up-sampling and augmentation on and off;
+- :func:`reproduce_study`: all of them as the study's protocol, one claim per row,
+  resumable unit by unit (``skbreastcad reproduce``).
 
 ``HistoryRecorder``, ``layer_features`` and ``weights_status`` moved to
 :mod:`skbreastcad.models`, :mod:`skbreastcad.features` and :mod:`skbreastcad.nn`;
@@ -27,10 +29,22 @@ from ._feature_comparison import (
 from ._feature_comparison import format_table as format_table
 from ._feature_comparison import plot_comparison as plot_comparison
 from ._layers import probe_layers
+from ._reproduce import (
+    STUDY_MODES,
+    StudyData,
+    StudyReproduction,
+    check_reproduction,
+    reproduce_study,
+    study_settings,
+)
 
 __all__ = [
+    "STUDY_MODES",
     "ExperimentReport",
+    "StudyData",
+    "StudyReproduction",
     "check_experiment_data",
+    "check_reproduction",
     "compare_ablations",
     "compare_backbones",
     "compare_feature_sets",
@@ -39,6 +53,8 @@ __all__ = [
     "make_feature_pipeline",
     "make_feature_set",
     "probe_layers",
+    "reproduce_study",
+    "study_settings",
 ]
 
 # deprecated in 0.1, removed in 0.2: name -> its new home

@@ -505,6 +505,43 @@ def compare_ablations(
     glcm, up-sampling off, augmentation on
     glcm, up-sampling off, augmentation off
     """
+    from ._common import check_experiment_data, run_candidates
+
+    X, y, groups = check_experiment_data(X, y, groups, cv)
+    name = features if isinstance(features, str) else type(features).__name__
+    candidates = ablation_candidates(
+        features,
+        fine_tuned=fine_tuned,
+        classifier=classifier,
+        augmenter=augmenter,
+        random_state=random_state,
+    )
+    return run_candidates(
+        X,
+        y,
+        candidates,
+        classifier=None,
+        oversample=False,
+        ci_method=ci_method,
+        config={
+            "experiment": "compare_ablations",
+            "features": name,
+            "fine_tuned": None if fine_tuned is None else repr(fine_tuned),
+        },
+        title="Ablations: up-sampling and augmentation on training folds",
+        notes=[],
+        **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
+    )
+
+
+def ablation_candidates(
+    features="glcm", *, fine_tuned=None, classifier=None, augmenter=None, random_state=0
+):
+    """The ablation's rows as pipeline steps: up-sampling on/off x augmentation on/off.
+
+    Shared by :func:`compare_ablations` and the study's reproduction, so that
+    both run the same four (or eight) candidates.
+    """
     from imblearn.over_sampling import RandomOverSampler
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
@@ -512,10 +549,8 @@ def compare_ablations(
 
     from ..augmentation import AugmentingSampler
     from ..sampling import RandomImageOverSampler
-    from ._common import check_experiment_data, run_candidates
     from ._feature_comparison import make_feature_set
 
-    X, y, groups = check_experiment_data(X, y, groups, cv)
     name = features if isinstance(features, str) else type(features).__name__
     transformer = make_feature_set(features) if isinstance(features, str) else features
     clf = classifier if classifier is not None else LogisticRegression(max_iter=2000)
@@ -539,19 +574,4 @@ def compare_ablations(
                 candidates[f"fine-tuned, {label}"] = clone(fine_tuned).set_params(
                     balance="oversample" if up else None, augment="default" if aug else None
                 )
-    return run_candidates(
-        X,
-        y,
-        candidates,
-        classifier=None,
-        oversample=False,
-        ci_method=ci_method,
-        config={
-            "experiment": "compare_ablations",
-            "features": name,
-            "fine_tuned": None if fine_tuned is None else repr(fine_tuned),
-        },
-        title="Ablations: up-sampling and augmentation on training folds",
-        notes=[],
-        **{k: v for k, v in _common_kwargs(locals()).items() if k != "ci_method"},
-    )
+    return candidates
