@@ -43,11 +43,12 @@ def _python(*argv, code=None):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--cv", "0"], "at least 2 folds"),
+        # refused by the parser now, in the same one line
+        (["--cv", "0"], "argument --cv: 0 is below the minimum 2"),
         (["--cv", "1000"], "fewer than the 1000 folds"),
         (["--n-samples", "3"], "fewer than the"),
         (["--features", "bogus"], "Unknown feature set 'bogus'"),
-        (["--image-size", "4"], "image_size"),
+        (["--image-size", "4"], "argument --image-size: 4 is below the minimum 8"),
         # 60 phantoms hold 12 tumours: 13 folds cannot all hold one (was ROC AUC nan +- nan)
         (["--cv", "13", "--n-samples", "60"], "12 images, fewer than the 13 folds"),
     ],

@@ -153,3 +153,100 @@ def test_train_a_backbone_from_a_json_config(tmp_path, capsys):
     assert model.max_epochs == 1 and model.backbone == "tiny_cnn"
     X = np.zeros((2, 32, 32), np.uint8)
     assert model.predict_proba(X).shape == (2, 2)
+
+
+# -- the whole-film detector -----------------------------------------------------------------
+def _mias_like(home):
+    """Eight synthetic 1024 px films of four women in mini-MIAS layout, six with one mass."""
+    from PIL import Image
+
+    home.mkdir()
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[:1024, :1024]
+    lines = []
+    for k in range(1, 9):
+        reference = f"mdb{k:03d}"
+        film = 100 + 10 * rng.standard_normal((1024, 1024))
+        if k in (4, 7):
+            lines.append(f"{reference} F NORM")
+        else:
+            row, col = int(rng.integers(300, 700)), int(rng.integers(100, 300))
+            film += 70 * np.exp(-((rows - row) ** 2 + (cols - col) ** 2) / (2 * 14**2))
+            # the mass (sigma 14 px) reaches about 40 px from its centre
+            lines.append(f"{reference} F CIRC B {col} {1023 - row} 40")
+        film[(rows - 512) ** 2 + cols**2 > 470**2] = 0
+        Image.fromarray(film.clip(0, 255).astype(np.uint8)).save(home / f"{reference}.pgm")
+    (home / "Info.txt").write_text("\n".join(lines) + "\n")
+    return home
+
+
+@pytest.fixture(scope="module")
+def film_detector(tmp_path_factory):
+    """``skbreastcad train --model film-detector --evaluate`` on the synthetic films."""
+    root = tmp_path_factory.mktemp("film")
+    home = _mias_like(root / "mias")
+    folder = root / "detector"
+    argv = ["train", "--data", f"mias:{home}", "--model", "film-detector"]
+    argv += ["--output", str(folder), "--evaluate", "--cv", "2", "--n-boot", "50"]
+    assert main(argv) == 0
+    return home, folder
+
+
+def test_train_then_detect_with_the_film_detector(film_detector, tmp_path, capsys):
+    from skbreastcad.datasets import read_image
+    from skbreastcad.detection import FilmLesionDetector
+
+    home, folder = film_detector
+    card = read_model_card(folder)
+    assert card.training_data["films"] == 8 and card.training_data["women"] == 4
+    assert card.training_data["lesions"] == 6 and card.training_data["films_with_lesions"] == 6
+    assert card.training_data["lesion_classes"] == {"CIRC": 6}
+    # FROC by folds of women, with bootstrap intervals over women
+    assert card.evaluation["resampled_units"] == "women" and card.evaluation["n_splits"] == 2
+    at_one = [m for m in card.metrics if m["metric"] == "sensitivity at 1 FP/film"]
+    assert at_one and all(0 <= m["estimate"] <= 1 for m in at_one)
+    assert all(m["ci_low"] <= m["estimate"] <= m["ci_high"] for m in at_one)
+    assert (
+        card.command.startswith("skbreastcad train --data mias:")
+        and "film-detector" in card.command
+    )
+    config = json.loads((folder / "config.json").read_text())
+    assert config["task"] == "object-detection" and config["input"]["dtype"] == "uint8"
+    readme = (folder / "README.md").read_text()
+    assert 'pipeline_tag: "object-detection"' in readme
+    assert "ranks candidate lesions by score" in readme and "most probable class" not in readme
+    assert "Its sensitivities were measured on the films summarised above" in readme
+    model = load_model(folder)
+    assert isinstance(model, FilmLesionDetector) and model.memory is None
+
+    paths = [home / "mdb001.pgm", home / "mdb002.pgm", home / "mdb003.pgm"]
+    # predict takes ROI classifiers: the detector is refused with the command to use
+    capsys.readouterr()
+    out_csv = tmp_path / "p.csv"
+    assert main(["predict", str(folder), str(paths[0]), "--output", str(out_csv)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "FilmLesionDetector" in err and "skbreastcad detect" in err and not out_csv.exists()
+
+    out = tmp_path / "detect"
+    argv = ["detect", str(folder), *map(str, paths), "--max-candidates", "5"]
+    assert main([*argv, "--output", str(out)]) == 0
+    for path in paths:
+        assert (out / f"{path.stem}_lesion_map.png").is_file()
+    table = pd.read_csv(out / "candidates.csv")
+    assert table.columns[:5].tolist() == ["film", "row", "col", "radius", "score"]
+    # the detector's own candidates: mdb001 and mdb002 as a pair, mdb003 alone
+    films = [read_image(p) for p in paths]
+    expected = [
+        *model.predict_candidates(films[:2], contralateral=[1, 0]),
+        *model.predict_candidates(films[2:]),
+    ]
+    for path, frame in zip(paths, expected, strict=True):
+        got = table[table["film"] == path.name].reset_index(drop=True)
+        want = frame.head(5)
+        assert len(got) == len(want) > 0
+        assert (got[["row", "col"]].to_numpy() == want[["row", "col"]].to_numpy()).all()
+        np.testing.assert_allclose(got["score"], want["score"], rtol=1e-12)
+
+    capsys.readouterr()
+    assert main([*argv, "--explain", "occlusion", "--output", str(tmp_path / "x")]) == 2
+    assert "whole-film detector" in capsys.readouterr().err and not (tmp_path / "x").exists()

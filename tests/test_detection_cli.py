@@ -218,10 +218,10 @@ def test_froc_mistakes_are_one_line_exit_2_before_anything_is_written(
 
 
 def test_froc_bad_numbers_are_refused_by_the_parser(mias_like, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(_froc_argv(mias_like, tmp_path / "out", "--max-films", "0"))
-    assert exit_.value.code == 2
-    assert "argument --max-films: 0 is below the minimum 1" in capsys.readouterr().err
+    # main returns the parser's exit code, as it does every other mistake's
+    assert main(_froc_argv(mias_like, tmp_path / "out", "--max-films", "0")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "argument --max-films: 0 is below the minimum 1" in err and "\n" not in err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -369,6 +369,79 @@ def test_froc_train_data_trains_on_one_folder_and_tests_on_another(mias_like, tm
     assert set(candidates["film"]) <= {"Mass-Test_P_00016_LEFT_CC", "Mass-Test_P_00116_RIGHT_MLO"}
     assert set(candidates["fold"]) == {0}
     assert "trained on mias:" in (out / "report.md").read_text()
+
+
+def test_detect_keeps_two_films_of_one_name_apart(mias_like, texture_model, tmp_path, capsys):
+    """a/film.pgm and b/film.pgm: two overlays and two film keys (was: one overlay, one name)."""
+    for folder, reference in (("a", "mdb001"), ("b", "mdb002")):
+        (tmp_path / "films" / folder).mkdir(parents=True)
+        shutil.copy(mias_like / f"{reference}.pgm", tmp_path / "films" / folder / "film.pgm")
+    films = [str(tmp_path / "films" / f / "film.pgm") for f in ("a", "b")]
+    out = tmp_path / "out"
+    argv = ["detect", str(texture_model), *films, "--crop-size", "64", "--output-size", "32"]
+    assert main([*argv, "--stride", "64", "--max-candidates", "2", "--output", str(out)]) == 0
+    table = pd.read_csv(out / "candidates.csv")
+    assert table.columns.tolist()[:5] == ["film", "row", "col", "radius", "score"]
+    assert sorted(set(table["film"])) == ["a/film.pgm", "b/film.pgm"]
+    assert {"a__film_lesion_map.png", "b__film_lesion_map.png"} <= {p.name for p in out.iterdir()}
+    printed = capsys.readouterr().out
+    assert "a/film.pgm: " in printed and "b/film.pgm: " in printed
+
+
+@pytest.mark.parametrize(
+    "paths, keys, stems",
+    [
+        (["x/mdb001.pgm", "x/mdb002.pgm"], ["mdb001.pgm", "mdb002.pgm"], ["mdb001", "mdb002"]),
+        (["a/film.pgm", "b/c/film.pgm"], ["a/film.pgm", "b/c/film.pgm"], ["a__film", "b__c__film"]),
+        # one stem for two files: the extension tells them apart
+        (["x/film.pgm", "x/film.png"], ["film.pgm", "film.png"], ["film.pgm", "film.png"]),
+        (["x/Film.pgm", "x/film.png"], ["Film.pgm", "film.png"], ["Film.pgm", "film.png"]),
+        # '__' in the names themselves: numbered apart
+        (["r/a__b/c.pgm", "r/a/b__c.pgm"], ["a__b/c.pgm", "a/b__c.pgm"], ["a__b__c", "a__b__c-2"]),
+    ],
+)
+def test_detect_film_keys_and_file_names_are_unique(paths, keys, stems):
+    from pathlib import Path
+
+    from skbreastcad._cli.detect import film_keys
+
+    assert film_keys([Path(p) for p in paths]) == (keys, stems)
+
+
+@pytest.mark.parametrize("case", ["empty", "not an image", "too small", "twice", "linked"])
+def test_detect_checks_every_film_before_anything_is_written(
+    mias_like, texture_model, tmp_path, capsys, monkeypatch, case
+):
+    from skbreastcad import detection
+
+    def find_candidates(*args, **kwargs):
+        raise AssertionError("a film was mapped before every film was checked")
+
+    monkeypatch.setattr(detection, "find_candidates", find_candidates)
+    bad = tmp_path / "bad.pgm"
+    if case == "empty":
+        bad.write_bytes(b"")
+        message = "the film is an empty file (0 bytes)"
+    elif case == "not an image":
+        bad.write_bytes(b"these are not pixels")
+        message = "cannot identify image file"
+    elif case == "too small":
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(bad)
+        message = "smaller than one 64x64 window"
+    elif case == "twice":
+        bad = mias_like / "mdb001.pgm"
+        message = "this film is given twice"
+    else:
+        bad.symlink_to(mias_like / "mdb001.pgm")
+        message = f"this film is given twice (as {mias_like / 'mdb001.pgm'}: a link"
+    out = tmp_path / "out"
+    films = [str(mias_like / "mdb001.pgm"), str(bad)]
+    argv = ["detect", str(texture_model), *films, "--crop-size", "64", "--output-size", "32"]
+    assert main([*argv, "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skbreastcad detect: error:") and str(bad) in err, err
+    assert message in err, err
+    assert "\n" not in err and not out.exists()
 
 
 def test_froc_film_model_takes_cnn_columns_unless_told_not_to():

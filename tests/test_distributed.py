@@ -82,8 +82,9 @@ WORKER = textwrap.dedent(
     np.save(sys.argv[2] + ".features" + os.environ["RANK"] + ".npy", features)
     if os.environ["RANK"] == "0":
         torch.save(
-            {{"weights": clf.module_.state_dict(), "proba": clf.predict_proba(X),
-              "losses": [row["train_loss"] for row in clf.history_],
+            {{"weights": clf.module_.state_dict(),
+              "proba": torch.from_numpy(clf.predict_proba(X)),
+              "losses": [float(row["train_loss"]) for row in clf.history_],
               "world_size": torch.distributed.get_world_size(), "epochs": epochs}},
             sys.argv[2],
         )
@@ -150,7 +151,7 @@ def parallel_fit(tmp_path_factory):
     proc, out = _launch(tmp, "parallel", {**PARAMS, "memory": str(memory)}, port=_free_port())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     features = [np.load(f"{out}.features{rank}.npy") for rank in (0, 1)]
-    return {**torch.load(out, weights_only=False), "memory": str(memory), "features": features}
+    return {**torch.load(out, weights_only=True), "memory": str(memory), "features": features}
 
 
 def _single_fit():
@@ -215,7 +216,7 @@ def test_a_rank_killed_mid_stage_resumes(parallel_fit, tmp_path):
     # stage 1 came from the cache the first fit's rank 0 wrote (one entry), on both ranks
     for rank in (0, 1):
         assert Path(f"{out}.epochs{rank}").read_text() == "2 1\n", proc.stdout[-3000:]
-    entries = [p for p in Path(parallel_fit["memory"]).rglob("output.pkl")]
+    entries = [p for p in Path(parallel_fit["memory"]).rglob("entry.json")]
     assert len(entries) == 1
     runs = list((tmp_path / "ckpt").iterdir())
     assert len(runs) == 1
@@ -226,7 +227,7 @@ def test_a_rank_killed_mid_stage_resumes(parallel_fit, tmp_path):
 
     proc, out = _launch(tmp_path, "resumed", params, port=_free_port())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    resumed = torch.load(out, weights_only=False)
+    resumed = torch.load(out, weights_only=True)
     # the same folder, completed: stage 1 read back, stage 2 continued from epoch 1
     assert [p.name for p in (tmp_path / "ckpt").iterdir()] == [runs[0].name]
     assert json.loads((runs[0] / "run.json").read_text())["status"] == "complete"

@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 from skbreastcad.evaluation import evaluate_predictions
 from skbreastcad.utils import UnsafeOutputError, write_folder
-from skbreastcad.utils._output_folder import MARKER, folder_kind
+from skbreastcad.utils._output_folder import MARKER, folder_kind, remove_dead_partials
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +165,79 @@ def test_model_folders_get_the_umask_modes_and_the_marker(tmp_path):
     assert folder_kind(folder) == "model"
     save_model(model, folder, overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def _writer_in_another_process(parent):
+    """A process inside ``write_folder(parent / 'run')``, paused there: its partial folder is live."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from skbreastcad.utils import write_folder\n"
+        f"with write_folder(Path({str(parent)!r}) / 'run', kind='run') as tmp:\n"
+        "    (tmp / 'half.txt').write_text('half')\n"
+        "    print(tmp, flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    return proc, Path(proc.stdout.readline().strip())
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+def test_a_live_partial_folder_is_kept_and_a_dead_one_removed_by_the_next_write(tmp_path):
+    proc, partial = _writer_in_another_process(tmp_path)
+    try:
+        assert partial.parent == tmp_path and partial.name.startswith(".run.partial-")
+        # a write beside it, and one of the very same folder, while its writer lives
+        with write_folder(tmp_path / "other", kind="run") as tmp:
+            (tmp / "a.txt").write_text("a")
+        with write_folder(tmp_path / "run", kind="run") as tmp:
+            (tmp / "b.txt").write_text("b")
+        assert (partial / "half.txt").read_text() == "half"
+    finally:
+        proc.kill()  # SIGKILL: no clean-up handler runs
+        proc.wait(timeout=60)
+        proc.stdin.close()
+        proc.stdout.close()
+    assert partial.is_dir()  # left behind by the killed process
+    with write_folder(tmp_path / "other", kind="run", overwrite=True) as tmp:
+        (tmp / "a.txt").write_text("again")
+    assert _everything(tmp_path) == [
+        "other",
+        f"other/{MARKER}",
+        "other/a.txt",
+        "run",
+        f"run/{MARKER}",
+        "run/b.txt",
+    ]
+
+
+def test_a_partial_folder_without_a_lock_file_is_never_removed(tmp_path):
+    # written by an earlier version, or caught between its lock file's removal and its rename
+    (tmp_path / ".run.partial-old").mkdir()
+    (tmp_path / ".run.partial-old" / "result.txt").write_text("1")
+    assert remove_dead_partials(tmp_path) == []
+    with write_folder(tmp_path / "run", kind="run"):
+        pass
+    assert (tmp_path / ".run.partial-old" / "result.txt").is_file()
+
+
+def test_a_finished_folder_holds_no_lock_file(report, tmp_path):
+    with write_folder(tmp_path / "run", kind="run") as tmp:
+        assert (tmp / ".lock").is_file()  # while the block runs, the lock says it is live
+        report.save(tmp)  # a report saved straight into the run folder is written in place
+    assert not (tmp_path / "run" / ".lock").exists()
+    assert folder_kind(tmp_path / "run") == "run" and (tmp_path / "run" / "report.html").is_file()
+    with write_folder(tmp_path / "run", kind="run", overwrite=True) as tmp:
+        (tmp / "a.txt").write_text("a")
+    assert _everything(tmp_path) == ["run", f"run/{MARKER}", "run/a.txt"]

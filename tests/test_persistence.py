@@ -13,6 +13,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import skbreastcad
 from skbreastcad.ensemble import AveragedClassifier, SeedEnsembleClassifier, TTAClassifier
@@ -156,6 +157,80 @@ def test_ensembles_and_tta_round_trip_exactly(tmp_path):
     with open(tmp_path / "seeds" / "config.json") as f:
         modules = json.load(f)["tensors"]["modules"]
     assert len(modules) == 2 and len({m["prefix"] for m in modules}) == 2
+
+
+def _films(n=6, size=256, seed=0):
+    """Films with one bright blob each, as in FilmLesionDetector's example."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.ogrid[:size, :size]
+    films, lesions = [], []
+    for k in range(n):
+        film = np.where((rows - size // 2) ** 2 + cols**2 < (0.9 * size) ** 2, 90.0, 0.0)
+        film += rng.normal(0, 4, film.shape) * (film > 0)
+        r, c = 80 + 20 * k, 100
+        film += 60 * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * 8.0**2))
+        films.append(film.clip(0, 255).astype(np.uint8))
+        lesions.append(np.array([[r, c, 16.0]]))
+    return films, lesions
+
+
+@pytest.mark.parametrize("window", ["dense", "cut windows"])
+def test_the_film_detector_round_trips_exactly(window, tmp_path):
+    pd = pytest.importorskip("pandas")
+    from skbreastcad.detection import FilmLesionDetector
+
+    films, lesions = _films()
+    roi_model = (
+        None
+        if window == "dense"
+        else make_pipeline(HaarFeatures(), StandardScaler(), LogisticRegression(max_iter=1000))
+    )
+    cache = tmp_path / "feature-cache"
+    detector = FilmLesionDetector(
+        roi_model,
+        scales=(2, 4),
+        pixel_size_mm=0.4,
+        hard_negative_rounds=1,
+        negatives_per_film=20,
+        view="CC",
+        memory=str(cache),
+    ).fit(films[:4], lesions[:4], contralateral=[1, 0, 3, 2])
+    # trusted by default: no warning at save, no trusted=[...] at load
+    save_model(detector, tmp_path / "detector")
+    loaded = load_model(tmp_path / "detector")
+    assert type(loaded) is FilmLesionDetector
+    test = films[4:]
+    for before, after in zip(
+        detector.predict_candidates(test, contralateral=[1, 0]),
+        loaded.predict_candidates(test, contralateral=[1, 0]),
+        strict=True,
+    ):
+        assert len(before) > 0
+        pd.testing.assert_frame_equal(after, before, check_exact=True)
+    for before, after in zip(detector.decision_maps(test), loaded.decision_maps(test), strict=True):
+        for a, b in zip(before, after, strict=True):
+            assert_array_equal(b, a)
+    assert loaded.hard_negative_films_ == detector.hard_negative_films_
+    assert (loaded.n_positives_, loaded.n_negatives_) == (
+        detector.n_positives_,
+        detector.n_negatives_,
+    )
+    # the cache folder is the machine's, not the model's: saved as None, the user's kept
+    assert loaded.memory is None and detector.memory == str(cache)
+    config = json.loads((tmp_path / "detector" / "config.json").read_text())
+    assert config["estimator"]["params"]["memory"] is None
+    assert config["task"] == "object-detection"
+    assert 'pipeline_tag: "object-detection"' in (tmp_path / "detector" / "README.md").read_text()
+
+
+def test_the_detection_types_trusted_by_name_are_the_classes():
+    from skbreastcad.detection import FilmLesionDetector
+    from skbreastcad.detection._blob_features import BlobWindowFeatures
+    from skbreastcad.persistence import default_trusted_types
+    from skbreastcad.persistence._trust import type_name
+
+    trusted = default_trusted_types()
+    assert type_name(FilmLesionDetector) in trusted and type_name(BlobWindowFeatures) in trusted
 
 
 # -- the card ------------------------------------------------------------------------------

@@ -166,3 +166,26 @@ def test_memory_that_is_a_file_is_a_clear_error_naming_it(tmp_path, under):
     assert repr(path) in str(info.value)
     # nothing was trained: the error comes before stage 1
     assert not hasattr(clf, "module_")
+
+
+def test_removal_deletes_the_lock_file_last(tmp_path, monkeypatch):
+    # a process killed midway through a removal leaves a folder that still says it is dead
+    import shutil
+
+    from skbreastcad.utils import _tempdirs
+
+    folder = locked_mkdtemp("job-", tmp_path)
+    for name in ("a", "b", "z"):
+        Path(folder.path, name).mkdir()
+        Path(folder.path, name, "data.bin").write_bytes(b"x")
+    Path(folder.path, "file.txt").write_text("x")
+    seen = []
+    real = shutil.rmtree
+
+    def rmtree(path, *args, **kwargs):
+        seen.append(os.path.isfile(os.path.join(folder.path, ".lock")))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(_tempdirs.shutil, "rmtree", rmtree)
+    folder.remove()
+    assert seen == [True, True, True, True] and not os.path.exists(folder.path)

@@ -3,7 +3,10 @@ fits killed with SIGKILL and resumed, leaked temporary folders, damaged caches,
 checkpoints and weight files, and validation splits that miss a class."""
 
 import glob
+import json
 import os
+import pathlib
+import pickle
 import signal
 import subprocess
 import sys
@@ -18,6 +21,7 @@ from skorch.callbacks import Callback
 
 from skbreastcad.models import SourceData
 from skbreastcad.models._run_dir import RunDir, remove_dead_runs
+from skbreastcad.models._stage1 import CACHE_FOLDER
 from skbreastcad.nn import build_backbone
 from skbreastcad.nn._weights import load_torch_file, read_checkpoint, save_torch_file
 
@@ -363,10 +367,12 @@ def test_temporary_folders_of_killed_fits_are_removed(tmp_path, monkeypatch, _da
     alive = RunDir.create(None)
     X, y = _data()
     _clf(max_epochs=1).fit(X, y)
-    assert sorted(scratch.iterdir()) == [scratch / os.path.basename(alive.path)]
+    # ours only: importing torchvision makes torch's own cache folder in the temp dir
+    ours = sorted(p for p in scratch.iterdir() if p.name.startswith("skbreastcad-"))
+    assert ours == [scratch / os.path.basename(alive.path)]
     alive.release()
     assert remove_dead_runs() == [alive.path]
-    assert list(scratch.iterdir()) == []
+    assert [p for p in scratch.iterdir() if p.name.startswith("skbreastcad-")] == []
     # a kept, resumable folder is never removed, even in the temporary folder
     kept = RunDir.create(str(scratch))
     kept.release()
@@ -402,19 +408,29 @@ def test_a_damaged_resume_file_restarts_the_stage_with_a_warning(tmp_path, _data
 
 
 # -- damaged files ----------------------------------------------------------------
-def test_truncated_stage1_cache_entry_is_discarded_with_a_warning_and_retrained(
-    tmp_path, _data, _clf
-):
-    X, y = _data()
-    params = dict(
+def _stage1_params(tmp_path, _data):
+    return dict(
         transfer="two_stage",
         source_data=SourceData(*_data(n=30, seed=2)),
         max_epochs=1,
         memory=str(tmp_path),
         callbacks=[CountEpochs()],
     )
+
+
+def _cache_entry(tmp_path):
+    """The one entry of a stage-1 cache in ``tmp_path``: its folder."""
+    (folder,) = glob.glob(str(tmp_path / CACHE_FOLDER / "*"))
+    return pathlib.Path(folder)
+
+
+def test_truncated_stage1_cache_entry_is_discarded_with_a_warning_and_retrained(
+    tmp_path, _data, _clf
+):
+    X, y = _data()
+    params = _stage1_params(tmp_path, _data)
     first = _clf(**params).fit(X, y)
-    (entry,) = glob.glob(str(tmp_path / "**" / "output.pkl"), recursive=True)
+    entry = _cache_entry(tmp_path) / "weights.safetensors"
     with open(entry, "rb") as f:
         payload = f.read()
     with open(entry, "wb") as f:
@@ -426,6 +442,121 @@ def test_truncated_stage1_cache_entry_is_discarded_with_a_warning_and_retrained(
     _assert_same_weights(first, second)
     # the retrained entry replaced the damaged one
     assert _clf(**params).fit(X, y).stage1_from_cache_
+
+
+@pytest.mark.parametrize(
+    "where", ["weights.safetensors", "entry.json", "history", "state_digest", "missing record"]
+)
+def test_a_tampered_stage1_cache_entry_is_detected_warned_and_retrained(
+    where, tmp_path, _data, _clf
+):
+    X, y = _data()
+    params = _stage1_params(tmp_path, _data)
+    first = _clf(**params).fit(X, y)
+    folder = _cache_entry(tmp_path)
+    record = json.loads((folder / "entry.json").read_text())
+    if where == "weights.safetensors":
+        # other weights of the same names, shapes and size: only the digest tells
+        from safetensors.torch import load, save
+
+        tensors = load((folder / where).read_bytes())
+        name = next(k for k, v in tensors.items() if v.is_floating_point())
+        tensors[name] = tensors[name] + 1.0
+        tampered = save(tensors, metadata={"format": "pt"})
+        assert len(tampered) == record["weights"]["size"]
+        (folder / where).write_bytes(tampered)
+        expected = "does not match the SHA-256"
+    elif where == "entry.json":
+        (folder / where).write_text("{not json")
+        expected = "not valid JSON"
+    elif where == "history":
+        del record["history"]
+        (folder / "entry.json").write_text(json.dumps(record))
+        expected = "lacks the history"
+    elif where == "state_digest":
+        # a forged record naming the tampered weights' digest would still fail the state digest
+        record["state_digest"] = "0" * 64
+        (folder / "entry.json").write_text(json.dumps(record))
+        expected = "do not match their digest"
+    else:
+        (folder / "entry.json").unlink()
+        expected = "has no entry.json"
+    EPOCHS.clear()
+    with pytest.warns(UserWarning, match=f"stage-1 cache entry .* is damaged.*{expected}"):
+        second = _clf(**params).fit(X, y)
+    assert not second.stage1_from_cache_ and (1, 1) in EPOCHS
+    _assert_same_weights(first, second)
+    assert _clf(**params).fit(X, y).stage1_from_cache_
+
+
+class _TouchOnUnpickle:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_no_file_in_the_stage1_cache_is_ever_unpickled(tmp_path, _data, _clf):
+    X, y = _data()
+    cache = tmp_path / "cache"
+    params = dict(_stage1_params(cache, _data), memory=str(cache))
+    marker = tmp_path / "marker"
+    crafted = pickle.dumps(_TouchOnUnpickle(str(marker)))
+    # where joblib.Memory kept the entry before, at any depth
+    old = cache / "joblib" / "skbreastcad" / "models" / "_stage1" / "_stage1"
+    for sub in ("0" * 32, "f" * 32):
+        (old / sub).mkdir(parents=True)
+        (old / sub / "output.pkl").write_bytes(crafted)
+    (cache / "output.pkl").write_bytes(crafted)
+    first = _clf(**params).fit(X, y)
+    assert not first.stage1_from_cache_ and not marker.exists()
+    # the entry holds JSON and safetensors only
+    folder = _cache_entry(cache)
+    assert sorted(p.name for p in folder.iterdir()) == ["entry.json", "weights.safetensors"]
+    # a crafted pickle in place of either file: a damaged entry, never unpickled
+    weights = (folder / "weights.safetensors").read_bytes()
+    for name in ("weights.safetensors", "entry.json"):
+        (folder / name).write_bytes(crafted)
+        (folder / f"{name}.pkl").write_bytes(crafted)
+        with pytest.warns(UserWarning, match="stage-1 cache entry .* is damaged"):
+            again = _clf(**params).fit(X, y)
+        assert not again.stage1_from_cache_ and not marker.exists()
+        # retrained and stored again (the record's durations differ, the weights do not)
+        assert (folder / "weights.safetensors").read_bytes() == weights
+        assert json.loads((folder / "entry.json").read_text())["format"]
+    assert _clf(**params).fit(X, y).stage1_from_cache_
+    assert not marker.exists()
+
+
+def test_a_stage1_cache_hit_predicts_exactly_as_the_fit_that_wrote_it(tmp_path, _data, _clf):
+    X, y = _data()
+    params = _stage1_params(tmp_path, _data)
+    writer = _clf(**params).fit(X, y)
+    reader = _clf(**params).fit(X, y)
+    assert not writer.stage1_from_cache_ and reader.stage1_from_cache_
+    np.testing.assert_array_equal(reader.predict_proba(X), writer.predict_proba(X))
+    assert list(reader.stage1_history_) == list(writer.stage1_history_)
+    assert reader.stage1_best_epoch_ == writer.stage1_best_epoch_
+    _assert_same_weights(writer, reader)
+    record = json.loads((_cache_entry(tmp_path) / "entry.json").read_text())
+    assert (
+        record["settings"]["backbone"] == "tiny_cnn" and record["settings"]["device_type"] == "cpu"
+    )
+    assert (
+        len(record["weights"]["sha256"]) == 64 and record["best_epoch"] == writer.stage1_best_epoch_
+    )
+
+
+def test_a_memory_without_a_folder_trains_stage1_with_a_warning(_data, _clf):
+    class NoFolder:
+        def cache(self, func, **kwargs):
+            return func
+
+    X, y = _data()
+    params = dict(transfer="two_stage", source_data=SourceData(*_data(n=30, seed=2)), max_epochs=1)
+    with pytest.warns(UserWarning, match="no location folder"):
+        assert not _clf(**params, memory=NoFolder()).fit(X, y).stage1_from_cache_
 
 
 def test_truncated_weights_file_is_a_clear_error_before_training(tmp_path, _data, _clf):

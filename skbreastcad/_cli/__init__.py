@@ -5,11 +5,11 @@ functions: ``add_parser(subparsers)``, which adds its parser (importing only
 the standard library, so that ``--help`` stays fast), and ``execute(args)``,
 which runs it through the library's public API and returns the exit code.
 Every command shares :func:`~skbreastcad._cli._shared.run_command`: a user
-mistake is one line and exit 2, Ctrl-C one line and exit 130, the library's
-warnings ``note:`` lines.
+mistake is one line and exit 2 (a bad argument too, refused by the parser
+before any work), Ctrl-C one line and exit 130, SIGTERM one line and exit
+143, the library's warnings ``note:`` lines.
 """
 
-import argparse
 import importlib
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -35,7 +35,10 @@ def build_parser():
     -------
     parser : argparse.ArgumentParser
     """
-    parser = argparse.ArgumentParser(prog="skbreastcad", description=_DESCRIPTION)
+    from ._shared import Parser
+
+    # the sub-parsers are of the same class: every bad argument is one line
+    parser = Parser(prog="skbreastcad", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         _command_module(name).add_parser(sub)
@@ -55,7 +58,8 @@ def main(argv=None):
     code : int
         The exit code: 0 on success, 2 for a bad argument or unusable data
         (one line on standard error, before any long work), 130 when
-        interrupted (Ctrl-C), leaving no partial output.
+        interrupted (Ctrl-C) and 143 when terminated (SIGTERM), leaving no
+        partial output.
 
     Examples
     --------
@@ -67,5 +71,8 @@ def main(argv=None):
     """
     from ._shared import run_command
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument already told in one line
+        return 0 if exc.code is None else exc.code
     return run_command(args.command, _command_module(args.command).execute, args)

@@ -35,6 +35,7 @@ def execute(args):
     groups = None
     protect = [args.mias] if args.mias else []
     check_output(args.output, args.overwrite, protect)
+    run.check_settings(args)
     with checking():
         if args.mias:
             b = load_mias(
@@ -142,7 +143,7 @@ def add_parser(subparsers):
     p.add_argument(
         "--mias", metavar="DIR", help="use the real mini-MIAS folder (Info.txt + PGMs) instead"
     )
-    p.add_argument("--grid", type=int, default=32, help="ROIs shown in rois.png (32)")
+    p.add_argument("--grid", type=int_at_least(1), default=32, help="ROIs shown in rois.png (32)")
     p.add_argument(
         "--threads",
         type=int_at_least(1),

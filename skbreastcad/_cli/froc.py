@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ._shared import (
+    MAX_INPUT_SIZE,
     UsageError,
     add_overwrite,
     add_seed,
@@ -18,6 +19,7 @@ from ._shared import (
     check_output,
     checking,
     int_at_least,
+    int_between,
     note,
     output_folder,
     write_csv,
@@ -93,7 +95,7 @@ def _input_size(text):
     """``--cnn-input-size``: 'native', 'default' or a positive integer."""
     if text in ("native", "default"):
         return text
-    return int_at_least(1)(text)
+    return int_between(1, MAX_INPUT_SIZE)(text)
 
 
 def _check(args):

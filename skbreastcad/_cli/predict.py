@@ -12,10 +12,11 @@ card's Input section). A pickle or joblib file is refused, since loading it runs
 --trust-pickle loads one anyway, for files from a trusted source."""
 
 
-def load_model_arg(path, trust_pickle):
+def load_model_arg(path, trust_pickle, *, accept=("predict_proba",)):
     """Load MODEL for a command: a model folder, or a pickle only with ``--trust-pickle``.
 
-    Returns ``(model, config)``; ``config`` is the folder's manifest (None for a pickle).
+    ``accept`` lists the methods of which the model needs one. Returns
+    ``(model, config)``; ``config`` is the folder's manifest (None for a pickle).
     """
     from ..persistence import ModelFolderError, load_model
     from ..persistence._folder import read_config
@@ -31,8 +32,15 @@ def load_model_arg(path, trust_pickle):
         raise UsageError(message) from exc
     except ValueError as exc:  # an untrusted type included: its message names it
         raise UsageError(f"cannot load {path}: {first_line(exc)}") from exc
-    if not hasattr(model, "predict_proba"):
-        raise UsageError(f"{path} holds a {type(model).__name__}, which has no predict_proba")
+    if not any(hasattr(model, method) for method in accept):
+        hint = (
+            ": it finds lesions on whole films, use 'skbreastcad detect'"
+            if hasattr(model, "predict_candidates")
+            else ""
+        )
+        raise UsageError(
+            f"{path} holds a {type(model).__name__}, which has no {' or '.join(accept)}{hint}"
+        )
     return model, config
 
 

@@ -12,15 +12,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ._shared import (
+    MAX_INPUT_SIZE,
     UsageError,
+    add_device,
     add_overwrite,
     add_seed,
     add_verbose,
+    check_dask,
+    check_device,
     check_output,
     checking,
+    dask_address,
     data_paths,
     first_line,
     int_at_least,
+    int_between,
+    n_jobs,
     note,
     output_folder,
 )
@@ -202,6 +209,14 @@ def run_experiment(name, X, y, groups, args, *, source=None):
     raise UsageError(f"unknown experiment {name!r}: choose from {', '.join(EXPERIMENTS)}")
 
 
+def check_settings(args):
+    """The checks of the settings that need more than the parser, before any data is read."""
+    if not args.dask or args.dask.startswith("local:"):
+        # on a remote cluster the fits run on the workers' GPUs, not on this machine's
+        check_device(args.device)
+    check_dask(args.dask)
+
+
 def check_inputs(args, X, y, groups):
     """Every check that can fail, before the first fit."""
     from ..experiments import check_experiment_data, make_feature_set
@@ -360,6 +375,7 @@ def execute(args):
     output = Path(args.output) / args.experiment
     protect = data_paths(args.data, getattr(args, "source", None))
     check_output(output, args.overwrite, protect)
+    check_settings(args)
     X, y, groups, text = load_data(
         args.data,
         image_size=args.image_size,
@@ -395,32 +411,49 @@ def add_common(
     p.add_argument("--output", default="skbreastcad_output", help="folder for the report folders")
     p.add_argument(
         "--cv",
-        type=int,
+        type=int_at_least(2),
         default=cv,
         help=f"folds, patient-grouped when the data has patients ({cv})",
     )
-    p.add_argument("--n-jobs", type=int, default=None, help="parallel fits (joblib)")
-    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1...")
+    p.add_argument(
+        "--n-jobs", type=n_jobs, default=None, help="parallel fits (joblib; -1: every core)"
+    )
+    add_device(p)
     add_seed(p, "the data, the folds and the fits")
     p.add_argument(
-        "--dask", metavar="ADDRESS", help="run the fits on a Dask cluster: ADDRESS or local:N"
+        "--dask",
+        metavar="ADDRESS",
+        type=dask_address,
+        help="run the fits on a Dask cluster: a scheduler ADDRESS (tcp://HOST:PORT; it must "
+        "answer within 10 s) or local:N (N local workers)",
     )
-    p.add_argument("--n-boot", type=int, default=n_boot, help=f"bootstrap resamples ({n_boot})")
     p.add_argument(
-        "--image-size", type=int, default=image_size, help=f"ROI side in pixels ({image_size})"
+        "--n-boot", type=int_at_least(10), default=n_boot, help=f"bootstrap resamples ({n_boot})"
     )
     p.add_argument(
-        "--n-samples", type=int, default=n_samples, help=f"phantoms to draw ({n_samples})"
+        "--image-size",
+        type=int_between(8, MAX_INPUT_SIZE),
+        default=image_size,
+        help=f"ROI side in pixels ({image_size})",
+    )
+    p.add_argument(
+        "--n-samples",
+        type=int_at_least(1),
+        default=n_samples,
+        help=f"phantoms to draw ({n_samples})",
     )
     own = "each backbone's own" if input_size is None else input_size
     p.add_argument(
         "--input-size",
-        type=int,
+        type=int_between(1, MAX_INPUT_SIZE),
         default=input_size,
         help=f"network input side, raised to each backbone's minimum ({own})",
     )
     p.add_argument(
-        "--epochs", type=int, default=epochs, help=f"fine-tuning epochs per stage ({epochs})"
+        "--epochs",
+        type=int_at_least(1),
+        default=epochs,
+        help=f"fine-tuning epochs per stage ({epochs})",
     )
     p.add_argument(
         "--batch-size",

@@ -11,12 +11,17 @@ import sys
 from pathlib import Path
 
 from ._shared import (
+    MAX_INPUT_SIZE,
     UsageError,
+    add_device,
     add_overwrite,
     add_seed,
     add_verbose,
+    check_device,
     checking,
     int_at_least,
+    int_between,
+    threshold_policy,
 )
 
 _DESCRIPTION = """Fit a model and save it as a model folder (model.safetensors, estimator.skops,
@@ -24,8 +29,14 @@ config.json and the README.md model card; see docs/models.md), which 'skbreastca
 'skbreastcad detect' load without running code from it. MODEL is a feature set that 'run' accepts
 (glcm, gabor+glcm, haar, cnn+glcm...: features, scaling, over-sampling and a logistic regression), a
 backbone (tiny_cnn, efficientnet_lite0, resnet50...: fine-tuned from ImageNet when its weights are
-offline, else from a random initialisation), or a JSON file {"model": NAME, "params": {...}} whose
-params are set on that estimator (set_params names)."""
+offline, else from a random initialisation), film-detector (alias film: the lesion detector trained
+on whole films, as 'froc' trains it; --data mias:DIR or cbis:DIR; --evaluate puts its FROC by folds
+of women into the card), or a JSON file {"model": NAME, "params": {...}} whose params are set on
+that estimator (set_params names)."""
+
+#: the whole-film detector's names: ``film`` is what ``froc --features`` calls it
+FILM_DETECTOR = "film-detector"
+_FILM_NAMES = (FILM_DETECTOR, "film")
 
 
 def _read_config(text):
@@ -50,6 +61,18 @@ def build_model(name, params, args):
     from ..nn import get_backbone_spec, resolve_backbone
 
     estimator, note = None, None
+    if name in _FILM_NAMES:
+        from ..detection import FilmLesionDetector
+
+        # CBIS-DDSM mixes CC and MLO views; a pectoral search on a CC view would cut tissue
+        estimator = FilmLesionDetector(
+            view="CC" if args.data.startswith("cbis:") else "MLO",
+            random_state=args.seed,
+            verbose=max(args.verbose - 1, 0),
+        )
+        with checking():
+            estimator.set_params(**params)
+        return estimator, None
     try:
         make_feature_set(name)
     except ValueError:
@@ -127,6 +150,7 @@ def execute(args):
             f"output folder {output} is not empty: choose another --output, or pass "
             "--overwrite to replace a model saved there"
         )
+    check_device(args.device)
     if args.model.endswith(".json"):
         name, params = _read_config(args.model)
     else:
@@ -134,6 +158,8 @@ def execute(args):
     estimator, note = build_model(name, params, args)
     if note:
         print(f"note: {note}", file=sys.stderr)
+    if name in _FILM_NAMES:
+        return _train_detector(estimator, args)
     print(f"Loading {args.data}...", flush=True)
     if args.data == "phantoms":
         X, y, groups, text = _phantoms(args)
@@ -191,9 +217,183 @@ def _evaluate(estimator, X, y, groups, args):
     return report, threshold
 
 
+# -- the whole-film detector ------------------------------------------------------------------
+def _film_inputs(films, lesions):
+    """Films as arrays, their lesions as ``(row, col, radius)`` rows, each film's partner index."""
+    import numpy as np
+
+    from ..datasets import read_image
+
+    if "image" in films.columns:
+        images = [np.asarray(image) for image in films["image"]]
+    else:
+        images = []
+        for path in films["path"]:
+            with checking():
+                images.append(read_image(path))
+    by_film = dict(tuple(lesions.groupby("film", sort=False)))
+    circles = [
+        by_film[f][["row", "col", "radius"]].to_numpy(float) if f in by_film else np.empty((0, 3))
+        for f in films["film"]
+    ]
+    partners = None
+    if "partner" in films.columns:
+        index = {f: k for k, f in enumerate(films["film"])}
+        partners = [index.get(p) if isinstance(p, str) else None for p in films["partner"]]
+    return images, circles, partners
+
+
+def _film_training_data(spec, films, lesions):
+    kind = spec.partition(":")[0]
+    modality = {
+        "mias": "whole mammograms (mini-MIAS, 200 um pixels)",
+        "cbis": "whole mammograms (CBIS-DDSM, reduced to about 200 um pixels)",
+    }
+    trained = lesions[lesions["film"].isin(films["film"])]
+    column = "abnormality" if "abnormality" in trained.columns else None
+    classes = (
+        {str(k): int(v) for k, v in trained[column].value_counts().sort_index().items()}
+        if column
+        else {}
+    )
+    return {
+        "dataset": spec,
+        "films": int(len(films)),
+        "women": int(films["woman"].nunique()),
+        "films_with_lesions": int(films["film"].isin(trained["film"]).sum()),
+        "lesions": int(len(trained)),
+        "lesion_classes": classes,
+        "modality": modality.get(kind, "whole mammograms"),
+    }
+
+
+def _evaluate_detector(estimator, films, lesions, args):
+    """FROC by folds of women, pooled out of fold, with a bootstrap over women: card records."""
+    from ..detection import evaluate_froc
+
+    women = films["woman"].nunique()
+    if women < args.cv:
+        raise UsageError(f"{args.data} holds films of {women} women, too few for --cv {args.cv}")
+    print(f"Evaluating with {args.cv} folds of women (FROC)...", flush=True)
+    with checking():
+        res = evaluate_froc(
+            films,
+            lesions,
+            estimator,
+            n_splits=args.cv,
+            n_bootstraps=args.n_boot,
+            random_state=args.seed,
+            # one line per fold: the folds are most of the command's time
+            verbose=max(args.verbose, 1),
+        )
+    print(res.table.to_string(), flush=True)
+    records, level = [], None
+    for cls, froc in res.froc.items():
+        level = froc.get("confidence_level", level)
+        for rate, row in froc.table.iterrows():
+            records.append(
+                {
+                    "candidate": f"{cls} ({froc.n_lesions} lesions)",
+                    "metric": f"sensitivity at {rate:g} FP/film",
+                    "estimate": row["sensitivity"],
+                    "ci_low": row["ci_low"],
+                    "ci_high": row["ci_high"],
+                }
+            )
+    evaluation = {
+        "cv": f"{args.cv} folds of women, out-of-fold candidates pooled into one FROC",
+        "n_splits": args.cv,
+        "n_boot": args.n_boot,
+        "resampled_units": "women",
+        "confidence_level": level,
+        "hit_rule": "a candidate centre inside the lesion circle (radii below 10 px raised to 10)",
+    }
+    return records, evaluation
+
+
+_FILM_MEASURED = [
+    "Its sensitivities were measured on the films summarised above only; films from other "
+    "scanners, sites, populations or digitisers may give different results.",
+    "The confidence intervals cover the sampling of women in that data set, not a change of "
+    "population or of acquisition.",
+]
+_FILM_LIMITATIONS = [
+    "It was trained with each film's contralateral film as context when the data pairs them; "
+    "'skbreastcad detect' pairs mini-MIAS films (mdbNNN) given together, and any other film is "
+    "searched without that context.",
+    "It proposes candidate locations with scores; it does not classify them as benign or malignant.",
+]
+
+
+def _train_detector(estimator, args):
+    from .froc import _film_data
+
+    print(f"Loading {args.data}...", flush=True)
+    kind, folder, films, lesions = _film_data(args.data, "--data")
+    summary = _film_training_data(args.data, films, lesions)
+    print(
+        f"  {summary['films']} films of {summary['women']} women, "
+        f"{summary['lesions']} lesions on {summary['films_with_lesions']} films"
+    )
+    metrics, evaluation = None, None
+    if args.evaluate:
+        metrics, evaluation = _evaluate_detector(estimator, films, lesions, args)
+    images, circles, partners = _film_inputs(films, lesions)
+    print(f"Fitting {FILM_DETECTOR} on all {len(images)} films...", flush=True)
+    with checking():
+        estimator.fit(images, circles, contralateral=partners)
+    print(
+        f"  {estimator.n_positives_} positive and {estimator.n_negatives_} negative windows, "
+        f"{estimator.fit_seconds_:.0f} s"
+    )
+    from ..persistence import ModelCard, save_model
+
+    card = ModelCard(
+        name=f"{FILM_DETECTOR} trained on {args.data}",
+        description=(
+            "Finds candidate lesions on whole mammograms: breast and pectoral segmentation, "
+            "multi-scale windows scored by a window model trained with hard negatives, and "
+            "non-maximum suppression over scales (skbreastcad.detection.FilmLesionDetector)."
+        ),
+        training_data=summary,
+        metrics=metrics,
+        evaluation=evaluation,
+        limitations=(
+            _FILM_MEASURED
+            if args.evaluate
+            else [
+                "It was not evaluated when it was saved (train with --evaluate, or run "
+                "'skbreastcad froc', to measure it); on other films it may do worse than on "
+                "its training films."
+            ]
+        )
+        + _FILM_LIMITATIONS,
+        command=_command(args),
+        tags=["lesion-detection", "mammography"],
+    )
+    with checking():
+        path = save_model(
+            estimator,
+            args.output,
+            card=card,
+            input_convention={"dtype": images[0].dtype},
+            overwrite=args.overwrite,
+        )
+    print(f"Model saved to {path} (card: {Path(path) / 'README.md'})")
+    return 0
+
+
 def _command(args):
     """The command line that trains this model again (every setting spelled out)."""
     words = ["skbreastcad", "train", "--data", args.data, "--model", args.model]
+    if args.model in _FILM_NAMES or (
+        args.model.endswith(".json") and _read_config(args.model)[0] in _FILM_NAMES
+    ):
+        # the ROI options do not apply to the film detector
+        words += ["--output", args.output]
+        if args.evaluate:
+            words += ["--evaluate", "--cv", str(args.cv), "--n-boot", str(args.n_boot)]
+        return shlex.join([*words, "--seed", str(args.seed)])
     words += ["--output", args.output, "--image-size", str(args.image_size)]
     if args.data.startswith("phantoms"):
         words += ["--n-samples", str(args.n_samples)]
@@ -238,7 +438,11 @@ def add_parser(subparsers):
         "train", help="fit a model and save it as a model folder", description=_DESCRIPTION
     )
     p.add_argument("--data", required=True, help="phantoms, mias:DIR, cbis:DIR or folder:DIR")
-    p.add_argument("--model", required=True, help="feature set, backbone, or a JSON config file")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="feature set, backbone, film-detector (whole films), or a JSON config file",
+    )
     p.add_argument("--output", default="skbreastcad_model", help="the model folder to write")
     p.add_argument(
         "--evaluate",
@@ -248,6 +452,7 @@ def add_parser(subparsers):
     )
     p.add_argument(
         "--threshold",
+        type=threshold_policy,
         default="youden",
         help="with --evaluate: the threshold policy chosen on out-of-fold scores "
         "(youden, sensitivity=S, specificity=S, default; default: youden)",
@@ -256,14 +461,16 @@ def add_parser(subparsers):
     p.add_argument(
         "--n-boot", type=int_at_least(10), default=1000, help="bootstrap resamples (1000)"
     )
-    p.add_argument("--image-size", type=int_at_least(8), default=64, help="ROI side (64)")
+    p.add_argument(
+        "--image-size", type=int_between(8, MAX_INPUT_SIZE), default=64, help="ROI side (64)"
+    )
     p.add_argument(
         "--n-samples", type=int_at_least(4), default=250, help="phantoms to generate (250)"
     )
     p.add_argument("--classes", nargs=2, metavar=("NEG", "POS"), help="classes of a folder:DIR")
     p.add_argument("--epochs", type=int_at_least(1), default=5, help="epochs of a backbone (5)")
     p.add_argument("--batch-size", type=int_at_least(1), default=32, help="(32)")
-    p.add_argument("--device", default="auto", help="torch device of a backbone (auto)")
+    add_device(p, "torch device of a backbone: auto, cpu, cuda, cuda:1... (auto)")
     add_seed(p)
     add_verbose(p)
     add_overwrite(p)

@@ -9,6 +9,7 @@ cross-validation), ``metadata`` (a pandas DataFrame, one row per ROI),
 from ._cbis_ddsm import load_cbis_ddsm
 from ._duke_mri import load_duke_mri
 from ._image_folder import load_image_folder
+from ._lazy import ImagePaths
 from ._mias import load_mias
 from ._mias_info import read_mias_info
 from ._phantoms import make_phantoms
@@ -16,6 +17,7 @@ from ._readers import read_image
 from ._roi import cut_roi
 
 __all__ = [
+    "ImagePaths",
     "cut_roi",
     "load_cbis_ddsm",
     "load_duke_mri",

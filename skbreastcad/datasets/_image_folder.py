@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
+from ._lazy import ImagePaths
 from ._readers import IMAGE_EXTENSIONS, _is_dicom, read_image
-from ._roi import _user_stacklevel, cut_roi, mask_box, roi_bunch
+from ._roi import _user_stacklevel, check_one_dtype, cut_roi, mask_box, roi_bunch
 
 __all__ = ["load_image_folder"]
 
@@ -29,11 +30,19 @@ _MAX_CROP_FACTOR = 4
         "margin": [Interval(Real, 0, None, closed="left")],
         "group_pattern": [str, None],
         "empty_mask": [StrOptions({"whole_image", "skip", "error"})],
+        "lazy": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
 def load_image_folder(
-    root, *, classes=None, output_size=64, margin=0.1, group_pattern=None, empty_mask="whole_image"
+    root,
+    *,
+    classes=None,
+    output_size=64,
+    margin=0.1,
+    group_pattern=None,
+    empty_mask="whole_image",
+    lazy=False,
 ):
     """Load ROIs from ``root/<class>/<image>``, cropped around lesion masks when present.
 
@@ -83,12 +92,19 @@ def load_image_folder(
         An empty mask beside non-empty masks of the same image is left
         out and counted (the image's lesions give its ROIs) unless
         ``"error"``.
+    lazy : bool, default=False
+        Return ``images`` as an :class:`ImagePaths` that holds each ROI's
+        file and crop box and reads them only when needed (equal, once
+        read, to the array of ``lazy=False``), for sets larger than memory.
+        Every image and mask is still read once here, one at a time, to
+        find the ROIs, check the masks and fill ``metadata``; no pixels are
+        kept. Needs an integer ``output_size``.
 
     Returns
     -------
     data : sklearn.utils.Bunch
         ``images`` (n_rois, output_size, output_size) with the images'
-        dtype, ``target``, ``groups``, ``metadata`` (``file``, ``mask_file``,
+        dtype (an :class:`ImagePaths` with ``lazy=True``), ``target``, ``groups``, ``metadata`` (``file``, ``mask_file``,
         ``class``, ``group``, ``center_row``, ``center_col``, ``crop_size``,
         ``image_height``, ``image_width``, ``crop``: ``"mask"`` or
         ``"whole image"``; a whole image taken for empty masks keeps the
@@ -146,6 +162,13 @@ def load_image_folder(
     ((2, 16, 16), [0, 1], ['benign', 'malignant'])
     """
     root = Path(root)
+    if lazy and output_size is None:
+        # an ImagePaths holds images of one size; crops kept as they are need not share one
+        raise ValueError(
+            "load_image_folder(lazy=True) needs an integer output_size: with output_size=None "
+            "the crops keep their own sizes, which a lazily read image set cannot hold. "
+            "Set output_size, or load with lazy=False."
+        )
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder not found: {root}")
     skipped = []
@@ -163,10 +186,11 @@ def load_image_folder(
             _check_not_seen(path, root, seen_files)
         listed.append((images, masks))
 
-    rois, records, hidden = [], [], []
+    # lazy: the file and crop box of each ROI, and its image's pixel type, instead of its pixels
+    rois, records, hidden, boxes, dtypes = [], [], [], [], []
     group_ids = {}
     for label, (name, (images, masks)) in enumerate(zip(classes, listed, strict=True)):
-        n_before = len(rois)
+        n_before = len(records)
         for key, path in sorted(images.items()):
             relative = _relative(path, root)
             group_key = relative if pattern is None else _group_key(pattern, relative)
@@ -175,8 +199,12 @@ def load_image_folder(
             for mask_path, crop, (row, col, side) in _rois_of_image(
                 image, path, sorted(masks.get(key, [])), margin, empty_mask, root, skipped, hidden
             ):
-                roi, _ = cut_roi(image, row, col, side, output_size)
-                rois.append(roi)
+                if lazy:
+                    boxes.append((str(path), (row, col, side)))
+                    dtypes.append(image.dtype)
+                else:
+                    roi, _ = cut_roi(image, row, col, side, output_size)
+                    rois.append(roi)
                 records.append(
                     dict(
                         file=relative,
@@ -193,7 +221,7 @@ def load_image_folder(
                         group_id=group,
                     )
                 )
-        if len(rois) == n_before:
+        if len(records) == n_before:
             reason = f"class {name!r} (target {label}) gives no ROI: it is absent from the data"
             skipped.append((f"{name}{os.sep}", reason))
     if hidden:
@@ -205,13 +233,21 @@ def load_image_folder(
             UserWarning,
             stacklevel=_user_stacklevel(),
         )
-    if not rois:
+    if not records:
         raise ValueError(f"No image found under {root} in class folders {classes}.")
     import pandas as pd
 
     metadata = pd.DataFrame.from_records(records)
     target = metadata.pop("target").to_numpy()
     groups = metadata.pop("group_id").to_numpy()
+    images = None
+    if lazy:
+        check_one_dtype(dtypes, [r["file"] for r in records])
+        images = ImagePaths(
+            [path for path, _ in boxes],
+            output_size=output_size,
+            crops=[box for _, box in boxes],
+        )
     return roi_bunch(
         f"load_image_folder({str(root)!r})",
         rois=rois,
@@ -221,6 +257,7 @@ def load_image_folder(
         metadata=metadata,
         target_names=classes,
         skipped=skipped,
+        images=images,
         describe=lambda counts: (
             f"Image folder {root}: {len(target)} ROIs ({counts}), {len(group_ids)} groups, "
             f"output_size={output_size}, margin={margin}. Items left out: {len(skipped)}."

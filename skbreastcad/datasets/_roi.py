@@ -123,22 +123,26 @@ def stack_rois(rois, sources):
 
     ``sources`` names the file of each ROI, for the error message.
     """
-    dtypes = {roi.dtype for roi in rois}
-    if len(dtypes) > 1:
-        examples = {}
-        for roi, source in zip(rois, sources, strict=True):
-            examples.setdefault(roi.dtype, source)
-        listed = ", ".join(f"{dtype} (e.g. {source})" for dtype, source in examples.items())
-        raise ValueError(
-            f"The images mix pixel types: {listed}. Stacking would promote 8-bit grey levels into a 16-bit "
-            "range without rescaling them; convert the images to one bit depth first."
-        )
+    check_one_dtype([roi.dtype for roi in rois], sources)
     shapes = {roi.shape for roi in rois}
     if len(shapes) > 1:
         raise ValueError(
             f"ROIs of different sizes {sorted(shapes)}: set output_size to resample them to one size."
         )
     return np.stack(rois)
+
+
+def check_one_dtype(dtypes, sources):
+    """Refuse ROIs of several pixel types; ``sources`` names the file of each, for the error."""
+    if len(set(dtypes)) > 1:
+        examples = {}
+        for dtype, source in zip(dtypes, sources, strict=True):
+            examples.setdefault(dtype, source)
+        listed = ", ".join(f"{dtype} (e.g. {source})" for dtype, source in examples.items())
+        raise ValueError(
+            f"The images mix pixel types: {listed}. Stacking would promote 8-bit grey levels into a 16-bit "
+            "range without rescaling them; convert the images to one bit depth first."
+        )
 
 
 def breast_mask(image, *, factor=4):
@@ -406,7 +410,9 @@ def count_classes(target, target_names):
     return ", ".join(f"{int((target == k).sum())} {name}" for k, name in enumerate(target_names))
 
 
-def roi_bunch(what, *, rois, sources, target, groups, metadata, target_names, skipped, describe):
+def roi_bunch(
+    what, *, rois, sources, target, groups, metadata, target_names, skipped, describe, images=None
+):
     """Stack the ROIs, warn about what was left out and return the loaders' ``Bunch``.
 
     Parameters
@@ -424,6 +430,9 @@ def roi_bunch(what, *, rois, sources, target, groups, metadata, target_names, sk
     describe : callable
         ``describe(counts)`` returns ``DESCR`` from the class counts
         (:func:`count_classes`).
+    images : array-like or None, default=None
+        The images to return instead of stacking ``rois`` (an
+        :class:`~skbreastcad.datasets.ImagePaths`); ``rois`` is then ignored.
 
     Returns
     -------
@@ -433,7 +442,8 @@ def roi_bunch(what, *, rois, sources, target, groups, metadata, target_names, sk
     """
     import pandas as pd
 
-    images = stack_rois(rois, sources)
+    if images is None:
+        images = stack_rois(rois, sources)
     target_names = np.array(target_names)
     warn_skipped(what, skipped)
     return Bunch(

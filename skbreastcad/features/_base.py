@@ -7,7 +7,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._sklearn_compat import _fit_context
-from ..utils._validation import validate_images, validate_masks
+from ..utils._validation import _check_image_shape_param, validate_images, validate_masks
+
+
+def _is_image_set(X):
+    """Whether ``X`` is an image set read batch by batch (:class:`~skbreastcad.datasets.ImagePaths`).
+
+    Duck-typed (``iter_batches`` and a 3-D ``shape``): features sit below datasets.
+    """
+    return hasattr(X, "iter_batches") and len(getattr(X, "shape", ())) == 3
 
 
 class BaseImageTransformer(TransformerMixin, BaseEstimator):
@@ -31,6 +39,9 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
     # Subclasses that cannot use ROI masks set this to False: fit and transform
     # then refuse a mask rather than silently computing on the whole image.
     _supports_mask = True
+    # Subclasses that read their images batch by batch set this to True: an image set read
+    # from disk (ImagePaths) then reaches them unread instead of as one in-memory array.
+    _reads_image_sets = False
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, mask=None):
@@ -52,7 +63,7 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         self._check_mask_support(mask)
-        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
+        images = self._validate_images(X, reset=True)
         mask = validate_masks(mask, images)
         self._check_value_range(images)
         self._check_images(images)
@@ -77,7 +88,7 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         self._check_mask_support(mask)
-        images = validate_images(self, X, reset=False, image_shape=self.image_shape)
+        images = self._validate_images(X, reset=False)
         mask = validate_masks(mask, images)
         self._check_value_range(images)
         return self._transform(images, mask)
@@ -117,6 +128,31 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return np.asarray(self._feature_names(), dtype=object)
+
+    def _validate_images(self, X, reset):
+        """:func:`validate_images`, but an image set read from disk reaches ``_reads_image_sets``
+        subclasses unread, its shape checked and recorded as for an array."""
+        if not (self._reads_image_sets and _is_image_set(X)):
+            return validate_images(self, X, reset=reset, image_shape=self.image_shape)
+        image_shape = self.image_shape
+        _check_image_shape_param(image_shape)
+        shape = tuple(X.shape[1:])
+        if image_shape is not None and -1 not in image_shape and tuple(image_shape) != shape:
+            raise ValueError(
+                f"X holds images of shape {shape} but image_shape={tuple(image_shape)}."
+            )
+        if reset:
+            self.n_features_in_ = shape[0] * shape[1]
+            self.image_shape_ = shape
+            if hasattr(self, "feature_names_in_"):
+                # as validate_data forgets the column names of an earlier fit on a DataFrame
+                del self.feature_names_in_
+        elif shape != tuple(self.image_shape_):
+            raise ValueError(
+                f"X holds images of shape {shape}, but {type(self).__name__} was fitted on "
+                f"images of shape {tuple(self.image_shape_)}."
+            )
+        return X
 
     def _check_mask_support(self, mask):
         if mask is not None and not self._supports_mask:

@@ -138,6 +138,11 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
     ``fit`` learns nothing from the data; it validates the settings, loads
     the weights and finds the output size. ROI masks are not used.
 
+    An image set on disk (:class:`~skbreastcad.datasets.ImagePaths`) is read
+    batch by batch, in its reading workers, never as one array: its features
+    equal those of the same images in memory. Its grey-level range, checked
+    against ``value_range``, is found by reading each file once.
+
     References
     ----------
     .. [1] K. Simonyan and A. Zisserman, "Very deep convolutional networks
@@ -162,6 +167,7 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
         "accelerator": [None, StrOptions({"auto"}), HasMethods(["prepare", "backward"])],
     }
     _supports_mask = False
+    _reads_image_sets = True
     _torch_attributes = ("model_",)
 
     def __init__(
@@ -223,7 +229,13 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
         self.model_ = self._build_model(self.backbone, self.weights, self._model_seed()).eval()
         self.layer_ = self.layer
         if self.layer_ is not None:
-            self._check_single_call(images[:1])
+            # an image set on disk reads its first image alone
+            first = (
+                next(iter(images.iter_batches([[0]])))
+                if hasattr(images, "iter_batches")
+                else images[:1]
+            )
+            self._check_single_call(first)
         shapes = []
         probe = self._forward_layer(
             self.model_, images[:1], torch.device("cpu"), amp=False, shapes=shapes, pad=False

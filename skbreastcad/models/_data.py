@@ -8,13 +8,14 @@ device.
 
 import numpy as np
 
+from ..nn._input import to_unit_tensor
 from ..utils._optional import optional_import
 
 with optional_import("TwoStageTransferClassifier"):
     import torch
     from torch.utils.data import Dataset
 
-__all__ = ["BatchIterator", "TensorDataset"]
+__all__ = ["BatchIterator", "LazyDataset", "TensorDataset"]
 
 
 class TensorDataset(Dataset):
@@ -31,6 +32,48 @@ class TensorDataset(Dataset):
     def __getitem__(self, i):
         j = self.indices[i]
         return self.X[j], self.y[j]
+
+    def batches(self, rows):
+        """Yield ``(X_batch, y_batch)`` for each tensor of row numbers in ``rows``."""
+        for r in rows:
+            yield self.X.index_select(0, r), self.y.index_select(0, r)
+
+
+class LazyDataset(Dataset):
+    """Rows ``indices`` of an image set read from disk, as unit tensors (n, 1, H, W) on ``device``.
+
+    Parameters
+    ----------
+    images : ImagePaths
+        The whole set; batches are read with its ``iter_batches``.
+    y : tensor of shape (n,)
+        The labels, on the training device.
+    indices : array-like of int
+    value_range : "dtype" or (float, float)
+    """
+
+    def __init__(self, images, y, indices, value_range):
+        self.images = images
+        self.y = y
+        self.value_range = value_range
+        self.indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        j = int(self.indices[i])
+        x = to_unit_tensor(self.images.read([j]), self.value_range, self.y.device)[0]
+        return x, self.y[j]
+
+    def batches(self, rows):
+        """Yield ``(X_batch, y_batch)`` for each tensor of row numbers in ``rows``."""
+        rows = [r.cpu() for r in rows]
+        # the unit scaling is elementwise: a batch scaled alone equals its rows of the
+        # whole set scaled at once, bit for bit
+        for r, images in zip(rows, self.images.iter_batches(r.numpy() for r in rows), strict=True):
+            x = to_unit_tensor(images, self.value_range, self.y.device)
+            yield x, self.y.index_select(0, r.to(self.y.device))
 
 
 class BatchIterator:
@@ -71,10 +114,8 @@ class BatchIterator:
         if self.shuffle:
             perm = torch.randperm(len(idx), generator=self.generator).to(idx.device)
             idx = idx[perm]
-        for start, stop in self._bounds():
-            rows = idx[start:stop]
-            xb = ds.X.index_select(0, rows)
-            yb = ds.y.index_select(0, rows)
+        rows = [idx[start:stop] for start, stop in self._bounds()]
+        for xb, yb in ds.batches(rows):
             if self.augment is not None:
                 xb = self.augment(xb, generator=self.generator)
             yield xb, yb

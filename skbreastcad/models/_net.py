@@ -1,5 +1,7 @@
 """The skorch wiring of :class:`TwoStageTransferClassifier`: one training stage as a skorch net."""
 
+from functools import partial
+
 from ..nn._input import to_unit_tensor
 from ..utils._optional import optional_import
 from ._callbacks import apply_resume_state, default_callbacks, is_early_stop, read_resume_state
@@ -70,7 +72,8 @@ def train_stage(
         optimizer, schedule, early stopping, scoring, callbacks, batch size,
         autocast, memory format, ``value_range``, verbosity).
     model : ImageModel
-    images : ndarray of shape (n_samples, height, width)
+    images : ndarray or ImagePaths of shape (n_samples, height, width)
+        An :class:`~skbreastcad.datasets.ImagePaths` is read batch by batch.
     y : ndarray of int, shape (n_samples,)
         Encoded labels.
     plan : dict
@@ -98,7 +101,8 @@ def train_stage(
         from skorch.helper import predefined_split
         from torch import nn
 
-    from ._data import BatchIterator, TensorDataset
+    from ._data import BatchIterator, LazyDataset, TensorDataset
+    from ._lazy_input import is_lazy
 
     amp, channels_last = settings.amp, settings.channels_last
     stage, max_epochs = settings.stage, settings.max_epochs
@@ -110,10 +114,14 @@ def train_stage(
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         model.channels_last = channels_last
-        X_dev = to_unit_tensor(images, settings.value_range, device)
         y_dev = torch.as_tensor(y, dtype=torch.long, device=device)
-        train_ds = TensorDataset(X_dev, y_dev, plan["train"])
-        valid_ds = None if plan["valid"] is None else TensorDataset(X_dev, y_dev, plan["valid"])
+        if is_lazy(images):
+            make_ds = partial(LazyDataset, images, y_dev, value_range=settings.value_range)
+        else:
+            X_dev = to_unit_tensor(images, settings.value_range, device)
+            make_ds = partial(TensorDataset, X_dev, y_dev)
+        train_ds = make_ds(plan["train"])
+        valid_ds = None if plan["valid"] is None else make_ds(plan["valid"])
         generator = torch.Generator().manual_seed(seed)
         optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[
             settings.optimizer

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._optional import optional_import
-from ..utils._validation import validate_images
+from ._lazy_input import validate_input
 
 __all__ = ["NetworkClassifierMixin"]
 
@@ -40,7 +40,7 @@ class NetworkClassifierMixin:
             import torch
 
         check_is_fitted(self)
-        images = validate_images(self, X, reset=False, image_shape=self.image_shape)
+        images = validate_input(self, X, reset=False, image_shape=self.image_shape)
         model, device, amp = self._inference_setup()
         return self._batched_inference(
             model,

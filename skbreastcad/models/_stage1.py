@@ -1,12 +1,14 @@
 """Stage 1 of two-stage transfer: what it depends on, and its ``memory=`` cache."""
 
+import hashlib
+import json
+import math
 import os
 import pickle
+import shutil
+import uuid
 import warnings
 from dataclasses import dataclass
-
-import joblib
-from sklearn.utils.validation import check_memory
 
 from ..utils._faults import fault_point
 from ..utils._hashing import data_fingerprint, settings_fingerprint
@@ -26,11 +28,20 @@ __all__ = [
     "weights_key",
 ]
 
-# Bump when stage-1 training changes in a way the settings do not show: joblib
-# invalidates entries when _stage1's own code changes, not when train_stage's does.
+# Bump when stage-1 training, or what a cache entry holds, changes in a way the settings
+# do not show: nothing else invalidates old entries.
 # 3: entries carry a digest of their weights; training stops on non-finite values.
 # 4: the source set and the weights are fingerprinted by utils._hashing (SHA-256).
-_CACHE_VERSION = 4
+# 5: entries are safetensors and JSON, never pickles; the key holds the device type and
+#    channels_last, which change the trained weights' bits.
+_CACHE_VERSION = 5
+
+# The stage-1 cache inside the memory folder: one folder per key, holding the weights
+# and a JSON record. Nothing in it is ever unpickled (see docs/models.md).
+CACHE_FOLDER = "skbreastcad-stage1"
+_WEIGHTS = "weights.safetensors"
+_RECORD = "entry.json"
+_RECORD_FORMAT = "skbreastcad stage-1 cache entry"
 
 
 def settings_of(obj):
@@ -57,7 +68,7 @@ def callbacks_key(callbacks):
     ]
 
 
-def stage1_settings(settings, seed):
+def stage1_settings(settings, seed, device_type=None):
     """Everything stage 1 depends on besides the source data, as plain values: the cache key.
 
     Parameters
@@ -66,6 +77,9 @@ def stage1_settings(settings, seed):
         Stage 1's settings.
     seed : int
         Stage 1's seed.
+    device_type : str or None, default=None
+        The training device's type (``"cpu"``, ``"cuda"``...): the same
+        seed gives other weights on another device.
 
     Returns
     -------
@@ -89,23 +103,13 @@ def stage1_settings(settings, seed):
         balance=settings.balance,
         callbacks=callbacks_key(settings.callbacks),
         amp=settings.amp,
+        channels_last=settings.channels_last,
+        device_type=device_type,
         input_size=settings.input_size,
         value_range=settings.value_range,
         # with random_state=None any earlier stage-1 result is as good as a new one
         seed=seed if settings.seeded else None,
     )
-
-
-def _stage1(settings, source_digest, train):
-    """The cached unit: train stage 1 and return its plain result.
-
-    ``settings`` and ``source_digest`` (the hash of the source images and
-    labels) are the cache key; ``train``, the training run itself, is ignored
-    by the cache. The source set is hashed once per fit, here and not again
-    by joblib for every lookup.
-    """
-    model, history, best = train()
-    return stage1_result(model, history, best)
 
 
 def stage1_result(model, history, best):
@@ -142,25 +146,40 @@ def check_stage1_result(result):
     return result
 
 
+def _location(memory):
+    """The folder of ``memory``: a str or path-like itself, a joblib.Memory's ``location``.
+
+    None for ``memory=None``, a joblib.Memory without a folder, and any other
+    object without a ``location``.
+    """
+    if memory is None or isinstance(memory, (str, os.PathLike)):
+        location = memory
+    else:
+        # joblib.Memory, and objects like it
+        location = getattr(memory, "location", None)
+    if isinstance(location, (str, os.PathLike)) and os.fspath(location):
+        return os.fspath(location)
+    return None
+
+
 def check_memory_location(memory):
     """Refuse a ``memory`` folder that is a file, or lies under one, before any training.
 
-    joblib would fail only when it first writes, deep inside stage 1.
+    Writing the cache would otherwise fail only at the end of stage 1.
 
     Parameters
     ----------
     memory : None, str, path-like or joblib.Memory
-        The ``memory`` parameter; other objects with a ``cache`` method are not checked.
+        The ``memory`` parameter; a joblib.Memory is checked by its ``location``.
 
     Raises
     ------
     ValueError
         Naming the path.
     """
-    location = memory.location if isinstance(memory, joblib.Memory) else memory
-    if not isinstance(location, (str, os.PathLike)):
+    path = _location(memory)
+    if path is None:
         return
-    path = os.fspath(location)
     # the folder itself, or the nearest of its parents that exists, must be a folder
     probe = path
     while not os.path.lexists(probe) and os.path.dirname(probe) not in ("", probe):
@@ -173,13 +192,157 @@ def check_memory_location(memory):
         )
 
 
+def _cache_key(settings, source_digest):
+    """SHA-256 of the settings and the source set's fingerprint: an entry's folder name.
+
+    joblib's hasher pickles into a digest (nothing is ever unpickled): it sorts
+    sets and hashes arrays by content, so equal settings give one key in every
+    process. Raises what pickling raises for lambdas and local functions.
+    """
+    from joblib.hashing import NumpyHasher
+
+    return NumpyHasher(hash_name="sha256").hash([settings, source_digest])
+
+
+def _json_value(value):
+    """``value`` as JSON for a human reading the record: plain values kept, others repr'd."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_entry(root, key, settings, source_digest, result):
+    """Store ``result`` under ``root/key``: written in a hidden folder, then renamed.
+
+    A reader sees a complete entry or none; when another process stored the
+    same key first, its entry is kept. Returns the entry's folder.
+    """
+    from safetensors.torch import save
+
+    from ..utils._output_folder import set_umask_mode
+
+    state = result["state_dict"]
+    # safetensors takes contiguous tensors only (channels_last weights are not)
+    payload = save({k: v.contiguous() for k, v in state.items()}, metadata={"format": "pt"})
+    record = {
+        "format": _RECORD_FORMAT,
+        "version": _CACHE_VERSION,
+        "key": key,
+        "settings": _json_value(settings),
+        "source_sha256": source_digest,
+        "weights": {
+            "file": _WEIGHTS,
+            "sha256": _sha256(payload),
+            "size": len(payload),
+            # load_state_dict does not care, but the result keeps the module's order
+            "names": list(state),
+        },
+        "state_digest": result["digest"],
+        "best_epoch": int(result["best_epoch"]),
+        "history": result["history"],
+    }
+    # before anything is written: a history that is not plain JSON is not cached
+    text = json.dumps(record, indent=1)
+    final = os.path.join(root, key)
+    os.makedirs(root, exist_ok=True)
+    tmp = os.path.join(root, f".{key}.{uuid.uuid4().hex}.partial")
+    os.mkdir(tmp)
+    try:
+        with open(os.path.join(tmp, _WEIGHTS), "wb") as f:
+            f.write(payload)
+        with open(os.path.join(tmp, _RECORD), "w", encoding="utf-8") as f:
+            f.write(text)
+        set_umask_mode(os.path.join(tmp, _WEIGHTS))
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not os.path.isdir(final):
+                raise
+            # another process stored this key first: its entry is as good as ours
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+    return final
+
+
+def _read_entry(folder, key):
+    """The stage-1 result stored in ``folder``, verified; ValueError naming what is wrong.
+
+    Only JSON and safetensors are parsed, and the tensor file only after its
+    SHA-256 matched the record's.
+    """
+    from safetensors.torch import load
+
+    try:
+        with open(os.path.join(folder, _RECORD), encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"it has no {_RECORD}") from None
+    except ValueError as exc:
+        raise ValueError(f"its {_RECORD} is not valid JSON ({exc})") from None
+    if not isinstance(record, dict) or record.get("format") != _RECORD_FORMAT:
+        raise ValueError(f"its {_RECORD} is not a stage-1 cache record")
+    if record.get("version") != _CACHE_VERSION or record.get("key") != key:
+        raise ValueError(
+            f"its {_RECORD} is of cache version {record.get('version')!r} and key "
+            f"{record.get('key')!r}, not {_CACHE_VERSION} and the folder's"
+        )
+    weights = record.get("weights")
+    if not isinstance(weights, dict) or not isinstance(weights.get("names"), list):
+        raise ValueError(f"its {_RECORD} does not describe the weights")
+    with open(os.path.join(folder, _WEIGHTS), "rb") as f:
+        payload = f.read()
+    if len(payload) != weights.get("size") or _sha256(payload) != weights.get("sha256"):
+        raise ValueError(
+            f"{_WEIGHTS} has {len(payload)} bytes and does not match the SHA-256 in {_RECORD}"
+        )
+    try:
+        tensors = load(payload)
+    except Exception as exc:
+        # safetensors raises its own error type; the digest matched, so the writer erred
+        raise ValueError(f"{_WEIGHTS} cannot be read as safetensors ({exc})") from None
+    names = weights["names"]
+    if sorted(names) != sorted(tensors):
+        raise ValueError(f"{_WEIGHTS} does not hold the tensors its record names")
+    best = record.get("best_epoch")
+    if not isinstance(best, int) or not isinstance(record.get("history"), list):
+        raise ValueError(f"its {_RECORD} lacks the history or the best epoch")
+    return check_stage1_result(
+        {
+            "state_dict": {k: tensors[k] for k in names},
+            "history": record["history"],
+            "best_epoch": best,
+            "digest": record.get("state_digest"),
+        }
+    )
+
+
 def run_stage1(memory, settings, X_source, y_source, train):
     """Stage 1's result, from ``memory`` when it holds it, else trained (and stored).
+
+    An entry is a folder ``<memory>/skbreastcad-stage1/<key>`` holding
+    ``weights.safetensors`` and ``entry.json`` (the key's settings, the
+    history, the best epoch and the weights' SHA-256). Nothing in the cache
+    is ever unpickled: a damaged or altered entry is discarded with a
+    warning and stage 1 is trained again.
 
     Parameters
     ----------
     memory : None, str, path-like or joblib.Memory
-        As scikit-learn's ``memory`` parameters: None caches nothing.
+        As scikit-learn's ``memory`` parameters: None caches nothing; a
+        joblib.Memory is used by its ``location``.
     settings : dict
         From :func:`stage1_settings`.
     X_source, y_source : ndarray
@@ -194,14 +357,20 @@ def run_stage1(memory, settings, X_source, y_source, train):
     from_cache : bool
         Whether the result was read from the cache.
     """
-    if isinstance(memory, os.PathLike):
-        # check_memory takes folders as str only
-        memory = os.fspath(memory)
-    memory = check_memory(memory)
-    if isinstance(memory, joblib.Memory) and memory.location is None:
-        return _stage1(settings, None, train), False
+    location = _location(memory)
+    if location is None:
+        if memory is not None and not hasattr(memory, "location"):
+            warnings.warn(
+                f"Stage 1 is trained without the stage-1 cache: memory={memory!r} has no "
+                "location folder, and the cache keeps its entries as files in a folder. "
+                "Give a folder or a joblib.Memory.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return stage1_result(*train()), False
+    source_digest = data_fingerprint(X_source, y_source)
     try:
-        joblib.hash(settings)
+        key = _cache_key(settings, source_digest)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         warnings.warn(
             f"Stage 1 is trained without the stage-1 cache: its settings cannot be hashed "
@@ -210,27 +379,36 @@ def run_stage1(memory, settings, X_source, y_source, train):
             UserWarning,
             stacklevel=2,
         )
-        return _stage1(settings, None, train), False
-    digest = data_fingerprint(X_source, y_source)
-    cached = memory.cache(_stage1, ignore=["train"])
-    if cached.check_call_in_cache(settings, digest, train):
-        entry = cached.call_and_shelve(settings, digest, train)
+        return stage1_result(*train()), False
+    root = os.path.join(location, CACHE_FOLDER)
+    folder = os.path.join(root, key)
+    if os.path.lexists(folder):
         try:
-            return check_stage1_result(entry.get()), True
-        except Exception as exc:
-            # Unpickling a damaged file fails in many ways (EOFError,
-            # UnpicklingError, KeyError, ...); whichever, the entry is useless
-            # and training again is always correct.
+            return _read_entry(folder, key), True
+        except (OSError, ValueError) as exc:
+            # whatever is wrong, the entry is useless and training again is always correct
             warnings.warn(
-                f"The stage-1 cache entry {entry!r} is damaged ({type(exc).__name__}: {exc}); "
-                "it is discarded and stage 1 is trained again.",
+                f"The stage-1 cache entry {folder} is damaged ({exc}); it is discarded and "
+                "stage 1 is trained again.",
                 UserWarning,
                 stacklevel=2,
             )
-            entry.clear()
-    # joblib stores a result only when train() returns: an interrupted or
-    # failed stage 1 is never cached
-    return cached(settings, digest, train), False
+            if os.path.isdir(folder) and not os.path.islink(folder):
+                shutil.rmtree(folder)
+            else:
+                os.remove(folder)
+    # stored only once train() returns: an interrupted or failed stage 1 is never cached
+    result = stage1_result(*train())
+    try:
+        _write_entry(root, key, settings, source_digest, result)
+    except (OSError, TypeError, ValueError) as exc:
+        warnings.warn(
+            f"Stage 1's result could not be stored in the stage-1 cache under {root} "
+            f"({type(exc).__name__}: {exc}); the fit goes on without it.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return result, False
 
 
 @dataclass(frozen=True)
@@ -341,7 +519,7 @@ def fit_stage1(
         except ValueError as exc:
             warnings.warn(f"{exc} Stage 1 is trained again.", UserWarning, stacklevel=3)
     if result is None:
-        key = stage1_settings(settings, plan["seed"])
+        key = stage1_settings(settings, plan["seed"], getattr(device, "type", device))
         if cache_tag is not None:
             key["parallel"] = cache_tag
         result, from_cache = run_stage1(memory, key, X_source, y_source, train)

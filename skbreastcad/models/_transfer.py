@@ -21,8 +21,8 @@ from ..utils._sklearn_compat import (
     _check_y,
     _fit_context,
 )
-from ..utils._validation import validate_images
 from ._augment import check_augment_range, make_augmenter
+from ._lazy_input import is_lazy, validate_input
 from ._planning import check_scoring, plan_stage
 from ._predict import NetworkClassifierMixin
 from ._run_dir import FitFolder
@@ -184,7 +184,9 @@ class TwoStageTransferClassifier(
         does its transformers: a folder (or a :class:`joblib.Memory`) shared by
         processes, e.g. the workers of ``GridSearchCV(n_jobs=4)``. None
         caches nothing: every fit trains stage 1. A file (or a path under
-        one) is an error naming it, before any training.
+        one) is an error naming it, before any training. Entries are
+        safetensors weights with a JSON record and their SHA-256, under
+        ``skbreastcad-stage1/``: nothing in the cache is ever unpickled.
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     amp : bool or "auto", default="auto"
@@ -442,7 +444,7 @@ class TwoStageTransferClassifier(
 
     def _validate_target(self, X, y, groups):
         """Images, encoded labels and groups of ``fit``; sets ``classes_``."""
-        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
+        images = validate_input(self, X, reset=True, image_shape=self.image_shape)
         y = _check_y(y, estimator=self)
         check_consistent_length(images, y)
         check_classification_targets(y)
@@ -586,6 +588,10 @@ class TwoStageTransferClassifier(
         params = self.get_params(deep=False)
         # how many processes train is part of the data-parallel fingerprint, not how
         params.pop("accelerator")
+        if is_lazy(images):
+            # the files' paths, sizes and modification times: hashing their pixels
+            # would read the whole set once more before training
+            images = np.array(images.fingerprint_key(), dtype=object)
         return fit_fingerprint(params, source_params, (images, y, groups, Xs, ys))
 
     def _plan(self, settings, images, y, groups, seed, name):

@@ -224,10 +224,17 @@ def fixed_size_batches(images, batch_size, pad=True):
     the same shape, so the kernels (whose summation order depends on the
     batch size) treat each image identically: an image's output is bitwise
     the same whatever other images share the call, e.g. in different
-    cross-validation folds.
+    cross-validation folds. An array-like with an ``iter_batches`` method
+    (:class:`~skbreastcad.datasets.ImagePaths`) is read batch by batch with it.
     """
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
+    starts = range(0, len(images), batch_size)
+    read = getattr(images, "iter_batches", None)
+    if read is not None:
+        # an image set on disk (ImagePaths) reads its batches ahead, in worker processes
+        batches = read(np.arange(s, min(s + batch_size, len(images))) for s in starts)
+    else:
+        batches = (images[s : s + batch_size] for s in starts)
+    for batch in batches:
         n_real = len(batch)
         if pad and n_real < batch_size:
             blank = np.zeros((batch_size - n_real, *batch.shape[1:]), dtype=batch.dtype)

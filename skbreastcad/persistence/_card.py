@@ -224,11 +224,12 @@ def render_readme(card, config):
     name = card["name"] or config["estimator"]["class"].rpartition(".")[2]
     tags = ["skbreastcad", "scikit-learn", "breast-cancer", "computer-aided-diagnosis"]
     tags += ["research-only"] + [t for t in card["tags"] if t not in tags]
+    task = config.get("task", "image-classification")
     meta = {
         "library_name": "skbreastcad",
         "license": card["license"] or "other",
         "tags": tags,
-        "pipeline_tag": "image-classification",
+        "pipeline_tag": task,
     }
     metrics = card["metrics"]
     if metrics:
@@ -238,7 +239,7 @@ def render_readme(card, config):
                 "name": name,
                 "results": [
                     {
-                        "task": {"type": "image-classification"},
+                        "task": {"type": task},
                         "dataset": {"name": str(dataset), "type": str(dataset)},
                         "metrics": [
                             {
@@ -297,13 +298,20 @@ def render_readme(card, config):
             f"(policy: {policy}).",
             "",
         ]
+    elif task == "object-detection":
+        lines += [
+            "None: the detector ranks candidate lesions by score; `skbreastcad detect` keeps "
+            "the `--max-candidates` highest of each film.",
+            "",
+        ]
     else:
         lines += ["None recorded: `predict` takes the most probable class.", ""]
 
     lines += ["## Input", ""]
     for key, value in config["input"].items():
         lines.append(f"- **{key}**: {'not recorded' if value is None else _describe(value)}")
-    lines.append(f"- **classes**: {_describe(config['classes'])}")
+    if config["classes"] is not None:
+        lines.append(f"- **classes**: {_describe(config['classes'])}")
     lines += [""]
 
     lines += ["## Limitations", ""]

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -250,6 +251,50 @@ def _check_rebuildable(export):
             )
 
 
+def _estimators_in(estimator):
+    """The estimator and every estimator it holds: in parameters, fitted attributes, steps."""
+    seen, stack, out = set(), [estimator], []
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+            continue
+        if id(obj) in seen or not hasattr(obj, "get_params") or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        out.append(obj)
+        stack.extend(vars(obj).values())
+    return out
+
+
+@contextmanager
+def _without_caches(estimator):
+    """Save every ``memory`` parameter as None, and put the user's back afterwards.
+
+    A cache folder belongs to the machine, not the model; and a loaded model
+    must not read joblib's pickled cache entries from a folder its manifest names.
+    """
+    held = [
+        (est, est.memory)
+        for est in _estimators_in(estimator)
+        if "memory" in est.get_params(deep=False) and getattr(est, "memory", None) is not None
+    ]
+    try:
+        for est, _ in held:
+            est.memory = None
+        yield
+    finally:
+        for est, memory in held:
+            est.memory = memory
+
+
+def _task(estimator):
+    """The Hugging Face task of the model: lesion detection on films, or classification."""
+    return (
+        "object-detection" if hasattr(estimator, "predict_candidates") else "image-classification"
+    )
+
+
 def _write_tensors(tensors, path):
     if tensors:
         from safetensors.torch import save_file
@@ -347,8 +392,10 @@ def save_model(
     card = card_dict(card)
     replace = _check_target(path, overwrite)
 
-    with exporting_tensors() as export:
-        data = sio.dumps(estimator)
+    with _without_caches(estimator):
+        with exporting_tensors() as export:
+            data = sio.dumps(estimator)
+        params = {k: _json_param(v) for k, v in sorted(estimator.get_params(deep=False).items())}
     if export.modules:
         _check_rebuildable(export)
     untrusted = sio.get_untrusted_types(data=data)
@@ -369,10 +416,9 @@ def save_model(
         "versions": _versions(),
         "estimator": {
             "class": _public_name(type(estimator)),
-            "params": {
-                k: _json_param(v) for k, v in sorted(estimator.get_params(deep=False).items())
-            },
+            "params": params,
         },
+        "task": _task(estimator),
         "input": _input_convention(estimator, input_convention),
         "classes": _classes(estimator),
         "threshold": None

@@ -85,12 +85,21 @@ def _default_trusted():
     # and skorch's History (a list of dicts) of the fine-tuned classifiers.
     # Named, not imported: a folder can be checked without these packages.
     third_party = [
+        # the trees of HistGradientBoostingClassifier (the film detector's window model and
+        # second stage): numpy arrays of nodes, constructed without running code
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         "imblearn.pipeline.Pipeline",
         "imblearn.over_sampling._random_over_sampler.RandomOverSampler",
         "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
         "skorch.history.History",
     ]
-    return frozenset([type_name(cls) for cls in ours] + third_party)
+    # detection sits beside persistence, not below it: its classes are named, not imported
+    # (tests/test_persistence.py checks that the names are those of the classes)
+    detection = [
+        "skbreastcad.detection._blob_features.BlobWindowFeatures",
+        "skbreastcad.detection._detector.FilmLesionDetector",
+    ]
+    return frozenset([type_name(cls) for cls in ours] + third_party + detection)
 
 
 def default_trusted_types():

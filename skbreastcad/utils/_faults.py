@@ -14,6 +14,13 @@ fit passes, in order, for each stage ``s`` and epoch ``e``:
 - ``stage1:trained``: stage 1's training ended, its result not saved yet;
 - ``stage1:saved``: stage 1's result saved, stage 2 not started.
 
+and, for every output folder (:func:`~skbreastcad.utils.write_folder`),
+``output:written``: the folder's content written into its partial folder, not
+yet renamed into place.
+
+``SKBREASTCAD_FAULT_SIGNAL`` names another signal to send instead (``TERM``,
+``INT``): what a batch scheduler's stop or a Ctrl-C would do at that point.
+
 Tests read the point names from here, never from wall time, so that a kill
 lands at the same place on a fast and on a slow machine.
 
@@ -25,14 +32,18 @@ In a data-parallel fit every process (rank) passes the same points; set
 import os
 import signal
 
-__all__ = ["FAULT_RANK_VARIABLE", "FAULT_VARIABLE", "fault_point"]
+__all__ = ["FAULT_RANK_VARIABLE", "FAULT_VARIABLE", "SIGNAL_VARIABLE", "fault_point"]
 
 FAULT_VARIABLE = "SKBREASTCAD_FAULT_AFTER"
 FAULT_RANK_VARIABLE = "SKBREASTCAD_FAULT_RANK"
+SIGNAL_VARIABLE = "SKBREASTCAD_FAULT_SIGNAL"
 
 
 def fault_point(name):
     """Kill this process with SIGKILL if ``SKBREASTCAD_FAULT_AFTER`` names ``name``.
+
+    With ``SKBREASTCAD_FAULT_SIGNAL`` set (``TERM``, ``INT``...), that signal
+    is sent instead, and its Python handler runs before this returns.
 
     Parameters
     ----------
@@ -44,6 +55,11 @@ def fault_point(name):
         return
     rank = os.environ.get(FAULT_RANK_VARIABLE)
     if rank and rank.strip() != os.environ.get("RANK", "0"):
+        return
+    chosen = os.environ.get(SIGNAL_VARIABLE, "").strip().upper()
+    if chosen:
+        # its Python handler runs at the next bytecode, here
+        signal.raise_signal(getattr(signal, f"SIG{chosen.removeprefix('SIG')}"))
         return
     if os.name == "nt":  # pragma: no cover - no SIGKILL on Windows
         os._exit(137)

@@ -6,14 +6,23 @@ nothing behind. A marker file records who wrote the folder and in which format;
 only a folder holding a marker of the same kind is ever replaced. Everything
 else (a folder of the user's, a regular file, the working directory or one of
 its parents, the input data) is refused with an error naming it.
+
+The hidden ``.<name>.partial-*`` folder is locked by its process as the fit's
+temporary folders are (:mod:`skbreastcad.utils._tempdirs`): a process killed
+while writing (SIGKILL, the OOM killer) leaves it behind, and the next write
+into the same parent folder removes it. The partial folders of live runs are
+never touched.
 """
 
 import json
 import os
-import shutil
-import uuid
+import re
+import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+from ._faults import fault_point
+from ._tempdirs import LOCK_NAME, LockedDir, locked_mkdtemp
 
 __all__ = [
     "MARKER",
@@ -21,6 +30,7 @@ __all__ = [
     "check_output_folder",
     "folder_kind",
     "new_file",
+    "remove_dead_partials",
     "set_umask_mode",
     "write_folder",
 ]
@@ -28,6 +38,11 @@ __all__ = [
 #: the file that marks a folder as written by skbreastcad, and in which format
 MARKER = ".skbreastcad-folder.json"
 _WRITER = "skbreastcad"
+# the hidden sibling a folder is written into: ``.<name>.partial-<random>``
+_PARTIAL = re.compile(r"^\..+\.partial-[^.]+$")
+# this process's partial folders still being written, by absolute path
+_LIVE = set()
+_LIVE_LOCK = threading.Lock()
 
 
 class UnsafeOutputError(ValueError):
@@ -195,6 +210,13 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=(), owned=No
     existing folder stays as it was. The folders and files get the modes the
     user's umask gives.
 
+    The temporary folder, ``.<name>.partial-*`` beside ``path``, is locked by
+    this process while the block runs: when the process is killed (SIGKILL,
+    the OOM killer), the next write into the same parent folder removes it
+    (:func:`remove_dead_partials`); the partial folders of live processes are
+    left alone. A ``write_folder`` of such a partial folder itself, from
+    inside its block, writes straight into it.
+
     Parameters
     ----------
     path : str or path-like
@@ -251,42 +273,119 @@ def write_folder(path, *, kind, version=1, overwrite=False, protect=(), owned=No
     skbreastcad.utils._output_folder.UnsafeOutputError: The output ... is an existing file, ...
     """
     final = _final(path)
+    if _is_live(final):
+        # a folder written straight into a partial folder of this process (a run saving its
+        # report as the run folder): the outer writer already makes it atomic
+        yield final
+        _write_marker(final, kind, version)
+        return
     exists = check_output_folder(
         final, kind=kind, overwrite=overwrite, protect=protect, owned=owned
     )
     final.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:8]
-    tmp = final.parent / f".{final.name}.partial-{token}"
-    # mkdir (not tempfile.mkdtemp, which makes 0700): the umask gives the mode
-    tmp.mkdir()
+    remove_dead_partials(final.parent)
+    prefix = f".{final.name}.partial-"
+    partial = locked_mkdtemp(prefix, final.parent)
+    tmp = Path(partial.path)
+    # mkdtemp makes 0700: the umask gives the mode, as for any other folder the user makes
+    os.chmod(tmp, 0o777 & ~_umask())
+    with _LIVE_LOCK:
+        _LIVE.add(os.path.abspath(tmp))
     try:
         yield tmp
-        from .. import __version__
-
-        marker = {"writer": _WRITER, "kind": kind, "version": version, "skbreastcad": __version__}
-        # replaces the marker of a folder written inside this one as the same folder (a run
-        # whose report was saved straight into it): the outermost writer names the kind
-        with new_file(tmp / f"{MARKER}.{token}", "w") as handle:
-            json.dump(marker, handle, indent=2)
-        os.replace(tmp / f"{MARKER}.{token}", tmp / MARKER)
+        fault_point("output:written")
+        _write_marker(tmp, kind, version)
         if exists:
             # checked again: the folder may have changed while the block ran
             check_output_folder(final, kind=kind, overwrite=overwrite, protect=protect, owned=owned)
-            old = final.parent / f".{final.name}.old-{token}"
+            # the replaced folder waits inside a locked partial folder of its own: a kill
+            # before it is deleted leaves a dead partial folder, removed by the next write
+            trash = locked_mkdtemp(prefix, final.parent)
+            old = Path(trash.path) / final.name
             os.rename(final, old)
             try:
                 os.rename(tmp, final)
             except BaseException:
                 os.rename(old, final)
+                trash.remove()
                 raise
-            shutil.rmtree(old)
+            trash.remove()
         else:
             # on POSIX, rename replaces an empty folder but fails on a non-empty one: a
             # folder that appeared meanwhile is never lost
             os.rename(tmp, final)
+        # the lock file goes once the folder is in place: a kill in between leaves an empty
+        # .lock in a complete folder, rather than a complete folder nobody would remove
+        os.unlink(final / LOCK_NAME)
+        partial.release()
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        partial.remove()
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(os.path.abspath(tmp))
+
+
+def _is_live(folder):
+    with _LIVE_LOCK:
+        return os.path.abspath(folder) in _LIVE
+
+
+def _write_marker(folder, kind, version):
+    from .. import __version__
+
+    marker = {"writer": _WRITER, "kind": kind, "version": version, "skbreastcad": __version__}
+    # replaces the marker of a folder written inside this one as the same folder (a run
+    # whose report was saved straight into it): the outermost writer names the kind
+    name = f"{MARKER}.{os.getpid()}-{threading.get_ident()}"
+    with new_file(folder / name, "w") as handle:
+        json.dump(marker, handle, indent=2)
+    os.replace(folder / name, folder / MARKER)
+
+
+def remove_dead_partials(parent):
+    """Remove the partial folders under ``parent`` left by writes whose process has ended.
+
+    A partial folder (``.<name>.partial-*``, see :func:`write_folder`) is
+    removed only when it holds a lock file that no live process holds: the
+    partial folders of live runs, and those without a lock file (written by
+    earlier versions, or in the instant before their rename), are left
+    alone. :func:`write_folder` calls it before each write.
+
+    Parameters
+    ----------
+    parent : str or path-like
+        The folder to clean.
+
+    Returns
+    -------
+    removed : list of str
+        The folders removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as parent:
+    ...     (Path(parent) / ".run.partial-unlocked").mkdir()
+    ...     remove_dead_partials(parent), sorted(p.name for p in Path(parent).iterdir())
+    ([], ['.run.partial-unlocked'])
+    """
+    parent = os.fspath(parent)
+    try:
+        names = sorted(os.listdir(parent))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for name in names:
+        path = os.path.join(parent, name)
+        if not _PARTIAL.match(name) or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        folder = LockedDir.claim(path)
+        if folder is not None:
+            folder.remove()
+            removed.append(path)
+    return removed
 
 
 def new_file(path, mode="wb"):

@@ -13,6 +13,7 @@ The lock file is created under a private name, locked, then renamed to
 ``.lock``: whoever finds a ``.lock`` finds it locked by its creator.
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -112,7 +113,26 @@ class LockedDir:
             self._fd = None
 
     def remove(self):
-        """Delete the folder (while still holding its lock), then release."""
+        """Delete the folder (while still holding its lock), then release.
+
+        The lock file goes last: a process killed midway leaves a folder that
+        still says its owner is dead, and the next run finishes the job.
+        """
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            names = []
+        for name in names:
+            if name == LOCK_NAME:
+                continue
+            path = os.path.join(self.path, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                # as rmtree(ignore_errors=True): a clean-up, often on the way out of an
+                # error, must not replace that error with its own
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
         shutil.rmtree(self.path, ignore_errors=True)
         self.release()
 
