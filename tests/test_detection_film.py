@@ -139,6 +139,30 @@ def test_detector_finds_bright_blobs_and_returns_film_coordinates():
     assert abs(mirrored.iloc[0].col - (255 - found[1].iloc[0].col)) <= 2
 
 
+def test_suppression_across_scales_uses_the_chosen_radius():
+    films, lesions = _films(8, seed=5)
+    detector = FilmLesionDetector(
+        scales=(2, 4), pixel_size_mm=0.4, view="CC", negatives_per_film=20, max_candidates=200
+    ).fit(films[:6], lesions[:6])
+    found = {}
+    for rule, pick in (("larger", np.maximum), ("smaller", np.minimum)):
+        frame = detector.set_params(nms_radius=rule).predict_candidates(films[6:])[0]
+        r, c, radius = frame[["row", "col", "radius"]].to_numpy(float).T
+        d = np.hypot(r[:, None] - r, c[:, None] - c)
+        off = ~np.eye(len(frame), dtype=bool)
+        # film rows and columns are rounded to pixels, hence the half-pixel slack
+        assert np.all(d[off] >= pick(radius[:, None], radius)[off] - 1)
+        found[rule] = frame
+    assert found["smaller"]["radius"].nunique() == 2
+    # a fine peak beside a coarse candidate survives only with the smaller radius
+    assert len(found["smaller"]) > len(found["larger"])
+    pd.testing.assert_series_equal(found["smaller"].iloc[0], found["larger"].iloc[0])
+    # the cap applies per scale before the suppression and per film after it
+    capped = detector.set_params(max_candidates=3).predict_candidates(films[6:])[0]
+    assert 1 <= len(capped) <= 3
+    pd.testing.assert_series_equal(capped.iloc[0], found["smaller"].iloc[0])
+
+
 def test_any_window_classifier_can_be_wrapped():
     films, lesions = _films(6, seed=4)
     model = make_pipeline(

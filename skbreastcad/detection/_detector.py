@@ -114,11 +114,20 @@ class FilmLesionDetector(BaseEstimator):
         Grid step (scaled pixels) of cut windows; dense models score every pixel.
     flip_tta : bool, default=True
         Average cut windows with their mirror image.
-    max_candidates : int, default=30
-        Candidates per film after non-maximum suppression.
+    max_candidates : int, default=100
+        Peaks kept per scale, and candidates per film after non-maximum
+        suppression. Extra candidates score below the first ones, so they
+        raise the recall ceiling and only add false positives at high rates
+        (on mini-MIAS, 30 and 100 give the same FROC up to 4 FP per film).
     nms_factor : float, default=1.0
-        Two candidates closer than this times the larger of their radii
-        are one: the lower is dropped.
+        Two candidates closer than this times one of their radii (see
+        ``nms_radius``) are one: the lower is dropped.
+    nms_radius : {"larger", "smaller"}, default="larger"
+        Which of the two radii sets the suppression distance. Candidates of
+        one scale share a radius, so this only matters across scales:
+        ``"smaller"`` keeps a fine-scale peak that lies inside a coarse
+        candidate's circle but away from its centre (a small lesion beside
+        a large bright region), at the cost of more candidates.
     cnn_backbone : str or None, default=None
         Name of a frozen EfficientNet backbone (``"efficientnet_lite0"``,
         offline ImageNet weights) run once, fully convolutionally, on each
@@ -204,6 +213,7 @@ class FilmLesionDetector(BaseEstimator):
         "flip_tta": ["boolean"],
         "max_candidates": [Interval(Integral, 1, None, closed="left")],
         "nms_factor": [Interval(Real, 0, None, closed="left")],
+        "nms_radius": [StrOptions({"larger", "smaller"})],
         "cnn_backbone": [str, None],
         "cnn_components": [Interval(Integral, 1, None, closed="left")],
         "second_stage": ["boolean"],
@@ -230,8 +240,9 @@ class FilmLesionDetector(BaseEstimator):
         mining_stride=2,
         stride=2,
         flip_tta=True,
-        max_candidates=30,
+        max_candidates=100,
         nms_factor=1.0,
+        nms_radius="larger",
         cnn_backbone=None,
         cnn_components=32,
         second_stage=False,
@@ -256,6 +267,7 @@ class FilmLesionDetector(BaseEstimator):
         self.flip_tta = flip_tta
         self.max_candidates = max_candidates
         self.nms_factor = nms_factor
+        self.nms_radius = nms_radius
         self.cnn_backbone = cnn_backbone
         self.cnn_components = cnn_components
         self.second_stage = second_stage
@@ -696,6 +708,7 @@ class FilmLesionDetector(BaseEstimator):
             np.concatenate, (rows, cols, radii, scores, factors, where)
         )
         order = np.argsort(-scores, kind="stable")
+        pick = np.maximum if self.nms_radius == "larger" else np.minimum
         kept = []
         for k in order:
             if len(kept) == self.max_candidates:
@@ -703,7 +716,7 @@ class FilmLesionDetector(BaseEstimator):
             if kept:
                 idx = np.asarray(kept)
                 d = np.hypot(rows[idx] - rows[k], cols[idx] - cols[k])
-                if np.any(d < self.nms_factor * np.maximum(radii[idx], radii[k])):
+                if np.any(d < self.nms_factor * pick(radii[idx], radii[k])):
                     continue
             kept.append(k)
         kept = np.asarray(kept, dtype=int)
