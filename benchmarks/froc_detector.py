@@ -51,6 +51,10 @@ CONFIGS = {
         "max_candidates": 100,
         "nms_radius": "smaller",
     },
+    # the ablations of the default (CNN columns, cap 100): what each step adds to it
+    "cnn_no_hard_negatives": {"cnn_backbone": "efficientnet_lite0", "hard_negative_rounds": 0},
+    "cnn_no_context": {"cnn_backbone": "efficientnet_lite0", "context": False},
+    "cnn_one_scale": {"cnn_backbone": "efficientnet_lite0", "scales": (8,)},
     # the ROI-only comparison: today's evaluate_mias_froc (GLCM + Haar ROI model, sliding
     # windows, no preprocessing), on the same folds (same seed derivation, same films)
     "roi_only": None,
