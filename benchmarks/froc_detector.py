@@ -51,9 +51,9 @@ CONFIGS = {
         "max_candidates": 100,
         "nms_radius": "smaller",
     },
-    # the ablations of the default (CNN columns, cap 100): what each step adds to it
+    # the ablations of the default (CNN columns, cap 100): what each step adds to it (the CNN
+    # columns need the context columns, so there is no no-context row)
     "cnn_no_hard_negatives": {"cnn_backbone": "efficientnet_lite0", "hard_negative_rounds": 0},
-    "cnn_no_context": {"cnn_backbone": "efficientnet_lite0", "context": False},
     "cnn_one_scale": {"cnn_backbone": "efficientnet_lite0", "scales": (8,)},
     # the ROI-only comparison: today's evaluate_mias_froc (GLCM + Haar ROI model, sliding
     # windows, no preprocessing), on the same folds (same seed derivation, same films)
