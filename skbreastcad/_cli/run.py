@@ -33,25 +33,19 @@ from ._shared import (
 )
 
 EXPERIMENTS = ("features", "layers", "backbones", "transfer", "ablation")
-# Probed by default when no --layers are given (VGG16: the study's layers 8-17)
-DEFAULT_LAYERS = {
-    "tiny_cnn": ["relu1", "relu2", "pool"],
-    "efficientnet_lite0": [f"blocks.{i}" for i in range(7)] + ["conv_head"],
-    "resnet50": ["layer1", "layer2", "layer3", "layer4"],
-    "inception_v3": [
-        "Mixed_5b",
-        "Mixed_5c",
-        "Mixed_5d",
-        "Mixed_6a",
-        "Mixed_6b",
-        "Mixed_6c",
-        "Mixed_6d",
-        "Mixed_6e",
-        "Mixed_7a",
-        "Mixed_7b",
-        "Mixed_7c",
-    ],
-}
+
+
+def __getattr__(name):
+    # DEFAULT_LAYERS: the layers probed when no --layers are given (VGG16: the study's layers
+    # 8-17), one table with `reproduce`'s; read on first use so `--help` does not import the
+    # experiments (2 s)
+    if name == "DEFAULT_LAYERS":
+        from ..experiments._reproduce import PROBE_LAYERS
+
+        return {backbone: list(layers) for backbone, layers in PROBE_LAYERS.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 DATA_FORMS = "phantoms, mias:DIR, cbis:DIR, duke-mri:DIR or folder:DIR"
 
 
@@ -155,7 +149,9 @@ def run_experiment(name, X, y, groups, args, *, source=None):
         return report
     if name == "layers":
         backbone = args.backbones[0] if args.backbones else "vgg16"
-        layers = args.layers or (None if backbone == "vgg16" else DEFAULT_LAYERS.get(backbone))
+        layers = args.layers or (
+            None if backbone == "vgg16" else __getattr__("DEFAULT_LAYERS").get(backbone)
+        )
         if layers is None and backbone != "vgg16":
             raise UsageError(
                 f"name the layers of {backbone!r} with --layers (see 'skbreastcad layers {backbone}')"

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ._faults import fault_point
-from ._tempdirs import LOCK_NAME, LockedDir, locked_mkdtemp
+from ._tempdirs import LOCK_NAME, locked_mkdtemp, remove_dead_folders
 
 __all__ = [
     "MARKER",
@@ -371,21 +371,7 @@ def remove_dead_partials(parent):
     ...     remove_dead_partials(parent), sorted(p.name for p in Path(parent).iterdir())
     ([], ['.run.partial-unlocked'])
     """
-    parent = os.fspath(parent)
-    try:
-        names = sorted(os.listdir(parent))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    removed = []
-    for name in names:
-        path = os.path.join(parent, name)
-        if not _PARTIAL.match(name) or os.path.islink(path) or not os.path.isdir(path):
-            continue
-        folder = LockedDir.claim(path)
-        if folder is not None:
-            folder.remove()
-            removed.append(path)
-    return removed
+    return remove_dead_folders(parent, _PARTIAL.match)
 
 
 def new_file(path, mode="wb"):

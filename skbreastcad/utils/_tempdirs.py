@@ -205,6 +205,29 @@ def remove_dead_tempdirs(prefix, dir=None):
         The folders removed.
     """
     parent = tempfile.gettempdir() if dir is None else os.fspath(dir)
+    return remove_dead_folders(parent, lambda name: name.startswith(prefix))
+
+
+def remove_dead_folders(parent, matches):
+    """Remove the folders of ``parent`` whose name ``matches`` and whose owner has ended.
+
+    The one walk behind :func:`remove_dead_tempdirs` and the output folders'
+    partial folders: links and files are skipped, and a folder is removed only
+    when its lock file can be claimed (its process has ended).
+
+    Parameters
+    ----------
+    parent : str or path-like
+        The folder to look in; a missing one has nothing to remove.
+    matches : callable
+        ``matches(name) -> bool`` for each entry's name.
+
+    Returns
+    -------
+    removed : list of str
+        The folders removed.
+    """
+    parent = os.fspath(parent)
     try:
         names = sorted(os.listdir(parent))
     except (FileNotFoundError, NotADirectoryError):
@@ -212,7 +235,7 @@ def remove_dead_tempdirs(prefix, dir=None):
     removed = []
     for name in names:
         path = os.path.join(parent, name)
-        if not name.startswith(prefix) or os.path.islink(path) or not os.path.isdir(path):
+        if not matches(name) or os.path.islink(path) or not os.path.isdir(path):
             continue
         folder = LockedDir.claim(path)
         if folder is not None:
