@@ -313,3 +313,40 @@ def test_workers_start_inside_joblib_workers(folder):
     np.testing.assert_array_equal(
         scores, cross_val_score(TwoStageTransferClassifier(**params), eager, y, cv=cv)
     )
+
+
+def test_two_stage_fit_reads_its_source_set_lazily(folder, tmp_path, monkeypatch):
+    # stage 1's source set stays on disk as well: the same weights as from arrays, and the
+    # stage-1 cache keyed by the files, not by reading their pixels
+    from skbreastcad.models import SourceData
+
+    _, files, y = folder
+    source_files, target_files = files[::2], files[1::2]
+    ys, yt = y[::2], y[1::2]
+    eager_source = np.asarray(ImagePaths(source_files, output_size=SIZE, num_workers=0))
+    eager_target = np.asarray(ImagePaths(target_files, output_size=SIZE, num_workers=0))
+    params = dict(PARAMS, transfer="two_stage", weights=None, source_params={"max_epochs": 2})
+    reference = TwoStageTransferClassifier(**params, source_data=SourceData(eager_source, ys)).fit(
+        eager_target, yt
+    )
+    monkeypatch.setattr(ImagePaths, "__array__", _refuse_to_materialise)
+    lazy_source = ImagePaths(source_files, output_size=SIZE, num_workers=1)
+    source = SourceData(lazy_source, ys)
+    assert source.X is lazy_source and "read from disk" in repr(source)
+    lazy_target = ImagePaths(target_files, output_size=SIZE, num_workers=0)
+    memory = tmp_path / "cache"
+    clf = TwoStageTransferClassifier(**params, source_data=source, memory=memory)
+    clf.fit(lazy_target, yt)
+    expected, got = _state(reference), _state(clf)
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+    assert not clf.stage1_from_cache_
+    again = TwoStageTransferClassifier(**params, source_data=source, memory=memory)
+    again.fit(lazy_target, yt)
+    assert again.stage1_from_cache_
+    np.testing.assert_array_equal(again.predict_proba(lazy_target), clf.predict_proba(lazy_target))
+    # a source set of another shape is refused by name, still unread
+    with pytest.raises(ValueError, match="source_data holds images of shape"):
+        TwoStageTransferClassifier(
+            **params, source_data=SourceData(ImagePaths(source_files, output_size=SIZE + 2), ys)
+        ).fit(lazy_target, yt)

@@ -7,7 +7,7 @@ from sklearn.utils.validation import check_consistent_length
 
 from ..nn._input import check_unit_range
 from ..utils._sklearn_compat import InvalidParameterError, _check_y
-from ..utils._validation import validate_images
+from ._lazy_input import is_lazy, validate_input
 
 __all__ = ["SourceData", "check_source_data_type", "validate_source_data"]
 
@@ -19,7 +19,8 @@ def _read_only(array):
 
 
 def _describe(array):
-    return f"<{array.dtype} array of shape {array.shape}>"
+    kind = "image set read from disk" if is_lazy(array) else "array"
+    return f"<{array.dtype} {kind} of shape {array.shape}>"
 
 
 class SourceData:
@@ -75,7 +76,8 @@ class SourceData:
     """
 
     def __init__(self, X, y):
-        self._X = _read_only(np.asarray(X))
+        # an ImagePaths stays on disk: stage 1 reads it batch by batch, as fit reads X
+        self._X = X if is_lazy(X) else _read_only(np.asarray(X))
         self._y = _read_only(np.asarray(y))
 
     @property
@@ -149,7 +151,8 @@ def validate_source_data(source_data, target_shape, *, estimator):
 
     Returns
     -------
-    images : ndarray of shape (n_samples, height, width)
+    images : ndarray of shape (n_samples, height, width) or ImagePaths
+        An :class:`~skbreastcad.datasets.ImagePaths` is returned unread.
     y_encoded : ndarray of int, shape (n_samples,)
     n_classes : int
     """
@@ -163,7 +166,7 @@ def validate_source_data(source_data, target_shape, *, estimator):
     Xs, ys = source_data
     record = _SourceImages()
     try:
-        images = validate_images(record, Xs, reset=True, image_shape=estimator.image_shape)
+        images = validate_input(record, Xs, reset=True, image_shape=estimator.image_shape)
     except ValueError as exc:
         raise ValueError(f"source_data: {exc}") from None
     if tuple(record.image_shape_) != tuple(target_shape):

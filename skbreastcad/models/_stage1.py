@@ -10,6 +10,8 @@ import uuid
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..utils._faults import fault_point
 from ..utils._hashing import data_fingerprint, settings_fingerprint
 from ..utils._optional import optional_import
@@ -368,6 +370,10 @@ def run_stage1(memory, settings, X_source, y_source, train):
                 stacklevel=2,
             )
         return stage1_result(*train()), False
+    if hasattr(X_source, "fingerprint_key"):
+        # an ImagePaths: its files' paths, sizes and modification times (and crop boxes),
+        # as the resume fingerprint; hashing the pixels would read the set once more
+        X_source = np.array(X_source.fingerprint_key(), dtype=object)
     source_digest = data_fingerprint(X_source, y_source)
     try:
         key = _cache_key(settings, source_digest)

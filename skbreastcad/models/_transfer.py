@@ -592,6 +592,8 @@ class TwoStageTransferClassifier(
             # the files' paths, sizes and modification times: hashing their pixels
             # would read the whole set once more before training
             images = np.array(images.fingerprint_key(), dtype=object)
+        if is_lazy(Xs):
+            Xs = np.array(Xs.fingerprint_key(), dtype=object)
         return fit_fingerprint(params, source_params, (images, y, groups, Xs, ys))
 
     def _plan(self, settings, images, y, groups, seed, name):
