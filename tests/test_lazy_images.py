@@ -350,3 +350,31 @@ def test_two_stage_fit_reads_its_source_set_lazily(folder, tmp_path, monkeypatch
         TwoStageTransferClassifier(
             **params, source_data=SourceData(ImagePaths(source_files, output_size=SIZE + 2), ys)
         ).fit(lazy_target, yt)
+
+
+def test_estimator_contract_on_lazy_images(folder, monkeypatch):
+    # what scikit-learn's common checks ask of an estimator, with X an ImagePaths (the
+    # checks themselves build their own arrays): unfitted error, clone, idempotent fit,
+    # a pickled fitted model, predictions of the right shape and classes, bad shapes refused
+    import pickle
+
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    _, files, y = folder
+    monkeypatch.setattr(ImagePaths, "__array__", _refuse_to_materialise)
+    lazy = ImagePaths(files, output_size=SIZE, num_workers=0)
+    clf = TwoStageTransferClassifier(**dict(PARAMS, max_epochs=1))
+    with pytest.raises(NotFittedError):
+        clf.predict(lazy)
+    first = clf.fit(lazy, y).predict_proba(lazy)
+    assert first.shape == (16, 2) and np.allclose(first.sum(axis=1), 1)
+    np.testing.assert_array_equal(clf.fit(lazy, y).predict_proba(lazy), first)
+    np.testing.assert_array_equal(clone(clf).fit(lazy, y).predict_proba(lazy), first)
+    assert set(clf.predict(lazy[::3])) <= set(clf.classes_)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(lazy), first)
+    with pytest.raises(ValueError, match="fitted on images of shape"):
+        clf.predict_proba(ImagePaths(files, output_size=SIZE + 1, num_workers=0))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clone(clf).fit(lazy, y[:-1])
