@@ -21,7 +21,8 @@ from skbreastcad.experiments import (
     check_reproduction,
     study_settings,
 )
-from skbreastcad.experiments._reproduce import QUICK_BANNER, TIMINGS_HEADING
+from skbreastcad.experiments._study_claims import TIMINGS_HEADING
+from skbreastcad.experiments._study_settings import QUICK_BANNER
 from skbreastcad.utils._faults import FAULT_VARIABLE
 
 TINY = [

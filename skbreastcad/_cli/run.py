@@ -40,7 +40,7 @@ def __getattr__(name):
     # 8-17), one table with `reproduce`'s; read on first use so `--help` does not import the
     # experiments (2 s)
     if name == "DEFAULT_LAYERS":
-        from ..experiments._reproduce import PROBE_LAYERS
+        from ..experiments._study_settings import PROBE_LAYERS
 
         return {backbone: list(layers) for backbone, layers in PROBE_LAYERS.items()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
