@@ -157,10 +157,30 @@ def test_suppression_across_scales_uses_the_chosen_radius():
     # a fine peak beside a coarse candidate survives only with the smaller radius
     assert len(found["smaller"]) > len(found["larger"])
     pd.testing.assert_series_equal(found["smaller"].iloc[0], found["larger"].iloc[0])
+    # tiered: the larger-radius candidates first, unchanged; then the peaks they suppressed
+    # that the smaller radius keeps, scored below every first-tier candidate
+    tiered = detector.set_params(nms_radius="tiered").predict_candidates(films[6:])[0]
+    first = tiered[tiered["tier"] == 1].drop(columns="tier")
+    pd.testing.assert_frame_equal(first, found["larger"].drop(columns="tier"))
+    second = tiered[tiered["tier"] == 2]
+    assert len(second) > 0 and (tiered["tier"].iloc[len(first) :] == 2).all()
+    assert second["score"].max() <= first["score"].min()
+    assert second["score"].is_monotonic_decreasing
+    r, c, radius = tiered[["row", "col", "radius"]].to_numpy(float).T
+    d = np.hypot(r[:, None] - r, c[:, None] - c)
+    off = ~np.eye(len(tiered), dtype=bool)
+    assert np.all(d[off] >= np.minimum(radius[:, None], radius)[off] - 1)
+    # each second-tier peak lies inside a first-tier candidate's circle (else it was first)
+    inside = (
+        d[len(first) :, : len(first)]
+        < np.maximum(radius[len(first) :, None], radius[None, : len(first)]) + 1
+    )
+    assert inside.any(axis=1).all()
     # the cap applies per scale before the suppression and per film after it
     capped = detector.set_params(max_candidates=3).predict_candidates(films[6:])[0]
     assert 1 <= len(capped) <= 3
     pd.testing.assert_series_equal(capped.iloc[0], found["smaller"].iloc[0])
+    assert len(first) <= len(tiered) <= 200
 
 
 def test_any_window_classifier_can_be_wrapped():

@@ -122,12 +122,22 @@ class FilmLesionDetector(BaseEstimator):
     nms_factor : float, default=1.0
         Two candidates closer than this times one of their radii (see
         ``nms_radius``) are one: the lower is dropped.
-    nms_radius : {"larger", "smaller"}, default="larger"
-        Which of the two radii sets the suppression distance. Candidates of
-        one scale share a radius, so this only matters across scales:
-        ``"smaller"`` keeps a fine-scale peak that lies inside a coarse
+    nms_radius : {"tiered", "larger", "smaller"}, default="tiered"
+        Which of two candidates' radii sets the suppression distance.
+        Candidates of one scale share a radius, so this only matters across
+        scales. ``"larger"``: a coarse candidate suppresses every finer peak
+        inside its circle. ``"smaller"``: a fine-scale peak inside a coarse
         candidate's circle but away from its centre (a small lesion beside
-        a large bright region), at the cost of more candidates.
+        a large bright region) survives, at the cost of more candidates
+        ranked among the others. ``"tiered"``: the candidates of
+        ``"larger"`` come first; the peaks it suppressed that ``"smaller"``
+        would keep follow them (``tier`` 2), with their scores multiplied by
+        the film's lowest first-tier score, so they rank after every
+        first-tier candidate of the film. They raise the recall ceiling
+        (the share of lesions with any candidate, which a second stage can
+        use) and only add false positives at high rates: on mini-MIAS the
+        FROC up to 4 FP per film is that of ``"larger"`` while the ceiling
+        is that of ``"smaller"``.
     cnn_backbone : str or None, default=None
         Name of a frozen EfficientNet backbone (``"efficientnet_lite0"``,
         offline ImageNet weights) run once, fully convolutionally, on each
@@ -213,7 +223,7 @@ class FilmLesionDetector(BaseEstimator):
         "flip_tta": ["boolean"],
         "max_candidates": [Interval(Integral, 1, None, closed="left")],
         "nms_factor": [Interval(Real, 0, None, closed="left")],
-        "nms_radius": [StrOptions({"larger", "smaller"})],
+        "nms_radius": [StrOptions({"tiered", "larger", "smaller"})],
         "cnn_backbone": [str, None],
         "cnn_components": [Interval(Integral, 1, None, closed="left")],
         "second_stage": ["boolean"],
@@ -242,7 +252,7 @@ class FilmLesionDetector(BaseEstimator):
         flip_tta=True,
         max_candidates=100,
         nms_factor=1.0,
-        nms_radius="larger",
+        nms_radius="tiered",
         cnn_backbone=None,
         cnn_components=32,
         second_stage=False,
@@ -708,25 +718,36 @@ class FilmLesionDetector(BaseEstimator):
             np.concatenate, (rows, cols, radii, scores, factors, where)
         )
         order = np.argsort(-scores, kind="stable")
-        pick = np.maximum if self.nms_radius == "larger" else np.minimum
-        kept = []
-        for k in order:
-            if len(kept) == self.max_candidates:
-                break
-            if kept:
-                idx = np.asarray(kept)
-                d = np.hypot(rows[idx] - rows[k], cols[idx] - cols[k])
-                if np.any(d < self.nms_factor * pick(radii[idx], radii[k])):
-                    continue
-            kept.append(k)
+        kept = _suppress(
+            rows,
+            cols,
+            radii,
+            order,
+            [],
+            self.nms_factor,
+            self.max_candidates,
+            np.minimum if self.nms_radius == "smaller" else np.maximum,
+        )
+        n_first = len(kept)
+        if self.nms_radius == "tiered" and n_first < self.max_candidates:
+            rest = order[~np.isin(order, kept)]
+            kept = _suppress(
+                rows, cols, radii, rest, kept, self.nms_factor, self.max_candidates, np.minimum
+            )
         kept = np.asarray(kept, dtype=int)
+        shown = scores[kept].copy()
+        tier = np.ones(len(kept), dtype=int)
+        if len(kept) > n_first:
+            tier[n_first:] = 2
+            shown[n_first:] *= shown[:n_first].min()
         frame = pd.DataFrame(
             {
                 "row": np.rint(rows[kept]).astype(int),
                 "col": np.rint(cols[kept]).astype(int),
                 "radius": radii[kept],
-                "score": scores[kept],
+                "score": shown,
                 "scale": factors[kept].astype(int),
+                "tier": tier,
             }
         )
         # second-stage features: the score at every scale at the candidate's place, its rank
@@ -751,3 +772,19 @@ class FilmLesionDetector(BaseEstimator):
                 window[j] = rec["scales"][s]["features"][sel]
             parts.append(window)
         return frame, np.column_stack(parts).astype(np.float64)
+
+
+def _suppress(rows, cols, radii, order, kept, factor, cap, pick):
+    """Greedy non-maximum suppression: ``kept`` extended by the peaks of ``order`` that no
+    kept candidate covers (distance below ``factor * pick(its radius, theirs)``), up to ``cap``."""
+    kept = list(kept)
+    for k in order:
+        if len(kept) == cap:
+            break
+        if kept:
+            idx = np.asarray(kept)
+            d = np.hypot(rows[idx] - rows[k], cols[idx] - cols[k])
+            if np.any(d < factor * pick(radii[idx], radii[k])):
+                continue
+        kept.append(k)
+    return kept
