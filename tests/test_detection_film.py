@@ -456,3 +456,26 @@ def test_cnn_columns_are_projected_by_a_pca_of_the_training_films():
         FilmLesionDetector(context=False, cnn_backbone="efficientnet_lite0", **params).fit(
             films[:5], lesions[:5]
         )
+
+
+def test_candidates_and_maps_come_from_one_pass(monkeypatch):
+    films, lesions = _films(8, seed=6)
+    detector = FilmLesionDetector(
+        scales=(2, 4), pixel_size_mm=0.4, view="CC", negatives_per_film=20
+    ).fit(films[:6], lesions[:6])
+    alone = detector.predict_candidates(films[6:])
+    maps_alone = detector.decision_maps(films[6:])
+    calls = []
+    records = FilmLesionDetector._records
+    monkeypatch.setattr(
+        FilmLesionDetector,
+        "_records",
+        lambda self, *a, **k: calls.append(1) or records(self, *a, **k),
+    )
+    found, maps = detector.predict_candidates(films[6:], return_maps=True)
+    assert len(calls) == 1  # each film preprocessed and scored once for both
+    for a, b in zip(found, alone, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    for a, b in zip(maps, maps_alone, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)

@@ -292,8 +292,8 @@ def _detect_films(model, paths, args, out):
         other = None if partners is None or partners[k] is None else films[partners[k]]
         start = time.perf_counter()
         with checking():
-            found = model.predict_candidates([film], contralateral=[other])[0]
-            maps = model.decision_maps([film], contralateral=[other])[0]
+            found, maps = model.predict_candidates([film], contralateral=[other], return_maps=True)
+            found, maps = found[0], maps[0]
         found = found.head(args.max_candidates)
         elapsed = time.perf_counter() - start
         plot_overlay(

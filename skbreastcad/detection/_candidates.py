@@ -122,3 +122,19 @@ def find_candidates(
         },
         columns=CANDIDATE_COLUMNS,
     )
+
+
+def suppress(rows, cols, radii, order, kept, factor, cap, pick):
+    """Greedy non-maximum suppression: ``kept`` extended by the peaks of ``order`` that no
+    kept candidate covers (distance below ``factor * pick(its radius, theirs)``), up to ``cap``."""
+    kept = list(kept)
+    for k in order:
+        if len(kept) == cap:
+            break
+        if kept:
+            idx = np.asarray(kept)
+            d = np.hypot(rows[idx] - rows[k], cols[idx] - cols[k])
+            if np.any(d < factor * pick(radii[idx], radii[k])):
+                continue
+        kept.append(k)
+    return kept

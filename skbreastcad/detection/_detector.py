@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..datasets._roi import crop_square
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
 from ._blob_features import BlobWindowFeatures
+from ._candidates import suppress
 from ._film_records import _MATCH, _base, _dense_step, _lesion_distance, _record, _to_film
 
 __all__ = ["FilmLesionDetector"]
@@ -574,7 +575,8 @@ class FilmLesionDetector(BaseEstimator):
                 min(1, self.hard_negative_rounds),
             )
             for k in test:
-                frame, feats = self._candidates(inner, records[k])
+                scores = [self._score_entry(inner, entry) for entry in records[k]["scales"]]
+                frame, feats = self._candidates(records[k], scores)
                 les = lesions[k]
                 if len(les) and len(frame):
                     d = np.hypot(
@@ -649,15 +651,11 @@ class FilmLesionDetector(BaseEstimator):
         check_is_fitted(self, "model_")
         out = []
         for rec in self._records(X, contralateral):
-            maps = []
-            for entry in rec["scales"]:
-                m = np.full(entry["image"].shape, np.nan)
-                m[entry["rows"], entry["cols"]] = self._score_entry(self.model_, entry)
-                maps.append(m[:, ::-1] if rec["flipped"] else m)
-            out.append(maps)
+            scores = [self._score_entry(self.model_, entry) for entry in rec["scales"]]
+            out.append(_maps(rec, scores))
         return out
 
-    def predict_candidates(self, X, *, contralateral=None):
+    def predict_candidates(self, X, *, contralateral=None, return_maps=False):
         """Candidate lesions of films: per-scale peaks, one non-maximum suppression over scales.
 
         Parameters
@@ -666,39 +664,45 @@ class FilmLesionDetector(BaseEstimator):
             Films.
         contralateral : list, default=None
             As in :meth:`fit`.
+        return_maps : bool, default=False
+            Also return the films' :meth:`decision_maps`, from the same
+            pass (each film is preprocessed and scored once, not twice).
 
         Returns
         -------
         candidates : list of pandas.DataFrame
             Per film, by decreasing score: ``row``, ``col`` (film pixels,
             the film's own orientation), ``radius`` (the scale's radius,
-            film pixels), ``score``, ``scale`` (the factor), and with the
-            second stage ``stage1_score`` (``score`` is then the second
-            stage's probability).
+            film pixels), ``score``, ``scale`` (the factor), ``tier`` (see
+            ``nms_radius``), and with the second stage ``stage1_score``
+            (``score`` is then the second stage's probability).
+        maps : list of list of ndarray
+            Only with ``return_maps=True``: as :meth:`decision_maps` returns.
         """
         check_is_fitted(self, "model_")
-        results = []
+        results, all_maps = [], []
         for rec in self._records(X, contralateral):
-            frame, feats = self._candidates(self.model_, rec)
+            scores = [self._score_entry(self.model_, entry) for entry in rec["scales"]]
+            if return_maps:
+                all_maps.append(_maps(rec, scores))
+            frame, feats = self._candidates(rec, scores)
             if self.second_stage_model_ is not None and len(frame):
                 frame["stage1_score"] = frame["score"]
                 frame["score"] = self.second_stage_model_.predict_proba(feats)[:, 1]
                 frame = frame.sort_values("score", ascending=False, kind="stable")
                 frame = frame.reset_index(drop=True)
             results.append(frame)
-        return results
+        return (results, all_maps) if return_maps else results
 
-    def _candidates(self, model, rec):
-        """One film's candidates and their second-stage features."""
+    def _candidates(self, rec, per_scale):
+        """One film's candidates and their second-stage features, from its scores per scale."""
         import pandas as pd
 
-        grids, per_scale = [], []
-        for entry in rec["scales"]:
-            p = self._score_entry(model, entry)
+        grids = []
+        for entry, p in zip(rec["scales"], per_scale, strict=True):
             grid = np.full(entry["image"].shape, -np.inf)
             grid[entry["rows"], entry["cols"]] = p
             grids.append(grid)
-            per_scale.append(p)
         rows, cols, radii, scores, factors, where = [], [], [], [], [], []
         for s, (entry, grid, p) in enumerate(zip(rec["scales"], grids, per_scale, strict=True)):
             size = 3 if self.dense_step_ is not None else 2 * self.stride + 1
@@ -718,7 +722,7 @@ class FilmLesionDetector(BaseEstimator):
             np.concatenate, (rows, cols, radii, scores, factors, where)
         )
         order = np.argsort(-scores, kind="stable")
-        kept = _suppress(
+        kept = suppress(
             rows,
             cols,
             radii,
@@ -731,7 +735,7 @@ class FilmLesionDetector(BaseEstimator):
         n_first = len(kept)
         if self.nms_radius == "tiered" and n_first < self.max_candidates:
             rest = order[~np.isin(order, kept)]
-            kept = _suppress(
+            kept = suppress(
                 rows, cols, radii, rest, kept, self.nms_factor, self.max_candidates, np.minimum
             )
         kept = np.asarray(kept, dtype=int)
@@ -774,17 +778,11 @@ class FilmLesionDetector(BaseEstimator):
         return frame, np.column_stack(parts).astype(np.float64)
 
 
-def _suppress(rows, cols, radii, order, kept, factor, cap, pick):
-    """Greedy non-maximum suppression: ``kept`` extended by the peaks of ``order`` that no
-    kept candidate covers (distance below ``factor * pick(its radius, theirs)``), up to ``cap``."""
-    kept = list(kept)
-    for k in order:
-        if len(kept) == cap:
-            break
-        if kept:
-            idx = np.asarray(kept)
-            d = np.hypot(rows[idx] - rows[k], cols[idx] - cols[k])
-            if np.any(d < factor * pick(radii[idx], radii[k])):
-                continue
-        kept.append(k)
-    return kept
+def _maps(rec, scores):
+    """A film's per-scale maps in its own orientation, NaN where not searched."""
+    maps = []
+    for entry, p in zip(rec["scales"], scores, strict=True):
+        m = np.full(entry["image"].shape, np.nan)
+        m[entry["rows"], entry["cols"]] = p
+        maps.append(m[:, ::-1] if rec["flipped"] else m)
+    return maps
