@@ -242,7 +242,6 @@ class CNNLayerFeatures(BaseDeepEstimator, BaseImageTransformer):
         )
         self.activation_shape_ = shapes[0]
         self.n_features_out_ = probe.shape[1]
-        self._device_cache = None
 
     def _check_single_call(self, image):
         """Refuse a module that runs several times per pass (one activation is ambiguous)."""

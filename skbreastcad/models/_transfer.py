@@ -192,7 +192,9 @@ class TwoStageTransferClassifier(
     amp : bool or "auto", default="auto"
         Whether to run in bfloat16 autocast; "auto" enables it on GPU only.
     channels_last : bool or "auto", default="auto"
-        Channels-last memory format; "auto" enables it on GPU only.
+        Channels-last memory format; "auto" enables it on GPU and CPU
+        (faster convolutions on both; the same arithmetic, rounded
+        differently).
     accelerator : None, "auto" or accelerate.Accelerator, default=None
         Data-parallel training through Hugging Face Accelerate, for a script
         started once per device by ``torchrun`` or ``accelerate launch``
@@ -630,7 +632,6 @@ class TwoStageTransferClassifier(
         self.stage1_best_epoch_ = None if stage1 is None else stage1.best_epoch
         self.stage1_from_cache_ = stage1 is not None and stage1.from_cache
         self.checkpoint_dir_ = checkpoint_dir
-        self._device_cache = None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

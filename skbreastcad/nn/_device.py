@@ -62,8 +62,16 @@ def use_amp(amp, device):
 
 
 def use_channels_last(channels_last, device):
-    """Channels-last memory format: on by default on GPU only."""
-    return device.type == "cuda" if channels_last == "auto" else bool(channels_last)
+    """Channels-last memory format: on by default on GPU and CPU.
+
+    On the CPU, oneDNN's channels-last convolutions trained EfficientNet-Lite0
+    at 128 px 1.3-1.46x faster and ran its inference at 224 px 1.45-1.66x
+    faster than the default layout (2 cores, batch 32); other devices (MPS)
+    keep the default layout unless asked.
+    """
+    if channels_last == "auto":
+        return device.type in ("cuda", "cpu")
+    return bool(channels_last)
 
 
 def autocast(device, enabled):

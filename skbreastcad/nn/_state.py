@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import copy
 import io
+import weakref
 
 from ..utils._optional import optional_import
 
@@ -35,6 +36,8 @@ __all__ = [
 # this layer, so they reach the estimators through these variables, not arguments.
 _EXPORT = contextvars.ContextVar("skbreastcad_tensor_export", default=None)
 _IMPORT = contextvars.ContextVar("skbreastcad_tensor_import", default=None)
+# device copies of fitted modules, (device, channels-last) -> copy, by module: dropped with it
+_DEVICE_COPIES = weakref.WeakKeyDictionary()
 
 
 class TensorExport:
@@ -180,7 +183,7 @@ class TorchStateMixin:
     a model pickled on a GPU machine unpickles on a CPU-only one). On
     unpickling the estimator rebuilds the architecture with
     ``_torch_architecture(name)`` and loads the tensors into it. Device copies
-    of the model, cached for speed in ``_device_cache``, are never pickled.
+    of the model, cached for speed outside the estimator, are never pickled.
     """
 
     _torch_attributes = ()
@@ -198,7 +201,7 @@ class TorchStateMixin:
     def __getstate__(self):
         # object.__getstate__ may hand back the live __dict__: never edit it
         state = dict(super().__getstate__())
-        state.pop("_device_cache", None)
+        state.pop("_device_cache", None)  # held by pickles of earlier versions
         export = _EXPORT.get()
         for name in self._torch_attributes:
             module = state.get(name)
@@ -269,13 +272,19 @@ class TorchStateMixin:
             ) from None
 
     def _model_on(self, device, channels_last=False):
-        """The fitted model on ``device`` (cached; the CPU master copy stays put)."""
+        """The fitted model on ``device`` (cached; the CPU master copy stays put).
+
+        The copy is cached beside the estimator, keyed by its fitted module,
+        not in the estimator's ``__dict__``: predicting leaves the estimator
+        as it was (scikit-learn's ``check_dict_unchanged``), and a refit,
+        whose module is new, never meets the old copy.
+        """
         model = self._torch_model()
         if device.type == "cpu" and not channels_last:
             return model
         key = (str(device), bool(channels_last))
-        cache = getattr(self, "_device_cache", None)
-        if cache is None or cache[0] != key or cache[1] is not model:
+        cached = _DEVICE_COPIES.get(model)
+        if cached is None or cached[0] != key:
             with optional_import(type(self).__name__):
                 import torch
 
@@ -286,9 +295,8 @@ class TorchStateMixin:
                 moved = moved.to(memory_format=torch.channels_last)
             if isinstance(moved, ImageModel):
                 moved.channels_last = bool(channels_last)
-            self._device_cache = (key, model, moved)
-            cache = self._device_cache
-        return cache[2]
+            cached = _DEVICE_COPIES[model] = (key, moved)
+        return cached[1]
 
 
 class _TorchBytes:

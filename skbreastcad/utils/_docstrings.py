@@ -37,7 +37,8 @@ amp : bool or "auto", default="auto"
     "channels_last": """\
 channels_last : bool or "auto", default="auto"
     Whether to use the channels-last memory format; "auto" enables it on GPU
-    only.""",
+    and CPU (faster convolutions on both; the same arithmetic, rounded
+    differently).""",
 }
 
 
