@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from ..evaluation import bootstrap_counts
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = ["froc"]
@@ -278,11 +279,14 @@ def froc(
     n_groups = int(group_of_film.max()) + 1
     boot = np.empty((0, len(fp_rates)))
     if n_bootstraps:
-        rng = check_random_state(random_state)
-        drawn = rng.randint(0, n_groups, size=(n_bootstraps, n_groups))
-        # weight of a film = how often its patient was drawn
-        counts = np.zeros((n_bootstraps, n_groups))
-        np.add.at(counts, (np.arange(n_bootstraps)[:, None], drawn), 1)
+        # the patient bootstrap of skbreastcad.evaluation: how often each woman is drawn in
+        # each replicate; a film weighs as often as its woman was drawn
+        counts, _ = bootstrap_counts(
+            np.arange(n_groups),
+            n_groups,
+            n_bootstraps,
+            random_state=check_random_state(random_state),
+        )
         boot = _sensitivity_at(
             lesion_scores, lesion_film, fp_scores, fp_film, counts[:, group_of_film], fp_rates
         )
