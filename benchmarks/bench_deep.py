@@ -13,7 +13,8 @@ model, weights, batch size, input size and data, in the same run:
   steps over the same device tensors.
 
 Both sides use bf16 autocast and channels_last when ``--amp``/``--channels-last``
-resolve to on (by default: on GPU only). Images are random uint8 at the input
+resolve to on (by default: autocast on GPU only, channels_last on GPU and CPU;
+``--channels-last off`` against ``on`` measures the layout itself). Images are random uint8 at the input
 size, so no resizing happens on either side. Each rate is the best of
 ``--repeat`` timed passes after a warm-up pass.
 

@@ -60,6 +60,9 @@ CONFIGS = {
     "cnn_no_hard_negatives": {**_CNN, "hard_negative_rounds": 0},
     "cnn_one_scale": {**_CNN, "scales": (8,)},
     "cnn_second_stage": {**_CNN, "second_stage": True},
+    # the second stage on the first tier only: it re-scores every candidate, so with the
+    # tiered list it also sees the second tier; this row separates the two
+    "cnn_second_stage_larger": {**_CNN, "second_stage": True, **_LARGER},
     # the ROI-only comparison: today's evaluate_mias_froc (GLCM + Haar ROI model, sliding
     # windows, no preprocessing), on the same folds (same seed derivation, same films)
     "roi_only": None,

@@ -133,12 +133,15 @@ class FilmLesionDetector(BaseEstimator):
         ranked among the others. ``"tiered"``: the candidates of
         ``"larger"`` come first; the peaks it suppressed that ``"smaller"``
         would keep follow them (``tier`` 2), with their scores multiplied by
-        the film's lowest first-tier score, so they rank after every
-        first-tier candidate of the film. They raise the recall ceiling
-        (the share of lesions with any candidate, which a second stage can
-        use) and only add false positives at high rates: on mini-MIAS the
-        FROC up to 4 FP per film is that of ``"larger"`` while the ceiling
-        is that of ``"smaller"``.
+        the film's lowest first-tier score, so none scores above a
+        first-tier candidate of the film (a second stage re-scores all of
+        them from their own scores). They raise the recall ceiling (the
+        share of lesions with any candidate) and add candidates below the
+        others: on mini-MIAS, where a film's lowest first-tier score lies far
+        below the pooled threshold of 4 FP per film, the FROC up to 4 FP
+        per film is that of ``"larger"`` and the ceiling that of
+        ``"smaller"``; on other data a film with few first-tier candidates
+        can bring second-tier ones above a pooled threshold.
     cnn_backbone : str or None, default=None
         Name of a frozen EfficientNet backbone (``"efficientnet_lite0"``,
         offline ImageNet weights) run once, fully convolutionally, on each
