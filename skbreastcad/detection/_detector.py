@@ -153,6 +153,13 @@ class FilmLesionDetector(BaseEstimator):
         models only). None: no CNN columns.
     cnn_components : int, default=32
         Dimensions the PCA keeps of the CNN columns.
+    cnn_flip_tta : bool, default=False
+        Flip test-time augmentation of the CNN columns: the network also runs
+        on the mirrored film and each pixel's columns are the mean of the
+        two passes, read at the pixel and at its mirror image (the columns
+        then mirror exactly with the film). Twice the CNN pass's cost. (The
+        blob features are mirror-invariant, so ``flip_tta`` has nothing to
+        average for them.)
     second_stage : bool, default=False
         Rescore the candidates with a second classifier (false-positive
         reduction) on their scores at every scale, rank, scale, window
@@ -230,6 +237,7 @@ class FilmLesionDetector(BaseEstimator):
         "nms_radius": [StrOptions({"tiered", "larger", "smaller"})],
         "cnn_backbone": [str, None],
         "cnn_components": [Interval(Integral, 1, None, closed="left")],
+        "cnn_flip_tta": ["boolean"],
         "second_stage": ["boolean"],
         "memory": "no_validation",
         "random_state": ["random_state"],
@@ -259,6 +267,7 @@ class FilmLesionDetector(BaseEstimator):
         nms_radius="tiered",
         cnn_backbone=None,
         cnn_components=32,
+        cnn_flip_tta=False,
         second_stage=False,
         memory=None,
         random_state=0,
@@ -284,6 +293,7 @@ class FilmLesionDetector(BaseEstimator):
         self.nms_radius = nms_radius
         self.cnn_backbone = cnn_backbone
         self.cnn_components = cnn_components
+        self.cnn_flip_tta = cnn_flip_tta
         self.second_stage = second_stage
         self.memory = memory
         self.random_state = random_state
@@ -350,14 +360,17 @@ class FilmLesionDetector(BaseEstimator):
                 "cnn_backbone needs a dense window model (the default) with context=True."
             )
         cnn = memory.cache(_cnn_maps)
-        maps = [
-            cnn(
-                film[:, ::-1] if rec["flipped"] else film,
-                self.cnn_backbone,
-                CNN_REDUCTIONS,
-                CNN_BLOCKS,
-            )
+        canonical = [
+            np.asarray(film)[:, ::-1] if rec["flipped"] else np.asarray(film)
             for film, rec in zip(films, records, strict=True)
+        ]
+        args = (self.cnn_backbone, CNN_REDUCTIONS, CNN_BLOCKS)
+        # with flip TTA, each map comes with the maps of the mirrored film and its width
+        maps = [
+            (cnn(c, *args), cnn(c[:, ::-1], *args), c.shape[1])
+            if self.cnn_flip_tta
+            else (cnn(c, *args), None, None)
+            for c in canonical
         ]
         if fit:
             from sklearn.decomposition import PCA
@@ -370,13 +383,13 @@ class FilmLesionDetector(BaseEstimator):
                 for entry in rec["scales"]:
                     n = len(entry["rows"])
                     sel = rng.choice(n, min(n, 200), replace=False)
-                    sample.append(_sample_maps(m, self._subset(entry, sel) | {"f": entry["f"]}))
+                    sample.append(_sample_maps(*m, self._subset(entry, sel) | {"f": entry["f"]}))
             sample = np.concatenate(sample)
             n_components = min(self.cnn_components, *sample.shape)
             self.cnn_pca_ = PCA(n_components=n_components, random_state=0).fit(sample)
         for m, rec in zip(maps, records, strict=True):
             for entry in rec["scales"]:
-                columns = self.cnn_pca_.transform(_sample_maps(m, entry)).astype(np.float32)
+                columns = self.cnn_pca_.transform(_sample_maps(*m, entry)).astype(np.float32)
                 entry["features"] = np.column_stack([entry["features"], columns])
 
     # -- model inputs and scores --------------------------------------------------------------
