@@ -157,9 +157,9 @@ class FilmLesionDetector(BaseEstimator):
         Flip test-time augmentation of the CNN columns: the network also runs
         on the mirrored film and each pixel's columns are the mean of the
         two passes, read at the pixel and at its mirror image (the columns
-        then mirror exactly with the film). Twice the CNN pass's cost. (The
+        then mirror exactly with the film). Twice the CNN pass's cost. The
         blob features are mirror-invariant, so ``flip_tta`` has nothing to
-        average for them.)
+        average for them.
     second_stage : bool, default=False
         Rescore the candidates with a second classifier (false-positive
         reduction) on their scores at every scale, rank, scale, window
