@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._sklearn_compat import _fit_context
-from ..utils._validation import _check_image_shape_param, validate_images, validate_masks
+from ..utils._validation import validate_image_set, validate_images, validate_masks
 
 
 def _is_image_set(X):
@@ -134,25 +134,7 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         subclasses unread, its shape checked and recorded as for an array."""
         if not (self._reads_image_sets and _is_image_set(X)):
             return validate_images(self, X, reset=reset, image_shape=self.image_shape)
-        image_shape = self.image_shape
-        _check_image_shape_param(image_shape)
-        shape = tuple(X.shape[1:])
-        if image_shape is not None and -1 not in image_shape and tuple(image_shape) != shape:
-            raise ValueError(
-                f"X holds images of shape {shape} but image_shape={tuple(image_shape)}."
-            )
-        if reset:
-            self.n_features_in_ = shape[0] * shape[1]
-            self.image_shape_ = shape
-            if hasattr(self, "feature_names_in_"):
-                # as validate_data forgets the column names of an earlier fit on a DataFrame
-                del self.feature_names_in_
-        elif shape != tuple(self.image_shape_):
-            raise ValueError(
-                f"X holds images of shape {shape}, but {type(self).__name__} was fitted on "
-                f"images of shape {tuple(self.image_shape_)}."
-            )
-        return X
+        return validate_image_set(self, X, reset=reset, image_shape=self.image_shape)
 
     def _check_mask_support(self, mask):
         if mask is not None and not self._supports_mask:

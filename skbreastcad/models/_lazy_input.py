@@ -1,7 +1,7 @@
 """Input validation of image sets read lazily (:class:`~skbreastcad.datasets.ImagePaths`), without reading them."""
 
 from ..datasets import ImagePaths
-from ..utils._validation import _check_image_shape_param, validate_images
+from ..utils._validation import validate_image_set, validate_images
 
 __all__ = ["is_lazy", "validate_input"]
 
@@ -21,19 +21,4 @@ def validate_input(estimator, X, *, reset, image_shape):
     """
     if not is_lazy(X):
         return validate_images(estimator, X, reset=reset, image_shape=image_shape)
-    _check_image_shape_param(image_shape)
-    shape = tuple(X.shape[1:])
-    if image_shape is not None and -1 not in image_shape and tuple(image_shape) != shape:
-        raise ValueError(f"X holds images of shape {shape} but image_shape={tuple(image_shape)}.")
-    if reset:
-        estimator.n_features_in_ = shape[0] * shape[1]
-        estimator.image_shape_ = shape
-        if hasattr(estimator, "feature_names_in_"):
-            # as validate_data forgets the column names of an earlier fit on a DataFrame
-            del estimator.feature_names_in_
-    elif shape != tuple(estimator.image_shape_):
-        raise ValueError(
-            f"X holds images of shape {shape}, but {type(estimator).__name__} was "
-            f"fitted on images of shape {tuple(estimator.image_shape_)}."
-        )
-    return X
+    return validate_image_set(estimator, X, reset=reset, image_shape=image_shape)

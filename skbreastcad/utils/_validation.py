@@ -87,6 +87,32 @@ def _check_image_shape_param(image_shape):
         )
 
 
+def validate_image_set(estimator, X, *, reset, image_shape=None):
+    """:func:`validate_images` for an image set read from disk, which stays unread.
+
+    Checks ``image_shape`` and the set's ``(height, width)`` (``X.shape[1:]``),
+    and records (``reset=True``) or compares them with the fitted
+    ``n_features_in_`` and ``image_shape_`` as :func:`validate_images` does
+    for an array. The pixels are checked as they are read.
+    """
+    _check_image_shape_param(image_shape)
+    shape = tuple(X.shape[1:])
+    if image_shape is not None and -1 not in image_shape and tuple(image_shape) != shape:
+        raise ValueError(f"X holds images of shape {shape} but image_shape={tuple(image_shape)}.")
+    if reset:
+        estimator.n_features_in_ = shape[0] * shape[1]
+        estimator.image_shape_ = shape
+        if hasattr(estimator, "feature_names_in_"):
+            # as validate_data forgets the column names of an earlier fit on a DataFrame
+            del estimator.feature_names_in_
+    elif shape != tuple(estimator.image_shape_):
+        raise ValueError(
+            f"X holds images of shape {shape}, but {type(estimator).__name__} was "
+            f"fitted on images of shape {tuple(estimator.image_shape_)}."
+        )
+    return X
+
+
 def validate_images(estimator, X, *, reset, dtype="numeric", image_shape=None):
     """Validate a batch of images and return it as ``(n_samples, height, width)``.
 
