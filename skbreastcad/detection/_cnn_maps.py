@@ -94,6 +94,20 @@ def _cnn_maps(canonical_film, name, reductions, blocks):
     return out
 
 
+def film_cnn_maps(films, records, memory, name, flip_tta):
+    """Per film, ``(maps, mirrored, width)``: the CNN maps of the film turned chest wall left
+    (cached in ``memory``), and with ``flip_tta`` those of its mirror image and its width
+    (else None, None), as :func:`_sample_maps` takes them."""
+    cnn = memory.cache(_cnn_maps)
+    args = (name, CNN_REDUCTIONS, CNN_BLOCKS)
+    out = []
+    for film, rec in zip(films, records, strict=True):
+        canonical = np.asarray(film)[:, ::-1] if rec["flipped"] else np.asarray(film)
+        mirrored = (cnn(canonical[:, ::-1], *args), canonical.shape[1]) if flip_tta else (None,) * 2
+        out.append((cnn(canonical, *args), *mirrored))
+    return out
+
+
 def _read_maps(maps, y, x):
     """Every channel of ``maps`` interpolated (bilinear) at film coordinates ``(y, x)``."""
     columns = []

@@ -353,25 +353,13 @@ class FilmLesionDetector(BaseEstimator):
 
     def _add_cnn_columns(self, films, records, memory, fit):
         """Append the PCA-reduced dense CNN columns to every scale's features."""
-        from ._cnn_maps import CNN_BLOCKS, CNN_REDUCTIONS, _cnn_maps, _sample_maps
+        from ._cnn_maps import _sample_maps, film_cnn_maps
 
         if self.dense_step_ is None or not self.context:
             raise ValueError(
                 "cnn_backbone needs a dense window model (the default) with context=True."
             )
-        cnn = memory.cache(_cnn_maps)
-        canonical = [
-            np.asarray(film)[:, ::-1] if rec["flipped"] else np.asarray(film)
-            for film, rec in zip(films, records, strict=True)
-        ]
-        args = (self.cnn_backbone, CNN_REDUCTIONS, CNN_BLOCKS)
-        # with flip TTA, each map comes with the maps of the mirrored film and its width
-        maps = [
-            (cnn(c, *args), cnn(c[:, ::-1], *args), c.shape[1])
-            if self.cnn_flip_tta
-            else (cnn(c, *args), None, None)
-            for c in canonical
-        ]
+        maps = film_cnn_maps(films, records, memory, self.cnn_backbone, self.cnn_flip_tta)
         if fit:
             from sklearn.decomposition import PCA
 
