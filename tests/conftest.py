@@ -22,6 +22,31 @@ SHARED_DATA = Path(
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def fresh_python(code, **environ):
+    """Run ``code`` (dedented) in a fresh interpreter importing this checkout's skbreastcad.
+
+    For what must be checked without the modules this test process has loaded
+    already (torch, above all); ``environ`` adds environment variables.
+    Returns the ``subprocess.CompletedProcess`` (stdout and stderr as text).
+    """
+    import subprocess
+    import sys
+    import textwrap
+
+    import skbreastcad
+
+    env = {**os.environ, **environ}
+    root = os.path.dirname(os.path.dirname(skbreastcad.__file__))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
 def _data_dir(name):
     path = SHARED_DATA / name
     if not path.is_dir():

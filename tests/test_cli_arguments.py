@@ -6,15 +6,10 @@ not use it; ``--device`` and ``--dask`` are checked before any data is read.
 
 import argparse
 import importlib
-import os
 import socket
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
-import skbreastcad
 from skbreastcad import _cli
 from skbreastcad._cli import _shared
 
@@ -249,7 +244,8 @@ def test_a_remote_cluster_s_gpus_are_not_looked_for_on_this_machine(monkeypatch)
 
 def test_checking_the_device_form_imports_no_torch():
     """The parser alone refuses a bad --device: no torch needed (the deep extra is optional)."""
-    root = os.path.dirname(os.path.dirname(skbreastcad.__file__))
+    from conftest import fresh_python
+
     code = """
         import sys
         from skbreastcad._cli import main
@@ -257,14 +253,6 @@ def test_checking_the_device_form_imports_no_torch():
         code = main(["run", "ablation", "--device", "nosuch"])
         print(code, "torch" in sys.modules)
     """
-    env = {**os.environ}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    result = fresh_python(code)
     assert result.stdout.split() == ["2", "False"], result.stderr
     assert "argument --device: 'nosuch' is not a torch device" in result.stderr

@@ -2,10 +2,6 @@
 module and the models package import without torch, torchvision or skorch."""
 
 import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
@@ -16,16 +12,9 @@ HEAVY = ("torch", "torchvision", "skorch", "timm")
 
 def _run(code, **environ):
     """Run ``code`` in a fresh interpreter (this one has torch loaded already)."""
-    env = {**os.environ, **environ}
-    root = os.path.dirname(os.path.dirname(skbreastcad.__file__))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    from conftest import fresh_python
+
+    result = fresh_python(code, **environ)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -111,8 +100,6 @@ def test_every_public_name_has_one_home():
     import importlib
     import pkgutil
 
-    import skbreastcad
-
     homes = {}
     for info in pkgutil.walk_packages(skbreastcad.__path__, prefix="skbreastcad."):
         if any(part.startswith("_") for part in info.name.split(".")) or not info.ispkg:
@@ -130,8 +117,6 @@ def test_private_scikit_learn_apis_are_imported_in_one_place():
     """Only utils/_sklearn_compat.py imports scikit-learn's private names."""
     import ast
     from pathlib import Path
-
-    import skbreastcad
 
     root = Path(skbreastcad.__file__).parent
     offenders = []
